@@ -1,0 +1,50 @@
+"""cffi build script (API mode, out-of-line): the only place that knows C sources and flags.
+
+`pip install .` runs it through setup.py's `cffi_modules`; `python build_ffi.py` builds the
+extension in place for development.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parent
+CSRC = ROOT / "csrc"
+# Relative paths: setuptools wants sources relative to setup.py's directory.
+SOURCES = sorted(str(p.relative_to(ROOT)) for p in (CSRC / "src").glob("*.c"))
+VENDOR_SOURCES = ["csrc/vendor/yyjson/yyjson.c"]
+INCLUDE_DIRS = ["csrc/include", "csrc/vendor/yyjson", "csrc/src"]
+# yyjson: binfeed only reads JSON; compile the writer and other unused parts out.
+DEFINE_MACROS = [
+    ("YYJSON_DISABLE_WRITER", "1"),
+    ("YYJSON_DISABLE_UTILS", "1"),
+    ("YYJSON_DISABLE_INCR_READER", "1"),
+    ("_GNU_SOURCE", "1"),
+]
+EXTRA_COMPILE_ARGS = ["-std=c11", "-O3", "-fno-strict-aliasing", "-Wall", "-Wno-unused-function"]
+if os.environ.get("BINFEED_CFLAGS"):
+    EXTRA_COMPILE_ARGS += os.environ["BINFEED_CFLAGS"].split()
+
+
+def read_cdef() -> str:
+    """The declarations cffi parses live in csrc/cdef/*.cdef (plain C, not Python strings)."""
+    return "\n".join(p.read_text() for p in sorted((CSRC / "cdef").glob("*.cdef")))
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(read_cdef())
+ffibuilder.set_source(
+    "binfeed._binfeed_c",
+    '#include "binfeed.h"\n#include "ffi_glue.h"\n',
+    sources=SOURCES + [s for s in VENDOR_SOURCES if (ROOT / s).exists()],
+    include_dirs=INCLUDE_DIRS,
+    define_macros=DEFINE_MACROS,
+    extra_compile_args=EXTRA_COMPILE_ARGS,
+)
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    ffibuilder.compile(verbose=True)

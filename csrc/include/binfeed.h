@@ -1,0 +1,224 @@
+/*
+ * binfeed.h -- the binfeed C API: the queue writer and the Binance frame parser.
+ *
+ * The file format, status codes and the reader live in binfeed_reader.h, included here.
+ *
+ * Contents:
+ *   MARK: - Version
+ *   MARK: - Errors
+ *   MARK: - Writer
+ *   MARK: - Parser
+ *
+ * Conventions (every function):
+ *   - returns int: BF_OK (0) or a positive result on success, a negative BF_E* code on
+ *     failure; outputs go through pointers, which are written only on success;
+ *   - a NULL handle is BF_EINVAL, never a crash;
+ *   - a handle remembers a detailed message of its last failure (bf_writer_error,
+ *     bf_parser_error); bf_status_message gives the constant text of a code.
+ *
+ * Copyright (c) 2026 the binfeed developers. MIT licence.
+ */
+#ifndef BINFEED_H
+#define BINFEED_H
+
+#include "binfeed_reader.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ========================================================================== */
+/* MARK: - Version                                                             */
+/* ========================================================================== */
+#define BINFEED_VERSION_STRING "0.1.0"
+
+/** The format version this build writes and reads (BF_FORMAT_VERSION). Thread-safe. */
+uint32_t bf_format_version(void);
+
+/* ========================================================================== */
+/* MARK: - Errors                                                              */
+/* ========================================================================== */
+
+/** Constant English text for a status code; never NULL; unknown codes get a generic text.
+ *  Thread-safe; the string is static, do not free. */
+const char *bf_status_message(int status);
+
+/* ========================================================================== */
+/* MARK: - Writer                                                              */
+/* ========================================================================== */
+/*
+ * A bf_writer appends records to one queue directory. It is the queue's only writer
+ * (see "Writer exclusion" in binfeed_reader.h).
+ * Thread-safety: all calls from one thread, except bf_writer_prepare_next and
+ * bf_writer_sync, which may run on another thread concurrently with appends.
+ */
+typedef struct bf_writer bf_writer;
+
+typedef struct bf_writer_opts {
+    uint64_t segment_slots; /* slots per segment; 0 = BF_DEFAULT_SEGMENT_SLOTS */
+    uint32_t flags;         /* BF_WRITER_* */
+    uint32_t reserved;      /* zero */
+} bf_writer_opts;
+
+#define BF_DEFAULT_SEGMENT_SLOTS (1u << 20) /* 1 Mi slots = 128 MiB + 4 KiB per segment */
+#define BF_MIN_SEGMENT_SLOTS 64u
+#define BF_WRITER_UTC_DAY_ROLL 1u /* also roll when recv time crosses UTC midnight */
+#define BF_WRITER_PREFAULT 2u     /* touch every page of a new segment when creating it */
+
+typedef struct bf_writer_stats {
+    uint64_t segment_seq;      /* seq of the segment being written */
+    uint64_t write_index;      /* published slots in that segment */
+    uint64_t capacity;         /* slots in that segment */
+    uint64_t records_written;  /* slots this writer published (all types) */
+    uint64_t segments_created; /* by this writer */
+    uint64_t symbols;          /* symbols defined in the queue */
+    uint64_t recovered_cut;    /* torn slots dropped by recovery at open */
+} bf_writer_stats;
+
+/** Opens (creating if needed) the queue at `dir` for writing and takes the writer lock.
+ *  Recovers from a crashed predecessor (see binfeed_reader.h) and starts a new segment.
+ *  On failure *out is untouched and, when errbuf is not NULL, a message naming the cause
+ *  (for BF_ELOCKED: the holder's pid, host and command) is written to errbuf.
+ *  opts may be NULL for defaults. Ownership: the caller closes *out with bf_writer_close. */
+int bf_writer_open(const char *dir, const bf_writer_opts *opts, bf_writer **out, char *errbuf,
+                   size_t errlen);
+
+/** Seals the current segment, truncates it to its used length, releases the lock and
+ *  frees the writer. NULL is a no-op returning BF_OK. The handle is invalid afterwards. */
+int bf_writer_close(bf_writer *w);
+
+/** Detailed message of the writer's last failure ("" if none). Owned by the writer. */
+const char *bf_writer_error(const bf_writer *w);
+
+/** Looks up `name` (len bytes, case-insensitive, stored upper-case) and defines it with a
+ *  SYMBOL record if new. Writes the id to *id. BF_ESYMBOL for an empty name, one longer
+ *  than BF_SYMBOL_MAX or with characters outside [A-Za-z0-9_-]. */
+int bf_writer_symbol(bf_writer *w, const char *name, size_t len, uint64_t *id);
+
+/** Name of a defined symbol id, or NULL. Owned by the writer. */
+const char *bf_writer_symbol_name(const bf_writer *w, uint64_t id);
+
+/** Appends one record. The writer fills crc32c and ignores the caller's value; type must be
+ *  BF_REC_BOOK_TICKER, BF_REC_TRADE, BF_REC_GAP or BF_REC_CONNECTION (SYMBOL records are
+ *  written by bf_writer_symbol only); symbol ids must be defined; prices and quantities
+ *  finite. Anything else is BF_EINVAL / BF_ESYMBOL and nothing is written. */
+int bf_writer_append(bf_writer *w, const bf_slot *slot);
+
+/** Appends n records with one publish (all or nothing for validation: the batch is checked
+ *  first). Returns BF_OK. Slots are taken with a stride of sizeof(bf_slot). */
+int bf_writer_append_many(bf_writer *w, const bf_slot *slots, size_t n);
+
+/** Typed appends (the fast path used by the parser). Same validation as above. */
+int bf_append_book_ticker(bf_writer *w, uint64_t recv_ts_ns, uint64_t update_id,
+                          uint64_t timestamp_ms, double bid_price, double bid_qty,
+                          double ask_price, double ask_qty, uint64_t symbol_id);
+int bf_append_trade(bf_writer *w, uint64_t recv_ts_ns, uint64_t trade_id, double price,
+                    double qty, uint64_t trade_ts_ms, uint64_t event_ts_ms, uint32_t flags,
+                    uint64_t symbol_id);
+int bf_append_gap(bf_writer *w, uint64_t recv_ts_ns, uint64_t symbol_id, uint32_t stream,
+                  uint32_t reason, uint64_t last_seq, uint64_t next_seq);
+int bf_append_connection(bf_writer *w, uint64_t recv_ts_ns, uint32_t event, uint32_t conn_id,
+                         int64_t code, const char *detail);
+
+/** Creates and prefaults the next segment ahead of time under its temporary name, so the
+ *  roll that follows only renames it. Blocking (disk I/O): call it off the event loop.
+ *  Safe concurrently with appends. BF_OK if one is ready or was made ready. */
+int bf_writer_prepare_next(bf_writer *w);
+
+/** msync of the current segment (durability point). Blocking. Safe concurrently with appends. */
+int bf_writer_sync(bf_writer *w);
+
+/** Seals the current segment now and starts the next one. */
+int bf_writer_roll(bf_writer *w);
+
+/** Fills *out. */
+int bf_writer_get_stats(const bf_writer *w, bf_writer_stats *out);
+
+/* ========================================================================== */
+/* MARK: - Parser                                                              */
+/* ========================================================================== */
+/*
+ * A bf_parser turns Binance Spot WebSocket frames into records of one writer: one call
+ * per frame parses (yyjson, on a private padded copy, never the caller's buffer in place),
+ * normalizes, detects gaps and duplicates, and appends.
+ * Frames: a raw payload or a combined-stream envelope {"stream":..,"data":..}.
+ * Prices and quantities: strings of digits with an optional '.' and digits, converted to
+ * the correctly rounded double (what Python's float() gives). Anything else is an error.
+ * Thread-safety: one thread at a time per parser; the writer must not be used by another
+ * thread during a call. Ownership: bf_parser_free; the writer must outlive the parser.
+ */
+typedef struct bf_parser bf_parser;
+
+typedef struct bf_parser_opts {
+    size_t max_frame; /* bytes; 0 = BF_DEFAULT_MAX_FRAME; larger frames are BF_ETOOBIG */
+} bf_parser_opts;
+
+#define BF_DEFAULT_MAX_FRAME (1u << 20)
+
+/* Non-negative results of bf_ingest: what the frame was. */
+#define BF_FRAME_BOOK_TICKER 1  /* stored a BOOK_TICKER record */
+#define BF_FRAME_TRADE 2        /* stored a TRADE record (maybe preceded by a GAP) */
+#define BF_FRAME_DUPLICATE 3    /* market data already stored (seq <= last): nothing written */
+#define BF_FRAME_UNSTORED 4     /* a known Binance message binfeed does not store
+                                   (depthUpdate, aggTrade, kline, REST snapshot...) */
+#define BF_FRAME_CONTROL 5      /* a reply to a control message ({"result"..,"id"..},
+                                   {"error"..}, {"code"..,"msg"..}): the caller handles it */
+#define BF_FRAME_SERVER_SHUTDOWN 6 /* {"e":"serverShutdown"}: reconnect now */
+
+/** What one bf_ingest call did (filled on every call, also on errors). */
+typedef struct bf_ingest_info {
+    int32_t kind;        /* the return value */
+    uint32_t stream;     /* BF_STREAM_* of market data, else 0 */
+    uint64_t symbol_id;  /* of market data, else 0 */
+    uint64_t seq;        /* u or t of market data, else 0 */
+    uint32_t gaps;       /* GAP records written before the record (0 or 1) */
+    uint32_t reserved;
+} bf_ingest_info;
+
+typedef struct bf_parser_counters {
+    uint64_t frames;
+    uint64_t book_tickers;
+    uint64_t trades;
+    uint64_t duplicates;
+    uint64_t unstored;
+    uint64_t control;
+    uint64_t errors;
+    uint64_t gaps;
+} bf_parser_counters;
+
+int bf_parser_new(bf_writer *w, const bf_parser_opts *opts, bf_parser **out);
+void bf_parser_free(bf_parser *p);
+
+/** Detailed message of the parser's last error, naming the field and value. */
+const char *bf_parser_error(const bf_parser *p);
+
+/** Parses one frame and appends what it carries. Returns BF_FRAME_* (>= 0) or a negative
+ *  code: parse errors (BF_EJSON, BF_EFIELD, BF_ENUMBER, BF_EUNKNOWN, BF_ETOOBIG,
+ *  BF_ESYMBOL) write nothing and leave the parser usable; writer errors (BF_EIO,
+ *  BF_ENOSPC) are fatal for the writer. info may be NULL. */
+int bf_ingest(bf_parser *p, const char *frame, size_t len, uint64_t recv_ts_ns,
+              bf_ingest_info *info);
+
+/** Parses n frames: frame i is buf[offsets[i] .. offsets[i+1]) with receive time
+ *  recv_ts_ns[i] (recv_ts_ns may be NULL: 0). results[i] gets bf_ingest's return value.
+ *  Returns BF_OK, or the first writer error (frames after it are not processed and
+ *  their results are BF_ECLOSED). */
+int bf_ingest_batch(bf_parser *p, const char *buf, const size_t *offsets,
+                    const uint64_t *recv_ts_ns, size_t n, int32_t *results);
+
+/** Marks a stream as possibly missing frames from now on (its connection was lost):
+ *  the next stored record of that stream is preceded by a GAP with `reason`, unless the
+ *  stream proves continuity (a trade id exactly last + 1). Unknown symbols are ignored. */
+int bf_parser_stream_lost(bf_parser *p, const char *symbol, size_t len, uint32_t stream,
+                          uint32_t reason);
+
+/** Last seq seen for a stream (0 if none). */
+int bf_parser_last_seq(const bf_parser *p, uint64_t symbol_id, uint32_t stream, uint64_t *out);
+
+int bf_parser_get_counters(const bf_parser *p, bf_parser_counters *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BINFEED_H */
