@@ -1,0 +1,1 @@
+"""One module per CLI command; binfeed.cli wires them into the ``binfeed`` group."""

@@ -1,0 +1,45 @@
+"""A queue reader process for tests: `reader_proc.py DIR COUNT [--timeout S]`.
+
+Waits for the queue, tails it until COUNT book tickers were seen (or TIMEOUT seconds without
+a record), then prints one line: `SEEN <n> FIRST <id> LAST <id> ORDERED <0|1> EXACT <0|1>`,
+where EXACT says every value equalled tests.queue.helpers.book_values of its index.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from binfeed.queue import QueueReader
+from binfeed.records import BookTicker
+from tests.queue.helpers import book_values
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("queue")
+    ap.add_argument("count", type=int)
+    ap.add_argument("--timeout", type=float, default=20.0)
+    args = ap.parse_args()
+    reader = QueueReader.wait_for(args.queue, timeout=args.timeout)
+    print("READY", flush=True)
+    seen, first, last, ordered, exact = 0, None, None, True, True
+    for rec in reader.tail(idle_timeout=args.timeout):
+        if not isinstance(rec, BookTicker):
+            continue
+        i = rec.update_id - 1
+        if first is None:
+            first = rec.update_id
+        elif rec.update_id != last + 1:  # type: ignore[operator]
+            ordered = False
+        last = rec.update_id
+        if (rec.bid_price, rec.bid_qty, rec.ask_price, rec.ask_qty) != book_values(i):
+            exact = False
+        seen += 1
+        if seen >= args.count:
+            break
+    print(f"SEEN {seen} FIRST {first} LAST {last} ORDERED {int(ordered)} EXACT {int(exact)}",
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()
