@@ -12,7 +12,9 @@
  *   MARK: - Segment header
  *   MARK: - Slots and records
  *   MARK: - Memory ordering (the publish protocol)
+ *   MARK: - Checksum (CRC32C)
  *   MARK: - Writer exclusion, rolls and recovery
+ *   MARK: - Segment names and header validation
  *   MARK: - Reader API
  *
  * Copyright (c) 2026 the binfeed developers. MIT licence.
@@ -20,8 +22,39 @@
 #ifndef BINFEED_READER_H
 #define BINFEED_READER_H
 
+/* The reader needs POSIX (mmap, openat, fcntl) and Linux's open-file-description locks.
+ * In strict C (-std=c11) define _GNU_SOURCE (or _POSIX_C_SOURCE=200809L) before any
+ * #include, or include this header first: it then asks for the default feature set. */
+#if !defined(__cplusplus) && !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE) && \
+    !defined(_DEFAULT_SOURCE) && !defined(_XOPEN_SOURCE)
+#define _DEFAULT_SOURCE 1
+#endif
+
 #include <stdint.h>
 #include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the binfeed format is defined for little-endian hosts only"
+#endif
+
+/* Linux open-file-description locks (values from <linux/fcntl.h>), for libcs or feature
+ * sets that do not expose them. */
+#ifndef F_OFD_GETLK
+#define F_OFD_GETLK 36
+#define F_OFD_SETLK 37
+#define F_OFD_SETLKW 38
+#endif
 
 #if defined(__cplusplus)
 #include <atomic>
@@ -373,6 +406,112 @@ static inline void bf_store_release_u32(BF_ATOMIC(uint32_t) *p, uint32_t v) {
 #endif
 
 /* ========================================================================== */
+/* MARK: - Checksum (CRC32C)                                                   */
+/* ========================================================================== */
+/*
+ * CRC32C (Castagnoli, reflected polynomial 0x82F63B78, initial value and final xor
+ * 0xFFFFFFFF), the checksum of iSCSI, ext4 and SSE4.2's crc32 instruction:
+ * bf_crc32c(0, "123456789", 9) == 0xE3069283. `crc` chains like zlib's crc32: pass 0 to
+ * start, or a previous result to continue.
+ * bf_crc32c uses the SSE4.2 instruction when the CPU has it (checked at run time) and a
+ * table otherwise; both give identical results. Thread-safe, no state.
+ * A slot's checksum: bf_slot_crc32c(slot, slot_size) = CRC32C of bytes 4..slot_size-1.
+ */
+static inline uint32_t bf_crc32c_sw(uint32_t crc, const void *buf, size_t len) {
+    static const uint32_t table[256] = {
+        0x00000000u, 0xf26b8303u, 0xe13b70f7u, 0x1350f3f4u, 0xc79a971fu, 0x35f1141cu,
+        0x26a1e7e8u, 0xd4ca64ebu, 0x8ad958cfu, 0x78b2dbccu, 0x6be22838u, 0x9989ab3bu,
+        0x4d43cfd0u, 0xbf284cd3u, 0xac78bf27u, 0x5e133c24u, 0x105ec76fu, 0xe235446cu,
+        0xf165b798u, 0x030e349bu, 0xd7c45070u, 0x25afd373u, 0x36ff2087u, 0xc494a384u,
+        0x9a879fa0u, 0x68ec1ca3u, 0x7bbcef57u, 0x89d76c54u, 0x5d1d08bfu, 0xaf768bbcu,
+        0xbc267848u, 0x4e4dfb4bu, 0x20bd8edeu, 0xd2d60dddu, 0xc186fe29u, 0x33ed7d2au,
+        0xe72719c1u, 0x154c9ac2u, 0x061c6936u, 0xf477ea35u, 0xaa64d611u, 0x580f5512u,
+        0x4b5fa6e6u, 0xb93425e5u, 0x6dfe410eu, 0x9f95c20du, 0x8cc531f9u, 0x7eaeb2fau,
+        0x30e349b1u, 0xc288cab2u, 0xd1d83946u, 0x23b3ba45u, 0xf779deaeu, 0x05125dadu,
+        0x1642ae59u, 0xe4292d5au, 0xba3a117eu, 0x4851927du, 0x5b016189u, 0xa96ae28au,
+        0x7da08661u, 0x8fcb0562u, 0x9c9bf696u, 0x6ef07595u, 0x417b1dbcu, 0xb3109ebfu,
+        0xa0406d4bu, 0x522bee48u, 0x86e18aa3u, 0x748a09a0u, 0x67dafa54u, 0x95b17957u,
+        0xcba24573u, 0x39c9c670u, 0x2a993584u, 0xd8f2b687u, 0x0c38d26cu, 0xfe53516fu,
+        0xed03a29bu, 0x1f682198u, 0x5125dad3u, 0xa34e59d0u, 0xb01eaa24u, 0x42752927u,
+        0x96bf4dccu, 0x64d4cecfu, 0x77843d3bu, 0x85efbe38u, 0xdbfc821cu, 0x2997011fu,
+        0x3ac7f2ebu, 0xc8ac71e8u, 0x1c661503u, 0xee0d9600u, 0xfd5d65f4u, 0x0f36e6f7u,
+        0x61c69362u, 0x93ad1061u, 0x80fde395u, 0x72966096u, 0xa65c047du, 0x5437877eu,
+        0x4767748au, 0xb50cf789u, 0xeb1fcbadu, 0x197448aeu, 0x0a24bb5au, 0xf84f3859u,
+        0x2c855cb2u, 0xdeeedfb1u, 0xcdbe2c45u, 0x3fd5af46u, 0x7198540du, 0x83f3d70eu,
+        0x90a324fau, 0x62c8a7f9u, 0xb602c312u, 0x44694011u, 0x5739b3e5u, 0xa55230e6u,
+        0xfb410cc2u, 0x092a8fc1u, 0x1a7a7c35u, 0xe811ff36u, 0x3cdb9bddu, 0xceb018deu,
+        0xdde0eb2au, 0x2f8b6829u, 0x82f63b78u, 0x709db87bu, 0x63cd4b8fu, 0x91a6c88cu,
+        0x456cac67u, 0xb7072f64u, 0xa457dc90u, 0x563c5f93u, 0x082f63b7u, 0xfa44e0b4u,
+        0xe9141340u, 0x1b7f9043u, 0xcfb5f4a8u, 0x3dde77abu, 0x2e8e845fu, 0xdce5075cu,
+        0x92a8fc17u, 0x60c37f14u, 0x73938ce0u, 0x81f80fe3u, 0x55326b08u, 0xa759e80bu,
+        0xb4091bffu, 0x466298fcu, 0x1871a4d8u, 0xea1a27dbu, 0xf94ad42fu, 0x0b21572cu,
+        0xdfeb33c7u, 0x2d80b0c4u, 0x3ed04330u, 0xccbbc033u, 0xa24bb5a6u, 0x502036a5u,
+        0x4370c551u, 0xb11b4652u, 0x65d122b9u, 0x97baa1bau, 0x84ea524eu, 0x7681d14du,
+        0x2892ed69u, 0xdaf96e6au, 0xc9a99d9eu, 0x3bc21e9du, 0xef087a76u, 0x1d63f975u,
+        0x0e330a81u, 0xfc588982u, 0xb21572c9u, 0x407ef1cau, 0x532e023eu, 0xa145813du,
+        0x758fe5d6u, 0x87e466d5u, 0x94b49521u, 0x66df1622u, 0x38cc2a06u, 0xcaa7a905u,
+        0xd9f75af1u, 0x2b9cd9f2u, 0xff56bd19u, 0x0d3d3e1au, 0x1e6dcdeeu, 0xec064eedu,
+        0xc38d26c4u, 0x31e6a5c7u, 0x22b65633u, 0xd0ddd530u, 0x0417b1dbu, 0xf67c32d8u,
+        0xe52cc12cu, 0x1747422fu, 0x49547e0bu, 0xbb3ffd08u, 0xa86f0efcu, 0x5a048dffu,
+        0x8ecee914u, 0x7ca56a17u, 0x6ff599e3u, 0x9d9e1ae0u, 0xd3d3e1abu, 0x21b862a8u,
+        0x32e8915cu, 0xc083125fu, 0x144976b4u, 0xe622f5b7u, 0xf5720643u, 0x07198540u,
+        0x590ab964u, 0xab613a67u, 0xb831c993u, 0x4a5a4a90u, 0x9e902e7bu, 0x6cfbad78u,
+        0x7fab5e8cu, 0x8dc0dd8fu, 0xe330a81au, 0x115b2b19u, 0x020bd8edu, 0xf0605beeu,
+        0x24aa3f05u, 0xd6c1bc06u, 0xc5914ff2u, 0x37faccf1u, 0x69e9f0d5u, 0x9b8273d6u,
+        0x88d28022u, 0x7ab90321u, 0xae7367cau, 0x5c18e4c9u, 0x4f48173du, 0xbd23943eu,
+        0xf36e6f75u, 0x0105ec76u, 0x12551f82u, 0xe03e9c81u, 0x34f4f86au, 0xc69f7b69u,
+        0xd5cf889du, 0x27a40b9eu, 0x79b737bau, 0x8bdcb4b9u, 0x988c474du, 0x6ae7c44eu,
+        0xbe2da0a5u, 0x4c4623a6u, 0x5f16d052u, 0xad7d5351u,
+    };
+    const unsigned char *p = (const unsigned char *)buf;
+    crc = ~crc;
+    while (len--) crc = table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
+    return ~crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BF_HAVE_CRC32C_HW 1
+/* The SSE4.2 path; call only when bf_crc32c_hw_available(). */
+__attribute__((target("sse4.2"))) static inline uint32_t bf_crc32c_hw(uint32_t crc,
+                                                                       const void *buf,
+                                                                       size_t len) {
+    const unsigned char *p = (const unsigned char *)buf;
+    unsigned long long c = (uint32_t)~crc;
+    while (len >= 8) {
+        unsigned long long v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        len -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (len--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return ~c32;
+}
+static inline int bf_crc32c_hw_available(void) { return __builtin_cpu_supports("sse4.2"); }
+#else
+#define BF_HAVE_CRC32C_HW 0
+static inline int bf_crc32c_hw_available(void) { return 0; }
+#endif
+
+static inline uint32_t bf_crc32c(uint32_t crc, const void *buf, size_t len) {
+#if BF_HAVE_CRC32C_HW
+    if (bf_crc32c_hw_available()) return bf_crc32c_hw(crc, buf, len);
+#endif
+    return bf_crc32c_sw(crc, buf, len);
+}
+
+/* CRC32C of bytes 4..slot_size-1 of a slot (the value its crc32c field must hold). */
+static inline uint32_t bf_slot_crc32c(const void *slot, uint32_t slot_size) {
+    return bf_crc32c(0, (const unsigned char *)slot + 4, (size_t)slot_size - 4);
+}
+
+/* CRC32C of header bytes 0..55 (the value of header_crc). */
+static inline uint32_t bf_header_crc32c(const bf_segment_header *h) {
+    return bf_crc32c(0, h, offsetof(bf_segment_header, header_crc));
+}
+
+/* ========================================================================== */
 /* MARK: - Writer exclusion, rolls and recovery                                */
 /* ========================================================================== */
 /*
@@ -398,6 +537,107 @@ static inline void bf_store_release_u32(BF_ATOMIC(uint32_t) *p, uint32_t v) {
  * Readers hold an F_OFD_SETLK read lock on each segment they map; retention deletes a
  *   sealed segment only after taking a write lock on it, so never one a reader has open.
  */
+
+/* ========================================================================== */
+/* MARK: - Segment names and header validation                                 */
+/* ========================================================================== */
+/* Shared by the writer and the reader, so both judge a file the same way. */
+
+#define BF_SEGMENT_NAME_MAX 32 /* buffer size for a segment file name, NUL included */
+#define BF_MAX_SEGMENT_SLOTS (1ull << 34) /* sanity bound on capacity (2 TiB of slots) */
+
+/* Writes the file name of segment `seq` ("00000000000000000042.bfq") into buf. */
+static inline void bf_segment_name(char *buf, size_t len, uint64_t seq) {
+    snprintf(buf, len, "%020llu" BF_SEGMENT_SUFFIX, (unsigned long long)seq);
+}
+
+/* 1 if `name` is a segment file name (20 digits, ".bfq", seq >= 1), its seq in *seq;
+ * else 0. Temporary files (".<seq>.bfq.tmp") and anything else give 0. */
+static inline int bf_parse_segment_name(const char *name, uint64_t *seq) {
+    uint64_t v = 0;
+    for (int i = 0; i < BF_SEGMENT_NAME_DIGITS; i++) {
+        char c = name[i];
+        if (c < '0' || c > '9') return 0;
+        uint64_t d = (uint64_t)(c - '0');
+        if (v > (UINT64_MAX - d) / 10) return 0;
+        v = v * 10 + d;
+    }
+    if (strcmp(name + BF_SEGMENT_NAME_DIGITS, BF_SEGMENT_SUFFIX) != 0 || v == 0) return 0;
+    *seq = v;
+    return 1;
+}
+
+/* Checks the header of a segment file of `file_size` bytes (as fstat saw it, before the
+ * caller loaded `sealed`) whose name says `seq` (0: do not check). `path` only names the
+ * file in the message. Returns BF_OK, BF_EVERSION (newer format) or BF_ECORRUPT, with a
+ * message in msg. `h` must be readable for min(file_size, 4096) bytes; nothing is read
+ * beyond file_size. */
+static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_size, uint64_t seq,
+                                   const char *path, char *msg, size_t msglen) {
+    if (file_size < BF_HEADER_SIZE) {
+        snprintf(msg, msglen,
+                 "%s is truncated: %llu bytes, shorter than the %u-byte segment header; "
+                 "move it out of the queue directory",
+                 path, (unsigned long long)file_size, BF_HEADER_SIZE);
+        return BF_ECORRUPT;
+    }
+    if (memcmp(h->magic, BF_MAGIC, 8) != 0) {
+        snprintf(msg, msglen, "%s is not a binfeed segment (bad magic); move it out of the "
+                 "queue directory", path);
+        return BF_ECORRUPT;
+    }
+    if (h->version > BF_FORMAT_VERSION) {
+        snprintf(msg, msglen,
+                 "%s was written by binfeed format version %u, newer than version %u that "
+                 "this build understands; upgrade binfeed to read it",
+                 path, (unsigned)h->version, BF_FORMAT_VERSION);
+        return BF_EVERSION;
+    }
+    if (h->version == 0 || bf_header_crc32c(h) != h->header_crc) {
+        snprintf(msg, msglen, "%s has a corrupt header (%s); move it out of the queue "
+                 "directory", path, h->version == 0 ? "version 0" : "header checksum mismatch");
+        return BF_ECORRUPT;
+    }
+    const char *bad = NULL;
+    if (h->header_size < BF_HEADER_SIZE || h->header_size % 64 != 0 || h->header_size > (1u << 20))
+        bad = "header_size";
+    else if (h->slot_size < BF_SLOT_SIZE || h->slot_size % 64 != 0 || h->slot_size > (1u << 16))
+        bad = "slot_size";
+    else if (h->capacity == 0 || h->capacity > BF_MAX_SEGMENT_SLOTS)
+        bad = "capacity";
+    else if (seq != 0 && h->segment_seq != seq)
+        bad = "segment_seq (differs from the file name)";
+    if (bad) {
+        snprintf(msg, msglen, "%s has a corrupt header (invalid %s); move it out of the queue "
+                 "directory", path, bad);
+        return BF_ECORRUPT;
+    }
+    uint64_t n = bf_load_acquire_u64(&h->write_index);
+    if (n > h->capacity) {
+        snprintf(msg, msglen, "%s has a corrupt header (write_index %llu > capacity %llu)",
+                 path, (unsigned long long)n, (unsigned long long)h->capacity);
+        return BF_ECORRUPT;
+    }
+    uint64_t need = (uint64_t)h->header_size + n * h->slot_size;
+    if (file_size < need) {
+        snprintf(msg, msglen,
+                 "%s is truncated: %llu bytes, but its %llu published records need %llu; "
+                 "move it out of the queue directory",
+                 path, (unsigned long long)file_size, (unsigned long long)n,
+                 (unsigned long long)need);
+        return BF_ECORRUPT;
+    }
+    uint64_t full = (uint64_t)h->header_size + h->capacity * h->slot_size;
+    if (file_size < full && !bf_load_acquire_u32(&h->sealed)) {
+        snprintf(msg, msglen,
+                 "%s is truncated: %llu bytes, but it is not sealed and its capacity of %llu "
+                 "records needs %llu; move it out of the queue directory",
+                 path, (unsigned long long)file_size, (unsigned long long)h->capacity,
+                 (unsigned long long)full);
+        return BF_ECORRUPT;
+    }
+    return BF_OK;
+}
 
 /* ========================================================================== */
 /* MARK: - Reader API                                                          */

@@ -1,0 +1,149 @@
+/*
+ * queue_internal.h -- declarations shared by the writer's source files (not public API).
+ *
+ * lock.c     the writer.lock file: OFD write lock and holder information
+ * segment.c  segment files: create (reserve, map, prefault), open, seal, list
+ * symbols.c  the symbol table: name -> id (open addressing) and id -> name
+ * slot_crc.c the writer's fast slot checksum (three interleaved CRC32C streams)
+ * writer.c   the bf_writer_* API: appends, rolls, recovery at open
+ */
+#ifndef BF_QUEUE_INTERNAL_H
+#define BF_QUEUE_INTERNAL_H
+
+#include "binfeed.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define BF_LIKELY(x) __builtin_expect(!!(x), 1)
+#define BF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define BF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define BF_LIKELY(x) (x)
+#define BF_UNLIKELY(x) (x)
+#define BF_PRINTF(a, b)
+#endif
+
+#define BF_ERR_MAX 512 /* size of detailed error buffers */
+
+/* snprintf into msg (never overflows, always terminated). */
+void bf__fmt(char *msg, size_t len, const char *fmt, ...) BF_PRINTF(3, 4);
+
+/* ---------------------------------------------------------------- lock.c */
+
+/* Takes the writer lock of the queue directory `dir` (open as dirfd): F_OFD_SETLK write
+ * lock on writer.lock, then writes the holder information into it. Returns BF_OK with the
+ * lock file's fd in *fd, BF_ELOCKED (message names the holder) or BF_EIO. */
+int bf__lock_acquire(int dirfd, const char *dir, int *fd, char *err, size_t errlen);
+
+/* Empties the holder information and closes fd (which drops the lock). */
+void bf__lock_release(int fd);
+
+/* ---------------------------------------------------------------- segment.c */
+
+/* A segment file mapped read-write by the writer. */
+typedef struct bf_segment {
+    int fd;                   /* -1 when none */
+    unsigned char *map;       /* mapping of map_len bytes, NULL when none */
+    size_t map_len;
+    bf_segment_header *hdr;   /* == map */
+    uint64_t capacity;        /* slots the mapping holds */
+    char tmp_name[BF_SEGMENT_NAME_MAX + 8]; /* ".<seq>.bfq.tmp" while not yet renamed */
+} bf_segment;
+
+#define BF_SEGMENT_NONE {-1, NULL, 0, NULL, 0, {0}}
+
+/* Creates <dir>/.<seq>.bfq.tmp for `capacity` slots: reserves its space (posix_fallocate:
+ * BF_ENOSPC with a message naming the file, its size and what to do), maps it and, if
+ * prefault, touches every page. The header is left zero (see bf__segment_activate). */
+int bf__segment_create_tmp(int dirfd, const char *dir, uint64_t seq, uint64_t capacity,
+                           int prefault, bf_segment *out, char *err, size_t errlen);
+
+/* Fills the header of a created segment (all immutable fields and header_crc). */
+void bf__segment_init_header(bf_segment *s, uint64_t seq, uint64_t created_ns,
+                             uint64_t first_index, uint32_t flags);
+
+/* Renames the temporary file to its final name <dir>/<seq>.bfq (readers see it now). */
+int bf__segment_publish(int dirfd, const char *dir, bf_segment *s, uint64_t seq, char *err,
+                        size_t errlen);
+
+/* Opens and maps an existing segment read-write and validates its header.
+ * BF_ENOTFOUND, BF_ECORRUPT, BF_EVERSION, BF_EIO. */
+int bf__segment_open(int dirfd, const char *dir, uint64_t seq, bf_segment *out, char *err,
+                     size_t errlen);
+
+/* Seals a segment whose final write_index is `used`: sealed_ns, store-release sealed = 1,
+ * then truncates the file to its used length. Does not unmap. */
+int bf__segment_seal(bf_segment *s, uint64_t used, uint64_t now_ns, const char *dir,
+                     char *err, size_t errlen);
+
+/* Unmaps and closes (the file stays). */
+void bf__segment_close(bf_segment *s);
+
+/* Unmaps, closes and unlinks a temporary segment that was never published. */
+void bf__segment_discard(int dirfd, bf_segment *s);
+
+/* Lists the segments of the directory: lowest and highest seq (0, 0 if none) and
+ * deletes leftover temporary files when remove_tmp. */
+int bf__segment_scan_dir(int dirfd, const char *dir, int remove_tmp, uint64_t *lowest,
+                         uint64_t *highest, char *err, size_t errlen);
+
+/* Address of slot i of a segment. */
+static inline bf_slot *bf__segment_slot(const bf_segment *s, uint64_t i) {
+    return (bf_slot *)(s->map + s->hdr->header_size + i * s->hdr->slot_size);
+}
+
+uint64_t bf__realtime_ns(void);
+
+/* ---------------------------------------------------------------- symbols.c */
+
+typedef struct bf_sym {
+    uint32_t name_len;              /* 0: id not defined */
+    char name[BF_SYMBOL_MAX + 1];   /* upper-case, NUL terminated */
+} bf_sym;
+
+typedef struct bf_symtab {
+    bf_sym *defs;        /* defs[id - 1] */
+    uint64_t count;      /* highest id in use (ids 1..count) */
+    uint64_t defined;    /* ids with a name */
+    uint64_t defs_cap;
+    uint64_t *slots;     /* open addressing on the name: id, 0 = empty */
+    uint64_t nslots;     /* power of two */
+} bf_symtab;
+
+/* Validates a symbol name ([A-Za-z0-9_-], 1..BF_SYMBOL_MAX) and writes it upper-case and
+ * NUL padded into out. BF_ESYMBOL otherwise. */
+int bf__symbol_normalize(const char *name, size_t len, char out[BF_SYMBOL_MAX]);
+
+/* id of the normalized name (len bytes), or 0. */
+uint64_t bf__symtab_find(const bf_symtab *t, const char *name, size_t len);
+
+/* Defines id -> name (normalized). BF_ENOMEM; BF_ESYMBOL if the id or name is already
+ * defined differently. */
+int bf__symtab_set(bf_symtab *t, uint64_t id, const char *name, size_t len);
+
+void bf__symtab_free(bf_symtab *t);
+
+static inline int bf__symtab_defined(const bf_symtab *t, uint64_t id) {
+    return id - 1 < t->count && t->defs[id - 1].name_len != 0;
+}
+
+/* ---------------------------------------------------------------- slot_crc.c */
+
+/* Tables that shift a CRC32C state over 88 and 48 zero bytes, for the three-stream
+ * slot checksum. */
+typedef struct bf_slot_crc {
+    int hw; /* SSE4.2 present */
+    uint32_t shift88[4][256];
+    uint32_t shift48[4][256];
+} bf_slot_crc;
+
+void bf__slot_crc_init(bf_slot_crc *c);
+
+/* crc32c field value for a 128-byte slot (identical to bf_slot_crc32c(slot, 128)). */
+uint32_t bf__slot_crc(const bf_slot_crc *c, const bf_slot *slot);
+
+/* Same for a BOOK_TICKER slot given by value (bytes 72..127 zero, flags 0). */
+uint32_t bf__slot_crc_book_ticker(const bf_slot_crc *c, uint64_t seq, uint64_t recv_ts_ns,
+                                  uint64_t timestamp, double bid_price, double bid_qty,
+                                  double ask_price, double ask_qty, uint64_t symbol_id);
+
+#endif

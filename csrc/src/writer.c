@@ -1,0 +1,741 @@
+/* writer.c -- the bf_writer_* API: open (lock, recover, new segment), appends, rolls,
+ * prepare_next / sync (may run on another thread), close (seal, truncate, unlock). */
+#include "queue_internal.h"
+#include "writer_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NS_PER_DAY 86400000000000ull
+#define RECOVERY_MARKET_DEPTH 8 /* older segments scanned for last seqs if the newest has none */
+
+typedef struct bf_last_seq {
+    uint64_t seq[BF__STREAM_COUNT];
+    uint64_t from_segment[BF__STREAM_COUNT]; /* seq of the segment it came from; 0 = none */
+} bf_last_seq;
+
+struct bf_writer {
+    /* hot: read by every append, written only by the appending thread */
+    unsigned char *slots;      /* slot 0 of the current segment */
+    bf_segment_header *hdr;    /* header of the current segment */
+    uint64_t index;            /* next slot; equals the published write_index between calls */
+    uint64_t capacity;         /* slots in the current segment */
+    uint64_t roll_at_ns;       /* recv time that forces a day roll; UINT64_MAX if none */
+    bf_symtab syms;
+    uint64_t records_written;
+    bf_slot_crc crc;
+
+    /* cold */
+    bf_writer_opts opts;
+    char *dir;
+    int dirfd;
+    int lock_fd;
+    uint64_t first_index;      /* queue-wide index of slot 0 of the current segment */
+    uint64_t segments_created;
+    uint64_t recovered_cut;
+    int restarted;
+    bf_last_seq *recovered;    /* [id - 1], recovered_cap entries */
+    uint64_t recovered_cap;
+
+    /* Shared with bf_writer_prepare_next / bf_writer_sync on other threads. The appending
+     * thread changes `cur` and `seq` only while holding mu (at a roll). */
+    pthread_mutex_t mu;
+    pthread_cond_t spare_done;
+    bf_segment cur;            /* the segment being written */
+    uint64_t seq;              /* its seq */
+    bf_segment spare;          /* a prepared next segment (temporary file), fd < 0 if none */
+    int preparing;             /* a prepare_next call is creating `spare` right now */
+    char err[BF_ERR_MAX];
+};
+
+/* ------------------------------------------------------------------ errors */
+
+static int fail(bf_writer *w, int rc, const char *msg) {
+    pthread_mutex_lock(&w->mu);
+    snprintf(w->err, sizeof w->err, "%s", msg);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+static int failf(bf_writer *w, int rc, const char *fmt, ...) BF_PRINTF(3, 4);
+static int failf(bf_writer *w, int rc, const char *fmt, ...) {
+    char msg[BF_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fail(w, rc, msg);
+}
+
+const char *bf_writer_error(const bf_writer *w) { return w ? w->err : "writer is NULL"; }
+
+/* ------------------------------------------------------------------ helpers */
+
+static inline int finite4(double a, double b, double c, double d) {
+    return isfinite(a) && isfinite(b) && isfinite(c) && isfinite(d);
+}
+
+static uint64_t day_end(uint64_t ns) { return (ns / NS_PER_DAY + 1) * NS_PER_DAY; }
+
+static void set_current(bf_writer *w, uint64_t index) {
+    w->hdr = w->cur.hdr;
+    w->slots = w->cur.map + w->cur.hdr->header_size;
+    w->capacity = w->cur.capacity;
+    w->index = index;
+    w->first_index = w->cur.hdr->first_index;
+    w->roll_at_ns = (w->opts.flags & BF_WRITER_UTC_DAY_ROLL) ? day_end(w->cur.hdr->created_ns)
+                                                             : UINT64_MAX;
+}
+
+static inline bf_slot *slot_at(const bf_writer *w, uint64_t i) {
+    return (bf_slot *)(w->slots + i * BF_SLOT_SIZE);
+}
+
+static inline void publish(bf_writer *w) { bf_store_release_u64(&w->hdr->write_index, w->index); }
+
+static void fill_symbol_slot(bf_slot *s, uint64_t id, const bf_sym *d, uint64_t recv_ts_ns) {
+    memset(s, 0, sizeof *s);
+    s->type = BF_REC_SYMBOL;
+    s->recv_ts_ns = recv_ts_ns;
+    s->body.symbol.symbol_id = id;
+    s->body.symbol.name_len = d->name_len;
+    memcpy(s->body.symbol.name, d->name, d->name_len);
+}
+
+/* ------------------------------------------------------------------ segments */
+
+/* Takes the prepared spare if it is big enough (waiting for a prepare_next in progress),
+ * else creates a new temporary segment; fills its header and SYMBOL records and renames
+ * it to its final name. On success *out is the new, published, current-to-be segment. */
+static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64_t first_index,
+                         bf_segment *out, uint64_t *used, char *err, size_t errlen) {
+    uint64_t cap = w->opts.segment_slots;
+    if (cap < w->syms.defined + BF_MIN_SEGMENT_SLOTS) cap = w->syms.defined + BF_MIN_SEGMENT_SLOTS;
+    bf_segment s = BF_SEGMENT_NONE;
+    pthread_mutex_lock(&w->mu);
+    while (w->preparing) pthread_cond_wait(&w->spare_done, &w->mu);
+    if (w->spare.fd >= 0) {
+        if (w->spare.capacity >= cap) {
+            s = w->spare;
+        } else {
+            bf__segment_discard(w->dirfd, &w->spare);
+        }
+        bf_segment none = BF_SEGMENT_NONE;
+        w->spare = none;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (s.fd < 0) {
+        int rc = bf__segment_create_tmp(w->dirfd, w->dir, seq, cap,
+                                        (w->opts.flags & BF_WRITER_PREFAULT) != 0, &s, err, errlen);
+        if (rc != BF_OK) return rc;
+    }
+    uint32_t flags = (w->opts.flags & BF_WRITER_UTC_DAY_ROLL) ? BF_SEG_F_UTC_DAY_ROLL : 0;
+    bf__segment_init_header(&s, seq, created_ns, first_index, flags);
+    uint64_t n = 0;
+    for (uint64_t id = 1; id <= w->syms.count; id++) {
+        const bf_sym *d = &w->syms.defs[id - 1];
+        if (!d->name_len) continue;
+        bf_slot *slot = bf__segment_slot(&s, n++);
+        fill_symbol_slot(slot, id, d, created_ns);
+        slot->crc32c = bf__slot_crc(&w->crc, slot);
+    }
+    bf_store_release_u64(&s.hdr->write_index, n);
+    int rc = bf__segment_publish(w->dirfd, w->dir, &s, seq, err, errlen);
+    if (rc != BF_OK) {
+        bf__segment_discard(w->dirfd, &s);
+        return rc;
+    }
+    w->segments_created++;
+    *out = s;
+    *used = n;
+    return BF_OK;
+}
+
+/* Creates segment seq+1, then seals and truncates the current one (the order readers
+ * rely on: see "Roll" in binfeed_reader.h). */
+static int roll(bf_writer *w, uint64_t recv_ts_ns) {
+    char err[BF_ERR_MAX] = "";
+    uint64_t now = bf__realtime_ns();
+    uint64_t created = now;
+    if (recv_ts_ns != UINT64_MAX && recv_ts_ns >= w->roll_at_ns && recv_ts_ns > created)
+        created = recv_ts_ns; /* a day roll must land in the record's day */
+    publish(w);
+    bf_segment next;
+    uint64_t used;
+    int rc = start_segment(w, w->seq + 1, created, w->first_index + w->index, &next, &used, err,
+                           sizeof err);
+    if (rc != BF_OK) return fail(w, rc, err);
+    pthread_mutex_lock(&w->mu);
+    rc = bf__segment_seal(&w->cur, w->index, now, w->dir, err, sizeof err);
+    bf__segment_close(&w->cur);
+    w->cur = next;
+    w->seq++;
+    pthread_mutex_unlock(&w->mu);
+    set_current(w, used);
+    if (rc != BF_OK) { /* sealed but not truncated: only space is lost; report, go on */
+        fail(w, BF_OK, err);
+    }
+    return BF_OK;
+}
+
+/* Makes w->index < w->capacity for a record received at recv_ts_ns. */
+static int make_room(bf_writer *w, uint64_t recv_ts_ns) {
+    if (w->index < w->capacity && (recv_ts_ns == 0 || recv_ts_ns < w->roll_at_ns)) return BF_OK;
+    return roll(w, w->index < w->capacity ? recv_ts_ns : UINT64_MAX);
+}
+
+/* ------------------------------------------------------------------ recovery */
+
+static int note_last_seq(bf_writer *w, uint64_t sym, uint32_t stream, uint64_t seq,
+                         uint64_t segment) {
+    if (sym == 0 || sym > (1ull << 32) || stream == 0 || stream > BF__STREAM_COUNT) return BF_OK;
+    if (sym > w->recovered_cap) {
+        uint64_t cap = w->recovered_cap ? w->recovered_cap : 64;
+        while (cap < sym) cap *= 2;
+        bf_last_seq *r = realloc(w->recovered, cap * sizeof *r);
+        if (!r) return BF_ENOMEM;
+        memset(r + w->recovered_cap, 0, (cap - w->recovered_cap) * sizeof *r);
+        w->recovered = r;
+        w->recovered_cap = cap;
+    }
+    bf_last_seq *e = &w->recovered[sym - 1];
+    /* Segments are scanned newest first: an older segment never overrides a newer one. */
+    if (e->from_segment[stream - 1] == 0 || e->from_segment[stream - 1] == segment) {
+        e->seq[stream - 1] = seq;
+        e->from_segment[stream - 1] = segment;
+    }
+    return BF_OK;
+}
+
+/* Scans published slots of an open segment: checks every crc and returns in *good the
+ * index of the first bad slot (or the count); learns symbols and last seqs from the good
+ * ones. *market is set when a market-data record was seen. */
+static int scan_segment(bf_writer *w, bf_segment *s, uint64_t seq, uint64_t *good, int *market) {
+    uint64_t n = bf_load_acquire_u64(&s->hdr->write_index);
+    if (n > s->capacity) n = s->capacity;
+    uint32_t slot_size = s->hdr->slot_size;
+    for (uint64_t i = 0; i < n; i++) {
+        const bf_slot *slot = bf__segment_slot(s, i);
+        if (bf_slot_crc32c(slot, slot_size) != slot->crc32c) {
+            *good = i;
+            return BF_OK;
+        }
+        int rc = BF_OK;
+        switch (slot->type) {
+        case BF_REC_SYMBOL: {
+            const bf_symbol_def *d = &slot->body.symbol;
+            if (d->name_len >= 1 && d->name_len <= BF_SYMBOL_MAX)
+                rc = bf__symtab_set(&w->syms, d->symbol_id, d->name, d->name_len);
+            if (rc == BF_ESYMBOL) rc = BF_OK; /* conflicting definition: keep the newest */
+            break;
+        }
+        case BF_REC_BOOK_TICKER:
+            *market = 1;
+            rc = note_last_seq(w, slot->body.book_ticker.symbol_id, BF_STREAM_BOOK_TICKER,
+                               slot->seq, seq);
+            break;
+        case BF_REC_TRADE:
+            *market = 1;
+            rc = note_last_seq(w, slot->body.trade.symbol_id, BF_STREAM_TRADE, slot->seq, seq);
+            break;
+        default:
+            break;
+        }
+        if (rc != BF_OK) return rc;
+    }
+    *good = n;
+    return BF_OK;
+}
+
+/* Recovers the queue a predecessor left (see "Recovery" in binfeed_reader.h): checks the
+ * newest segment (and an unsealed predecessor: a writer killed mid-roll), cuts at the first
+ * torn slot, seals and truncates; relearns symbols and last seqs. *next_first is the
+ * queue-wide index the new segment starts at. */
+static int recover(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t *next_first,
+                   char *err, size_t errlen) {
+    *next_first = 0;
+    if (highest == 0) return BF_OK;
+    w->restarted = 1;
+    int market = 0;
+    for (uint64_t seq = highest, depth = 0; seq >= lowest && seq >= 1; seq--, depth++) {
+        int newest = seq == highest;
+        bf_segment s;
+        int rc = bf__segment_open(w->dirfd, w->dir, seq, &s, err, errlen);
+        if (rc != BF_OK) {
+            if (newest) return rc; /* the user must look at it: never write past garbage */
+            break;                 /* older data only informs; stop at the first bad file */
+        }
+        int sealed = bf_load_acquire_u32(&s.hdr->sealed) != 0;
+        int need = newest || !sealed || (!market && depth <= RECOVERY_MARKET_DEPTH) ||
+                   w->syms.defined < w->syms.count;
+        if (!need) {
+            bf__segment_close(&s);
+            break;
+        }
+        uint64_t n = bf_load_acquire_u64(&s.hdr->write_index), good = 0;
+        if (n > s.capacity) n = s.capacity;
+        rc = scan_segment(w, &s, seq, &good, &market);
+        if (rc == BF_OK && (newest || !sealed)) {
+            if (good < n) {
+                w->recovered_cut += n - good;
+                bf_store_release_u64(&s.hdr->write_index, good);
+            }
+            if (!sealed || good < n)
+                rc = bf__segment_seal(&s, good, bf__realtime_ns(), w->dir, err, errlen);
+        }
+        if (newest) *next_first = s.hdr->first_index + good;
+        bf__segment_close(&s);
+        if (rc != BF_OK) {
+            if (rc == BF_ENOMEM) bf__fmt(err, errlen, "out of memory while recovering %s", w->dir);
+            return rc;
+        }
+    }
+    return BF_OK;
+}
+
+/* ------------------------------------------------------------------ open / close */
+
+static int make_dirs(const char *dir, char *err, size_t errlen) {
+    char path[4096];
+    size_t len = strlen(dir);
+    if (len >= sizeof path) {
+        bf__fmt(err, errlen, "queue path is too long (%zu bytes)", len);
+        return BF_EINVAL;
+    }
+    memcpy(path, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != '\0') continue;
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            int e = errno;
+            bf__fmt(err, errlen, "cannot create queue directory %s: %s", path, strerror(e));
+            return e == ENOSPC || e == EDQUOT ? BF_ENOSPC : BF_EIO;
+        }
+        path[i] = c;
+    }
+    return BF_OK;
+}
+
+static void destroy(bf_writer *w) {
+    pthread_mutex_lock(&w->mu);
+    if (w->spare.fd >= 0) bf__segment_discard(w->dirfd, &w->spare);
+    pthread_mutex_unlock(&w->mu);
+    bf__segment_close(&w->cur);
+    bf__lock_release(w->lock_fd);
+    if (w->dirfd >= 0) close(w->dirfd);
+    bf__symtab_free(&w->syms);
+    free(w->recovered);
+    free(w->dir);
+    pthread_cond_destroy(&w->spare_done);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+int bf_writer_open(const char *dir, const bf_writer_opts *opts, bf_writer **out, char *errbuf,
+                   size_t errlen) {
+    char err[BF_ERR_MAX] = "";
+    bf_writer_opts o = {0, 0, 0};
+    if (opts) o = *opts;
+    if (!dir || !*dir || !out) {
+        bf__fmt(errbuf, errlen, "bf_writer_open: dir and out must not be NULL or empty");
+        return BF_EINVAL;
+    }
+    if (o.segment_slots == 0) o.segment_slots = BF_DEFAULT_SEGMENT_SLOTS;
+    if (o.segment_slots < BF_MIN_SEGMENT_SLOTS || o.segment_slots > BF_MAX_SEGMENT_SLOTS ||
+        (o.flags & ~(uint32_t)(BF_WRITER_UTC_DAY_ROLL | BF_WRITER_PREFAULT)) || o.reserved) {
+        bf__fmt(errbuf, errlen,
+                "invalid writer options: segment_slots must be 0 (default %u) or %u..%llu, "
+                "flags a combination of BF_WRITER_*, reserved 0",
+                BF_DEFAULT_SEGMENT_SLOTS, BF_MIN_SEGMENT_SLOTS,
+                (unsigned long long)BF_MAX_SEGMENT_SLOTS);
+        return BF_EINVAL;
+    }
+    bf_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->dir = strdup(dir))) {
+        free(w);
+        bf__fmt(errbuf, errlen, "out of memory opening queue %s", dir);
+        return BF_ENOMEM;
+    }
+    bf_segment none = BF_SEGMENT_NONE;
+    w->cur = none;
+    w->spare = none;
+    w->dirfd = -1;
+    w->lock_fd = -1;
+    w->opts = o;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->spare_done, NULL);
+    bf__slot_crc_init(&w->crc);
+
+    int rc = make_dirs(dir, err, sizeof err);
+    if (rc == BF_OK) {
+        w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (w->dirfd < 0) {
+            bf__fmt(err, sizeof err, "cannot open queue directory %s: %s", dir, strerror(errno));
+            rc = errno == ENOENT ? BF_ENOTFOUND : BF_EIO;
+        }
+    }
+    if (rc == BF_OK) rc = bf__lock_acquire(w->dirfd, dir, &w->lock_fd, err, sizeof err);
+    uint64_t lowest = 0, highest = 0, first = 0, used = 0;
+    if (rc == BF_OK) rc = bf__segment_scan_dir(w->dirfd, dir, 1, &lowest, &highest, err, sizeof err);
+    if (rc == BF_OK) rc = recover(w, lowest, highest, &first, err, sizeof err);
+    if (rc == BF_OK) {
+        uint64_t now = bf__realtime_ns();
+        rc = start_segment(w, highest + 1, now, first, &w->cur, &used, err, sizeof err);
+        if (rc == BF_OK) {
+            w->seq = highest + 1;
+            set_current(w, used);
+        }
+    }
+    if (rc != BF_OK) {
+        bf__fmt(errbuf, errlen, "%s", err);
+        destroy(w);
+        return rc;
+    }
+    if (errbuf && errlen) errbuf[0] = '\0';
+    *out = w;
+    return BF_OK;
+}
+
+int bf_writer_close(bf_writer *w) {
+    if (!w) return BF_OK;
+    char err[BF_ERR_MAX] = "";
+    int rc = BF_OK;
+    if (w->cur.hdr) {
+        publish(w);
+        rc = bf__segment_seal(&w->cur, w->index, bf__realtime_ns(), w->dir, err, sizeof err);
+    }
+    destroy(w);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ symbols */
+
+int bf_writer_symbol(bf_writer *w, const char *name, size_t len, uint64_t *id) {
+    if (!w || !id) return BF_EINVAL;
+    char norm[BF_SYMBOL_MAX];
+    if (bf__symbol_normalize(name, len, norm) != BF_OK)
+        return failf(w, BF_ESYMBOL,
+                     "invalid symbol name \"%.*s\": it must be 1 to %u characters of "
+                     "A-Z, a-z, 0-9, _ or -",
+                     name ? (int)(len > 64 ? 64 : len) : 0, name ? name : "", BF_SYMBOL_MAX);
+    uint64_t found = bf__symtab_find(&w->syms, norm, len);
+    if (found) {
+        *id = found;
+        return BF_OK;
+    }
+    int rc = make_room(w, 0);
+    if (rc != BF_OK) return rc;
+    uint64_t new_id = w->syms.count + 1;
+    rc = bf__symtab_set(&w->syms, new_id, norm, len);
+    if (rc != BF_OK) return failf(w, rc, "cannot define symbol %.*s: out of memory", (int)len, norm);
+    bf_slot *s = slot_at(w, w->index);
+    fill_symbol_slot(s, new_id, &w->syms.defs[new_id - 1], bf__realtime_ns());
+    s->crc32c = bf__slot_crc(&w->crc, s);
+    w->index++;
+    publish(w);
+    w->records_written++;
+    *id = new_id;
+    return BF_OK;
+}
+
+const char *bf_writer_symbol_name(const bf_writer *w, uint64_t id) {
+    if (!w || !bf__symtab_defined(&w->syms, id)) return NULL;
+    return w->syms.defs[id - 1].name;
+}
+
+/* ------------------------------------------------------------------ appends */
+
+static int bad_symbol(bf_writer *w, uint64_t id) {
+    return failf(w, BF_ESYMBOL,
+                 "symbol id %llu is not defined in this queue (define it with "
+                 "bf_writer_symbol first)", (unsigned long long)id);
+}
+
+/* Checks a caller's slot and writes its normalized copy (zero padding, flags 0, crc not
+ * yet set) into *out. BF_EINVAL / BF_ESYMBOL with a message; nothing written. */
+static int normalize_slot(bf_writer *w, const bf_slot *in, bf_slot *out) {
+    memset(out, 0, sizeof *out);
+    out->type = in->type;
+    out->seq = in->seq;
+    out->recv_ts_ns = in->recv_ts_ns;
+    if (in->flags != 0)
+        return failf(w, BF_EINVAL, "slot flags must be 0 in format version %u (got %u)",
+                     BF_FORMAT_VERSION, (unsigned)in->flags);
+    switch (in->type) {
+    case BF_REC_BOOK_TICKER: {
+        const bf_book_ticker *b = &in->body.book_ticker;
+        if (!bf__symtab_defined(&w->syms, b->symbol_id)) return bad_symbol(w, b->symbol_id);
+        if (!finite4(b->bid_price, b->bid_qty, b->ask_price, b->ask_qty))
+            return failf(w, BF_EINVAL, "book_ticker seq %llu has a non-finite price or "
+                         "quantity (bid %g x %g, ask %g x %g)", (unsigned long long)in->seq,
+                         b->bid_price, b->bid_qty, b->ask_price, b->ask_qty);
+        out->body.book_ticker = *b;
+        return BF_OK;
+    }
+    case BF_REC_TRADE: {
+        const bf_trade *t = &in->body.trade;
+        if (!bf__symtab_defined(&w->syms, t->symbol_id)) return bad_symbol(w, t->symbol_id);
+        if (!finite4(t->price, t->qty, 0, 0))
+            return failf(w, BF_EINVAL, "trade %llu has a non-finite price or quantity "
+                         "(%g x %g)", (unsigned long long)t->trade_id, t->price, t->qty);
+        if (t->flags & ~(BF_TRADE_F_BUYER_IS_MAKER | BF_TRADE_F_BEST_MATCH |
+                         BF_TRADE_F_BEST_MATCH_KNOWN))
+            return failf(w, BF_EINVAL, "trade %llu has unknown flags 0x%x",
+                         (unsigned long long)t->trade_id, (unsigned)t->flags);
+        out->body.trade = *t;
+        memset(out->body.trade.zero, 0, sizeof out->body.trade.zero);
+        return BF_OK;
+    }
+    case BF_REC_GAP: {
+        const bf_gap *g = &in->body.gap;
+        if (!bf__symtab_defined(&w->syms, g->symbol_id)) return bad_symbol(w, g->symbol_id);
+        if (g->stream == 0 || g->stream > BF__STREAM_COUNT)
+            return failf(w, BF_EINVAL, "gap record has unknown stream %u", (unsigned)g->stream);
+        if (g->reason < BF_GAP_SEQUENCE_JUMP || g->reason > BF_GAP_SERVER_SHUTDOWN)
+            return failf(w, BF_EINVAL, "gap record has unknown reason %u", (unsigned)g->reason);
+        out->body.gap = *g;
+        return BF_OK;
+    }
+    case BF_REC_CONNECTION: {
+        const bf_connection_event *c = &in->body.connection;
+        if (c->event < BF_CONN_CONNECTED || c->event > BF_CONN_STALLED)
+            return failf(w, BF_EINVAL, "connection record has unknown event %u",
+                         (unsigned)c->event);
+        out->body.connection.event = c->event;
+        out->body.connection.conn_id = c->conn_id;
+        out->body.connection.code = c->code;
+        size_t n = strnlen(c->detail, sizeof c->detail - 1);
+        memcpy(out->body.connection.detail, c->detail, n); /* NUL padded by the memset */
+        return BF_OK;
+    }
+    case BF_REC_SYMBOL:
+        return failf(w, BF_EINVAL, "SYMBOL records are written by bf_writer_symbol only");
+    default:
+        return failf(w, BF_EINVAL, "unknown record type %u", (unsigned)in->type);
+    }
+}
+
+/* Writes a normalized slot at w->index (room already made), sets its crc, advances. */
+static inline void put_slot(bf_writer *w, const bf_slot *norm) {
+    bf_slot *s = slot_at(w, w->index);
+    memcpy(s, norm, sizeof *s);
+    s->crc32c = bf__slot_crc(&w->crc, s);
+    w->index++;
+    w->records_written++;
+}
+
+static int append_normalized(bf_writer *w, const bf_slot *norm) {
+    int rc = make_room(w, norm->recv_ts_ns);
+    if (rc != BF_OK) return rc;
+    put_slot(w, norm);
+    publish(w);
+    return BF_OK;
+}
+
+int bf_writer_append(bf_writer *w, const bf_slot *slot) {
+    if (!w || !slot) return BF_EINVAL;
+    bf_slot norm;
+    int rc = normalize_slot(w, slot, &norm);
+    if (rc != BF_OK) return rc;
+    return append_normalized(w, &norm);
+}
+
+int bf_writer_append_many(bf_writer *w, const bf_slot *slots, size_t n) {
+    if (!w || (!slots && n)) return BF_EINVAL;
+    bf_slot norm;
+    for (size_t i = 0; i < n; i++) {
+        int rc = normalize_slot(w, &slots[i], &norm);
+        if (rc != BF_OK) {
+            char msg[BF_ERR_MAX];
+            bf__fmt(msg, sizeof msg, "record %zu of the batch: %s; nothing of the batch was "
+                    "written", i, w->err);
+            return fail(w, rc, msg);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        normalize_slot(w, &slots[i], &norm);
+        if (BF_UNLIKELY(w->index >= w->capacity ||
+                        (norm.recv_ts_ns && norm.recv_ts_ns >= w->roll_at_ns))) {
+            int rc = make_room(w, norm.recv_ts_ns); /* publishes what precedes */
+            if (rc != BF_OK) return rc;
+        }
+        put_slot(w, &norm);
+    }
+    publish(w);
+    return BF_OK;
+}
+
+int bf_append_book_ticker(bf_writer *w, uint64_t recv_ts_ns, uint64_t update_id,
+                          uint64_t timestamp_ms, double bid_price, double bid_qty,
+                          double ask_price, double ask_qty, uint64_t symbol_id) {
+    if (BF_UNLIKELY(!w)) return BF_EINVAL;
+    if (BF_UNLIKELY(!bf__symtab_defined(&w->syms, symbol_id))) return bad_symbol(w, symbol_id);
+    if (BF_UNLIKELY(!finite4(bid_price, bid_qty, ask_price, ask_qty)))
+        return failf(w, BF_EINVAL, "book_ticker %llu has a non-finite price or quantity "
+                     "(bid %g x %g, ask %g x %g)", (unsigned long long)update_id, bid_price,
+                     bid_qty, ask_price, ask_qty);
+    if (BF_UNLIKELY(w->index >= w->capacity || recv_ts_ns >= w->roll_at_ns)) {
+        int rc = make_room(w, recv_ts_ns);
+        if (rc != BF_OK) return rc;
+    }
+    uint32_t crc = bf__slot_crc_book_ticker(&w->crc, update_id, recv_ts_ns, timestamp_ms,
+                                            bid_price, bid_qty, ask_price, ask_qty, symbol_id);
+    bf_slot *s = slot_at(w, w->index);
+    s->type = BF_REC_BOOK_TICKER;
+    s->flags = 0;
+    s->seq = update_id;
+    s->recv_ts_ns = recv_ts_ns;
+    s->body.book_ticker.timestamp = timestamp_ms;
+    s->body.book_ticker.bid_price = bid_price;
+    s->body.book_ticker.bid_qty = bid_qty;
+    s->body.book_ticker.ask_price = ask_price;
+    s->body.book_ticker.ask_qty = ask_qty;
+    s->body.book_ticker.symbol_id = symbol_id;
+    memset(s->body.raw + sizeof(bf_book_ticker), 0, BF_BODY_SIZE - sizeof(bf_book_ticker));
+    s->crc32c = crc;
+    w->index++;
+    publish(w);
+    w->records_written++;
+    return BF_OK;
+}
+
+int bf_append_trade(bf_writer *w, uint64_t recv_ts_ns, uint64_t trade_id, double price,
+                    double qty, uint64_t trade_ts_ms, uint64_t event_ts_ms, uint32_t flags,
+                    uint64_t symbol_id) {
+    if (!w) return BF_EINVAL;
+    bf_slot s;
+    memset(&s, 0, sizeof s);
+    s.type = BF_REC_TRADE;
+    s.seq = trade_id;
+    s.recv_ts_ns = recv_ts_ns;
+    s.body.trade.price = price;
+    s.body.trade.qty = qty;
+    s.body.trade.trade_id = trade_id;
+    s.body.trade.trade_ts_ms = trade_ts_ms;
+    s.body.trade.event_ts_ms = event_ts_ms;
+    s.body.trade.symbol_id = symbol_id;
+    if (flags > 0xffu)
+        return failf(w, BF_EINVAL, "trade %llu has unknown flags 0x%x",
+                     (unsigned long long)trade_id, (unsigned)flags);
+    s.body.trade.flags = (uint8_t)flags;
+    return bf_writer_append(w, &s);
+}
+
+int bf_append_gap(bf_writer *w, uint64_t recv_ts_ns, uint64_t symbol_id, uint32_t stream,
+                  uint32_t reason, uint64_t last_seq, uint64_t next_seq) {
+    if (!w) return BF_EINVAL;
+    bf_slot s;
+    memset(&s, 0, sizeof s);
+    s.type = BF_REC_GAP;
+    s.recv_ts_ns = recv_ts_ns;
+    s.body.gap.symbol_id = symbol_id;
+    s.body.gap.stream = stream;
+    s.body.gap.reason = reason;
+    s.body.gap.last_seq = last_seq;
+    s.body.gap.next_seq = next_seq;
+    return bf_writer_append(w, &s);
+}
+
+int bf_append_connection(bf_writer *w, uint64_t recv_ts_ns, uint32_t event, uint32_t conn_id,
+                         int64_t code, const char *detail) {
+    if (!w) return BF_EINVAL;
+    bf_slot s;
+    memset(&s, 0, sizeof s);
+    s.type = BF_REC_CONNECTION;
+    s.recv_ts_ns = recv_ts_ns;
+    s.body.connection.event = event;
+    s.body.connection.conn_id = conn_id;
+    s.body.connection.code = code;
+    if (detail) {
+        size_t n = strnlen(detail, sizeof s.body.connection.detail - 1);
+        /* do not cut a UTF-8 sequence in half */
+        if (detail[n] != '\0')
+            while (n > 0 && ((unsigned char)detail[n] & 0xC0u) == 0x80u) n--;
+        memcpy(s.body.connection.detail, detail, n);
+    }
+    return bf_writer_append(w, &s);
+}
+
+/* ------------------------------------------------------------------ rolls, sync, stats */
+
+int bf_writer_prepare_next(bf_writer *w) {
+    if (!w) return BF_EINVAL;
+    pthread_mutex_lock(&w->mu);
+    if (w->spare.fd >= 0 || w->preparing) {
+        pthread_mutex_unlock(&w->mu);
+        return BF_OK;
+    }
+    w->preparing = 1;
+    uint64_t seq = w->seq + 1;
+    pthread_mutex_unlock(&w->mu);
+
+    char err[BF_ERR_MAX] = "";
+    bf_segment s = BF_SEGMENT_NONE;
+    int rc = bf__segment_create_tmp(w->dirfd, w->dir, seq, w->opts.segment_slots,
+                                    (w->opts.flags & BF_WRITER_PREFAULT) != 0, &s, err, sizeof err);
+    pthread_mutex_lock(&w->mu);
+    if (rc == BF_OK) w->spare = s;
+    w->preparing = 0;
+    pthread_cond_broadcast(&w->spare_done);
+    if (rc != BF_OK) snprintf(w->err, sizeof w->err, "%s", err);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+int bf_writer_sync(bf_writer *w) {
+    if (!w) return BF_EINVAL;
+    pthread_mutex_lock(&w->mu);
+    int rc = BF_OK;
+    if (w->cur.hdr) {
+        uint64_t n = bf_load_acquire_u64(&w->cur.hdr->write_index);
+        size_t len = (size_t)(w->cur.hdr->header_size + n * w->cur.hdr->slot_size);
+        if (msync(w->cur.map, len, MS_SYNC) != 0 || fsync(w->dirfd) != 0) {
+            snprintf(w->err, sizeof w->err, "cannot sync segment %llu of %s: %s",
+                     (unsigned long long)w->seq, w->dir, strerror(errno));
+            rc = BF_EIO;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+int bf_writer_roll(bf_writer *w) {
+    if (!w) return BF_EINVAL;
+    return roll(w, 0);
+}
+
+int bf_writer_get_stats(const bf_writer *w, bf_writer_stats *out) {
+    if (!w || !out) return BF_EINVAL;
+    out->segment_seq = w->seq;
+    out->write_index = w->index;
+    out->capacity = w->capacity;
+    out->records_written = w->records_written;
+    out->segments_created = w->segments_created;
+    out->symbols = w->syms.count;
+    out->recovered_cut = w->recovered_cut;
+    return BF_OK;
+}
+
+/* ------------------------------------------------------------------ writer_internal.h */
+
+int bf__writer_restarted(const bf_writer *w) { return w ? w->restarted : 0; }
+
+uint64_t bf__writer_symbol_count(const bf_writer *w) { return w ? w->syms.count : 0; }
+
+int bf__writer_recovered_last_seq(const bf_writer *w, uint64_t symbol_id, uint32_t stream,
+                                  uint64_t *seq) {
+    if (!w || !seq || stream == 0 || stream > BF__STREAM_COUNT) return BF_EINVAL;
+    if (symbol_id == 0 || symbol_id > w->recovered_cap) return BF_ENOTFOUND;
+    const bf_last_seq *e = &w->recovered[symbol_id - 1];
+    if (e->from_segment[stream - 1] == 0) return BF_ENOTFOUND;
+    *seq = e->seq[stream - 1];
+    return BF_OK;
+}
