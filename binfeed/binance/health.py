@@ -1,0 +1,142 @@
+"""Connection health: stalls, silent streams, planned rotation and its handover.
+
+Decisions only; the supervisor acts on them.
+
+- **Stall**: a connection that delivered no frame at all (market data, replies, pings)
+  for ``stall_timeout`` seconds is replaced. A socket can stay open while nothing flows;
+  only data proves the connection works.
+- **Silent stream**: one stream quiet for ``silent_after`` seconds while its connection
+  delivers other frames is reported (status line, log), never reconnected for: an unknown
+  symbol (Binance accepts the subscription and sends nothing) or a quiet market look the
+  same, and reconnecting would not help either.
+- **Rotation**: Binance cuts every connection at 24 h and may announce an earlier cut with a
+  ``serverShutdown`` event. binfeed replaces a connection after ``max_age`` (23 h 30 min by
+  default) or on ``serverShutdown``: it opens the new connection while the old one still
+  records, keeps what the new one receives in a buffer until it has overlapped the old one
+  for ``overlap`` seconds, then closes the old one and feeds the buffer to the parser,
+  which drops every frame the old connection already stored (sequence numbers: bookTicker
+  ``u``, trade ``t``). Nothing is lost, nothing is doubled, and the record order per stream
+  stays the exchange's order. :class:`Handover` tracks one such replacement.
+
+Sans-I/O: callers pass the time (a monotonic clock, seconds).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: No frame at all on a connection for this long: replace it.
+DEFAULT_STALL_TIMEOUT = 30.0
+#: One stream without a frame for this long: report it.
+DEFAULT_SILENT_AFTER = 60.0
+#: Replace a connection before Binance's 24 h cut.
+DEFAULT_MAX_AGE = 23.5 * 3600
+#: Overlap of old and new connection before the old one is closed.
+DEFAULT_OVERLAP = 1.0
+#: A new connection subscribed but silent this long is taken over anyway (quiet streams).
+DEFAULT_QUIET_CUTOVER = 5.0
+#: A handover not ready after this long is abandoned (the new connection is closed).
+DEFAULT_HANDOVER_TIMEOUT = 30.0
+#: After an abandoned handover, try again this much later.
+DEFAULT_ROTATION_RETRY = 60.0
+
+
+def stalled(last_frame_at: float, now: float, stall_timeout: float) -> bool:
+    """Whether a connection whose last frame arrived at ``last_frame_at`` is stalled."""
+    return now - last_frame_at >= stall_timeout
+
+
+def silent_streams(
+    last_seen: Mapping[str, float | None], watched_since: float, now: float, silent_after: float
+) -> list[str]:
+    """Names of streams without a frame for ``silent_after`` seconds.
+
+    Args:
+        last_seen: stream name -> time of its last frame (None: never).
+        watched_since: when the streams were subscribed (a stream that never delivered is
+            silent once this is ``silent_after`` old).
+    """
+    out = []
+    for name, seen in last_seen.items():
+        since = watched_since if seen is None else max(seen, watched_since)
+        if now - since >= silent_after:
+            out.append(name)
+    return sorted(out)
+
+
+def rotation_due(connected_at: float, now: float, max_age: float = DEFAULT_MAX_AGE) -> bool:
+    """Whether a connection opened at ``connected_at`` should be replaced now."""
+    return now - connected_at >= max_age
+
+
+class HandoverStep(enum.Enum):
+    WAIT = "wait"  # keep both; ask again at next_check()
+    CUT_OVER = "cut_over"  # close the old connection, flush the new one's buffer
+    ABANDON = "abandon"  # close the new connection, keep the old one, retry later
+
+
+@dataclass
+class Handover:
+    """One planned replacement of a live connection (see the module doc).
+
+    Feed it what happens (:meth:`subscribed`, :meth:`delivered`, :meth:`old_lost`) and ask
+    :meth:`step`.
+    """
+
+    started_at: float
+    overlap: float = DEFAULT_OVERLAP
+    quiet_cutover: float = DEFAULT_QUIET_CUTOVER
+    timeout: float = DEFAULT_HANDOVER_TIMEOUT
+    subscribed_at: float | None = None
+    first_frame_at: float | None = None
+    old_lost_at: float | None = None
+    new_lost: bool = False
+
+    def subscribed(self, now: float) -> None:
+        """The new connection is up and every one of its streams is confirmed."""
+        if self.subscribed_at is None:
+            self.subscribed_at = now
+
+    def delivered(self, now: float) -> None:
+        """The new connection received market data (buffered)."""
+        if self.first_frame_at is None:
+            self.first_frame_at = now
+
+    def old_lost(self, now: float) -> None:
+        """The old connection ended by itself."""
+        if self.old_lost_at is None:
+            self.old_lost_at = now
+
+    def step(self, now: float) -> HandoverStep:
+        """What to do now."""
+        if self.new_lost:
+            return HandoverStep.ABANDON
+        if self.old_lost_at is not None:
+            return HandoverStep.CUT_OVER
+        if self.subscribed_at is not None:
+            if self.first_frame_at is not None and now - self.first_frame_at >= self.overlap:
+                return HandoverStep.CUT_OVER
+            if self.first_frame_at is None and now - self.subscribed_at >= self.quiet_cutover:
+                return HandoverStep.CUT_OVER
+        if now - self.started_at >= self.timeout:
+            return HandoverStep.ABANDON
+        return HandoverStep.WAIT
+
+    def next_check(self, now: float) -> float:
+        """The latest time :meth:`step` should be asked again (events may come sooner)."""
+        candidates = [self.started_at + self.timeout]
+        if self.subscribed_at is not None:
+            if self.first_frame_at is not None:
+                candidates.append(self.first_frame_at + self.overlap)
+            else:
+                candidates.append(self.subscribed_at + self.quiet_cutover)
+        return max(now, min(candidates))
+
+    def frames_may_be_missing(self) -> bool:
+        """After a cut-over: whether frames may have been missed between the two
+        connections (the old one ended before the new one's subscriptions were confirmed)."""
+        if self.old_lost_at is None:
+            return False
+        return self.subscribed_at is None or self.old_lost_at < self.subscribed_at

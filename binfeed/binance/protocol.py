@@ -1,0 +1,109 @@
+"""binfeed's knowledge of Binance's market-stream protocol, without any I/O.
+
+Like python-websockets' protocol core, nothing here opens a socket, sleeps or imports an
+event loop or a network library: callers pass the time and the bytes, and get decisions
+and bytes back. The recorder's I/O layers (:mod:`binfeed.binance.connection`,
+:mod:`binfeed.binance.supervisor`) and the loopback server (:mod:`binfeed.binance.server`)
+are thin glue around these modules, which the tests drive without a network:
+
+=========================================  ============================================
+:mod:`~binfeed.binance.streams`            stream names (``btcusdt@bookTicker``)
+:mod:`~binfeed.binance.endpoint`           ``--url`` bases, connect URLs, sharding
+:mod:`~binfeed.binance.control`            SUBSCRIBE & co, replies matched by id
+:mod:`~binfeed.binance.pacing`             4 control messages per second, attempt budget
+:mod:`~binfeed.binance.retry`              retryable or fatal, backoff with full jitter
+:mod:`~binfeed.binance.health`             stalls, silent streams, rotation handover
+:mod:`~binfeed.binance.exchange`           the server's side (routes, replies, limits)
+=========================================  ============================================
+
+This module re-exports the names a caller usually needs.
+"""
+
+from __future__ import annotations
+
+from binfeed.binance.control import (
+    ControlChannel,
+    ControlEvent,
+    ControlReply,
+    ControlRequest,
+    Failed,
+    Listed,
+    Refused,
+    Split,
+    Subscribed,
+    Unmatched,
+    Unsubscribed,
+    parse_reply,
+)
+from binfeed.binance.endpoint import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_URL_LENGTH,
+    DEFAULT_STREAMS_PER_CONNECTION,
+    MAX_STREAMS_PER_CONNECTION,
+    Endpoint,
+    shard,
+    split_for_url,
+)
+from binfeed.binance.health import (
+    DEFAULT_MAX_AGE,
+    DEFAULT_STALL_TIMEOUT,
+    Handover,
+    HandoverStep,
+    rotation_due,
+    silent_streams,
+    stalled,
+)
+from binfeed.binance.pacing import RollingWindow, attempt_budget, control_budget
+from binfeed.binance.retry import Backoff, Failure, FailureKind, Verdict, backoff_delays, classify
+from binfeed.binance.streams import (
+    StreamId,
+    StreamKind,
+    normalize_symbol,
+    parse_kinds,
+    parse_symbols,
+    stream_ids,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_MAX_URL_LENGTH",
+    "DEFAULT_STALL_TIMEOUT",
+    "DEFAULT_STREAMS_PER_CONNECTION",
+    "MAX_STREAMS_PER_CONNECTION",
+    "Backoff",
+    "ControlChannel",
+    "ControlEvent",
+    "ControlReply",
+    "ControlRequest",
+    "Endpoint",
+    "Failed",
+    "Failure",
+    "FailureKind",
+    "Handover",
+    "HandoverStep",
+    "Listed",
+    "Refused",
+    "RollingWindow",
+    "Split",
+    "StreamId",
+    "StreamKind",
+    "Subscribed",
+    "Unmatched",
+    "Unsubscribed",
+    "Verdict",
+    "attempt_budget",
+    "backoff_delays",
+    "classify",
+    "control_budget",
+    "normalize_symbol",
+    "parse_kinds",
+    "parse_reply",
+    "parse_symbols",
+    "rotation_due",
+    "shard",
+    "silent_streams",
+    "split_for_url",
+    "stalled",
+    "stream_ids",
+]

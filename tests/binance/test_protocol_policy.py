@@ -1,0 +1,171 @@
+"""Retryable vs fatal, backoff, stalls, rotation handover: no network."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from binfeed.binance.health import (
+    Handover,
+    HandoverStep,
+    rotation_due,
+    silent_streams,
+    stalled,
+)
+from binfeed.binance.retry import (
+    DEFAULT_BACKOFF_CAP,
+    Backoff,
+    Failure,
+    FailureKind,
+    backoff_delays,
+    classify,
+)
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1006, 1011, 1012, 1013, 1002, 1009, 4000])
+def test_every_close_code_is_retried(code: int) -> None:
+    kind = FailureKind.DROPPED if code == 1006 else FailureKind.CLOSED
+    verdict = classify(Failure(kind, code))
+    assert verdict.retry
+    assert verdict.min_delay == 0.0
+
+
+def test_1008_too_many_requests_waits() -> None:
+    verdict = classify(Failure(FailureKind.CLOSED, 1008, "Too many requests"))
+    assert verdict.retry
+    assert verdict.min_delay >= 5.0
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [FailureKind.TIMEOUT, FailureKind.REFUSED, FailureKind.DNS, FailureKind.NETWORK,
+     FailureKind.TLS, FailureKind.PROTOCOL, FailureKind.STALLED, FailureKind.CONTROL],
+)
+def test_network_failures_are_retried(kind: FailureKind) -> None:
+    assert classify(Failure(kind)).retry
+
+
+def test_server_shutdown_reconnects_at_once() -> None:
+    verdict = classify(Failure(FailureKind.SERVER_SHUTDOWN))
+    assert verdict.retry
+    assert verdict.immediate
+
+
+def test_tls_verification_failure_is_fatal_with_advice() -> None:
+    verdict = classify(Failure(FailureKind.TLS_VERIFY, detail="self-signed"))
+    assert not verdict.retry
+    assert "certificate" in verdict.advice
+
+
+@pytest.mark.parametrize(
+    ("status", "retry", "min_delay"),
+    [(500, True, 0.0), (502, True, 0.0), (503, True, 0.0), (429, True, 60.0),
+     (418, True, 300.0), (403, True, 60.0), (404, False, 0.0), (451, False, 0.0),
+     (401, False, 0.0), (301, False, 0.0), (400, False, 0.0), (426, False, 0.0)],
+)
+def test_http_status_on_handshake(status: int, retry: bool, min_delay: float) -> None:
+    verdict = classify(Failure(FailureKind.HTTP, status))
+    assert verdict.retry is retry
+    assert verdict.min_delay == min_delay
+    if not retry:
+        assert str(status) in verdict.advice
+
+
+def test_retry_after_is_honoured() -> None:
+    assert classify(Failure(FailureKind.HTTP, 429, retry_after=7.0)).min_delay == 7.0
+    assert classify(Failure(FailureKind.HTTP, 403, retry_after=600.0)).min_delay == 600.0
+
+
+def test_http_400_with_streams_in_url_retries_with_subscribe() -> None:
+    verdict = classify(Failure(FailureKind.HTTP, 400, streams_in_url=True))
+    assert verdict.retry
+    assert verdict.subscribe_only
+    assert verdict.immediate
+
+
+def test_backoff_full_jitter_exponential_capped() -> None:
+    upper = list(itertools.islice(backoff_delays(0.5, 60.0, 2.0, rng=lambda: 1.0), 10))
+    assert upper == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+    assert list(itertools.islice(backoff_delays(rng=lambda: 0.0), 5)) == [0.0] * 5
+    rng = random.Random(1)
+    delays = list(itertools.islice(backoff_delays(rng=rng.random), 200))
+    assert all(0 <= d <= DEFAULT_BACKOFF_CAP for d in delays)
+    assert len(set(delays)) == 200  # jittered
+
+
+def test_backoff_resets_after_a_healthy_connection_only() -> None:
+    b = Backoff(base=1.0, cap=100.0, healthy_after=30.0, rng=lambda: 1.0)
+    assert [b.next_delay() for _ in range(4)] == [1.0, 2.0, 4.0, 8.0]
+    b.connected(100.0)
+    b.disconnected(110.0)  # 10 s: not healthy
+    assert b.next_delay() == 16.0
+    b.connected(200.0)
+    b.disconnected(230.0)  # 30 s: healthy, start over
+    assert b.next_delay() == 1.0
+    assert b.failures == 1
+
+
+def test_backoff_honours_verdicts() -> None:
+    b = Backoff(base=1.0, rng=lambda: 0.0)
+    assert b.next_delay(classify(Failure(FailureKind.CLOSED, 1008))) == 5.0
+    b2 = Backoff(base=10.0, rng=lambda: 1.0)
+    assert b2.next_delay(classify(Failure(FailureKind.SERVER_SHUTDOWN))) == 0.0
+
+
+def test_stall_and_silence() -> None:
+    assert not stalled(100.0, 129.9, 30.0)
+    assert stalled(100.0, 130.0, 30.0)
+    seen = {"a@trade": 50.0, "b@trade": None, "c@trade": 95.0}
+    assert silent_streams(seen, watched_since=10.0, now=100.0, silent_after=40.0) == [
+        "a@trade", "b@trade"]
+    # a stream that never delivered is silent only once it was watched long enough
+    assert silent_streams({"b@trade": None}, watched_since=90.0, now=100.0,
+                          silent_after=40.0) == []
+
+
+def test_rotation_due_before_24h() -> None:
+    assert not rotation_due(0.0, 23 * 3600)
+    assert rotation_due(0.0, 23.5 * 3600)
+    assert rotation_due(0.0, 10.0, max_age=10.0)
+
+
+def test_handover_waits_for_overlap_then_cuts_over() -> None:
+    h = Handover(started_at=0.0, overlap=1.0, quiet_cutover=5.0, timeout=30.0)
+    assert h.step(0.5) is HandoverStep.WAIT
+    h.subscribed(1.0)
+    h.delivered(1.2)
+    assert h.step(2.1) is HandoverStep.WAIT
+    assert h.next_check(2.1) == pytest.approx(2.2)
+    assert h.step(2.2) is HandoverStep.CUT_OVER
+    assert not h.frames_may_be_missing()
+
+
+def test_handover_quiet_streams_cut_over_after_quiet_period() -> None:
+    h = Handover(started_at=0.0, overlap=1.0, quiet_cutover=5.0, timeout=30.0)
+    h.subscribed(1.0)
+    assert h.step(5.9) is HandoverStep.WAIT
+    assert h.step(6.0) is HandoverStep.CUT_OVER
+
+
+def test_handover_abandoned_when_new_connection_never_ready_or_lost() -> None:
+    h = Handover(started_at=0.0, timeout=30.0)
+    assert h.next_check(0.0) == 30.0
+    assert h.step(30.0) is HandoverStep.ABANDON
+    h2 = Handover(started_at=0.0)
+    h2.new_lost = True
+    assert h2.step(0.1) is HandoverStep.ABANDON
+
+
+def test_handover_old_lost_cuts_over_and_says_whether_frames_may_be_missing() -> None:
+    h = Handover(started_at=0.0)
+    h.subscribed(1.0)
+    h.old_lost(2.0)
+    assert h.step(2.0) is HandoverStep.CUT_OVER
+    assert not h.frames_may_be_missing()  # the new one was subscribed before
+    h2 = Handover(started_at=0.0)
+    h2.old_lost(0.5)
+    h2.subscribed(1.0)
+    assert h2.step(1.0) is HandoverStep.CUT_OVER
+    assert h2.frames_may_be_missing()
