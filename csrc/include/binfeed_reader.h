@@ -664,7 +664,452 @@ static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_siz
 #define BFR_FROM_END 1u   /* start after the last record published at open time */
 #define BFR_VERIFY_CRC 2u /* check every record's crc32c; a mismatch is BF_ECORRUPT */
 
-/* The reader implementation follows below (static inline, prefixed bfr_ / bf_). */
+#define BFR_FLAGS_ALL (BFR_FROM_END | BFR_VERIFY_CRC)
+#define BFR_ERROR_MAX 256
+#define BFR_CHECK_INTERVAL_NS 1000000u /* successor-file checks while idle: at most ~1/ms */
+#define BFR_CHECK_POLLS 1024u          /* ... or after this many idle polls */
+
+/* A cursor over a queue. Caller-owned; fill it with bfr_open, release with bfr_close.
+ * Fields are private except `error`, the detailed message of the last failure. */
+typedef struct bfr_reader {
+    /* the segment being read */
+    const unsigned char *map;     /* read-only shared mapping, NULL if none */
+    size_t map_len;
+    const bf_segment_header *hdr; /* == map */
+    const unsigned char *slots;   /* slot 0 */
+    uint32_t slot_size;           /* stride, from the header */
+    uint32_t sealed_seen;         /* `sealed` was observed set in this segment */
+    uint64_t pos;                 /* next slot to return */
+    uint64_t avail;               /* published slots known (cached write_index) */
+    uint64_t limit;               /* slots the mapping can hold */
+    uint64_t seg_seq;
+    int seg_fd;                   /* holds the segment's F_OFD read lock */
+    /* following rolls without syscalls while tailing */
+    int dirfd;
+    uint32_t idle_polls;
+    uint64_t last_check_ns;
+    unsigned flags;
+    char *dir;
+    /* symbol names, [id - 1], "" when not defined */
+    char (*symbols)[BF_SYMBOL_MAX + 1];
+    uint64_t symbols_cap;
+    char error[BFR_ERROR_MAX];
+} bfr_reader;
+
+/* Where a reader is: the next record it will return. */
+typedef struct bfr_position {
+    uint64_t segment_seq;  /* seq of the segment being read */
+    uint64_t index;        /* slot index in that segment */
+    uint64_t global_index; /* queue-wide index: first_index of the segment + index */
+} bfr_position;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define BFR__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define BFR__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define BFR__PRINTF(a, b)
+#define BFR__UNLIKELY(x) (x)
+#endif
+
+static inline int bfr__fail(bfr_reader *r, int rc, const char *fmt, ...) BFR__PRINTF(3, 4);
+static inline int bfr__fail(bfr_reader *r, int rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static inline uint64_t bfr__mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Lists the segments of queue `dir`: lowest and highest seq and their count (all 0 if
+ * none). BF_ENOTFOUND if the directory does not exist, BF_EIO. Thread-safe. */
+static inline int bfr_list_segments(const char *dir, uint64_t *lowest, uint64_t *highest,
+                                    uint64_t *count) {
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT || errno == ENOTDIR ? BF_ENOTFOUND : BF_EIO;
+    uint64_t lo = 0, hi = 0, n = 0, seq;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!bf_parse_segment_name(e->d_name, &seq)) continue;
+        if (lo == 0 || seq < lo) lo = seq;
+        if (seq > hi) hi = seq;
+        n++;
+    }
+    closedir(d);
+    if (lowest) *lowest = lo;
+    if (highest) *highest = hi;
+    if (count) *count = n;
+    return BF_OK;
+}
+
+/* Is a writer live on queue `dir`? 1: yes (*pid = its pid from writer.lock, 0 if not yet
+ * written); 0: no (a dead writer's lock is gone); BF_ENOTFOUND: no such directory; BF_EIO.
+ * Uses F_OFD_GETLK: takes no lock. pid may be NULL. Thread-safe. */
+static inline int bfr_writer_status(const char *dir, int64_t *pid) {
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, BF_LOCK_FILE) >= sizeof path)
+        return BF_EINVAL;
+    if (pid) *pid = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT) return BF_EIO;
+        struct stat st;
+        return stat(dir, &st) == 0 ? 0 : BF_ENOTFOUND;
+    }
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) {
+        close(fd);
+        return BF_EIO;
+    }
+    int live = fl.l_type != F_UNLCK;
+    if (live && pid) {
+        char text[256];
+        ssize_t n = pread(fd, text, sizeof text - 1, 0);
+        text[n > 0 ? n : 0] = '\0';
+        if (strncmp(text, "pid=", 4) == 0) *pid = strtoll(text + 4, NULL, 10);
+    }
+    close(fd);
+    return live;
+}
+
+static inline void bfr__unmap(bfr_reader *r) {
+    if (r->map) munmap((void *)r->map, r->map_len);
+    if (r->seg_fd >= 0) close(r->seg_fd); /* drops the segment's read lock */
+    r->map = NULL;
+    r->hdr = NULL;
+    r->slots = NULL;
+    r->map_len = 0;
+    r->seg_fd = -1;
+}
+
+/* Maps segment `seq` (read lock, header checks) and makes it current at slot 0.
+ * BF_ENOTFOUND when it does not exist or retention is deleting it; the current segment
+ * stays as it was on any failure. */
+static inline int bfr__map_segment(bfr_reader *r, uint64_t seq) {
+    char name[BF_SEGMENT_NAME_MAX];
+    char path[4096 + BF_SEGMENT_NAME_MAX];
+    bf_segment_name(name, sizeof name, seq);
+    snprintf(path, sizeof path, "%s/%s", r->dir, name);
+    int fd = openat(r->dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return bfr__fail(r, e == ENOENT ? BF_ENOTFOUND : BF_EIO, "cannot open %s: %s", path,
+                         strerror(e));
+    }
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_RDLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EAGAIN || e == EACCES)
+            return bfr__fail(r, BF_ENOTFOUND, "%s is being deleted (retention)", path);
+        return bfr__fail(r, BF_EIO, "cannot lock %s for reading: %s", path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return bfr__fail(r, BF_EIO, "cannot stat %s: %s", path, strerror(e));
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (size < BF_HEADER_SIZE) {
+        close(fd);
+        return bf_segment_check(NULL, size, seq, path, r->error, sizeof r->error);
+    }
+    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        return bfr__fail(r, BF_EIO, "cannot map %s: %s", path, strerror(e));
+    }
+    const bf_segment_header *h = (const bf_segment_header *)m;
+    int rc = bf_segment_check(h, size, seq, path, r->error, sizeof r->error);
+    if (rc != BF_OK) {
+        munmap(m, (size_t)size);
+        close(fd);
+        return rc;
+    }
+    bfr__unmap(r);
+    r->map = (const unsigned char *)m;
+    r->map_len = (size_t)size;
+    r->hdr = h;
+    r->slots = r->map + h->header_size;
+    r->slot_size = h->slot_size;
+    uint64_t fit = (size - h->header_size) / h->slot_size;
+    r->limit = fit < h->capacity ? fit : h->capacity;
+    r->seg_fd = fd;
+    r->seg_seq = seq;
+    r->pos = 0;
+    r->avail = 0;
+    r->sealed_seen = 0;
+    r->idle_polls = 0;
+    r->last_check_ns = bfr__mono_ns();
+    return BF_OK;
+}
+
+/* The segment's published count (acquire), checked against what the file holds. */
+static inline int bfr__published(bfr_reader *r, uint64_t *n) {
+    uint64_t v = bf_load_acquire_u64(&r->hdr->write_index);
+    if (BFR__UNLIKELY(v > r->limit))
+        return bfr__fail(r, BF_ECORRUPT,
+                         "%s/%020llu%s: write_index %llu is beyond the %llu slots of the file "
+                         "(truncated or corrupt segment)",
+                         r->dir, (unsigned long long)r->seg_seq, BF_SEGMENT_SUFFIX,
+                         (unsigned long long)v, (unsigned long long)r->limit);
+    *n = v;
+    return BF_OK;
+}
+
+static inline int bfr__learn_symbol(bfr_reader *r, const bf_slot *s) {
+    const bf_symbol_def *d = &s->body.symbol;
+    if (d->symbol_id == 0 || d->symbol_id > (1ull << 32) || d->name_len == 0 ||
+        d->name_len > BF_SYMBOL_MAX)
+        return bfr__fail(r, BF_ECORRUPT, "segment %llu of %s: invalid SYMBOL record (id %llu)",
+                         (unsigned long long)r->seg_seq, r->dir,
+                         (unsigned long long)d->symbol_id);
+    if (d->symbol_id > r->symbols_cap) {
+        uint64_t cap = r->symbols_cap ? r->symbols_cap : 64;
+        while (cap < d->symbol_id) cap *= 2;
+        char(*t)[BF_SYMBOL_MAX + 1] = (char(*)[BF_SYMBOL_MAX + 1])realloc(
+            (void *)r->symbols, (size_t)cap * sizeof *r->symbols);
+        if (!t) return bfr__fail(r, BF_ENOMEM, "out of memory for the symbol table");
+        memset(t + r->symbols_cap, 0, (size_t)(cap - r->symbols_cap) * sizeof *t);
+        r->symbols = t;
+        r->symbols_cap = cap;
+    }
+    char *name = r->symbols[d->symbol_id - 1];
+    memcpy(name, d->name, d->name_len);
+    name[d->name_len] = '\0';
+    return BF_OK;
+}
+
+/* Idle-poll rate limit for looking at the directory (the only syscalls of tailing). */
+static inline int bfr__check_due(bfr_reader *r) {
+    uint64_t now = bfr__mono_ns();
+    if (++r->idle_polls >= BFR_CHECK_POLLS || now - r->last_check_ns >= BFR_CHECK_INTERVAL_NS) {
+        r->idle_polls = 0;
+        r->last_check_ns = now;
+        return 1;
+    }
+    return 0;
+}
+
+/* The current segment is exhausted as far as write_index said. Returns 1 if there is more
+ * to read (new records here, or moved to the next segment), 0 if nothing now, or < 0. */
+static inline int bfr__follow(bfr_reader *r) {
+    uint64_t n;
+    int rc;
+    if (bf_load_acquire_u32(&r->hdr->sealed)) {
+        if ((rc = bfr__published(r, &n)) < 0) return rc; /* final, after sealed */
+        if (n > r->pos) {
+            r->avail = n;
+            return 1;
+        }
+        /* the first time at once (the writer created the successor before sealing) */
+        if (r->sealed_seen && !bfr__check_due(r)) return 0;
+        r->sealed_seen = 1;
+    } else {
+        if (!bfr__check_due(r)) return 0;
+        char name[BF_SEGMENT_NAME_MAX];
+        bf_segment_name(name, sizeof name, r->seg_seq + 1);
+        if (faccessat(r->dirfd, name, F_OK, 0) != 0) return 0;
+        /* The successor exists, so this segment's write_index is final once loaded now
+         * (its writer finished it or died). */
+        if ((rc = bfr__published(r, &n)) < 0) return rc;
+        if (n > r->pos) {
+            r->avail = n;
+            return 1;
+        }
+    }
+    rc = bfr__map_segment(r, r->seg_seq + 1);
+    if (rc == BF_ENOTFOUND) {
+        r->error[0] = '\0';
+        return 0; /* sealed by a writer that closed: wait for the next writer */
+    }
+    return rc < 0 ? rc : 1;
+}
+
+/* Frees what the reader holds (mappings, locks, memory). Safe after a failed bfr_open and
+ * when called twice. */
+static inline void bfr_close(bfr_reader *r) {
+    if (!r) return;
+    bfr__unmap(r);
+    if (r->dirfd >= 0) close(r->dirfd);
+    r->dirfd = -1;
+    free((void *)r->symbols);
+    r->symbols = NULL;
+    r->symbols_cap = 0;
+    free(r->dir);
+    r->dir = NULL;
+}
+
+/* Opens a reader on queue `dir`. flags: BFR_FROM_START (the oldest record still present)
+ * or BFR_FROM_END (after the last record published now), optionally | BFR_VERIFY_CRC.
+ * Returns BF_OK; BF_ENOTFOUND if the directory does not exist or holds no segment yet
+ * (retry later to wait for a writer); BF_ECORRUPT / BF_EVERSION for a bad segment header;
+ * BF_EINVAL, BF_ENOMEM, BF_EIO. r->error says which file and what to do. */
+static inline int bfr_open(bfr_reader *r, const char *dir, unsigned flags) {
+    if (!r) return BF_EINVAL;
+    memset(r, 0, sizeof *r);
+    r->seg_fd = -1;
+    r->dirfd = -1;
+    if (!dir || !*dir || (flags & ~(unsigned)BFR_FLAGS_ALL))
+        return bfr__fail(r, BF_EINVAL, "bfr_open: dir must be a path and flags BFR_*");
+    r->flags = flags;
+    size_t len = strlen(dir);
+    r->dir = (char *)malloc(len + 1);
+    if (!r->dir) return bfr__fail(r, BF_ENOMEM, "out of memory");
+    memcpy(r->dir, dir, len + 1);
+    r->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (r->dirfd < 0) {
+        int e = errno;
+        return bfr__fail(r, e == ENOENT ? BF_ENOTFOUND : BF_EIO,
+                         "cannot open queue directory %s: %s%s", dir, strerror(e),
+                         e == ENOENT ? " (no queue there yet: start a writer first)" : "");
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t lo, hi, count;
+        int rc = bfr_list_segments(dir, &lo, &hi, &count);
+        if (rc != BF_OK)
+            return bfr__fail(r, rc, "cannot list queue directory %s: %s", dir, strerror(errno));
+        if (count == 0)
+            return bfr__fail(r, BF_ENOTFOUND, "queue %s has no segment yet (no writer has "
+                             "opened it): retry once a writer runs", dir);
+        if (!(flags & BFR_FROM_END)) {
+            for (uint64_t seq = lo; seq <= hi; seq++) {
+                rc = bfr__map_segment(r, seq);
+                if (rc != BF_ENOTFOUND) break; /* deleted by retention meanwhile: next */
+            }
+            if (rc == BF_ENOTFOUND) continue;
+            if (rc != BF_OK) return rc;
+            r->error[0] = '\0';
+            return BF_OK;
+        }
+        rc = bfr__map_segment(r, hi);
+        if (rc == BF_ENOTFOUND) continue;
+        if (rc != BF_OK) return rc;
+        uint64_t n;
+        if ((rc = bfr__published(r, &n)) < 0) return rc;
+        for (uint64_t i = 0; i < n; i++) { /* symbols defined before the start point */
+            const bf_slot *s = (const bf_slot *)(r->slots + i * r->slot_size);
+            if (s->type == BF_REC_SYMBOL && (rc = bfr__learn_symbol(r, s)) < 0) return rc;
+        }
+        r->pos = r->avail = n;
+        r->error[0] = '\0';
+        return BF_OK;
+    }
+    return bfr__fail(r, BF_EIO, "queue %s: segments keep disappearing while opening", dir);
+}
+
+/* The next record. Returns 1 and sets *out (valid until the reader leaves the segment or
+ * is closed), 0 if none is published yet (poll again), or < 0 on error (BF_ECORRUPT for a
+ * bad crc with BFR_VERIFY_CRC or a truncated segment, BF_EIO, BF_ENOMEM, BF_ECLOSED; the
+ * position does not move, so the same error repeats). SYMBOL records update the table of
+ * bfr_symbol and are returned too. Follows rolls: at the end of a segment it moves on when
+ * the segment is sealed or its successor exists (the successor is looked for at most about
+ * once per millisecond or per BFR_CHECK_POLLS idle calls; otherwise polling makes no
+ * syscall). Never blocks. */
+static inline int bfr_next(bfr_reader *r, const bf_slot **out) {
+    for (;;) {
+        if (r->pos < r->avail) {
+            const bf_slot *s = (const bf_slot *)(r->slots + r->pos * r->slot_size);
+            if ((r->flags & BFR_VERIFY_CRC) && bf_slot_crc32c(s, r->slot_size) != s->crc32c)
+                return bfr__fail(r, BF_ECORRUPT,
+                                 "%s/%020llu%s: slot %llu fails its crc32c check (torn or "
+                                 "corrupt record)",
+                                 r->dir, (unsigned long long)r->seg_seq, BF_SEGMENT_SUFFIX,
+                                 (unsigned long long)r->pos);
+            if (s->type == BF_REC_SYMBOL) {
+                int rc = bfr__learn_symbol(r, s);
+                if (rc < 0) return rc;
+            }
+            r->pos++;
+            *out = s;
+            return 1;
+        }
+        if (BFR__UNLIKELY(!r->hdr)) return bfr__fail(r, BF_ECLOSED, "reader is not open");
+        uint64_t n;
+        int rc = bfr__published(r, &n);
+        if (rc < 0) return rc;
+        if (n > r->pos) {
+            r->avail = n;
+            continue;
+        }
+        rc = bfr__follow(r);
+        if (rc <= 0) return rc;
+    }
+}
+
+static inline void bfr__pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Like bfr_next, but waits up to timeout_ns (< 0: forever) for a record: spins for about
+ * 20 us, then sleeps with a backoff from 50 us up to 1 ms (so a record published while
+ * sleeping is seen within about 1 ms). Returns 1 with *out, 0 on timeout (not an error),
+ * or < 0 as bfr_next. */
+static inline int bfr_wait(bfr_reader *r, const bf_slot **out, int64_t timeout_ns) {
+    int rc = bfr_next(r, out);
+    if (rc != 0 || timeout_ns == 0) return rc;
+    uint64_t start = bfr__mono_ns();
+    uint64_t spin_until = start + 20000;
+    uint64_t sleep_ns = 50000;
+    for (;;) {
+        uint64_t now = bfr__mono_ns();
+        if (timeout_ns > 0 && now - start >= (uint64_t)timeout_ns) return 0;
+        if (now < spin_until) {
+            for (int i = 0; i < 64; i++) bfr__pause();
+        } else {
+            uint64_t left = timeout_ns > 0 ? (uint64_t)timeout_ns - (now - start) : sleep_ns;
+            uint64_t d = sleep_ns < left ? sleep_ns : left;
+            struct timespec ts;
+            ts.tv_sec = (time_t)(d / 1000000000u);
+            ts.tv_nsec = (long)(d % 1000000000u);
+            nanosleep(&ts, NULL);
+            if (sleep_ns < 1000000) sleep_ns *= 2;
+        }
+        rc = bfr_next(r, out);
+        if (rc != 0) return rc;
+    }
+}
+
+/* Name of symbol id (defined by a SYMBOL record the reader has passed or, with
+ * BFR_FROM_END, that precedes its start in the segment), or NULL. Owned by the reader. */
+static inline const char *bfr_symbol(const bfr_reader *r, uint64_t id) {
+    if (id == 0 || id > r->symbols_cap || r->symbols[id - 1][0] == '\0') return NULL;
+    return r->symbols[id - 1];
+}
+
+/* Where the reader is (the next record it will return). */
+static inline void bfr_tell(const bfr_reader *r, bfr_position *out) {
+    out->segment_seq = r->seg_seq;
+    out->index = r->pos;
+    out->global_index = (r->hdr ? r->hdr->first_index : 0) + r->pos;
+}
+
+/* Records published but not yet returned in the current segment (a lag gauge; records in
+ * later segments are not counted). */
+static inline uint64_t bfr_lag(const bfr_reader *r) {
+    if (!r->hdr) return 0;
+    uint64_t n = bf_load_acquire_u64(&r->hdr->write_index);
+    if (n > r->limit) n = r->limit;
+    return n > r->pos ? n - r->pos : 0;
+}
+
 
 #ifdef __cplusplus
 }
