@@ -1,0 +1,643 @@
+"""A Binance-compatible market-stream WebSocket server for loopback: tests, demos, replays.
+
+It speaks what :mod:`binfeed.binance.exchange` models (paths, SUBSCRIBE & co with Binance's
+replies and errors, 1024 streams per connection, 5 incoming messages per second or close
+1008, pings every ``ping_interval`` seconds) and serves frames from a pluggable source
+(:mod:`binfeed.binance.sources`): real captures, or issue 6's queue-backed replay.
+
+Clock (``ServerConfig.clock``):
+
+- ``"shared"`` (default, like the exchange): one playback for the whole server. It starts
+  when the first connection subscribes to something; a connection joining later receives
+  the frames from that moment on, so two connections subscribed to the same stream receive
+  the same frames at the same time (what rotation with overlap relies on). At ``speed=None``
+  ("max") the playback goes as fast as the slowest subscribed client reads, and waits while
+  no connection has any subscription (so a reconnecting client misses only what was in
+  flight on the connection it lost).
+- ``"per_connection"``: every connection starts its own playback from the beginning.
+
+Pace (``ServerConfig.speed``): 1.0 is the recorded pace (frame times from the source),
+N is N times faster, None is as fast as the client reads.
+
+At the end of the data connections stay open and idle, answering pings, so a recorder
+does not reconnect in a loop.
+
+Fault injection (``ServerConfig.faults`` or :meth:`BinanceServer.inject`), per connection
+(numbered 1, 2, 3... in accept order), after a number of frames sent on it:
+``abort`` (TCP closed without a close frame: the client sees 1006), ``reset`` (TCP RST),
+``close`` (a close frame with ``code``: 1000, 1001, 1008, 1011...), ``stall`` (nothing sent
+any more, not even pongs; the socket stays open), ``shutdown`` (a ``serverShutdown`` event,
+then close 1001 after ``grace`` seconds). ``ServerConfig.refuse`` names symbols whose
+streams are refused (an error reply to SUBSCRIBE, HTTP 400 when named in the URL).
+
+Network: binds 127.0.0.1 by default. Plain ``ws://`` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import anyio
+import anyio.abc
+from anyio.abc import TaskStatus
+from websockets.frames import Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from binfeed.binance import exchange
+from binfeed.binance.sources import Source, SourceFrame
+
+log = logging.getLogger("binfeed.server")
+
+FaultAction = Literal["abort", "reset", "close", "stall", "shutdown"]
+
+#: Frames queued per connection before the playback waits for that client.
+OUTBOX_FRAMES = 8192
+#: Bytes written to the socket per send call at most.
+SEND_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault to inject on a connection.
+
+    Args:
+        action: abort | reset | close | stall | shutdown (see the module doc).
+        after_frames: act once this many market-data frames were sent on the connection.
+        connection: the connection's number (1 = the first accepted), 0 = every connection.
+        code: the close code of ``close`` (1006 is not a code one can send: use ``abort``).
+        reason: the close reason.
+        grace: ``shutdown``: seconds between the event and the close (frames keep flowing).
+    """
+
+    action: FaultAction
+    after_frames: int = 0
+    connection: int = 1
+    code: int = 1011
+    reason: str = ""
+    grace: float = 1.0
+
+
+@dataclass
+class ServerConfig:
+    """How the server behaves (defaults: Binance's)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    speed: float | None = 1.0
+    clock: Literal["shared", "per_connection"] = "shared"
+    ping_interval: float | None = 20.0
+    ping_timeout: float = 60.0
+    incoming_limit: int = exchange.INCOMING_LIMIT
+    refuse: frozenset[str] = frozenset()
+    bare_errors: bool = False
+    faults: Sequence[Fault] = ()
+    open_timeout: float = 10.0
+    close_timeout: float = 5.0
+    max_message: int = 1 << 16
+
+
+@dataclass
+class ConnectionStats:
+    """What the server saw on one connection (for tests, logs and the demo)."""
+
+    number: int
+    path: str
+    opened_at: float
+    combined: bool = True
+    subscriptions: list[str] = field(default_factory=list)
+    control_messages: int = 0
+    incoming_messages: int = 0
+    max_incoming_per_window: int = 0
+    frames_sent: int = 0
+    pings_sent: int = 0
+    pongs_received: int = 0
+    closed_by_rate_limit: bool = False
+    close_code_sent: int | None = None
+    faults_applied: list[str] = field(default_factory=list)
+    closed_at: float | None = None
+
+
+def encode_text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented WebSocket text frame (server to client, no extension)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
+
+
+class _Encoded:
+    """A source frame's wire bytes, raw and combined, made once for all connections."""
+
+    __slots__ = ("_combined", "_raw", "frame", "name")
+
+    def __init__(self, frame: SourceFrame, name: str) -> None:
+        self.frame = frame
+        self.name = name
+        self._raw: bytes | None = None
+        self._combined: bytes | None = None
+
+    def wire(self, combined: bool) -> bytes:
+        if combined:
+            if self._combined is None:
+                payload = self.frame.payload
+                body = (f'{{"stream":"{self.name}","data":{payload}}}' if isinstance(payload, str)
+                        else b'{"stream":"' + self.name.encode() + b'","data":' + payload + b"}")
+                self._combined = encode_text_frame(
+                    body.encode() if isinstance(body, str) else body)
+            return self._combined
+        if self._raw is None:
+            payload = self.frame.payload
+            self._raw = encode_text_frame(
+                payload.encode() if isinstance(payload, str) else payload)
+        return self._raw
+
+
+class _Playback:
+    """Plays a source on one clock to the connections subscribed to each stream."""
+
+    def __init__(self, source: Source, config: ServerConfig, server: BinanceServer) -> None:
+        self._source = source
+        self._config = config
+        self._server = server
+        self.subscribers: dict[str, set[_Connection]] = {}
+        self.members: set[_Connection] = set()
+        self._changed = anyio.Event()
+        self.started = False
+        self.finished = anyio.Event()
+        self.frames_played = 0
+
+    def subscribe(self, conn: _Connection, names: Iterable[str]) -> None:
+        for name in names:
+            self.subscribers.setdefault(name, set()).add(conn)
+        self.members.add(conn)
+        self._changed.set()
+
+    def unsubscribe(self, conn: _Connection, names: Iterable[str]) -> None:
+        for name in names:
+            subs = self.subscribers.get(name)
+            if subs is not None:
+                subs.discard(conn)
+                if not subs:
+                    del self.subscribers[name]
+        self._changed.set()
+
+    def leave(self, conn: _Connection) -> None:
+        self.unsubscribe(conn, list(self.subscribers))
+        self.members.discard(conn)
+
+    async def _wait_change(self) -> None:
+        self._changed = anyio.Event()
+        await self._changed.wait()
+
+    async def run(self) -> None:
+        while not self.subscribers:
+            await self._wait_change()
+        self.started = True
+        speed = self._config.speed
+        clock = anyio.current_time
+        t0: tuple[float, int] | None = None
+        since_yield = 0
+        for frame in self._source():
+            name = frame.name
+            if speed is not None:
+                if t0 is None:
+                    t0 = (clock(), frame.recv_ns)
+                delay = t0[0] + (frame.recv_ns - t0[1]) / 1e9 / speed - clock()
+                if delay > 0.0005:
+                    await anyio.sleep(delay)
+                    since_yield = 0
+            else:
+                while not self.subscribers:
+                    await self._wait_change()
+            subs = self.subscribers.get(name)
+            self.frames_played += 1
+            if subs:
+                encoded = _Encoded(frame, name)
+                for conn in list(subs):
+                    while not conn.offer(encoded):
+                        await conn.room()
+                        since_yield = 0
+            since_yield += 1
+            if since_yield >= 512:
+                await anyio.lowlevel.checkpoint()
+                since_yield = 0
+        self.finished.set()
+        log.info("playback finished after %d frames", self.frames_played)
+
+
+class _Connection:
+    """One accepted client: handshake, reader, writer, pinger, faults."""
+
+    def __init__(self, server: BinanceServer, stream: anyio.abc.SocketStream) -> None:
+        self.server = server
+        self.config = server.config
+        self.stream = stream
+        self.protocol = ServerProtocol(max_size=self.config.max_message)
+        self.lock = anyio.Lock()
+        self.outbox: deque[_Encoded] = deque()
+        self._wake = anyio.Event()
+        self._room = anyio.Event()
+        self.stats: ConnectionStats | None = None
+        self.session: exchange.Session | None = None
+        self.playback: _Playback | None = None
+        self.stalled = False
+        self.closing = False
+        self.faults: list[Fault] = []
+        self.budget = exchange.IncomingBudget(self.config.incoming_limit)
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._unanswered_since: float | None = None  # oldest ping without a pong since
+
+    # -- playback interface -----------------------------------------------------------
+    def offer(self, encoded: _Encoded) -> bool:
+        """Queues a frame; False when the outbox is full (the playback waits)."""
+        if self.stalled or self.closing:
+            return True
+        if len(self.outbox) >= OUTBOX_FRAMES:
+            return False
+        self.outbox.append(encoded)
+        if len(self.outbox) == 1:
+            self._wake.set()
+        return True
+
+    async def room(self) -> None:
+        self._room = anyio.Event()
+        if len(self.outbox) < OUTBOX_FRAMES or self.stalled or self.closing:
+            return
+        await self._room.wait()
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            with anyio.fail_after(self.config.open_timeout):
+                request = await self._read_request()
+            if request is None:
+                return
+            target = exchange.route(request.path, self.server.refuses)
+            if isinstance(target, exchange.Rejection):
+                self.server.rejections.append((request.path, target.status))
+                response = self.protocol.reject(target.status, target.text)
+                self.protocol.send_response(response)
+                await self._flush()
+                return
+            response = self.protocol.accept(request)
+            self.protocol.send_response(response)
+            await self._flush()
+            if self.protocol.handshake_exc is not None:
+                return
+            await self._serve(request, target)
+        except TimeoutError:
+            log.info("handshake timed out")
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            log.debug("connection ended: %r", exc)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.stream.aclose()
+            if self.stats is not None:
+                self.stats.closed_at = time.monotonic()
+                self.stats.subscriptions = list(self.session.subscriptions) if self.session else []
+
+    async def _read_request(self) -> Request | None:
+        while True:
+            try:
+                data = await self.stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                return None
+            self.protocol.receive_data(data)
+            for event in self.protocol.events_received():
+                if isinstance(event, Request):
+                    return event
+            if self.protocol.handshake_exc is not None:
+                await self._flush()
+                return None
+
+    async def _serve(self, request: Request, route: exchange.Route) -> None:
+        number = self.server.next_number()
+        self.stats = ConnectionStats(number, request.path, time.monotonic(), route.combined)
+        self.server.connections.append(self.stats)
+        self.session = exchange.Session(route, self.server.refuses, self.config.bare_errors)
+        self.faults = sorted((f for f in self.config.faults if f.connection in (0, number)),
+                             key=lambda f: f.after_frames)
+        self.server.live[number] = self
+        log.info("connection %d: %s", number, request.path)
+        self.playback = self.server.playback_for(self)
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                if self.playback is not self.server.shared:
+                    tg.start_soon(self.playback.run)
+                tg.start_soon(self._writer)
+                if self.config.ping_interval:
+                    tg.start_soon(self._pinger)
+                if route.streams:
+                    self.playback.subscribe(self, route.streams)
+                await self._check_faults()
+                await self._reader()
+                tg.cancel_scope.cancel()
+        finally:
+            self.server.live.pop(number, None)
+            self.playback.leave(self)
+            self.closing = True
+            self._room.set()
+
+    # -- reading ----------------------------------------------------------------------
+    async def _reader(self) -> None:
+        assert self.stats is not None
+        assert self.session is not None
+        protocol = self.protocol
+        while True:
+            try:
+                data = await self.stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                protocol.receive_eof()
+                return
+            protocol.receive_data(data)
+            for event in protocol.events_received():
+                opcode = event.opcode
+                if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.PING, Opcode.PONG):
+                    over = self.budget.hit(time.monotonic())
+                    self.stats.incoming_messages = self.budget.total
+                    self.stats.max_incoming_per_window = self.budget.max_in_window
+                    if over and not self.closing:
+                        self.stats.closed_by_rate_limit = True
+                        log.warning("connection %d: over %d incoming messages per second, "
+                                    "closing with 1008", self.stats.number,
+                                    self.config.incoming_limit)
+                        await self.close(*exchange.CLOSE_TOO_MANY_REQUESTS)
+                        continue
+                if opcode is Opcode.TEXT and not self.closing:
+                    self.stats.control_messages += 1
+                    await self._control(bytes(event.data).decode("utf-8", "replace"))
+                elif opcode is Opcode.PONG:
+                    self.stats.pongs_received += 1
+                    self._unanswered_since = None
+            await self._flush()
+            if protocol.state is State.CLOSED or protocol.eof_sent:
+                return
+
+    async def _control(self, text: str) -> None:
+        assert self.session is not None
+        assert self.playback is not None
+        reply, new, gone = self.session.handle(text)
+        if self.stalled:
+            return
+        if gone:
+            self.playback.unsubscribe(self, gone)
+        async with self.lock:
+            self.protocol.send_text(reply.encode())
+            await self._write(self.protocol.data_to_send())
+        if new:
+            self.playback.subscribe(self, new)
+
+    # -- writing ----------------------------------------------------------------------
+    async def _flush(self) -> None:
+        """Sends what the protocol wants to send (pongs, close frames, handshake)."""
+        if not self.protocol.writes:
+            return
+        async with self.lock:
+            await self._write(self.protocol.data_to_send())
+
+    async def _write(self, chunks: list[bytes]) -> None:
+        """Writes protocol output; call with the lock held. b'' means: close the TCP side."""
+        if self.stalled:
+            return
+        eof = False
+        for chunk in chunks:
+            if chunk:
+                await self.stream.send(chunk)
+            else:
+                eof = True
+        if eof:
+            await self.stream.aclose()
+
+    async def _writer(self) -> None:
+        assert self.stats is not None
+        assert self.session is not None
+        stats = self.stats
+        outbox = self.outbox
+        while True:
+            if not outbox:
+                self._wake = anyio.Event()
+                if not outbox:
+                    await self._wake.wait()
+                continue
+            limit = math.inf
+            if self.faults:
+                limit = max(0, self.faults[0].after_frames - stats.frames_sent)
+            combined = self.session.combined
+            parts: list[bytes] = []
+            size = 0
+            while outbox and len(parts) < limit and size < SEND_CHUNK:
+                wire = outbox.popleft().wire(combined)
+                parts.append(wire)
+                size += len(wire)
+            if len(outbox) < OUTBOX_FRAMES:
+                self._room.set()
+            if parts:
+                async with self.lock:
+                    # Checked under the lock: nothing may follow a close frame.
+                    if self.stalled or self.closing:
+                        continue
+                    await self.stream.send(b"".join(parts))
+                stats.frames_sent += len(parts)
+            await self._check_faults()
+
+    async def _check_faults(self) -> None:
+        assert self.stats is not None
+        while self.faults and self.faults[0].after_frames <= self.stats.frames_sent:
+            await self.apply(self.faults.pop(0))
+
+    async def _pinger(self) -> None:
+        assert self.stats is not None
+        assert self.config.ping_interval
+        counter = 0
+        while True:
+            await anyio.sleep(self.config.ping_interval)
+            if self.stalled or self.closing:
+                continue
+            now = time.monotonic()
+            since = self._unanswered_since
+            if since is not None and now - since >= self.config.ping_timeout:
+                log.info("connection %d: no pong for %.0f s, closing", self.stats.number,
+                         now - since)
+                await self.close(1011, "Pong timeout")
+                return
+            counter += 1
+            async with self.lock:
+                if self.closing:
+                    continue
+                self.protocol.send_ping(struct.pack("!Q", counter))
+                await self._write(self.protocol.data_to_send())
+            if self._unanswered_since is None:
+                self._unanswered_since = now
+            self.stats.pings_sent += 1
+
+    # -- faults and closing -----------------------------------------------------------
+    async def close(self, code: int, reason: str = "") -> None:
+        """Starts the closing handshake; the reader ends when the client answers."""
+        if self.closing:
+            return
+        self.closing = True
+        assert self.stats is not None
+        self.stats.close_code_sent = code
+        self._room.set()
+        async with self.lock:
+            self.protocol.send_close(code, reason)
+            await self._write(self.protocol.data_to_send())
+        # A client that never answers is cut off after close_timeout.
+        if self._tg is not None:
+            self._tg.start_soon(self._close_deadline)
+
+    async def _close_deadline(self) -> None:
+        await anyio.sleep(self.config.close_timeout)
+        self._cancel()
+
+    def _cancel(self) -> None:
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    async def apply(self, fault: Fault) -> None:
+        """Injects a fault now."""
+        assert self.stats is not None
+        self.stats.faults_applied.append(fault.action)
+        log.info("connection %d: injecting %s after %d frames", self.stats.number, fault.action,
+                 self.stats.frames_sent)
+        if fault.action in ("abort", "reset") or (fault.action == "close" and fault.code == 1006):
+            self.closing = True
+            self._room.set()
+            if fault.action == "reset":
+                sock = self.stream.extra(anyio.abc.SocketAttribute.raw_socket)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await self.stream.aclose()
+            self._cancel()
+        elif fault.action == "close":
+            await self.close(fault.code, fault.reason)
+        elif fault.action == "stall":
+            self.stalled = True
+            self.outbox.clear()
+            self._room.set()
+        elif fault.action == "shutdown":
+            event = exchange.server_shutdown_event(time.time_ns() // 1_000_000)
+            async with self.lock:
+                self.protocol.send_text(event.encode())
+                await self._write(self.protocol.data_to_send())
+            if self._tg is not None:
+                self._tg.start_soon(self._close_later, fault.grace)
+        else:  # pragma: no cover - Literal keeps this out
+            raise ValueError(f"unknown fault {fault.action!r}")
+
+    async def _close_later(self, grace: float) -> None:
+        await anyio.sleep(grace)
+        await self.close(1001, "Server shutdown")
+
+
+class BinanceServer:
+    """The server: run :meth:`serve` in a task group (``await tg.start(server.serve)``) or
+    use :func:`open_server`.
+
+    Args:
+        source: a callable returning the frames to serve, in time order.
+        config: behaviour; defaults are Binance's (recorded pace, pings every 20 s).
+    """
+
+    def __init__(self, source: Source, config: ServerConfig | None = None) -> None:
+        self.source = source
+        self.config = config or ServerConfig()
+        self.connections: list[ConnectionStats] = []
+        self.rejections: list[tuple[str, int]] = []
+        self.live: dict[int, _Connection] = {}
+        self.port = 0
+        self._numbers = 0
+        self.shared = _Playback(source, self.config, self)
+        self._task_group: anyio.abc.TaskGroup | None = None
+        refused = {s.lower() for s in self.config.refuse}
+        self.refuses: Callable[[str], bool] = lambda name: name.partition("@")[0] in refused
+
+    @property
+    def task_group(self) -> anyio.abc.TaskGroup:
+        if self._task_group is None:
+            raise RuntimeError("the server is not running")
+        return self._task_group
+
+    @property
+    def url(self) -> str:
+        """The base URL to give a recorder (``--url``)."""
+        return f"ws://{self.config.host}:{self.port}"
+
+    @property
+    def finished(self) -> anyio.Event:
+        """Set when the shared playback has served its last frame."""
+        return self.shared.finished
+
+    def next_number(self) -> int:
+        self._numbers += 1
+        return self._numbers
+
+    def playback_for(self, conn: _Connection) -> _Playback:
+        if self.config.clock == "per_connection":
+            return _Playback(self.source, self.config, self)
+        return self.shared
+
+    async def inject(self, fault: Fault) -> None:
+        """Injects a fault now on connection ``fault.connection`` (0: every live one)."""
+        targets = [c for n, c in list(self.live.items()) if fault.connection in (0, n)]
+        for conn in targets:
+            await conn.apply(fault)
+
+    async def serve(self, *, task_status: TaskStatus[BinanceServer] = anyio.TASK_STATUS_IGNORED,
+                    ) -> None:
+        """Listens and serves until cancelled; ``task_status.started(self)`` once listening."""
+        listener = await anyio.create_tcp_listener(local_host=self.config.host,
+                                                   local_port=self.config.port)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        log.info("serving on %s", self.url)
+        try:
+            async with anyio.create_task_group() as tg:
+                self._task_group = tg
+                if self.config.clock == "shared":
+                    tg.start_soon(self.shared.run)
+                tg.start_soon(listener.serve, self._handle, tg)
+                task_status.started(self)
+        finally:
+            self._task_group = None
+            with anyio.CancelScope(shield=True):
+                await listener.aclose()
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        try:
+            await _Connection(self, stream).run()
+        except Exception:  # one client's failure never stops the server
+            log.exception("connection handler failed")
+
+
+@contextlib.asynccontextmanager
+async def open_server(source: Source, config: ServerConfig | None = None,
+                      **options: object) -> AsyncIterator[BinanceServer]:
+    """Runs a server for the duration of the block.
+
+    Example::
+
+        async with open_server(capture_source([path]), speed=None) as server:
+            ... connect to server.url ...
+    """
+    if options:
+        config = ServerConfig(**options) if config is None else config  # type: ignore[arg-type]
+    server = BinanceServer(source, config)
+    async with anyio.create_task_group() as tg:
+        await tg.start(server.serve)
+        try:
+            yield server
+        finally:
+            tg.cancel_scope.cancel()

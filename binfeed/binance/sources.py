@@ -1,0 +1,128 @@
+"""Frames for the loopback server to serve: captures of real Binance traffic, or any other
+source that yields :class:`SourceFrame` in time order.
+
+A source is a callable returning a fresh iterable of frames (so a server can start it again
+for each connection when every connection gets its own clock). binfeed's captures
+(``binfeed/data/*.gz``, ``tests/data/binance/*.gz``) are lines
+``<local receive time, ns> <combined envelope>``; :func:`capture_source` serves them, the
+payload text byte for byte as Binance sent it. Issue 6's ``replay --serve`` plugs a
+queue-backed source in the same way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+log = logging.getLogger("binfeed.server")
+
+_PREFIX = '{"stream":"'
+_DATA = ',"data":'
+
+
+class SourceFrame(NamedTuple):
+    """One market-data frame to serve.
+
+    Attributes:
+        recv_ns: when it was received (ns since the epoch); paces the replay.
+        symbol: the lower-case symbol of the stream name ('btcusdt').
+        stream: the stream type after the first '@' ('bookTicker', 'trade', 'depth@100ms').
+        payload: the raw payload JSON text (what a /ws/ connection receives).
+    """
+
+    recv_ns: int
+    symbol: str
+    stream: str
+    payload: str
+
+    @property
+    def name(self) -> str:
+        """The stream name, 'btcusdt@bookTicker'."""
+        return f"{self.symbol}@{self.stream}"
+
+
+Source = Callable[[], Iterable[SourceFrame]]
+
+
+def _open_text(path: Path) -> Iterable[str]:
+    with open(path, "rb") as probe:
+        gz = probe.read(2) == b"\x1f\x8b"
+    if gz:
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def parse_capture_line(line: str) -> SourceFrame | None:
+    """'<ns> {"stream":"btcusdt@trade","data":{...}}' -> SourceFrame; None for lines that
+    are not a timed combined-stream envelope (REST snapshots, blank lines)."""
+    ts, _, frame = line.strip().partition(" ")
+    if not ts.isdigit() or not frame:
+        return None
+    if frame.startswith(_PREFIX):
+        end = frame.find('"', len(_PREFIX))
+        if end > 0 and frame.startswith(_DATA, end + 1) and frame.endswith("}"):
+            name = frame[len(_PREFIX) : end]
+            payload = frame[end + 1 + len(_DATA) : -1]
+            symbol, sep, stream = name.partition("@")
+            if sep:
+                return SourceFrame(int(ts), symbol, stream, payload)
+    try:
+        obj = json.loads(frame)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("stream"), str) or "data" not in obj:
+        return None
+    symbol, sep, stream = obj["stream"].partition("@")
+    if not sep:
+        return None
+    return SourceFrame(int(ts), symbol, stream, json.dumps(obj["data"], separators=(",", ":")))
+
+
+def read_capture(path: str | os.PathLike[str]) -> Iterator[SourceFrame]:
+    """The frames of one capture file (gzip or plain text), in file order."""
+    skipped = 0
+    src = _open_text(Path(path))
+    with src as lines:  # type: ignore[attr-defined]
+        for line in lines:
+            frame = parse_capture_line(line)
+            if frame is None:
+                skipped += 1
+                continue
+            yield frame
+    if skipped:
+        log.debug("%s: %d lines are not combined-stream frames (skipped)", path, skipped)
+
+
+def load_capture(paths: Sequence[str | os.PathLike[str]]) -> list[SourceFrame]:
+    """Every frame of the given capture files, merged by receive time."""
+    return list(heapq.merge(*(read_capture(p) for p in paths), key=lambda f: f.recv_ns))
+
+
+def capture_source(
+    paths: Sequence[str | os.PathLike[str]],
+    symbols: Iterable[str] | None = None,
+) -> Source:
+    """A source serving capture files (merged by receive time), optionally only some symbols.
+
+    The files are read once, when this is called.
+    """
+    wanted = None if symbols is None else {s.lower() for s in symbols}
+    frames = [f for f in load_capture(paths) if wanted is None or f.symbol in wanted]
+    return lambda: frames
+
+
+def list_source(frames: Iterable[SourceFrame]) -> Source:
+    """A source serving the given frames (for tests and generated data)."""
+    items = list(frames)
+    return lambda: items
+
+
+def bundled_sample() -> Path:
+    """The real capture shipped with binfeed (BTCUSDT, 2024-08-09, see binfeed/data)."""
+    return Path(__file__).resolve().parent.parent / "data" / "spot_btcusdt_20240808.gz"
