@@ -116,8 +116,9 @@ static void fill_symbol_slot(bf_slot *s, uint64_t id, const bf_sym *d, uint64_t 
  * it to its final name. On success *out is the new, published, current-to-be segment. */
 static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64_t first_index,
                          bf_segment *out, uint64_t *used, char *err, size_t errlen) {
+    /* The SYMBOL records open every segment: keep at least half of it for data. */
     uint64_t cap = w->opts.segment_slots;
-    if (cap < w->syms.defined + BF_MIN_SEGMENT_SLOTS) cap = w->syms.defined + BF_MIN_SEGMENT_SLOTS;
+    if (cap < 2 * w->syms.defined) cap = 2 * w->syms.defined;
     bf_segment s = BF_SEGMENT_NONE;
     pthread_mutex_lock(&w->mu);
     while (w->preparing) pthread_cond_wait(&w->spare_done, &w->mu);
