@@ -1,0 +1,410 @@
+/* parse.c -- the frame parser of binfeed.h ("MARK: - Parser"): one call per frame parses,
+ * normalizes, sequences and appends.
+ *
+ * Per frame, with no allocation in the steady state:
+ *   1. refuse frames over max_frame (BF_ETOOBIG) without reading them;
+ *   2. frames in Binance's compact wire form are scanned read-only by parse_fast.c;
+ *   3. any other frame is copied into the parser's private buffer, followed by
+ *      YYJSON_PADDING_SIZE zero bytes (the caller's buffer is never parsed in place: it may
+ *      be a Python bytes), and parsed by yyjson_read_opts(INSITU) with a pool allocator over
+ *      the parser's arena; both are reused and grow only for a frame larger than any before;
+ *   4. bf_fields_decode: classify and validate every field (parse_frame.c);
+ *   5. sequence against the stream's state (duplicates, gaps) and append: the GAP and the
+ *      record go out in one publish, so a reader never sees the gap without the record.
+ * Steps 1-4 write nothing, so every frame error leaves the queue untouched. The first write
+ * is a new symbol's SYMBOL record (bf_writer_symbol), once the frame is known good.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <locale.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "binfeed.h"
+#include "parse_frame.h"
+#include "parse_internal.h"
+#include "parse_streams.h"
+#include "writer_internal.h"
+#include "yyjson.h"
+
+#define PARSER_ERROR_SIZE 256u
+#define INITIAL_BUFFER (16u * 1024u)
+#define MAX_MAX_FRAME (1u << 30) /* max_frame above 1 GiB is refused (BF_EINVAL) */
+
+struct bf_parser {
+    bf_writer *writer;
+    size_t max_frame;
+    char *buf; /* private copy of the frame + YYJSON_PADDING_SIZE zero bytes */
+    size_t buf_cap;
+    void *arena; /* yyjson pool allocator memory */
+    size_t arena_cap;
+    locale_t c_locale; /* for the decimal slow path (strtod_l) */
+    bf_streams streams;
+    uint64_t symbols_loaded; /* writer symbol ids 1..symbols_loaded are in `streams` */
+    bf_stream_entry *last_entry; /* entry of the last symbol seen (NULL after an insert) */
+    char last_raw[BF_SYMBOL_MAX]; /* that symbol's bytes as the frame had them */
+    size_t last_len;
+    bf_parser_counters counters;
+    int writer_failed; /* the last failure came from the writer (fatal), not the frame */
+    int fast_path;     /* try parse_fast.c before yyjson (1 unless a test turns it off) */
+    char error[PARSER_ERROR_SIZE];
+};
+
+static int fail(bf_parser *p, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->error, sizeof p->error, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int writer_fail(bf_parser *p, int code, const char *what) {
+    p->writer_failed = 1;
+    return fail(p, code, "%s: %s", what, bf_writer_error(p->writer));
+}
+
+/* Grows a buffer to at least `need` bytes (doubling), keeping nothing of its contents. */
+static int reserve(void **buf, size_t *cap, size_t need) {
+    if (*cap >= need) return BF_OK;
+    size_t cap2 = *cap ? *cap : INITIAL_BUFFER;
+    while (cap2 < need) cap2 = cap2 > SIZE_MAX / 2 ? need : cap2 * 2;
+    void *fresh = malloc(cap2);
+    if (fresh == NULL) return BF_ENOMEM;
+    free(*buf);
+    *buf = fresh;
+    *cap = cap2;
+    return BF_OK;
+}
+
+/* Loads the writer's symbols not yet known to the parser (ids symbols_loaded+1 .. n). */
+static int load_writer_symbols(bf_parser *p) {
+    uint64_t count = bf__writer_symbol_count(p->writer);
+    for (uint64_t id = p->symbols_loaded + 1; id <= count; id++) {
+        const char *name = bf_writer_symbol_name(p->writer, id);
+        bf_symkey key;
+        bf_stream_entry *entry;
+        p->symbols_loaded = id;
+        p->last_entry = NULL; /* inserts may move entries */
+        if (name == NULL || bf_symkey_make(name, strlen(name), &key) != BF_OK) continue;
+        int rc = bf_streams_insert(&p->streams, &key, id, &entry);
+        if (rc != BF_OK) return fail(p, rc, "out of memory loading the queue's symbols");
+    }
+    return BF_OK;
+}
+
+/* After a writer restart, every stream whose last record the writer found gets that seq
+ * (so that frames stored before the restart are recognised as duplicates) and a pending
+ * WRITER_RESTART gap (frames may have been missed while no recorder ran). */
+static void seed_after_restart(bf_parser *p) {
+    if (!bf__writer_restarted(p->writer)) return;
+    for (size_t i = 0; i < p->streams.capacity; i++) {
+        bf_stream_entry *e = &p->streams.slots[i];
+        if (e->symbol_id == 0) continue;
+        for (uint32_t stream = 1; stream <= BF_PARSER_STREAMS; stream++) {
+            uint64_t seq;
+            if (bf__writer_recovered_last_seq(p->writer, e->symbol_id, stream, &seq) != BF_OK)
+                continue;
+            bf_stream_state *st = &e->streams[stream - 1];
+            st->last = seq;
+            st->has_last = 1;
+            st->pending_reason = BF_GAP_WRITER_RESTART;
+        }
+    }
+}
+
+int bf_parser_new(bf_writer *w, const bf_parser_opts *opts, bf_parser **out) {
+    if (w == NULL || out == NULL) return BF_EINVAL;
+    size_t max_frame = opts && opts->max_frame ? opts->max_frame : BF_DEFAULT_MAX_FRAME;
+    if (max_frame > MAX_MAX_FRAME) return BF_EINVAL;
+    bf_parser *p = calloc(1, sizeof *p);
+    if (p == NULL) return BF_ENOMEM;
+    p->writer = w;
+    p->max_frame = max_frame;
+    p->fast_path = 1;
+    p->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    int rc = p->c_locale == (locale_t)0 ? BF_ENOMEM : BF_OK;
+    if (rc == BF_OK) rc = reserve((void **)&p->buf, &p->buf_cap, INITIAL_BUFFER);
+    if (rc == BF_OK) rc = reserve(&p->arena, &p->arena_cap, INITIAL_BUFFER * 4);
+    if (rc == BF_OK) rc = load_writer_symbols(p);
+    if (rc == BF_OK) seed_after_restart(p);
+    if (rc != BF_OK) {
+        bf_parser_free(p);
+        return rc;
+    }
+    *out = p;
+    return BF_OK;
+}
+
+void bf_parser_free(bf_parser *p) {
+    if (p == NULL) return;
+    if (p->c_locale != (locale_t)0) freelocale(p->c_locale);
+    bf_streams_free(&p->streams);
+    free(p->buf);
+    free(p->arena);
+    free(p);
+}
+
+const char *bf_parser_error(const bf_parser *p) {
+    return p == NULL ? "no parser (NULL)" : p->error;
+}
+
+/* Steps 2-4: JSON -> validated message. Writes nothing. */
+static int decode(bf_parser *p, const char *frame, size_t len, bf_msg *msg) {
+    if (len > p->max_frame)
+        return fail(p, BF_ETOOBIG, "frame of %zu bytes is larger than max_frame (%zu bytes)", len,
+                    p->max_frame);
+    if (len == 0) return fail(p, BF_EJSON, "empty frame: not JSON");
+    if (p->fast_path && bf_frame_decode_fast(frame, len, p->c_locale, msg)) return BF_OK;
+    if (reserve((void **)&p->buf, &p->buf_cap, len + YYJSON_PADDING_SIZE) != BF_OK ||
+        reserve(&p->arena, &p->arena_cap,
+                yyjson_read_max_memory_usage(len, YYJSON_READ_INSITU)) != BF_OK)
+        return fail(p, BF_ENOMEM, "out of memory for a frame of %zu bytes", len);
+    memcpy(p->buf, frame, len);
+    memset(p->buf + len, 0, YYJSON_PADDING_SIZE);
+    yyjson_alc alc;
+    yyjson_alc_pool_init(&alc, p->arena, p->arena_cap);
+    yyjson_read_err jerr;
+    yyjson_doc *doc = yyjson_read_opts(p->buf, len, YYJSON_READ_INSITU, &alc, &jerr);
+    if (doc == NULL) {
+        if (jerr.code == YYJSON_READ_ERROR_MEMORY_ALLOCATION)
+            return fail(p, BF_ENOMEM, "out of memory parsing a frame of %zu bytes", len);
+        return fail(p, BF_EJSON, "invalid JSON at byte %zu of %zu: %s", jerr.pos, len,
+                    jerr.msg ? jerr.msg : "?");
+    }
+    /* The document lives in the arena, re-initialised for the next frame: no free needed. */
+    return bf_frame_decode_json(yyjson_doc_get_root(doc), p->c_locale, msg, p->error,
+                                sizeof p->error);
+}
+
+/* The stream entry of a validated message's symbol, defining the symbol if new. */
+static int bad_symbol(bf_parser *p, const bf_msg *msg) {
+    char shown[BF_SYMBOL_MAX + 1];
+    size_t n = msg->symbol_len > BF_SYMBOL_MAX ? BF_SYMBOL_MAX : msg->symbol_len;
+    for (size_t i = 0; i < n; i++) {
+        char c = msg->symbol[i];
+        shown[i] = (c >= 0x20 && c < 0x7f) ? c : '?';
+    }
+    shown[n] = '\0';
+    return fail(p, BF_ESYMBOL,
+                "symbol \"s\" must be 1 to %u characters of A-Z, a-z, 0-9, '_' or '-', got "
+                "\"%s\"%s (%zu bytes)",
+                BF_SYMBOL_MAX, shown, msg->symbol_len > n ? "..." : "", msg->symbol_len);
+}
+
+static int resolve_symbol(bf_parser *p, const bf_msg *msg, bf_stream_entry **out) {
+    /* Frames of one symbol come in runs: the same bytes as last time, the same entry. */
+    if (p->last_entry != NULL && msg->symbol_len == p->last_len &&
+        memcmp(msg->symbol, p->last_raw, msg->symbol_len) == 0) {
+        *out = p->last_entry;
+        return BF_OK;
+    }
+    bf_symkey key;
+    if (bf_symkey_make(msg->symbol, msg->symbol_len, &key) != BF_OK) return bad_symbol(p, msg);
+    bf_stream_entry *entry = bf_streams_find(&p->streams, &key);
+    if (entry == NULL) {
+        uint64_t id = 0;
+        int rc = bf_writer_symbol(p->writer, key.u.name, key.len, &id);
+        if (rc == BF_ESYMBOL) return fail(p, rc, "symbol refused: %s", bf_writer_error(p->writer));
+        if (rc != BF_OK) return writer_fail(p, rc, "defining a symbol");
+        rc = bf_streams_insert(&p->streams, &key, id, &entry); /* may move entries */
+        if (rc != BF_OK) {
+            p->last_entry = NULL;
+            return fail(p, rc, "out of memory adding symbol %s", key.u.name);
+        }
+    }
+    memcpy(p->last_raw, msg->symbol, msg->symbol_len);
+    p->last_len = msg->symbol_len;
+    p->last_entry = entry;
+    *out = entry;
+    return BF_OK;
+}
+
+static void fill_slot_header(bf_slot *s, uint16_t type, uint64_t seq, uint64_t recv_ts_ns) {
+    memset(s, 0, sizeof *s);
+    s->type = type;
+    s->seq = seq;
+    s->recv_ts_ns = recv_ts_ns;
+}
+
+/* Appends the record, preceded by GAP(reason, last, seq) in the same publish if reason != 0. */
+static int append_record(bf_parser *p, const bf_msg *msg, uint64_t symbol_id, uint64_t recv,
+                         uint32_t gap_reason, uint64_t gap_last) {
+    int rc;
+    if (gap_reason == 0) {
+        if (msg->stream == BF_STREAM_BOOK_TICKER)
+            rc = bf_append_book_ticker(p->writer, recv, msg->seq, msg->timestamp_ms,
+                                       msg->values[0], msg->values[1], msg->values[2],
+                                       msg->values[3], symbol_id);
+        else
+            rc = bf_append_trade(p->writer, recv, msg->seq, msg->values[0], msg->values[1],
+                                 msg->trade_ts_ms, msg->event_ts_ms, msg->trade_flags, symbol_id);
+    } else {
+        bf_slot slots[2];
+        fill_slot_header(&slots[0], BF_REC_GAP, 0, recv);
+        slots[0].body.gap.symbol_id = symbol_id;
+        slots[0].body.gap.stream = msg->stream;
+        slots[0].body.gap.reason = gap_reason;
+        slots[0].body.gap.last_seq = gap_last;
+        slots[0].body.gap.next_seq = msg->seq;
+        if (msg->stream == BF_STREAM_BOOK_TICKER) {
+            fill_slot_header(&slots[1], BF_REC_BOOK_TICKER, msg->seq, recv);
+            bf_book_ticker *b = &slots[1].body.book_ticker;
+            b->timestamp = msg->timestamp_ms;
+            b->bid_price = msg->values[0];
+            b->bid_qty = msg->values[1];
+            b->ask_price = msg->values[2];
+            b->ask_qty = msg->values[3];
+            b->symbol_id = symbol_id;
+        } else {
+            fill_slot_header(&slots[1], BF_REC_TRADE, msg->seq, recv);
+            bf_trade *t = &slots[1].body.trade;
+            t->price = msg->values[0];
+            t->qty = msg->values[1];
+            t->trade_id = msg->seq;
+            t->trade_ts_ms = msg->trade_ts_ms;
+            t->event_ts_ms = msg->event_ts_ms;
+            t->symbol_id = symbol_id;
+            t->flags = (uint8_t)msg->trade_flags;
+        }
+        rc = bf_writer_append_many(p->writer, slots, 2);
+    }
+    if (rc != BF_OK) return writer_fail(p, rc, "appending a record");
+    return BF_OK;
+}
+
+/* Step 5 for market data: duplicates, gaps, append, state. */
+static int store(bf_parser *p, const bf_msg *msg, uint64_t recv, bf_ingest_info *info) {
+    bf_stream_entry *entry = NULL;
+    int rc = resolve_symbol(p, msg, &entry);
+    if (rc != BF_OK) return rc;
+    bf_stream_state *st = &entry->streams[msg->stream - 1];
+    uint64_t symbol_id = entry->symbol_id;
+    info->stream = msg->stream;
+    info->symbol_id = symbol_id;
+    info->seq = msg->seq;
+    if (st->has_last && msg->seq <= st->last) {
+        p->counters.duplicates++;
+        return BF_FRAME_DUPLICATE;
+    }
+    uint32_t gap_reason = 0;
+    int continuous = msg->stream == BF_STREAM_TRADE && st->has_last && msg->seq == st->last + 1;
+    if (st->pending_reason != 0) {
+        /* Frames may have been lost; only a trade id exactly last + 1 proves they were not.
+         * bookTicker `u` jumps by design, so it never proves continuity. */
+        if (!continuous) gap_reason = st->pending_reason;
+    } else if (msg->stream == BF_STREAM_TRADE && st->has_last && !continuous) {
+        gap_reason = BF_GAP_SEQUENCE_JUMP;
+    }
+    rc = append_record(p, msg, symbol_id, recv, gap_reason, st->has_last ? st->last : 0);
+    if (rc != BF_OK) return rc;
+    /* Re-find nothing: appends do not touch the stream table, so `st` is still valid. */
+    st->last = msg->seq;
+    st->has_last = 1;
+    st->pending_reason = 0;
+    if (gap_reason != 0) {
+        info->gaps = 1;
+        p->counters.gaps++;
+    }
+    if (msg->stream == BF_STREAM_BOOK_TICKER) {
+        p->counters.book_tickers++;
+        return BF_FRAME_BOOK_TICKER;
+    }
+    p->counters.trades++;
+    return BF_FRAME_TRADE;
+}
+
+static int ingest_one(bf_parser *p, const char *frame, size_t len, uint64_t recv,
+                      bf_ingest_info *info) {
+    bf_msg msg;
+    p->writer_failed = 0;
+    p->counters.frames++;
+    int rc = frame == NULL ? fail(p, BF_EINVAL, "frame is NULL") : decode(p, frame, len, &msg);
+    if (rc == BF_OK) {
+        switch (msg.kind) {
+        case BF_FRAME_BOOK_TICKER:
+        case BF_FRAME_TRADE: rc = store(p, &msg, recv, info); break;
+        case BF_FRAME_UNSTORED: p->counters.unstored++; rc = msg.kind; break;
+        default: p->counters.control++; rc = msg.kind; break; /* control, serverShutdown */
+        }
+    }
+    if (rc < 0) p->counters.errors++;
+    info->kind = rc;
+    return rc;
+}
+
+int bf_ingest(bf_parser *p, const char *frame, size_t len, uint64_t recv_ts_ns,
+              bf_ingest_info *info) {
+    bf_ingest_info scratch;
+    if (info == NULL) info = &scratch;
+    memset(info, 0, sizeof *info);
+    if (p == NULL) {
+        info->kind = BF_EINVAL;
+        return BF_EINVAL;
+    }
+    return ingest_one(p, frame, len, recv_ts_ns, info);
+}
+
+int bf_ingest_batch(bf_parser *p, const char *buf, const size_t *offsets,
+                    const uint64_t *recv_ts_ns, size_t n, int32_t *results) {
+    if (p == NULL || results == NULL || (n > 0 && (buf == NULL || offsets == NULL)))
+        return BF_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (offsets[i + 1] < offsets[i]) {
+            for (size_t j = i; j < n; j++) results[j] = BF_EINVAL;
+            return fail(p, BF_EINVAL, "batch offsets decrease at frame %zu", i);
+        }
+        bf_ingest_info info;
+        memset(&info, 0, sizeof info);
+        int rc = ingest_one(p, buf + offsets[i], offsets[i + 1] - offsets[i],
+                            recv_ts_ns ? recv_ts_ns[i] : 0, &info);
+        results[i] = rc;
+        if (rc < 0 && p->writer_failed) {
+            for (size_t j = i + 1; j < n; j++) results[j] = BF_ECLOSED;
+            return rc;
+        }
+    }
+    return BF_OK;
+}
+
+int bf_parser_stream_lost(bf_parser *p, const char *symbol, size_t len, uint32_t stream,
+                          uint32_t reason) {
+    if (p == NULL) return BF_EINVAL;
+    if (stream != BF_STREAM_BOOK_TICKER && stream != BF_STREAM_TRADE)
+        return fail(p, BF_EINVAL, "stream_lost: unknown stream %u", stream);
+    if (reason < BF_GAP_SEQUENCE_JUMP || reason > BF_GAP_SERVER_SHUTDOWN)
+        return fail(p, BF_EINVAL, "stream_lost: unknown gap reason %u", reason);
+    bf_symkey key;
+    if (bf_symkey_make(symbol, len, &key) != BF_OK)
+        return fail(p, BF_ESYMBOL, "stream_lost: invalid symbol name");
+    bf_stream_entry *entry = bf_streams_find(&p->streams, &key);
+    if (entry == NULL) { /* maybe defined through the writer directly since */
+        int rc = load_writer_symbols(p);
+        if (rc != BF_OK) return rc;
+        entry = bf_streams_find(&p->streams, &key);
+    }
+    if (entry == NULL) return 0; /* unknown symbol: nothing of it was stored, nothing lost */
+    bf_stream_state *st = &entry->streams[stream - 1];
+    if (st->pending_reason == 0) st->pending_reason = (uint8_t)reason; /* the first cause wins */
+    return 1;
+}
+
+int bf_parser_last_seq(const bf_parser *p, uint64_t symbol_id, uint32_t stream, uint64_t *out) {
+    if (p == NULL || out == NULL) return BF_EINVAL;
+    if (stream != BF_STREAM_BOOK_TICKER && stream != BF_STREAM_TRADE) return BF_EINVAL;
+    const bf_stream_entry *entry = bf_streams_find_id(&p->streams, symbol_id);
+    *out = entry && entry->streams[stream - 1].has_last ? entry->streams[stream - 1].last : 0;
+    return BF_OK;
+}
+
+int bf_parser_get_counters(const bf_parser *p, bf_parser_counters *out) {
+    if (p == NULL || out == NULL) return BF_EINVAL;
+    *out = p->counters;
+    return BF_OK;
+}
+
+void bf_parser_set_fast_path(bf_parser *p, int enabled) {
+    if (p != NULL) p->fast_path = enabled ? 1 : 0;
+}

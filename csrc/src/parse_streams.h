@@ -1,0 +1,66 @@
+/*
+ * parse_streams.h -- the parser's per-symbol table: symbol name -> symbol id, and for each
+ * of the symbol's streams (bookTicker, trade) the last stored seq and a pending gap.
+ *
+ * Keys are the upper-cased symbol name (the writer stores names upper-case and looks them
+ * up case-insensitively, so key <-> id is one to one). An open-addressing hash table of
+ * entries; lookups compare four 64-bit words. Entries move when the table grows: a
+ * pointer from bf_streams_find / bf_streams_insert is valid until the next insert.
+ * Not part of the public API.
+ */
+#ifndef BINFEED_PARSE_STREAMS_H
+#define BINFEED_PARSE_STREAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "binfeed.h"
+
+/** A symbol name, upper-cased and NUL padded to BF_SYMBOL_MAX bytes. */
+typedef struct bf_symkey {
+    union {
+        char name[BF_SYMBOL_MAX];
+        uint64_t words[BF_SYMBOL_MAX / 8];
+    } u;
+    uint32_t len;
+} bf_symkey;
+
+typedef struct bf_stream_state {
+    uint64_t last;          /* last seq stored (valid when has_last) */
+    uint8_t has_last;       /* a record of this stream is in the queue */
+    uint8_t pending_reason; /* BF_GAP_* to write before the next record, 0 = none */
+    uint8_t zero[6];
+} bf_stream_state;
+
+#define BF_PARSER_STREAMS 2u /* BF_STREAM_BOOK_TICKER (1) and BF_STREAM_TRADE (2) */
+
+typedef struct bf_stream_entry {
+    bf_symkey key;
+    uint64_t symbol_id; /* 0 = free slot */
+    bf_stream_state streams[BF_PARSER_STREAMS]; /* index: BF_STREAM_* - 1 */
+} bf_stream_entry;
+
+typedef struct bf_streams {
+    bf_stream_entry *slots;
+    size_t capacity; /* a power of two, or 0 */
+    size_t count;
+} bf_streams;
+
+/** Validates a symbol name (1..BF_SYMBOL_MAX bytes of [A-Za-z0-9_-]) and builds its key.
+ *  BF_OK or BF_ESYMBOL. */
+int bf_symkey_make(const char *name, size_t len, bf_symkey *key);
+
+/** The entry for key, or NULL. */
+bf_stream_entry *bf_streams_find(const bf_streams *t, const bf_symkey *key);
+
+/** The entry for symbol id, or NULL (a scan: not for the hot path). */
+bf_stream_entry *bf_streams_find_id(const bf_streams *t, uint64_t symbol_id);
+
+/** Inserts key with symbol_id (>= 1) if absent and returns its entry through *out (the
+ *  existing one when present). BF_OK, BF_EINVAL (id 0) or BF_ENOMEM. */
+int bf_streams_insert(bf_streams *t, const bf_symkey *key, uint64_t symbol_id,
+                      bf_stream_entry **out);
+
+void bf_streams_free(bf_streams *t);
+
+#endif
