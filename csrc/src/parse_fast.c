@@ -113,7 +113,7 @@ static const char *flat_object(const char *p, const char *end, bf_fields *f) {
         const char *key = p + 1, *q;
         /* Binance's keys are mostly one letter: "u":..., checked without a scan. */
         if (key[1] == '"' && (unsigned char)key[0] >= 0x20 && (unsigned char)key[0] < 0x7f &&
-            key[0] != '\\')
+            key[0] != '\\' && key[0] != '"')
             q = key + 1;
         else if ((q = plain_string(key, end)) == NULL)
             return NULL;

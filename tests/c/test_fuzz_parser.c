@@ -1,0 +1,453 @@
+/* A bounded mutation fuzzer for the frame parser (see docs/fuzzing.md).
+ *
+ * Inputs: the real frames of tests/data/binance/excerpts plus hand-made bad and control
+ * frames, mutated by byte flips (towards JSON's structural bytes), insertions, deletions,
+ * truncations, digit runs and splices of two frames. For every input:
+ *   1. differential decode: when the compact-form scanner (parse_fast.c) accepts a frame,
+ *      yyjson's reference path must give the same message, bit for bit;
+ *   2. two parsers, one with the fast path and one without, each over its own queue, must
+ *      return the same result, and their queues must end up identical;
+ *   3. a frame that is not stored (an error, a duplicate, a control or unstored message)
+ *      writes nothing; a stored one writes its record (+ a GAP, + a new SYMBOL);
+ *   4. every record read back passes its crc check and holds finite, non-negative prices
+ *      and quantities and a defined symbol.
+ * The harness (tests/c/test_c_programs.py) runs it under -Werror and ASan+UBSan.
+ * BINFEED_FUZZ_ITERATIONS (default 1000000) and BINFEED_FUZZ_SECONDS (default 20) bound it;
+ * BINFEED_FUZZ_SEED picks the random sequence (default fixed, so runs repeat).
+ *
+ * Built with -DBF_LIBFUZZER (clang -fsanitize=fuzzer), the same checks 1 and 3 run from
+ * LLVMFuzzerTestOneInput on libFuzzer's inputs instead.
+ */
+#include <dirent.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bf_test.h"
+#include "binfeed.h"
+#include "parse_frame.h"
+#include "parse_internal.h"
+
+#define FUZZ_MAX_INPUT 4096
+
+/* ------------------------------------------------------------ checks */
+
+static locale_t c_locale;
+
+/* Check 1: the fast scanner agrees with yyjson whenever it answers. */
+static void check_decoders_agree(const char *data, size_t len) {
+    bf_msg fast;
+    if (!bf_frame_decode_fast(data, len, c_locale, &fast)) return;
+    static char copy[FUZZ_MAX_INPUT + YYJSON_PADDING_SIZE];
+    static char arena[FUZZ_MAX_INPUT * 16 + 4096];
+    if (len > FUZZ_MAX_INPUT) return;
+    memcpy(copy, data, len);
+    memset(copy + len, 0, YYJSON_PADDING_SIZE);
+    yyjson_alc alc;
+    yyjson_alc_pool_init(&alc, arena, sizeof arena);
+    yyjson_doc *doc = yyjson_read_opts(copy, len, YYJSON_READ_INSITU, &alc, NULL);
+    bf_msg ref;
+    char err[256];
+    int rc = doc ? bf_frame_decode_json(yyjson_doc_get_root(doc), c_locale, &ref, err, sizeof err)
+                 : BF_EJSON;
+    int same = rc == BF_OK && fast.kind == ref.kind && fast.stream == ref.stream &&
+               fast.seq == ref.seq && fast.timestamp_ms == ref.timestamp_ms &&
+               fast.trade_ts_ms == ref.trade_ts_ms && fast.event_ts_ms == ref.event_ts_ms &&
+               fast.trade_flags == ref.trade_flags && fast.symbol_len == ref.symbol_len &&
+               memcmp(fast.values, ref.values, sizeof fast.values) == 0 &&
+               (fast.symbol_len == 0 || memcmp(fast.symbol, ref.symbol, fast.symbol_len) == 0);
+    if (!same) {
+        fprintf(stderr, "fast and yyjson paths disagree (yyjson rc %d: %s) on: %.*s\n", rc,
+                rc ? err : "", (int)len, data);
+        bf_test_failures++;
+        if (bf_test_failures > 20) abort();
+    }
+}
+
+static int known_result(int rc) {
+    return (rc >= BF_FRAME_BOOK_TICKER && rc <= BF_FRAME_SERVER_SHUTDOWN) || rc == BF_EJSON ||
+           rc == BF_EFIELD || rc == BF_ENUMBER || rc == BF_EUNKNOWN || rc == BF_ETOOBIG ||
+           rc == BF_ESYMBOL;
+}
+
+static uint64_t written(const bf_writer *w) {
+    bf_writer_stats st;
+    bf_writer_get_stats(w, &st);
+    return st.records_written;
+}
+
+/* Check 3 for one parser; returns the result. */
+static int ingest_checked(bf_parser *p, bf_writer *w, const char *data, size_t len,
+                          uint64_t recv) {
+    uint64_t before = written(w);
+    bf_writer_stats st;
+    bf_writer_get_stats(w, &st);
+    uint64_t symbols_before = st.symbols;
+    uint64_t segments_before = st.segments_created;
+    bf_ingest_info info;
+    int rc = bf_ingest(p, data, len, recv, &info);
+    uint64_t delta = written(w) - before;
+    bf_writer_get_stats(w, &st);
+    uint64_t want = 0;
+    if (rc == BF_FRAME_BOOK_TICKER || rc == BF_FRAME_TRADE)
+        want = 1 + info.gaps + (st.symbols - symbols_before);
+    /* a roll during the call adds the new segment's SYMBOL records */
+    int rolled = st.segments_created != segments_before;
+    if (!known_result(rc) || info.kind != rc || (rolled ? delta < want : delta != want)) {
+        fprintf(stderr, "ingest -> %d (%s): wrote %llu records, want %llu; frame: %.*s\n", rc,
+                bf_parser_error(p), (unsigned long long)delta, (unsigned long long)want, (int)len,
+                data);
+        bf_test_failures++;
+        if (bf_test_failures > 20) abort();
+    }
+    return rc;
+}
+
+#ifndef BF_LIBFUZZER
+
+/* Check 4 over a whole queue; fills a running hash of its records for comparison. */
+static uint64_t check_queue(const char *dir, uint64_t *count) {
+    bfr_reader r;
+    uint64_t hash = 1469598103934665603ull, n = 0;
+    if (bfr_open(&r, dir, BFR_FROM_START | BFR_VERIFY_CRC) != BF_OK) {
+        fprintf(stderr, "bfr_open %s: %s\n", dir, r.error);
+        bf_test_failures++;
+        *count = 0;
+        return 0;
+    }
+    const bf_slot *s;
+    int rc;
+    while ((rc = bfr_next(&r, &s)) == 1) {
+        n++;
+        int ok = 1;
+        if (s->type == BF_REC_BOOK_TICKER) {
+            const bf_book_ticker *b = &s->body.book_ticker;
+            ok = isfinite(b->bid_price) && isfinite(b->bid_qty) && isfinite(b->ask_price) &&
+                 isfinite(b->ask_qty) && b->bid_price >= 0 && b->bid_qty >= 0 &&
+                 b->ask_price >= 0 && b->ask_qty >= 0 && bfr_symbol(&r, b->symbol_id) != NULL;
+        } else if (s->type == BF_REC_TRADE) {
+            const bf_trade *t = &s->body.trade;
+            ok = isfinite(t->price) && isfinite(t->qty) && t->price >= 0 && t->qty >= 0 &&
+                 t->trade_id == s->seq && bfr_symbol(&r, t->symbol_id) != NULL &&
+                 (t->flags & ~7u) == 0;
+        } else if (s->type == BF_REC_GAP) {
+            ok = s->body.gap.next_seq > s->body.gap.last_seq &&
+                 bfr_symbol(&r, s->body.gap.symbol_id) != NULL;
+        } else {
+            ok = s->type == BF_REC_SYMBOL;
+        }
+        if (!ok) {
+            fprintf(stderr, "%s: bad record %llu of type %u\n", dir, (unsigned long long)n,
+                    s->type);
+            bf_test_failures++;
+        }
+        /* FNV-1a over the slot without its checksum and receive time */
+        const unsigned char *b = (const unsigned char *)s;
+        for (size_t i = 4; i < sizeof *s; i++)
+            if (i < 16 || i >= 24) hash = (hash ^ b[i]) * 1099511628211ull;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", dir, r.error);
+        bf_test_failures++;
+    }
+    bfr_close(&r);
+    *count = n;
+    return hash;
+}
+
+/* ------------------------------------------------------------ inputs */
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+static uint64_t rnd(void) {
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return rng * 0x2545F4914F6CDD1Dull;
+}
+
+static const char *const EXTRA_SEEDS[] = {
+    "{\"result\":null,\"id\":1}",
+    "{\"error\":{\"code\":2,\"msg\":\"Invalid request\"},\"id\":7}",
+    "{\"code\":1,\"msg\":\"x\"}",
+    "{\"e\":\"serverShutdown\",\"E\":1}",
+    "[{\"e\":\"24hrMiniTicker\",\"E\":1}]",
+    "{\"u\":1,\"s\":\"BTCUSDT\",\"b\":\"0.1\",\"B\":\"1\",\"a\":\"0.2\",\"A\":\"2\"}",
+    "{\"stream\":\"ethusdt@bookTicker\",\"data\":{\"u\":12,\"s\":\"ETHUSDT\",\"b\":\"2600.1\",\"B\":"
+    "\"1\",\"a\":\"2600.2\",\"A\":\"3\",\"E\":5}}",
+    "{\"e\":\"trade\",\"E\":1,\"s\":\"ETHUSDT\",\"t\":9007199254740993,\"p\":"
+    "\"0.00000000000000000000000001\",\"q\":\"123456789012345678901234\",\"T\":1,\"m\":false}",
+    "{\"u\":18446744073709551615,\"s\":\"x-y_Z\",\"b\":\"9007199254740993\",\"B\":\"1.0\",\"a\":"
+    "\"0\",\"A\":\"00.00\"}",
+    "{\"u\":\"1\",\"s\":\"BTCUSDT\"}",
+    "{\"u\":1,\"s\":\"BTC\\u0055SDT\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}",
+    "{\"stream\":\"btcusdt@trade\",\"data\":{\"e\":\"trade\",\"stream\":1}}",
+    "{\"u\":1,\"stream\":\"x\",\"s\":\"BTCUSDT\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}",
+};
+
+static const char INTERESTING[] = "{}[]\":,\\0123456789.-+eE tfn\x00\xff\xc3\x80uUsbBaApqTtmM";
+
+/* Rewrites the number after "u": or "t": with a sequence number that mostly rises (by 1
+ * or a jump), sometimes repeats or goes back: stored records, gaps and duplicates. */
+static size_t renumber(char *out, size_t len) {
+    static uint64_t base = 10000000000000ull; /* above the seeds' own ids */
+    for (size_t i = 0; i + 4 < len; i++) {
+        if (out[i] != '"' || (out[i + 1] != 'u' && out[i + 1] != 't') || out[i + 2] != '"' ||
+            out[i + 3] != ':')
+            continue;
+        size_t start = i + 4, end = start;
+        while (end < len && out[end] >= '0' && out[end] <= '9') end++;
+        unsigned step = (unsigned)(rnd() % 8);
+        base += step < 5 ? 1 : step == 5 ? 0 : step == 6 ? 40 : (uint64_t)-2;
+        char digits[24];
+        int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)base);
+        if (len - (end - start) + (size_t)n > FUZZ_MAX_INPUT) return len;
+        memmove(out + start + n, out + end, len - end);
+        memcpy(out + start, digits, (size_t)n);
+        return len - (end - start) + (size_t)n;
+    }
+    return len;
+}
+
+static size_t mutate(const char *const *seeds, const size_t *lens, size_t n_seeds, char *out) {
+    size_t a = (size_t)(rnd() % n_seeds);
+    size_t len = lens[a] < FUZZ_MAX_INPUT ? lens[a] : FUZZ_MAX_INPUT;
+    memcpy(out, seeds[a], len);
+    if (rnd() % 3 == 0) return renumber(out, len); /* valid, or the seed's own error */
+    unsigned rounds = 1 + (unsigned)(rnd() % 3);
+    for (unsigned k = 0; k < rounds; k++) {
+        size_t at = len ? (size_t)(rnd() % len) : 0;
+        switch (rnd() % 9) {
+        case 0: /* keep it valid-looking: bump a digit */
+        case 1:
+            for (size_t i = 0; i < len; i++) {
+                size_t j = (at + i) % len;
+                if (out[j] >= '0' && out[j] <= '9') {
+                    out[j] = (char)('0' + rnd() % 10);
+                    break;
+                }
+            }
+            break;
+        case 2: /* an interesting byte */
+            if (len) out[at] = INTERESTING[rnd() % (sizeof INTERESTING - 1)];
+            break;
+        case 3: /* any byte */
+            if (len) out[at] = (char)(rnd() & 0xff);
+            break;
+        case 4: /* truncate */
+            len = at;
+            break;
+        case 5: /* delete a run */
+            if (len) {
+                size_t run = 1 + (size_t)(rnd() % 8);
+                if (at + run > len) run = len - at;
+                memmove(out + at, out + at + run, len - at - run);
+                len -= run;
+            }
+            break;
+        case 6: /* insert a byte */
+            if (len < FUZZ_MAX_INPUT) {
+                memmove(out + at + 1, out + at, len - at);
+                out[at] = INTERESTING[rnd() % (sizeof INTERESTING - 1)];
+                len++;
+            }
+            break;
+        case 7: { /* splice: our prefix + another frame's suffix */
+            size_t b = (size_t)(rnd() % n_seeds);
+            size_t from = lens[b] ? (size_t)(rnd() % lens[b]) : 0;
+            size_t take = lens[b] - from;
+            if (at + take > FUZZ_MAX_INPUT) take = FUZZ_MAX_INPUT - at;
+            memcpy(out + at, seeds[b] + from, take);
+            len = at + take;
+            break;
+        }
+        default: /* duplicate a chunk */
+            if (len && len < FUZZ_MAX_INPUT / 2) {
+                size_t run = 1 + (size_t)(rnd() % 16);
+                if (at + run > len) run = len - at;
+                memmove(out + at + run, out + at, len - at);
+                len += run;
+            }
+            break;
+        }
+    }
+    return renumber(out, len);
+}
+
+static size_t load_seeds(char ***out, size_t **lens_out) {
+    static const char *const FILES[] = {
+        "bookTicker.jsonl", "trade.jsonl", "trade_legacy_pre2024-06_with_b_a.jsonl",
+        "usdm_futures_bookTicker.jsonl", "usdm_futures_trade.jsonl", "aggTrade.jsonl",
+        "depthUpdate.jsonl", "usdm_futures_depthUpdate.jsonl", "rest_depth_snapshot.jsonl",
+    };
+    const char *root = getenv("BINFEED_TEST_DATA");
+    size_t n = 0, cap = 512;
+    char **seeds = malloc(cap * sizeof *seeds);
+    size_t *lens = malloc(cap * sizeof *lens);
+    for (size_t f = 0; f < sizeof FILES / sizeof FILES[0]; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/binance/excerpts/%s", root ? root : "tests/data",
+                 FILES[f]);
+        FILE *fp = fopen(path, "r");
+        if (fp == NULL) {
+            fprintf(stderr, "cannot open %s (set BINFEED_TEST_DATA)\n", path);
+            exit(2);
+        }
+        char *line = NULL;
+        size_t line_cap = 0;
+        ssize_t len;
+        while ((len = getline(&line, &line_cap, fp)) > 0) {
+            if (line[len - 1] == '\n') line[--len] = '\0';
+            if (n == cap) {
+                cap *= 2;
+                seeds = realloc(seeds, cap * sizeof *seeds);
+                lens = realloc(lens, cap * sizeof *lens);
+            }
+            seeds[n] = strdup(line);
+            lens[n++] = (size_t)len;
+        }
+        free(line);
+        fclose(fp);
+    }
+    for (size_t i = 0; i < sizeof EXTRA_SEEDS / sizeof EXTRA_SEEDS[0]; i++) {
+        if (n == cap) {
+            cap *= 2;
+            seeds = realloc(seeds, cap * sizeof *seeds);
+            lens = realloc(lens, cap * sizeof *lens);
+        }
+        seeds[n] = strdup(EXTRA_SEEDS[i]);
+        lens[n++] = strlen(EXTRA_SEEDS[i]);
+    }
+    *out = seeds;
+    *lens_out = lens;
+    return n;
+}
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static long env_long(const char *name, long fallback) {
+    const char *v = getenv(name);
+    return v && *v ? strtol(v, NULL, 10) : fallback;
+}
+
+int main(int argc, char **argv) {
+    const char *scratch = argc > 1 ? argv[1] : ".";
+    long iterations = env_long("BINFEED_FUZZ_ITERATIONS", 1000000);
+    double budget = (double)env_long("BINFEED_FUZZ_SECONDS", 20);
+    rng ^= (uint64_t)env_long("BINFEED_FUZZ_SEED", 0) * 0x9E3779B97F4A7C15ull;
+    c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    char **seeds;
+    size_t *lens;
+    size_t n_seeds = load_seeds(&seeds, &lens);
+
+    char dir_fast[1024], dir_slow[1024], err[512];
+    snprintf(dir_fast, sizeof dir_fast, "%s/fuzz-fast", scratch);
+    snprintf(dir_slow, sizeof dir_slow, "%s/fuzz-json", scratch);
+    bf_writer_opts opts;
+    memset(&opts, 0, sizeof opts);
+    opts.segment_slots = 1u << 14; /* several rolls per run */
+    bf_writer *wf, *ws;
+    if (bf_writer_open(dir_fast, &opts, &wf, err, sizeof err) != BF_OK ||
+        bf_writer_open(dir_slow, &opts, &ws, err, sizeof err) != BF_OK) {
+        fprintf(stderr, "writer: %s\n", err);
+        return 2;
+    }
+    bf_parser_opts popts = {2048}; /* some mutated frames exceed it: BF_ETOOBIG */
+    bf_parser *pf, *ps;
+    if (bf_parser_new(wf, &popts, &pf) != BF_OK || bf_parser_new(ws, &popts, &ps) != BF_OK)
+        return 2;
+    bf_parser_set_fast_path(ps, 0);
+
+    static char input[FUZZ_MAX_INPUT];
+    double start = seconds_now();
+    long done = 0;
+    long kinds[8] = {0}, errors = 0;
+    for (; done < iterations; done++) {
+        if (done % 1024 == 0 && seconds_now() - start > budget) break;
+        size_t len = mutate((const char *const *)seeds, lens, n_seeds, input);
+        check_decoders_agree(input, len);
+        int a = ingest_checked(pf, wf, input, len, (uint64_t)done);
+        int b = ingest_checked(ps, ws, input, len, (uint64_t)done);
+        if (a != b) {
+            fprintf(stderr, "fast-path parser %d, yyjson parser %d on: %.*s\n", a, b, (int)len,
+                    input);
+            bf_test_failures++;
+            if (bf_test_failures > 20) abort();
+        }
+        if (a >= 0 && a < 8) kinds[a]++;
+        else errors++;
+    }
+    bf_parser_free(pf);
+    bf_parser_free(ps);
+    bf_writer_close(wf);
+    bf_writer_close(ws);
+    uint64_t nf, ns;
+    uint64_t hf = check_queue(dir_fast, &nf), hs = check_queue(dir_slow, &ns);
+    CHECK(nf == ns && hf == hs);
+    printf("fuzz: %ld inputs in %.1f s: book %ld, trade %ld, duplicate %ld, unstored %ld, "
+           "control %ld, shutdown %ld, errors %ld; %llu records\n",
+           done, seconds_now() - start, kinds[1], kinds[2], kinds[3], kinds[4], kinds[5],
+           kinds[6], errors, (unsigned long long)nf);
+    /* a fuzzer that never stores or never fails is not exploring */
+    CHECK(kinds[1] > 0 && kinds[2] > 0 && kinds[3] > 0 && errors > 0);
+    CHECK(done >= 1000);
+    for (size_t i = 0; i < n_seeds; i++) free(seeds[i]);
+    free(seeds);
+    free(lens);
+    freelocale(c_locale);
+    TEST_MAIN_END();
+}
+
+#else /* BF_LIBFUZZER: clang -fsanitize=fuzzer */
+
+static bf_writer *lf_writer;
+static bf_parser *lf_parser;
+static char lf_dir[256];
+static long lf_runs;
+
+static void lf_reset(void) {
+    if (lf_parser) bf_parser_free(lf_parser);
+    if (lf_writer) bf_writer_close(lf_writer);
+    lf_parser = NULL;
+    lf_writer = NULL;
+    if (lf_dir[0]) { /* start over with an empty queue, so that the disk does not fill */
+        DIR *d = opendir(lf_dir);
+        struct dirent *e;
+        char path[512];
+        while (d && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || e->d_name[1] == '.')) continue;
+            snprintf(path, sizeof path, "%s/%s", lf_dir, e->d_name);
+            unlink(path);
+        }
+        if (d) closedir(d);
+    } else {
+        snprintf(lf_dir, sizeof lf_dir, "/tmp/binfeed-fuzz-XXXXXX");
+        if (mkdtemp(lf_dir) == NULL) abort();
+    }
+    char err[512];
+    bf_writer_opts opts;
+    memset(&opts, 0, sizeof opts);
+    opts.segment_slots = 1u << 14;
+    if (bf_writer_open(lf_dir, &opts, &lf_writer, err, sizeof err) != BF_OK) abort();
+    bf_parser_opts popts = {FUZZ_MAX_INPUT};
+    if (bf_parser_new(lf_writer, &popts, &lf_parser) != BF_OK) abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (c_locale == (locale_t)0) c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (lf_writer == NULL || ++lf_runs % 100000 == 0) lf_reset();
+    check_decoders_agree((const char *)data, size);
+    ingest_checked(lf_parser, lf_writer, (const char *)data, size, 1);
+    if (bf_test_failures) abort();
+    return 0;
+}
+
+#endif
