@@ -85,7 +85,7 @@ TRADE_BEST_MATCH_KNOWN: int = lib.BF_TRADE_F_BEST_MATCH_KNOWN
 
 
 def _slot_offset(field: str) -> int:
-    return int(ffi.offsetof("bf_slot", field))
+    return int(ffi.offsetof("bf_slot", *field.split(".")))
 
 
 def _dtype(fields: list[tuple[str, str, str]]) -> np.dtype:

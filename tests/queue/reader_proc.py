@@ -1,7 +1,7 @@
 """A queue reader process for tests: `reader_proc.py DIR COUNT [--timeout S]`.
 
-Waits for the queue, tails it until COUNT book tickers were seen (or TIMEOUT seconds without
-a record), then prints one line: `SEEN <n> FIRST <id> LAST <id> ORDERED <0|1> EXACT <0|1>`,
+Waits for the queue, tails it until COUNT book tickers were seen, the one with update id
+--until-id arrives, or TIMEOUT seconds pass without a record; then prints one line: `SEEN <n> FIRST <id> LAST <id> ORDERED <0|1> EXACT <0|1>`,
 where EXACT says every value equalled tests.queue.helpers.book_values of its index.
 """
 
@@ -19,6 +19,8 @@ def main() -> None:
     ap.add_argument("queue")
     ap.add_argument("count", type=int)
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--until-id", type=int, default=0,
+                    help="stop at the book ticker with this update id (not counted)")
     args = ap.parse_args()
     reader = QueueReader.wait_for(args.queue, timeout=args.timeout)
     print("READY", flush=True)
@@ -26,6 +28,8 @@ def main() -> None:
     for rec in reader.tail(idle_timeout=args.timeout):
         if not isinstance(rec, BookTicker):
             continue
+        if args.until_id and rec.update_id == args.until_id:
+            break
         i = rec.update_id - 1
         if first is None:
             first = rec.update_id

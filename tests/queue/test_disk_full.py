@@ -18,12 +18,12 @@ SCRIPT = textwrap.dedent("""
     from binfeed.queue import QueueReader, QueueWriter
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     limit = int(sys.argv[2])
-    if limit:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     written = 0
     try:
         with QueueWriter(sys.argv[1], segment_slots=1024) as w:
             for i in range(100000):
+                if i == 500 and limit:  # the disk "fills" while the first segment is in use
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
                 w.append_book_ticker("BTCUSDT", i + 1, 1.0, 2.0, 3.0, 4.0)
                 written += 1
     except errors.DiskFullError as exc:
@@ -42,12 +42,12 @@ def run(queue: Path, limit: int) -> str:
 
 
 def test_file_size_limit_is_a_clear_error_and_keeps_what_was_written(tmp_path: Path) -> None:
-    # room for a few 1024-slot segments (4096 + 128 KiB each), not for all 100k records
-    out = run(tmp_path / "q", 600_000)
+    # a 1024-slot segment needs 4096 + 128 KiB: the next segment cannot be created
+    out = run(tmp_path / "q", 100_000)
     lines = dict(line.split(" ", 1) for line in out.splitlines())
     assert "DISKFULL" in lines, out
     written = int(lines["DISKFULL"].split()[0])
-    assert 0 < written < 100000
+    assert written == 1023  # the first segment's slots minus its SYMBOL record
     assert "no space" in lines["DISKFULL"].lower() or "too large" in lines["DISKFULL"].lower()
     assert int(lines["READBACK"]) == written
 

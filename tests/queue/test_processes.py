@@ -18,10 +18,11 @@ from binfeed.records import BookTicker
 from tests.queue.helpers import ROOT, spawn_writer, wait_line, write_book_tickers
 
 
-def spawn_reader(queue: Path, count: int, timeout: float = 20.0) -> subprocess.Popen[str]:
+def spawn_reader(queue: Path, count: int, timeout: float = 20.0,
+                 until_id: int = 0) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("reader_proc.py")), str(queue),
-         str(count), "--timeout", str(timeout)],
+         str(count), "--timeout", str(timeout), "--until-id", str(until_id)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
@@ -114,7 +115,9 @@ def test_kill_9_mid_stream_then_reopen_continues(tmp_path: Path) -> None:
 def test_kill_9_during_constant_rolls_never_loses_or_repeats(tmp_path: Path, delay: float) -> None:
     """Segments of 64 slots roll every 64 records, so kills land in rolls often."""
     q = tmp_path / "q"
-    tail = spawn_reader(q, 10**9, timeout=3.0)  # a live reader through the kill and restart
+    sentinel = 10**12
+    # a live reader through every kill and restart, until the sentinel record
+    tail = spawn_reader(q, 10**9, timeout=60.0, until_id=sentinel)
     total = 0
     for round_ in range(3):
         proc = spawn_writer(q, 10_000_000, segment_slots=64, start=total)
@@ -125,5 +128,7 @@ def test_kill_9_during_constant_rolls_never_loses_or_repeats(tmp_path: Path, del
         recs = [r for r in QueueReader(q).records() if isinstance(r, BookTicker)]
         assert [r.update_id for r in recs] == list(range(1, len(recs) + 1)), round_
         total = len(recs)
+    with QueueWriter(q, segment_slots=64) as w:
+        w.append_book_ticker("BTCUSDT", sentinel, 1.0, 1.0, 1.0, 1.0)
     res = reader_result(tail)
     assert res["SEEN"] == total and res["ORDERED"] == 1 and res["EXACT"] == 1
