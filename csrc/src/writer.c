@@ -51,7 +51,8 @@ struct bf_writer {
     bf_segment cur;            /* the segment being written */
     uint64_t seq;              /* its seq */
     bf_segment spare;          /* a prepared next segment (temporary file), fd < 0 if none */
-    int preparing;             /* a prepare_next call is creating `spare` right now */
+    int preparing;             /* a prepare_next call is creating `spare`, or a roll is
+                                  switching segments: no other may start one */
     char err[BF_ERR_MAX];
 };
 
@@ -111,9 +112,19 @@ static void fill_symbol_slot(bf_slot *s, uint64_t id, const bf_sym *d, uint64_t 
 
 /* ------------------------------------------------------------------ segments */
 
+/* Lets prepare_next run again (after start_segment, once w->seq is updated or on failure). */
+static void end_segment_switch(bf_writer *w) {
+    pthread_mutex_lock(&w->mu);
+    w->preparing = 0;
+    pthread_cond_broadcast(&w->spare_done);
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* Takes the prepared spare if it is big enough (waiting for a prepare_next in progress),
  * else creates a new temporary segment; fills its header and SYMBOL records and renames
- * it to its final name. On success *out is the new, published, current-to-be segment. */
+ * it to its final name. On success *out is the new, published, current-to-be segment, and
+ * prepare_next stays blocked until the caller makes it current and calls
+ * end_segment_switch (on failure start_segment calls it). */
 static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64_t first_index,
                          bf_segment *out, uint64_t *used, char *err, size_t errlen) {
     /* The SYMBOL records open every segment: keep at least half of it for data. */
@@ -122,6 +133,9 @@ static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64
     bf_segment s = BF_SEGMENT_NONE;
     pthread_mutex_lock(&w->mu);
     while (w->preparing) pthread_cond_wait(&w->spare_done, &w->mu);
+    /* Keep prepare_next out until the caller has made this segment current (and w->seq
+     * names it): it would otherwise prepare a file under the same temporary name. */
+    w->preparing = 1;
     if (w->spare.fd >= 0) {
         if (w->spare.capacity >= cap) {
             s = w->spare;
@@ -135,7 +149,10 @@ static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64
     if (s.fd < 0) {
         int rc = bf__segment_create_tmp(w->dirfd, w->dir, seq, cap,
                                         (w->opts.flags & BF_WRITER_PREFAULT) != 0, &s, err, errlen);
-        if (rc != BF_OK) return rc;
+        if (rc != BF_OK) {
+            end_segment_switch(w);
+            return rc;
+        }
     }
     uint32_t flags = (w->opts.flags & BF_WRITER_UTC_DAY_ROLL) ? BF_SEG_F_UTC_DAY_ROLL : 0;
     bf__segment_init_header(&s, seq, created_ns, first_index, flags);
@@ -151,6 +168,7 @@ static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64
     int rc = bf__segment_publish(w->dirfd, w->dir, &s, seq, err, errlen);
     if (rc != BF_OK) {
         bf__segment_discard(w->dirfd, &s);
+        end_segment_switch(w);
         return rc;
     }
     w->segments_created++;
@@ -178,6 +196,8 @@ static int roll(bf_writer *w, uint64_t recv_ts_ns) {
     bf__segment_close(&w->cur);
     w->cur = next;
     w->seq++;
+    w->preparing = 0;
+    pthread_cond_broadcast(&w->spare_done);
     pthread_mutex_unlock(&w->mu);
     set_current(w, used);
     if (rc != BF_OK) { /* sealed but not truncated: only space is lost; report, go on */
@@ -393,6 +413,7 @@ int bf_writer_open(const char *dir, const bf_writer_opts *opts, bf_writer **out,
         if (rc == BF_OK) {
             w->seq = highest + 1;
             set_current(w, used);
+            end_segment_switch(w);
         }
     }
     if (rc != BF_OK) {

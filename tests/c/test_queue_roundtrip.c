@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
     qt_dir(dir, argv[1], "q");
     check_crc_vectors();
 
-    bf_writer *w = qt_open(dir, 0, BF_WRITER_PREFAULT);
+    bf_writer *w = qt_open(dir, 0, 0); /* default size: 128 MiB reserved, not touched */
     bf_writer_stats st;
     CHECK_RC(bf_writer_get_stats(w, &st), BF_OK);
     CHECK(st.segment_seq == 1 && st.capacity == BF_DEFAULT_SEGMENT_SLOTS && st.write_index == 0);
