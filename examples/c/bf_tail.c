@@ -1,0 +1,240 @@
+/*
+ * bf_tail -- print the records of a binfeed queue, one line each; optionally follow it.
+ * The example consumer to copy: it uses only the header-only reader binfeed_reader.h.
+ *
+ * Build:  cc -O2 -Wall -Wextra -Werror -I csrc/include examples/c/bf_tail.c -o bf_tail
+ * Usage:  bf_tail DIR [--follow] [--timeout-ms N] [--from-end] [--verify-crc]
+ *   (default)        print every record present now, oldest first, then exit 0
+ *   --follow         then keep printing new records as they are published, across
+ *                    segment rolls; wait for the queue if it does not exist yet;
+ *                    SIGINT / SIGTERM end it (exit 0, output flushed)
+ *   --timeout-ms N   with --follow: exit 0 once no record arrived for N ms
+ *   --from-end       start after the last record published at start
+ *   --verify-crc     check every record's crc32c (a mismatch is an error)
+ * Exit status: 0 ok, 1 error (message on stderr), 2 bad usage.
+ *
+ * Output format (fixed; binfeed's Python reader reproduces it byte for byte). One line per
+ * record, fields separated by one space, integers in decimal, doubles with printf "%.17g"
+ * (round-trip exact; Python: format(x, ".17g")). SYM is the symbol's name, or "#<id>" if the
+ * reader has not seen its definition.
+ *   symbol <id> <NAME>
+ *   book_ticker SYM seq=<u> recv=<recv_ts_ns> ts=<timestamp> bid=<d> bidq=<d> ask=<d> askq=<d>
+ *   trade SYM seq=<t> recv=<recv_ts_ns> price=<d> qty=<d> trade_ts=<ms> event_ts=<ms>
+ *         maker=<0|1> best_match=<0|1|->            ("-": the stream does not say)
+ *   gap SYM stream=<STREAM> reason=<REASON> last=<u64> next=<u64> recv=<recv_ts_ns>
+ *   connection conn=<id> event=<EVENT> code=<i64> recv=<recv_ts_ns> detail=<text>
+ *   unknown type=<n> seq=<u64> recv=<recv_ts_ns>
+ * (the trade line is one line; it is wrapped here only.)
+ * STREAM: bookTicker | trade | <number>. REASON: sequence_jump | disconnected | stalled |
+ * writer_restart | server_shutdown | <number>. EVENT: connected | disconnected | subscribed |
+ * subscribe_refused | rotated | server_shutdown | stalled | <number>.
+ * detail: the UTF-8 text up to its first NUL, with '\' written as "\\" and every byte below
+ * 0x20 or equal to 0x7f written as "\x" and two lower-case hex digits (so a line never
+ * breaks); other bytes as they are.
+ */
+#define _GNU_SOURCE 1
+#include "binfeed_reader.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop_requested = 0; /* signal flag, not memory ordering */
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static const char *name_of(unsigned v, const char *const *names, unsigned count, char *buf,
+                           size_t len) {
+    if (v >= 1 && v <= count) return names[v - 1];
+    snprintf(buf, len, "%u", v);
+    return buf;
+}
+
+static const char *const STREAMS[] = {"bookTicker", "trade"};
+static const char *const REASONS[] = {"sequence_jump", "disconnected", "stalled",
+                                      "writer_restart", "server_shutdown"};
+static const char *const EVENTS[] = {"connected", "disconnected", "subscribed",
+                                     "subscribe_refused", "rotated", "server_shutdown",
+                                     "stalled"};
+
+static void print_symbol_name(const bfr_reader *r, uint64_t id) {
+    const char *name = bfr_symbol(r, id);
+    if (name)
+        fputs(name, stdout);
+    else
+        printf("#%llu", (unsigned long long)id);
+}
+
+static void print_detail(const char *d, size_t max) {
+    for (size_t i = 0; i < max && d[i]; i++) {
+        unsigned char c = (unsigned char)d[i];
+        if (c == '\\')
+            fputs("\\\\", stdout);
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+}
+
+static void print_record(const bfr_reader *r, const bf_slot *s) {
+    char b1[16], b2[16];
+    unsigned long long seq = (unsigned long long)s->seq, recv = (unsigned long long)s->recv_ts_ns;
+    switch (s->type) {
+    case BF_REC_SYMBOL: {
+        const bf_symbol_def *d = &s->body.symbol;
+        printf("symbol %llu %.*s\n", (unsigned long long)d->symbol_id,
+               (int)(d->name_len <= BF_SYMBOL_MAX ? d->name_len : BF_SYMBOL_MAX), d->name);
+        break;
+    }
+    case BF_REC_BOOK_TICKER: {
+        const bf_book_ticker *b = &s->body.book_ticker;
+        fputs("book_ticker ", stdout);
+        print_symbol_name(r, b->symbol_id);
+        printf(" seq=%llu recv=%llu ts=%llu bid=%.17g bidq=%.17g ask=%.17g askq=%.17g\n", seq,
+               recv, (unsigned long long)b->timestamp, b->bid_price, b->bid_qty, b->ask_price,
+               b->ask_qty);
+        break;
+    }
+    case BF_REC_TRADE: {
+        const bf_trade *t = &s->body.trade;
+        fputs("trade ", stdout);
+        print_symbol_name(r, t->symbol_id);
+        printf(" seq=%llu recv=%llu price=%.17g qty=%.17g trade_ts=%llu event_ts=%llu "
+               "maker=%d best_match=%s\n",
+               seq, recv, t->price, t->qty, (unsigned long long)t->trade_ts_ms,
+               (unsigned long long)t->event_ts_ms, (t->flags & BF_TRADE_F_BUYER_IS_MAKER) ? 1 : 0,
+               !(t->flags & BF_TRADE_F_BEST_MATCH_KNOWN) ? "-"
+               : (t->flags & BF_TRADE_F_BEST_MATCH)      ? "1"
+                                                         : "0");
+        break;
+    }
+    case BF_REC_GAP: {
+        const bf_gap *g = &s->body.gap;
+        fputs("gap ", stdout);
+        print_symbol_name(r, g->symbol_id);
+        printf(" stream=%s reason=%s last=%llu next=%llu recv=%llu\n",
+               name_of(g->stream, STREAMS, 2, b1, sizeof b1),
+               name_of(g->reason, REASONS, 5, b2, sizeof b2), (unsigned long long)g->last_seq,
+               (unsigned long long)g->next_seq, recv);
+        break;
+    }
+    case BF_REC_CONNECTION: {
+        const bf_connection_event *c = &s->body.connection;
+        printf("connection conn=%u event=%s code=%lld recv=%llu detail=", (unsigned)c->conn_id,
+               name_of(c->event, EVENTS, 7, b1, sizeof b1), (long long)c->code, recv);
+        print_detail(c->detail, sizeof c->detail);
+        putchar('\n');
+        break;
+    }
+    default:
+        printf("unknown type=%u seq=%llu recv=%llu\n", (unsigned)s->type, seq, recv);
+        break;
+    }
+}
+
+static int usage(void) {
+    fputs("usage: bf_tail DIR [--follow] [--timeout-ms N] [--from-end] [--verify-crc]\n",
+          stderr);
+    return 2;
+}
+
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = NULL;
+    int follow = 0;
+    long long timeout_ms = -1;
+    unsigned flags = BFR_FROM_START;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--follow") == 0) {
+            follow = 1;
+        } else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
+            char *end;
+            timeout_ms = strtoll(argv[++i], &end, 10);
+            if (*end || timeout_ms < 0) return usage();
+        } else if (strcmp(argv[i], "--from-end") == 0) {
+            flags |= BFR_FROM_END;
+        } else if (strcmp(argv[i], "--verify-crc") == 0) {
+            flags |= BFR_VERIFY_CRC;
+        } else if (argv[i][0] == '-' || dir) {
+            return usage();
+        } else {
+            dir = argv[i];
+        }
+    }
+    if (!dir) return usage();
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    bfr_reader r;
+    uint64_t idle_since = now_ms();
+    int rc = bfr_open(&r, dir, flags);
+    /* With --follow, wait for the queue (or its first segment) to appear. */
+    while (rc == BF_ENOTFOUND && follow && !stop_requested &&
+           (timeout_ms < 0 || now_ms() - idle_since < (uint64_t)timeout_ms)) {
+        bfr_close(&r);
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+        rc = bfr_open(&r, dir, flags);
+    }
+    if (rc != BF_OK) {
+        int status = (rc == BF_ENOTFOUND && follow) ? 0 : 1; /* timed out or stopped waiting */
+        if (status) fprintf(stderr, "bf_tail: %s\n", r.error);
+        bfr_close(&r);
+        return status;
+    }
+
+    const bf_slot *s;
+    int status = 0;
+    idle_since = now_ms();
+    while (!stop_requested) {
+        rc = bfr_next(&r, &s);
+        if (rc == 1) {
+            print_record(&r, s);
+            idle_since = 0;
+            continue;
+        }
+        if (rc < 0) {
+            fflush(stdout);
+            fprintf(stderr, "bf_tail: %s\n", r.error);
+            status = 1;
+            break;
+        }
+        /* nothing new right now */
+        fflush(stdout);
+        if (!follow) break;
+        if (idle_since == 0) idle_since = now_ms();
+        int64_t slice = 100000000; /* wake up at least every 100 ms to see signals */
+        if (timeout_ms >= 0) {
+            uint64_t waited = now_ms() - idle_since;
+            if (waited >= (uint64_t)timeout_ms) break;
+            uint64_t left_ns = ((uint64_t)timeout_ms - waited) * 1000000u;
+            if (left_ns < (uint64_t)slice) slice = (int64_t)left_ns;
+        }
+        rc = bfr_wait(&r, &s, slice);
+        if (rc == 1) {
+            print_record(&r, s);
+            idle_since = 0;
+        } else if (rc < 0) {
+            fprintf(stderr, "bf_tail: %s\n", r.error);
+            status = 1;
+            break;
+        }
+    }
+    fflush(stdout);
+    bfr_close(&r);
+    return status;
+}
