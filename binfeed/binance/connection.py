@@ -44,7 +44,7 @@ from websockets.uri import parse_uri
 from binfeed import __version__
 from binfeed.binance import control
 from binfeed.binance.control import ControlChannel
-from binfeed.binance.endpoint import Endpoint
+from binfeed.binance.endpoint import DEFAULT_PARAMS_PER_MESSAGE, Endpoint
 from binfeed.binance.pacing import RollingWindow, control_budget
 from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.streams import StreamId
@@ -89,6 +89,7 @@ class ConnectionOptions:
     close_timeout: float = 2.0
     max_frame: int = 1 << 20
     reply_timeout: float = control.DEFAULT_REPLY_TIMEOUT
+    params_per_message: int = DEFAULT_PARAMS_PER_MESSAGE
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -143,7 +144,8 @@ class Connection:
             self._sink_ingest if live else self._buffer_frame)
         self._buffer: list[tuple[bytes, int]] = []
         self.counters = ConnectionCounters()
-        self.channel = ControlChannel(reply_timeout=self.options.reply_timeout)
+        self.channel = ControlChannel(reply_timeout=self.options.reply_timeout,
+                                      params_per_message=self.options.params_per_message)
         self.budget: RollingWindow = control_budget()
         # state the supervisor reads
         self.connected_at = 0.0  # monotonic

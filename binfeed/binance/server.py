@@ -30,7 +30,8 @@ any more, not even pongs; the socket stays open), ``shutdown`` (a ``serverShutdo
 then close 1001 after ``grace`` seconds). ``ServerConfig.refuse`` names symbols whose
 streams are refused (an error reply to SUBSCRIBE, HTTP 400 when named in the URL).
 
-Network: binds 127.0.0.1 by default. Plain ``ws://`` only.
+Network: binds 127.0.0.1 by default. Plain ``ws://``, or ``wss://`` with
+``ServerConfig.ssl_context``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import contextlib
 import logging
 import math
 import socket
+import ssl
 import struct
 import time
 from collections import deque
@@ -49,6 +51,7 @@ from typing import Literal
 import anyio
 import anyio.abc
 from anyio.abc import TaskStatus
+from anyio.streams.tls import TLSListener
 from websockets.frames import Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
@@ -105,6 +108,7 @@ class ServerConfig:
     open_timeout: float = 10.0
     close_timeout: float = 5.0
     max_message: int = 1 << 16
+    ssl_context: ssl.SSLContext | None = None  # serve wss:// (tests of TLS verification)
 
 
 @dataclass
@@ -241,7 +245,7 @@ class _Playback:
 class _Connection:
     """One accepted client: handshake, reader, writer, pinger, faults."""
 
-    def __init__(self, server: BinanceServer, stream: anyio.abc.SocketStream) -> None:
+    def __init__(self, server: BinanceServer, stream: anyio.abc.ByteStream) -> None:
         self.server = server
         self.config = server.config
         self.stream = stream
@@ -489,10 +493,9 @@ class _Connection:
         """Starts the closing handshake; the reader ends when the client answers."""
         if self.closing:
             return
-        self.closing = True
+        self._stop_receiving_frames()
         assert self.stats is not None
         self.stats.close_code_sent = code
-        self._room.set()
         async with self.lock:
             self.protocol.send_close(code, reason)
             await self._write(self.protocol.data_to_send())
@@ -515,8 +518,7 @@ class _Connection:
         log.info("connection %d: injecting %s after %d frames", self.stats.number, fault.action,
                  self.stats.frames_sent)
         if fault.action in ("abort", "reset") or (fault.action == "close" and fault.code == 1006):
-            self.closing = True
-            self._room.set()
+            self._stop_receiving_frames()
             if fault.action == "reset":
                 sock = self.stream.extra(anyio.abc.SocketAttribute.raw_socket)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -526,8 +528,7 @@ class _Connection:
             await self.close(fault.code, fault.reason)
         elif fault.action == "stall":
             self.stalled = True
-            self.outbox.clear()
-            self._room.set()
+            self._stop_receiving_frames()
         elif fault.action == "shutdown":
             event = exchange.server_shutdown_event(time.time_ns() // 1_000_000)
             async with self.lock:
@@ -537,6 +538,16 @@ class _Connection:
                 self._tg.start_soon(self._close_later, fault.grace)
         else:  # pragma: no cover - Literal keeps this out
             raise ValueError(f"unknown fault {fault.action!r}")
+
+    def _stop_receiving_frames(self) -> None:
+        """Leaves the playback (which, at max speed, waits for a subscriber instead of
+        playing to a connection that will not deliver) and drops what was queued."""
+        if not self.stalled:
+            self.closing = True
+        if self.playback is not None:
+            self.playback.leave(self)
+        self.outbox.clear()
+        self._room.set()
 
     async def _close_later(self, grace: float) -> None:
         await anyio.sleep(grace)
@@ -574,7 +585,8 @@ class BinanceServer:
     @property
     def url(self) -> str:
         """The base URL to give a recorder (``--url``)."""
-        return f"ws://{self.config.host}:{self.port}"
+        scheme = "ws" if self.config.ssl_context is None else "wss"
+        return f"{scheme}://{self.config.host}:{self.port}"
 
     @property
     def finished(self) -> anyio.Event:
@@ -599,9 +611,12 @@ class BinanceServer:
     async def serve(self, *, task_status: TaskStatus[BinanceServer] = anyio.TASK_STATUS_IGNORED,
                     ) -> None:
         """Listens and serves until cancelled; ``task_status.started(self)`` once listening."""
-        listener = await anyio.create_tcp_listener(local_host=self.config.host,
-                                                   local_port=self.config.port)
-        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        tcp = await anyio.create_tcp_listener(local_host=self.config.host,
+                                              local_port=self.config.port)
+        self.port = tcp.extra(anyio.abc.SocketAttribute.local_port)
+        listener: anyio.abc.Listener[anyio.abc.ByteStream] = tcp  # type: ignore[assignment]
+        if self.config.ssl_context is not None:
+            listener = TLSListener(tcp, self.config.ssl_context, standard_compatible=False)
         log.info("serving on %s", self.url)
         try:
             async with anyio.create_task_group() as tg:
@@ -615,7 +630,7 @@ class BinanceServer:
             with anyio.CancelScope(shield=True):
                 await listener.aclose()
 
-    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+    async def _handle(self, stream: anyio.abc.ByteStream) -> None:
         try:
             await _Connection(self, stream).run()
         except Exception:  # one client's failure never stops the server

@@ -52,6 +52,7 @@ from binfeed.binance.connection import (
 )
 from binfeed.binance.endpoint import (
     DEFAULT_MAX_URL_LENGTH,
+    DEFAULT_PARAMS_PER_MESSAGE,
     DEFAULT_STREAMS_PER_CONNECTION,
     Endpoint,
     shard,
@@ -112,6 +113,7 @@ class RecorderConfig:
         rotation_retry: wait before trying a rotation again after a failed one.
         backoff_base, backoff_cap, healthy_after: reconnection delays (see retry.py).
         open_timeout, close_timeout, reply_timeout: per connection.
+        params_per_message: streams per SUBSCRIBE message.
         sync_interval: msync the queue this often (seconds; 0 = never, the OS writes back).
         prefault_at: prepare the next segment once the current one is this full (0..1).
         maintenance_interval: how often the queue is checked for the two above.
@@ -135,6 +137,7 @@ class RecorderConfig:
     open_timeout: float = 10.0
     close_timeout: float = 2.0
     reply_timeout: float = control.DEFAULT_REPLY_TIMEOUT
+    params_per_message: int = DEFAULT_PARAMS_PER_MESSAGE
     sync_interval: float = 5.0
     prefault_at: float = 0.5
     maintenance_interval: float = 0.2
@@ -198,7 +201,8 @@ class Recorder:
                        for i, s in enumerate(shard(self._all, config.streams_per_connection))]
         self._options = ConnectionOptions(
             open_timeout=config.open_timeout, close_timeout=config.close_timeout,
-            reply_timeout=config.reply_timeout, ssl_context=config.ssl_context)
+            reply_timeout=config.reply_timeout, params_per_message=config.params_per_message,
+            ssl_context=config.ssl_context)
 
     # -- public -------------------------------------------------------------------------
     @property

@@ -1,0 +1,209 @@
+"""``binfeed record``: record Binance Spot streams into a queue until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+import anyio
+import click
+
+from binfeed import errors
+from binfeed.binance.endpoint import DEFAULT_BASE_URL, DEFAULT_STREAMS_PER_CONNECTION, Endpoint
+from binfeed.binance.health import DEFAULT_STALL_TIMEOUT
+from binfeed.binance.status import RecordingStatus, status_line, summary_lines
+from binfeed.binance.streams import parse_kinds, parse_symbols, stream_ids
+from binfeed.binance.supervisor import EndpointError, Recorder, RecorderConfig
+
+log = logging.getLogger("binfeed.record")
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_QUEUE = 3
+EXIT_REFUSED = 4
+EXIT_ENDPOINT = 5
+
+
+@click.command("record")
+@click.option("--queue", "-q", "queue", required=True, metavar="DIR",
+              type=click.Path(file_okay=False, dir_okay=True, path_type=Path),
+              help="Queue directory (created if missing). One recorder per queue.")
+@click.option("--symbols", "-s", required=True, metavar="SYM[,SYM...]",
+              help="Symbols to record, comma-separated, any case (btcusdt,ethusdt).")
+@click.option("--streams", default="bookTicker", show_default=True,
+              metavar="STREAM[,STREAM...]", help="Stream types: bookTicker, trade.")
+@click.option("--url", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
+              help="Endpoint base scheme://host[:port] (binfeed adds /stream?streams=...). "
+              "wss:// certificates are always verified.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Record this long, then seal and exit 0. "
+              "Default: until SIGINT/SIGTERM.")
+@click.option("--segment-slots", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Records per segment file (0: the queue's default, 1 Mi records).")
+@click.option("--streams-per-connection", type=click.IntRange(1, 1024),
+              default=DEFAULT_STREAMS_PER_CONNECTION, show_default=True,
+              help="Streams per WebSocket connection (Binance allows 1024).")
+@click.option("--stall-timeout", type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULT_STALL_TIMEOUT, show_default=True, metavar="SECONDS",
+              help="Replace a connection that delivered nothing (not even a ping) this long.")
+@click.option("--status/--no-status", "show_status", default=None,
+              help="Live status line on stderr. Default: only when stderr is a terminal.")
+def record(queue: Path, symbols: str, streams: str, url: str, duration: float | None,
+           segment_slots: int, streams_per_connection: int, stall_timeout: float,
+           show_status: bool | None) -> None:
+    """Record Binance Spot market streams into the queue at DIR.
+
+    Connects to the combined-stream endpoint, subscribes, and appends every bookTicker and
+    trade frame as a fixed-size record, with the local receive time. Survives the network:
+    reconnects with backoff and resubscribes, replaces stalled connections, rotates before
+    Binance's 24 h cut (and on serverShutdown) without losing or doubling frames, and writes
+    a GAP record wherever frames may be missing and CONNECTION records for every event.
+
+    On a terminal a live status line shows frames/s, records per stream, reconnects, gaps
+    and the age of the last frame. Otherwise the output is quiet: at the end, one
+    ``record key=value ...`` line and one ``stream key=value ...`` line per stream on
+    stdout. Logs go to stderr (-v for more).
+
+    \b
+    Exit status:
+      0  recorded until --duration, SIGINT or SIGTERM; the queue is sealed
+         (also when connections were lost meanwhile: gaps are in the data)
+      2  bad arguments
+      3  the queue cannot be written (held by another writer, not writable,
+         disk full, damaged)
+      4  the server refused every subscription: nothing to record
+      5  the endpoint refused us for good (TLS certificate, HTTP 404/451...)
+      1  an unexpected internal error (the log has the traceback)
+
+    Example:
+
+    \b
+        binfeed record --queue data/q --symbols btcusdt,ethusdt --streams bookTicker,trade
+        binfeed record -q /tmp/q -s btcusdt --url ws://127.0.0.1:9000 --duration 60
+    """
+    try:
+        endpoint = Endpoint.parse(url)
+    except errors.ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--url'") from None
+    try:
+        wanted = stream_ids(parse_symbols(symbols), parse_kinds(streams))
+    except errors.ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    config = RecorderConfig(endpoint, wanted, streams_per_connection=streams_per_connection,
+                            stall_timeout=stall_timeout)
+    live = sys.stderr.isatty() if show_status is None else show_status
+    code = run_record(queue, config, duration=duration, segment_slots=segment_slots,
+                      live_status=live, out=sys.stdout)
+    sys.exit(code)
+
+
+def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = None,
+               segment_slots: int = 0, live_status: bool = False,
+               out: IO[str] | None = None, status_interval: float = 1.0) -> int:
+    """Opens the queue, records until the duration ends or SIGINT/SIGTERM, seals.
+
+    Returns:
+        the exit code (see ``binfeed record --help``).
+    """
+    from binfeed.ingest import Ingestor
+    from binfeed.queue import QueueWriter
+
+    out = out or sys.stdout
+    try:
+        writer = QueueWriter(queue, segment_slots=segment_slots)
+    except errors.QueueError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_QUEUE
+    status: RecordingStatus | None = None
+    code = EXIT_OK
+    try:
+        ingestor = Ingestor(writer)
+        recorder = Recorder(config, writer, ingestor)
+        status = RecordingStatus(recorder, ingestor)
+        anyio.run(_record, recorder, status, duration, live_status, status_interval)
+    except BaseException as exc:  # sorted by _exit_code below; nothing is swallowed
+        code = _exit_code(exc)
+        if code == EXIT_INTERNAL:
+            log.error("the recorder failed", exc_info=exc)
+            click.echo(f"Error: internal error: {exc!r} (please report it with the log)",
+                       err=True)
+        else:
+            click.echo(f"Error: {_first_error(exc)}", err=True)
+    finally:
+        try:
+            writer.close()
+        except errors.BinfeedError as exc:
+            click.echo(f"Error: sealing the queue failed: {exc}", err=True)
+            code = code or EXIT_QUEUE
+    if status is not None:
+        for line in summary_lines(status.snapshot()):
+            click.echo(line, file=out)
+    return code
+
+
+async def _record(recorder: Recorder, status: RecordingStatus, duration: float | None,
+                  live_status: bool, status_interval: float) -> None:
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_stop_on_signal, tg.cancel_scope)
+        if live_status:
+            tg.start_soon(_show_status, status, status_interval)
+        else:
+            tg.start_soon(status.track, status_interval)
+        with anyio.move_on_after(duration if duration is not None else float("inf")):
+            await recorder.run()
+        tg.cancel_scope.cancel()
+    if live_status:
+        sys.stderr.write("\n")
+
+
+async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach the main thread only (embedded use, tests)
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.warning("%s: stopping, sealing the queue", signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
+async def _show_status(status: RecordingStatus, interval: float) -> None:
+    while True:
+        await anyio.sleep(interval)
+        status.tick()
+        sys.stderr.write("\r\x1b[K" + status_line(status.snapshot()))
+        sys.stderr.flush()
+
+
+def _errors_in(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        found: list[BaseException] = []
+        for sub in exc.exceptions:
+            found.extend(_errors_in(sub))
+        return found
+    return [exc]
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    leaves = _errors_in(exc)
+    for leaf in leaves:
+        if isinstance(leaf, errors.BinfeedError):
+            return leaf
+    return leaves[0]
+
+
+def _exit_code(exc: BaseException) -> int:
+    leaf = _first_error(exc)
+    if isinstance(leaf, KeyboardInterrupt):
+        return EXIT_OK
+    if isinstance(leaf, errors.QueueError):
+        return EXIT_QUEUE
+    if isinstance(leaf, errors.SubscriptionError):
+        return EXIT_REFUSED
+    if isinstance(leaf, EndpointError):
+        return EXIT_ENDPOINT
+    return EXIT_INTERNAL
