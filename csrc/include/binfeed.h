@@ -55,7 +55,8 @@ const char *bf_status_message(int status);
 typedef struct bf_writer bf_writer;
 
 typedef struct bf_writer_opts {
-    uint64_t segment_slots; /* slots per segment; 0 = BF_DEFAULT_SEGMENT_SLOTS */
+    uint64_t segment_slots; /* slots per segment; 0 = BF_DEFAULT_SEGMENT_SLOTS; at least
+                               BF_MIN_SEGMENT_SLOTS; raised to 2 x symbols when smaller */
     uint32_t flags;         /* BF_WRITER_* */
     uint32_t reserved;      /* zero */
 } bf_writer_opts;
@@ -105,7 +106,10 @@ const char *bf_writer_symbol_name(const bf_writer *w, uint64_t id);
 int bf_writer_append(bf_writer *w, const bf_slot *slot);
 
 /** Appends n records with one publish (all or nothing for validation: the batch is checked
- *  first). Returns BF_OK. Slots are taken with a stride of sizeof(bf_slot). */
+ *  first). Returns BF_OK. Slots are taken with a stride of sizeof(bf_slot). If the batch
+ *  needs a roll and the next segment cannot be created (BF_ENOSPC, BF_EIO), the records
+ *  before the roll are stored and published, the rest are not (bf_writer_get_stats tells
+ *  how many were written). */
 int bf_writer_append_many(bf_writer *w, const bf_slot *slots, size_t n);
 
 /** Typed appends (the fast path used by the parser). Same validation as above. */

@@ -531,9 +531,15 @@ static inline uint32_t bf_header_crc32c(const bf_segment_header *h) {
  *   exhausted (i == write_index) moves to seq+1 when `sealed` is set, or when file seq+1
  *   exists (the writer may have died between the two steps): in both cases write_index is
  *   final once seen after that observation.
- * Recovery: a new writer seals the newest segment if it is not sealed, after checking the
- *   crc32c of every published slot and cutting write_index back to the first bad slot, and
- *   then always starts a new segment. It deletes leftover .tmp files.
+ * Recovery: a new writer checks the crc32c of every published slot of the newest segment
+ *   (and of its predecessor if that one is unsealed: a writer killed mid-roll), cuts
+ *   write_index back to the first bad slot, seals and truncates them, and then always
+ *   starts a new segment. It deletes leftover .tmp files, relearns the symbols from the
+ *   SYMBOL records and continues first_index. A newest segment whose header is invalid
+ *   stops the writer (BF_ECORRUPT naming the file): it never writes past data it cannot
+ *   read. A segment's capacity is the writer's segment_slots, raised to twice the number
+ *   of symbols when smaller (so its opening SYMBOL records never fill it); readers take
+ *   it from the header.
  * Readers hold an F_OFD_SETLK read lock on each segment they map; retention deletes a
  *   sealed segment only after taking a write lock on it, so never one a reader has open.
  */
@@ -643,6 +649,16 @@ static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_siz
 /* MARK: - Reader API                                                          */
 /* ========================================================================== */
 /*
+ * Functions (all static inline, no library needed):
+ *   bfr_open / bfr_close       a cursor from the oldest record or from the end
+ *   bfr_next                   the next record or 0 (never blocks, no syscall while tailing)
+ *   bfr_wait                   the same with a timeout (spin, then sleep with backoff)
+ *   bfr_symbol                 symbol id -> name, learnt from SYMBOL records
+ *   bfr_tell / bfr_lag         where the cursor is; how far behind the writer
+ *   bfr_list_segments          lowest / highest segment seq of a queue directory
+ *   bfr_writer_status          is a writer live (F_OFD_GETLK), and its pid
+ *   bf_crc32c, bf_slot_crc32c, bf_segment_check, bf_segment_name: see above
+ *
  * A bfr_reader is a cursor over the records of one queue, in order, across segments.
  * Thread-safety: a reader is used by one thread at a time; any number of readers may
  * exist in any number of processes. It never writes to the queue's files.

@@ -178,13 +178,13 @@ static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64
 }
 
 /* Creates segment seq+1, then seals and truncates the current one (the order readers
- * rely on: see "Roll" in binfeed_reader.h). */
-static int roll(bf_writer *w, uint64_t recv_ts_ns) {
+ * rely on: see "Roll" in binfeed_reader.h). day_recv_ns: the receive time of the record
+ * that starts a new UTC day, 0 for other rolls. */
+static int roll(bf_writer *w, uint64_t day_recv_ns) {
     char err[BF_ERR_MAX] = "";
     uint64_t now = bf__realtime_ns();
-    uint64_t created = now;
-    if (recv_ts_ns != UINT64_MAX && recv_ts_ns >= w->roll_at_ns && recv_ts_ns > created)
-        created = recv_ts_ns; /* a day roll must land in the record's day */
+    /* A day roll must land in the record's day even if this clock lags the receive time. */
+    uint64_t created = day_recv_ns > now ? day_recv_ns : now;
     publish(w);
     bf_segment next;
     uint64_t used;
@@ -206,10 +206,13 @@ static int roll(bf_writer *w, uint64_t recv_ts_ns) {
     return BF_OK;
 }
 
-/* Makes w->index < w->capacity for a record received at recv_ts_ns. */
+/* Makes room for a record received at recv_ts_ns (0: unknown): rolls when the segment is
+ * full or, with BF_WRITER_UTC_DAY_ROLL, when the record falls on a later UTC day. */
 static int make_room(bf_writer *w, uint64_t recv_ts_ns) {
-    if (w->index < w->capacity && (recv_ts_ns == 0 || recv_ts_ns < w->roll_at_ns)) return BF_OK;
-    return roll(w, w->index < w->capacity ? recv_ts_ns : UINT64_MAX);
+    int new_day = (w->opts.flags & BF_WRITER_UTC_DAY_ROLL) && recv_ts_ns != 0 &&
+                  recv_ts_ns >= w->roll_at_ns;
+    if (w->index < w->capacity && !new_day) return BF_OK;
+    return roll(w, new_day ? recv_ts_ns : 0);
 }
 
 /* ------------------------------------------------------------------ recovery */
@@ -584,8 +587,7 @@ int bf_writer_append_many(bf_writer *w, const bf_slot *slots, size_t n) {
     }
     for (size_t i = 0; i < n; i++) {
         normalize_slot(w, &slots[i], &norm);
-        if (BF_UNLIKELY(w->index >= w->capacity ||
-                        (norm.recv_ts_ns && norm.recv_ts_ns >= w->roll_at_ns))) {
+        if (BF_UNLIKELY(w->index >= w->capacity || norm.recv_ts_ns >= w->roll_at_ns)) {
             int rc = make_room(w, norm.recv_ts_ns); /* publishes what precedes */
             if (rc != BF_OK) return rc;
         }
