@@ -1,15 +1,26 @@
-"""Shared pieces of the CLI commands: option decorators and error translation."""
+"""Shared pieces of the CLI commands: option decorators and error translation.
+
+- :func:`queue_location`: where a command's queue is, as ``DIR`` / ``--queue DIR`` or as
+  ``--bus-root ROOT [--name NAME]`` (:mod:`binfeed.bus`); the command receives one path.
+- :func:`config_option`: ``--config FILE`` (TOML, :mod:`binfeed.config`), defaults for
+  every other flag; the command line wins.
+- :func:`retain_option`: ``--retain 7d|50GiB`` (:mod:`binfeed.retention`).
+- :func:`translate_errors`: binfeed's exceptions become ``Error: ...``, exit 1.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
-from binfeed.errors import BinfeedError
+from binfeed import bus
+from binfeed.errors import BinfeedError, ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -17,6 +28,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK = 0
 EXIT_FAILURE = 1  # an expected failure: the message says what to do
 EXIT_USAGE = 2  # bad arguments (click's own code)
+
+#: Environment variable that supplies ``--config`` when the flag is not given.
+CONFIG_ENV = "BINFEED_CONFIG"
 
 
 def queue_dir_option(required: bool = True) -> Callable[[F], F]:
@@ -58,3 +72,230 @@ def setup_logging(verbose: int) -> None:
     """Logs to stderr: warnings by default, -v info, -vv debug."""
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --------------------------------------------------------------------------------------
+# Queue location: DIR / --queue DIR, or --bus-root ROOT [--name NAME]
+# --------------------------------------------------------------------------------------
+
+#: How a recorder's default queue name is found: from the command's parsed parameters.
+DefaultName = str | Callable[[Mapping[str, Any]], str | None] | None
+
+_DIR = "_bf_queue_dir"
+_ROOT = "bus_root"
+_NAME = "_bf_queue_name"
+
+
+def recorder_default_name(params: Mapping[str, Any]) -> str:
+    """Default queue name of ``binfeed record`` from its ``streams`` parameter
+    (:func:`binfeed.bus.recorder_queue_name`: ``binance-spot`` for the default streams)."""
+    return bus.recorder_queue_name(params.get("streams"))
+
+
+def queue_location(
+    *,
+    writer: bool = False,
+    param: str = "queue",
+    default_name: DefaultName = None,
+    listing: bool = False,
+) -> Callable[[F], F]:
+    """Where the command's queue is; the command receives it as ``param`` (a Path).
+
+    Readers (``writer=False``) take an optional ``DIR`` argument, writers ``--queue/-q
+    DIR``; both also take ``--bus-root ROOT`` (or $BINFEED_BUS_ROOT) with ``--name NAME``,
+    meaning the queue ``ROOT/NAME`` (:mod:`binfeed.bus`). Exactly one of the two ways must
+    be given on the command line; a way given only in a config file or the environment
+    yields to one given on the command line.
+
+    Args:
+        writer: ``--queue DIR`` instead of a ``DIR`` argument; the name defaults to
+            ``default_name``.
+        param: the keyword the command receives the queue path as.
+        default_name: writers: the name when ``--name`` is not given (a string, or a
+            function of the command's parsed parameters, e.g. :func:`recorder_default_name`);
+            None: ``--name`` is required with ``--bus-root``. Readers without ``--name``
+            use the bus's only queue.
+        listing: readers: ``--bus-root`` without ``--name`` passes ``param=None`` and
+            ``bus_root=ROOT`` (the command lists the bus) instead of choosing a queue;
+            the command then also receives ``bus_root``.
+
+    Example::
+
+        @click.command()
+        @queue_location(writer=True, default_name=recorder_default_name)
+        def record(queue: Path, ...): ...
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            ctx = click.get_current_context()
+            directory = kwargs.pop(_DIR, None)
+            root = kwargs.pop(_ROOT, None)
+            name = kwargs.pop(_NAME, None)
+            path = _resolve(ctx, writer, directory, root, name, default_name, listing, kwargs)
+            kwargs[param] = path
+            if listing:
+                kwargs["bus_root"] = root if path is None else None
+            return fn(*args, **kwargs)
+
+        where = ("--queue DIR" if writer else "DIR")
+        options = [
+            click.option("--bus-root", _ROOT, envvar=bus.BUS_ROOT_ENV, default=None,
+                         metavar="ROOT",
+                         type=click.Path(file_okay=False, path_type=Path),
+                         help=f"A bus root holding named queues (ROOT/NAME), instead of "
+                         f"{where}. Env: {bus.BUS_ROOT_ENV}."),
+            click.option("--name", _NAME, default=None, metavar="NAME",
+                         help=_name_help(writer, default_name, listing)),
+        ]
+        if writer:
+            options.append(click.option(
+                "--queue", "-q", _DIR, default=None, metavar="DIR",
+                type=click.Path(file_okay=False, dir_okay=True, path_type=Path),
+                help="Queue directory (created if missing), or use --bus-root."))
+        else:
+            options.append(click.argument(
+                _DIR, metavar="[DIR]", required=False,
+                type=click.Path(file_okay=False, dir_okay=True, path_type=Path)))
+        decorated: Any = wrapper
+        for option in reversed(options):
+            decorated = option(decorated)
+        return decorated  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def _name_help(writer: bool, default_name: DefaultName, listing: bool) -> str:
+    if writer:
+        if default_name is None:
+            return "Queue name under --bus-root (required with it)."
+        if isinstance(default_name, str):
+            return f"Queue name under --bus-root (default: {default_name})."
+        return ("Queue name under --bus-root (default: from the exchange, market and "
+                "streams, e.g. binance-spot; see docs/operations.md).")
+    if listing:
+        return "Queue name under --bus-root (default: list the bus's queues)."
+    return "Queue name under --bus-root (default: the bus's only queue)."
+
+
+def _rank(ctx: click.Context, name: str) -> int:
+    """Lower is stronger: command line, environment, config file, default."""
+    source = ctx.get_parameter_source(name)
+    return int(source) if source is not None else int(ParameterSource.DEFAULT)
+
+
+def _resolve(
+    ctx: click.Context,
+    writer: bool,
+    directory: Path | None,
+    root: Path | None,
+    name: str | None,
+    default_name: DefaultName,
+    listing: bool,
+    params: Mapping[str, Any],
+) -> Path | None:
+    dir_flag = "--queue" if writer else "DIR"
+    cmdline = ParameterSource.COMMANDLINE
+    if directory is not None and root is not None:
+        if _rank(ctx, _DIR) == _rank(ctx, _ROOT) == cmdline:
+            raise click.UsageError(f"give either {dir_flag} or --bus-root, not both", ctx)
+        if _rank(ctx, _DIR) <= _rank(ctx, _ROOT):
+            root = None
+        else:
+            directory = None
+    if directory is not None:
+        if name is not None and _rank(ctx, _NAME) == cmdline:
+            raise click.UsageError(f"--name goes with --bus-root, not with {dir_flag}", ctx)
+        return directory
+    if root is None:
+        if name is not None and _rank(ctx, _NAME) == cmdline:
+            raise click.UsageError(
+                f"--name needs --bus-root ROOT (or ${bus.BUS_ROOT_ENV})", ctx)
+        how = "--queue DIR" if writer else "DIR"
+        raise click.UsageError(f"give the queue: {how}, or --bus-root ROOT [--name NAME]", ctx)
+    try:
+        if name is not None:
+            return bus.queue_path(root, name)
+        if writer:
+            default = default_name(params) if callable(default_name) else default_name
+            if default is None:
+                raise click.UsageError("--bus-root needs --name NAME here", ctx)
+            return bus.queue_path(root, default)
+        if listing:
+            return None
+        return bus.resolve_reader_queue(root, None)
+    except ConfigError as exc:
+        if name is not None:
+            raise click.BadParameter(str(exc), ctx, param_hint="'--name'") from None
+        raise click.ClickException(str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------
+# --config FILE
+# --------------------------------------------------------------------------------------
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is None:
+        return
+    from binfeed.config import build_default_maps, cli_commands, load_toml
+
+    commands = cli_commands(ctx)
+    own = ctx.command.name or ""
+    commands.setdefault(own, ctx.command)
+    try:
+        maps = build_default_maps(load_toml(value), commands, str(value))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    merged = dict(ctx.default_map or {})
+    merged.update(maps.get(own, {}))
+    ctx.default_map = merged
+
+
+def config_option() -> Callable[[F], F]:
+    """``--config FILE`` (or $BINFEED_CONFIG): defaults for the command's flags from a TOML
+    file (:mod:`binfeed.config`); flags on the command line and in the environment win.
+
+    An unknown key or a value of the wrong type stops the command with ``Error: ...``
+    (exit 1) before it does anything.
+    """
+    return click.option(
+        "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+        envvar=CONFIG_ENV, is_eager=True, expose_value=False, callback=_load_config,
+        metavar="FILE",
+        help=f"TOML file of defaults for these flags (keys = flag names; see "
+        f"docs/config.example.toml). Flags win. Env: {CONFIG_ENV}.")
+
+
+# --------------------------------------------------------------------------------------
+# --retain
+# --------------------------------------------------------------------------------------
+
+
+class RetentionType(click.ParamType):
+    """A click type for ``--retain``: '7d', '36h', '50GiB', '7d,50GiB'."""
+
+    name = "retention"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        from binfeed.retention import RetentionPolicy, parse_retention
+
+        if isinstance(value, RetentionPolicy):
+            return value
+        try:
+            return parse_retention(str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def retain_option(required: bool = False) -> Callable[[F], F]:
+    """``--retain AGE|SIZE``: the command receives ``retain`` as a
+    :class:`binfeed.retention.RetentionPolicy` (None when not given)."""
+    extra: dict[str, Any] = {"required": True} if required else {"default": None}
+    return click.option(
+        "--retain", "retain", type=RetentionType(), metavar="AGE|SIZE",
+        help="Keep this much: an age (36h, 7d, 2w), a size (50GiB, 500MB) or both "
+        "(7d,50GiB). Older whole sealed segments are deleted, never the newest, never one "
+        "a reader has open.", **extra)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from binfeed.commands.common import translate_errors
+from binfeed.bus import BusQueue, list_queues
+from binfeed.commands.common import config_option, queue_location, translate_errors
+from binfeed.monitor import fmt_lag
 from binfeed.summary import QueueSummary, summarize
 
 
@@ -29,15 +32,19 @@ def _size(n: int) -> str:
 
 
 @click.command("info")
-@click.argument("queue_dir", metavar="DIR",
-                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@queue_location(param="queue_dir", listing=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--gaps", "max_gaps", type=int, default=20, show_default=True,
               help="List at most this many gaps (the count is always complete).")
+@config_option()
 @translate_errors
-def info(queue_dir: Path, as_json: bool, max_gaps: int) -> None:
+def info(queue_dir: Path | None, bus_root: Path | None, as_json: bool, max_gaps: int) -> None:
     """Summarize the queue at DIR: segments, records per type and symbol, time range,
     gaps and whether a writer is live (safe while a writer appends).
+
+    With --bus-root ROOT and no --name, list the queues on the bus instead: segments,
+    records, disk use, newest record and writer of each (read from segment headers only,
+    so it is quick on any size).
 
     Exit status: 0, or 1 when the queue cannot be read (the message says why).
 
@@ -46,10 +53,20 @@ def info(queue_dir: Path, as_json: bool, max_gaps: int) -> None:
     \b
         binfeed info data/q
         binfeed info data/q --json | jq .records_by_type
+        binfeed info --bus-root /srv/binfeed
+        binfeed info --bus-root /srv/binfeed --name binance-spot
     """
+    if queue_dir is None:
+        assert bus_root is not None
+        _print_bus(bus_root, list_queues(bus_root), as_json)
+        return
     s = summarize(queue_dir)
     if as_json:
         doc = asdict(s)
+        # asdict() rebuilds a Counter from its (key, count) pairs, counting the pairs:
+        # give the plain mappings instead.
+        doc["records_by_type"] = dict(s.records_by_type)
+        doc["records_by_symbol"] = {k: dict(v) for k, v in s.records_by_symbol.items()}
         doc["total_records"] = s.total_records
         click.echo(json.dumps(doc, indent=2, default=str))
         return
@@ -87,3 +104,29 @@ def _print_text(s: QueueSummary, max_gaps: int) -> None:
                    f"next {g.next_seq if g.next_seq is not None else '-'}")
     if len(s.gaps) > max_gaps:
         click.echo(f"  ... {len(s.gaps) - max_gaps} more (use --gaps N or --json)")
+
+
+def _print_bus(root: Path, queues: list[BusQueue], as_json: bool) -> None:
+    now = time.time_ns()
+    if as_json:
+        doc = {"bus_root": str(root), "queues": [
+            {**asdict(q), "path": str(q.path), "writer": asdict(q.writer)} for q in queues]}
+        click.echo(json.dumps(doc, indent=2, default=str))
+        return
+    click.echo(f"bus       {root} ({len(queues)} queue{'s' if len(queues) != 1 else ''})")
+    if not queues:
+        click.echo("  (no queue yet: binfeed record --bus-root ROOT [--name NAME] creates one)")
+        return
+    click.echo(f"  {'NAME':<32} {'SEGMENTS':>8} {'RECORDS':>14} {'DISK':>11}  "
+               f"{'NEWEST RECORD':<38} WRITER")
+    for q in queues:
+        newest = "-"
+        if q.last_recv_ns:
+            newest = f"{_time(q.last_recv_ns)} ({fmt_lag((now - q.last_recv_ns) / 1e9)} ago)"
+        w = q.writer
+        writer = f"live pid {w.pid}" if w.live else ("none" if not w.pid else
+                                                      f"none (last pid {w.pid})")
+        click.echo(f"  {q.name:<32} {q.segments:>8} {q.records:>14,} {_size(q.bytes_on_disk):>11}"
+                   f"  {newest:<38} {writer}")
+        if q.error:
+            click.echo(f"    problem: {q.error}")
