@@ -17,6 +17,7 @@ COMMANDS = [
     ("replay_cmd", "replay"),
     ("info_cmd", "info"),
     ("monitor_cmd", "monitor"),
+    ("prune_cmd", "prune"),
 ]
 
 
