@@ -2,26 +2,68 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 import numpy as np
 
 from binfeed import errors
-from binfeed.commands.common import split_symbols, symbols_option, translate_errors
+from binfeed.commands.common import (
+    config_option,
+    queue_location,
+    split_symbols,
+    symbols_option,
+    translate_errors,
+)
 from binfeed.export import CSV_HEADER, csv_lines, jsonl_lines, npz_tables
-from binfeed.queue import QueueReader
+from binfeed.queue import QueueReader, list_segments
 
 FORMATS = ("jsonl", "csv", "npz")
+log = logging.getLogger("binfeed.replay")
+
+
+class TimeType(click.ParamType):
+    """``--from``/``--to``: ISO 8601 or ns since the epoch -> ns (binfeed.serve.parse_time)."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, int):
+            return value
+        from binfeed.serve import parse_time
+
+        try:
+            return parse_time(str(value))
+        except errors.ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class SpeedType(click.ParamType):
+    """``--speed``: '1', 'N', 'max' -> a factor, or None for max."""
+
+    name = "speed"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, float):
+            return value
+        from binfeed.serve import parse_speed
+
+        try:
+            return parse_speed(str(value))
+        except errors.ConfigError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 @click.command("replay")
-@click.argument("queue_dir", metavar="DIR",
-                type=click.Path(file_okay=False, dir_okay=True, path_type=Path))
+@queue_location(param="queue_dir")
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="jsonl",
               show_default=True, help="jsonl: one JSON object per record; csv: one row per "
               "record with a header; npz: numpy tables per record type (needs --output).")
@@ -33,9 +75,26 @@ FORMATS = ("jsonl", "csv", "npz")
 @click.option("--follow", "-F", is_flag=True,
               help="After the existing records, keep printing new ones as they are committed "
               "(across segment rolls) until interrupted; waits for the queue to appear.")
+@click.option("--from", "time_from", type=TimeType(), default=None, metavar="T",
+              help="Only records received at or after T (ISO 8601, UTC unless it says "
+              "otherwise, or ns since the epoch).")
+@click.option("--to", "time_to", type=TimeType(), default=None, metavar="T",
+              help="Only records received before T.")
+@click.option("--serve", is_flag=True,
+              help="Serve the recorded bookTicker and trade frames as a Binance-compatible "
+              "WebSocket endpoint instead of printing them (see below).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="--serve: the address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=9443, show_default=True,
+              help="--serve: the port (0: any free port, printed at start).")
+@click.option("--speed", type=SpeedType(), default="1", show_default=True, metavar="1|N|max",
+              help="--serve: 1 = the recorded pace, N = N times faster, max = as fast as "
+              "the client reads.")
+@config_option()
 @translate_errors
 def replay(queue_dir: Path, fmt: str, symbols: str | None, output: Path | None,
-           include_all: bool, follow: bool) -> None:
+           include_all: bool, follow: bool, time_from: int | None, time_to: int | None,
+           serve: bool, host: str, port: int, speed: float | None) -> None:
     """Print every record of the queue at DIR, in queue order.
 
     JSON lines (the default) are a stable contract: numbers print so that float() gives the
@@ -49,8 +108,17 @@ def replay(queue_dir: Path, fmt: str, symbols: str | None, output: Path | None,
       {"type":"gap","symbol":"BTCUSDT","stream":"btcusdt@trade","last_seq":..,
        "next_seq":..,"reason":"sequence_jump","recv_ts_ns":..}
 
-    Exit status: 0 on success (also when interrupted with --follow), 1 when the queue
-    cannot be read (the message says why), 2 for bad arguments.
+    With --serve, DIR becomes a local Binance: a WebSocket endpoint on --host:--port with
+    Binance's paths (raw /ws/<stream>, combined /stream?streams=a/b), SUBSCRIBE,
+    UNSUBSCRIBE and LIST_SUBSCRIPTIONS with Binance's replies and errors, and pings. It
+    re-emits the recorded bookTicker and trade records as Binance's JSON frames (values
+    exact: recording a replay stores the same records again, with new receive times),
+    paced by their receive times (--speed). Each connection replays from the start
+    (--from) on its own clock; at the end of the data it stays open and idle, answering
+    pings. It runs until Ctrl-C or SIGTERM.
+
+    Exit status: 0 on success (also when interrupted with --follow or --serve), 1 when the
+    queue cannot be read or served (the message says why), 2 for bad arguments.
 
     Example:
 
@@ -59,38 +127,63 @@ def replay(queue_dir: Path, fmt: str, symbols: str | None, output: Path | None,
         binfeed replay data/q --format csv -o quotes.csv
         binfeed replay data/q --format npz -o day.npz
         binfeed replay data/q --follow
+        binfeed replay --bus-root /srv/binfeed --name binance-spot --follow
+        binfeed replay data/q --from 2024-08-09T00:00:00Z --to 2024-08-09T01:00:00Z
+        binfeed replay data/q --serve --port 9443 --speed 10
+        binfeed record --queue copy --symbols btcusdt --url ws://127.0.0.1:9443
     """
     wanted_names = split_symbols(symbols)
+    window = (time_from, time_to)
+    if serve:
+        if follow or output is not None or fmt != "jsonl" or include_all:
+            raise click.UsageError("--serve serves frames: drop --follow, --output, --format "
+                                   "and --all")
+        _serve(queue_dir, host, port, speed, time_from, time_to, wanted_names)
+        return
     if fmt == "npz":
         if output is None:
             raise click.UsageError("--format npz writes a file: add --output FILE.npz")
         if follow:
             raise click.UsageError("--follow prints text: use --format jsonl or csv")
-    if follow:
-        reader = _wait_for_queue(queue_dir)
-    else:
-        reader = QueueReader(queue_dir)
-    with reader:
-        if fmt == "npz":
-            assert output is not None
-            _write_npz(reader, wanted_names, output)
-            return
-        stream: IO[str] = (output.open("w", encoding="utf-8", newline="\n") if output
-                           else sys.stdout)
-        try:
-            _write_text(reader, fmt, wanted_names, include_all, follow, stream)
-        except BrokenPipeError:  # `| head`: the reader went away, which is fine
-            _silence_stdout()
-        finally:
-            if output:
-                stream.close()
-
-
-def _wait_for_queue(queue_dir: Path) -> QueueReader:
+    if not follow:
+        with QueueReader(queue_dir) as reader:
+            if fmt == "npz":
+                assert output is not None
+                _write_npz(reader, wanted_names, output, window)
+            else:
+                _write_to(output, reader, fmt, wanted_names, include_all, False, window)
+        return
+    # --follow ends with SIGINT, which must exit 0 whenever it comes: while waiting for
+    # the queue (KeyboardInterrupt) or while printing (a handler that ends the loop).
     try:
-        return QueueReader.wait_for(queue_dir)
+        if not _has_segments(queue_dir):
+            log.info("waiting for a queue to appear at %s", queue_dir)
+        with QueueReader.wait_for(queue_dir) as reader:
+            _write_to(output, reader, fmt, wanted_names, include_all, True, window)
     except KeyboardInterrupt:
-        sys.exit(0)
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+
+
+def _write_to(output: Path | None, reader: QueueReader, fmt: str, names: list[str],
+              include_all: bool, follow: bool,
+              window: tuple[int | None, int | None]) -> None:
+    stream: IO[str] = (output.open("w", encoding="utf-8", newline="\n") if output
+                       else sys.stdout)
+    try:
+        _write_text(reader, fmt, names, include_all, follow, stream, window)
+    except BrokenPipeError:  # `| head`: the reader went away, which is fine
+        _silence_stdout()
+    finally:
+        if output:
+            stream.close()
+
+
+def _has_segments(queue_dir: Path) -> bool:
+    try:
+        return bool(list_segments(queue_dir))
+    except errors.QueueNotFoundError:
+        return False
 
 
 def _wanted(reader: QueueReader, names: list[str]) -> set[int] | None:
@@ -99,8 +192,24 @@ def _wanted(reader: QueueReader, names: list[str]) -> set[int] | None:
     return {sid for sid, name in reader.symbols.items() if name in names}
 
 
+def _in_window(batch: np.ndarray, window: tuple[int | None, int | None]) -> np.ndarray:
+    """The records of a batch received in [from, to) (a copy; the batch itself when no
+    window is set)."""
+    start, end = window
+    if start is None and end is None:
+        return batch
+    recv = batch["recv_ts_ns"]
+    keep = np.ones(len(batch), dtype=bool)
+    if start is not None:
+        keep &= recv >= start
+    if end is not None:
+        keep &= recv < end
+    return batch[keep]
+
+
 def _write_text(reader: QueueReader, fmt: str, names: list[str], include_all: bool,
-                follow: bool, out: IO[str]) -> None:
+                follow: bool, out: IO[str],
+                window: tuple[int | None, int | None] = (None, None)) -> None:
     fmt_lines = jsonl_lines if fmt == "jsonl" else csv_lines
     if fmt == "csv":
         out.write(CSV_HEADER + "\n")
@@ -123,6 +232,7 @@ def _write_text(reader: QueueReader, fmt: str, names: list[str], include_all: bo
                 time.sleep(0.0005 if idle < 200 else 0.01)
                 continue
             idle = 0
+            batch = _in_window(batch, window)
             lines = fmt_lines(batch, reader.symbols, _wanted(reader, names), include_all)
             if lines:
                 out.write("\n".join(lines))
@@ -133,12 +243,14 @@ def _write_text(reader: QueueReader, fmt: str, names: list[str], include_all: bo
             signal.signal(signal.SIGINT, previous)
 
 
-def _write_npz(reader: QueueReader, names: list[str], output: Path) -> None:
+def _write_npz(reader: QueueReader, names: list[str], output: Path,
+               window: tuple[int | None, int | None] = (None, None)) -> None:
     parts: dict[str, list[np.ndarray]] = {"book_ticker": [], "trade": [], "gap": []}
     while True:
         batch = reader.poll(1 << 20)
         if len(batch) == 0:
             break
+        batch = _in_window(batch, window)
         for key, table in npz_tables(batch, reader.symbols, _wanted(reader, names)).items():
             parts[key].append(table)
     tables = {k: np.concatenate(v) if v else np.empty(0) for k, v in parts.items()}
@@ -153,3 +265,59 @@ def _silence_stdout() -> None:
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+
+
+def _serve(queue_dir: Path, host: str, port: int, speed: float | None, start_ns: int | None,
+           end_ns: int | None, symbols: list[str]) -> None:
+    """Runs the loopback server over the queue until SIGINT/SIGTERM."""
+    import anyio
+
+    from binfeed.binance.server import BinanceServer, ServerConfig
+    from binfeed.serve import queue_source
+
+    source = queue_source(queue_dir, start_ns=start_ns, end_ns=end_ns, symbols=symbols or None)
+    with QueueReader(queue_dir, from_end=True) as probe:
+        known = sorted(set(probe.symbols.values()))
+    config = ServerConfig(host=host, port=port, speed=speed, clock="per_connection")
+
+    async def main() -> None:
+        server = BinanceServer(source, config)
+        async with anyio.create_task_group() as tg:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                await tg.start(server.serve)
+                pace = "as fast as each client reads" if speed is None else (
+                    "at the recorded pace" if speed == 1 else f"{speed:g}x the recorded pace")
+                example = (known[0].lower() if known else "btcusdt") + "@bookTicker"
+                click.echo(f"serving {queue_dir} on {server.url} {pace}; each connection "
+                           f"replays from the start. Symbols: {', '.join(known) or '-'}. "
+                           f"Try {server.url}/ws/{example} or "
+                           f"{server.url}/stream?streams={example}. Ctrl-C stops.")
+                sys.stdout.flush()
+                async for _ in signals:
+                    break
+            tg.cancel_scope.cancel()
+
+    try:
+        anyio.run(main)
+    except OSError as exc:
+        raise errors.BinfeedError(
+            f"cannot serve on {host}:{port}: {exc.strerror or exc}; choose another --port "
+            "(0 picks a free one) or --host") from exc
+    except BaseExceptionGroup as group:
+        oserr = _first_oserror(group)
+        if oserr is None:
+            raise
+        raise errors.BinfeedError(
+            f"cannot serve on {host}:{port}: {oserr.strerror or oserr}; choose another --port "
+            "(0 picks a free one) or --host") from group
+
+
+def _first_oserror(group: BaseExceptionGroup) -> OSError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, OSError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_oserror(exc)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,243 @@
+"""A queue as a Binance market-stream source: ``binfeed replay DIR --serve``.
+
+:func:`queue_source` turns a recorded queue back into the frames Binance sent, for the
+loopback server (:mod:`binfeed.binance.server`): bookTicker and trade records become
+payloads in Binance's own JSON format, paced by their recorded receive times.
+
+- bookTicker: ``{"u":..,"s":"BTCUSDT","b":"61837.63000000","B":..,"a":..,"A":..}``
+  (plus ``"E"`` when the record carries an exchange time, as USD-M futures frames do);
+- trade: ``{"e":"trade","E":..,"s":..,"t":..,"p":..,"q":..,"T":..,"m":..,"M":..}``
+  (``"M"`` only when the record knows it).
+
+Prices and quantities are written as plain decimals (Binance's grammar: digits, a point,
+at least 8 decimals like Binance's own ``"61837.63000000"``) carrying the shortest digits
+that give the stored double back, so recording a replay stores the same values bit for bit.
+The symbol is written as the queue stores it (upper-case, as Binance sends it) and streams
+are named with it lower-case (``btcusdt@trade``). Symbol definitions, gaps and connection
+records are not frames and are not sent.
+
+Each call of the source opens its own reader, so every server connection replays from the
+beginning (``--from``) on its own clock.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from binfeed import errors
+from binfeed.binance.sources import Source, SourceFrame
+from binfeed.queue import QueueReader
+from binfeed.records import (
+    BOOK_TICKER_DTYPE,
+    TRADE_BEST_MATCH,
+    TRADE_BEST_MATCH_KNOWN,
+    TRADE_BUYER_IS_MAKER,
+    TRADE_DTYPE,
+    RecordType,
+)
+
+#: Decimals every price and quantity string has at least (Binance sends 8).
+MIN_DECIMALS = 8
+_BT = int(RecordType.BOOK_TICKER)
+_TR = int(RecordType.TRADE)
+
+
+def decimal_text(x: float) -> str:
+    """A double as Binance writes prices: '61837.63000000'; ``float()`` of it is ``x``.
+
+    Raises:
+        InvalidRecordError: NaN, an infinity or a negative value (not a Binance decimal).
+    """
+    if not math.isfinite(x) or x < 0 or (x == 0 and math.copysign(1.0, x) < 0):
+        raise errors.InvalidRecordError(f"{x!r} cannot be written as a Binance decimal")
+    text = repr(x)
+    if "e" in text:
+        text = np.format_float_positional(x, unique=True, trim="-")
+    whole, _, frac = text.partition(".")
+    if len(frac) < MIN_DECIMALS:
+        frac += "0" * (MIN_DECIMALS - len(frac))
+    return f"{whole}.{frac}"
+
+
+def parse_time(text: str) -> int:
+    """``--from``/``--to``: an ISO 8601 time (UTC unless it says otherwise; a date alone
+    means its midnight) or an integer of nanoseconds since the epoch (as ``recv_ts_ns``
+    prints). Returns ns since the epoch.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    s = text.strip()
+    if s.isdigit():
+        return int(s)
+    try:
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00") if s.endswith("Z") else s)
+    except ValueError:
+        raise errors.ConfigError(
+            f"invalid time {text!r}: give an ISO 8601 time like 2024-08-09T00:00:00Z (UTC "
+            "unless an offset is given) or nanoseconds since the epoch") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    seconds = int(dt.timestamp())
+    return seconds * 1_000_000_000 + dt.microsecond * 1000
+
+
+def parse_speed(text: str) -> float | None:
+    """``--speed``: '1' (the recorded pace), 'N' (N times faster), 'max' (None).
+
+    Raises:
+        ConfigError: not a positive number or 'max'.
+    """
+    s = text.strip().lower()
+    if s in ("max", "inf", "0"):
+        return None
+    try:
+        speed = float(s.rstrip("x"))
+    except ValueError:
+        speed = -1.0
+    if not math.isfinite(speed) or speed <= 0:
+        raise errors.ConfigError(f"invalid speed {text!r}: give 1 (recorded pace), a factor "
+                                 "like 10 or 0.5, or max")
+    return speed
+
+
+def _book_payloads(batch: np.ndarray, idx: np.ndarray, names: list[str]) -> list[str]:
+    r = batch.view(BOOK_TICKER_DTYPE)
+    dec = decimal_text
+    out = []
+    for u, s, b, bq, a, aq, ts in zip(
+        r["seq"][idx].tolist(), names, r["bid_price"][idx].tolist(),
+        r["bid_qty"][idx].tolist(), r["ask_price"][idx].tolist(), r["ask_qty"][idx].tolist(),
+        r["timestamp"][idx].tolist(), strict=True,
+    ):
+        head = f'{{"u":{u},"E":{ts},' if ts else f'{{"u":{u},'
+        out.append(f'{head}"s":"{s}","b":"{dec(b)}","B":"{dec(bq)}","a":"{dec(a)}",'
+                   f'"A":"{dec(aq)}"}}')
+    return out
+
+
+def _trade_payloads(batch: np.ndarray, idx: np.ndarray, names: list[str]) -> list[str]:
+    r = batch.view(TRADE_DTYPE)
+    dec = decimal_text
+    out = []
+    for s, t, p, q, tt, et, f in zip(
+        names, r["trade_id"][idx].tolist(), r["price"][idx].tolist(), r["qty"][idx].tolist(),
+        r["trade_ts_ms"][idx].tolist(), r["event_ts_ms"][idx].tolist(),
+        r["trade_flags"][idx].tolist(), strict=True,
+    ):
+        maker = "true" if f & TRADE_BUYER_IS_MAKER else "false"
+        best = ""
+        if f & TRADE_BEST_MATCH_KNOWN:
+            best = ',"M":true' if f & TRADE_BEST_MATCH else ',"M":false'
+        out.append(f'{{"e":"trade","E":{et},"s":"{s}","t":{t},"p":"{dec(p)}","q":"{dec(q)}",'
+                   f'"T":{tt},"m":{maker}{best}}}')
+    return out
+
+
+def batch_frames(
+    batch: np.ndarray,
+    symbols: dict[int, str],
+    *,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    wanted: set[str] | None = None,
+) -> list[SourceFrame]:
+    """The bookTicker and trade records of a batch of slots as frames, in queue order.
+
+    Args:
+        batch: slots from :meth:`QueueReader.poll`.
+        symbols: id -> name, holding every id of the batch.
+        start_ns, end_ns: keep records received in [start_ns, end_ns).
+        wanted: upper-case symbols to keep (None: all).
+    """
+    types = batch["type"]
+    keep = (types == _BT) | (types == _TR)
+    if start_ns is not None or end_ns is not None:
+        recv = batch["recv_ts_ns"]
+        if start_ns is not None:
+            keep &= recv >= start_ns
+        if end_ns is not None:
+            keep &= recv < end_ns
+    # symbol_id sits at different offsets in the two bodies.
+    sid = np.where(types == _BT, batch.view(BOOK_TICKER_DTYPE)["symbol_id"],
+                   batch.view(TRADE_DTYPE)["symbol_id"])
+    if wanted is not None:
+        ids = [i for i, name in symbols.items() if name.upper() in wanted]
+        keep &= np.isin(sid, np.array(ids, dtype=np.uint64))
+    idx = np.flatnonzero(keep)
+    if not len(idx):
+        return []
+    out: list[SourceFrame | None] = [None] * len(idx)
+    kinds = types[idx]
+    recvs = batch["recv_ts_ns"][idx].tolist()
+    for rtype, stream, make in ((_BT, "bookTicker", _book_payloads),
+                                (_TR, "trade", _trade_payloads)):
+        where = np.flatnonzero(kinds == rtype)
+        if not len(where):
+            continue
+        rows = idx[where]
+        names = [symbols.get(s, f"?{s}") for s in sid[rows].tolist()]
+        for k, name, payload in zip(where.tolist(), names, make(batch, rows, names),
+                                    strict=True):
+            out[k] = SourceFrame(recvs[k], name.lower(), stream, payload)
+    return out  # type: ignore[return-value]
+
+
+def queue_frames(
+    queue_dir: str | os.PathLike[str],
+    *,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    symbols: list[str] | None = None,
+    batch_records: int = 4096,
+) -> Iterator[SourceFrame]:
+    """Every bookTicker and trade frame of the queue, in queue order, until its end (what
+    is committed when the reader gets there) or ``end_ns``.
+
+    Raises:
+        QueueNotFoundError, QueueCorruptError, QueueVersionError: from the reader.
+    """
+    wanted = {s.upper() for s in symbols} if symbols else None
+    with QueueReader(queue_dir) as reader:
+        while True:
+            batch = reader.poll(batch_records)
+            if not len(batch):
+                return
+            frames = batch_frames(batch, reader.symbols, start_ns=start_ns, end_ns=end_ns,
+                                  wanted=wanted)
+            del batch
+            yield from frames
+
+
+def queue_source(
+    queue_dir: str | os.PathLike[str],
+    *,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    symbols: list[str] | None = None,
+) -> Source:
+    """A :data:`~binfeed.binance.sources.Source` replaying the queue: each call (each
+    server connection) reads it again from the beginning.
+
+    Raises:
+        QueueNotFoundError (and the reader's other errors): checked once, now.
+    """
+    path = Path(queue_dir)
+    QueueReader(path).close()  # fail now, not in the first connection
+    return lambda: queue_frames(path, start_ns=start_ns, end_ns=end_ns, symbols=symbols)
+
+
+__all__ = [
+    "batch_frames",
+    "decimal_text",
+    "parse_speed",
+    "parse_time",
+    "queue_frames",
+    "queue_source",
+]
