@@ -1,0 +1,115 @@
+"""The C example consumer (examples/c/bf_tail.c, header-only reader) prints exactly what
+the Python reader reads, for a finished queue and while a writer in another process
+appends across segment rolls."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from binfeed.queue import QueueReader, QueueWriter
+from binfeed.records import (
+    BookTicker,
+    Connection,
+    ConnectionEvent,
+    Gap,
+    GapReason,
+    Record,
+    Stream,
+    SymbolDefinition,
+    Trade,
+)
+from tests.queue.helpers import ROOT, spawn_writer, wait_line, write_book_tickers
+
+CC = os.environ.get("CC", "cc")
+
+
+def c_escape(text: str) -> str:
+    out = []
+    for b in text.encode("utf-8"):
+        if b == 0x5C:
+            out.append("\\\\")
+        elif b < 0x20 or b == 0x7F:
+            out.append(f"\\x{b:02x}")
+        else:
+            out.append(chr(b))
+    return "".join(out).encode("latin-1").decode("utf-8")
+
+
+def as_bf_tail_line(r: Record) -> str:
+    """bf_tail's documented line format, from Python's view of the record."""
+    g = lambda x: format(x, ".17g")  # noqa: E731
+    if isinstance(r, SymbolDefinition):
+        return f"symbol {r.symbol_id} {r.symbol}"
+    if isinstance(r, BookTicker):
+        return (f"book_ticker {r.symbol} seq={r.update_id} recv={r.recv_ts_ns} "
+                f"ts={r.timestamp_ms} bid={g(r.bid_price)} bidq={g(r.bid_qty)} "
+                f"ask={g(r.ask_price)} askq={g(r.ask_qty)}")
+    if isinstance(r, Trade):
+        best = "-" if r.best_match is None else str(int(r.best_match))
+        return (f"trade {r.symbol} seq={r.trade_id} recv={r.recv_ts_ns} price={g(r.price)} "
+                f"qty={g(r.qty)} trade_ts={r.trade_ts_ms} event_ts={r.event_ts_ms} "
+                f"maker={int(r.buyer_is_maker)} best_match={best}")
+    if isinstance(r, Gap):
+        return (f"gap {r.symbol} stream={r.stream.wire_name} reason={r.reason.name.lower()} "
+                f"last={r.last_seq or 0} next={r.next_seq or 0} recv={r.recv_ts_ns}")
+    assert isinstance(r, Connection)
+    return (f"connection conn={r.conn_id} event={r.event.name.lower()} code={r.code} "
+            f"recv={r.recv_ts_ns} detail={c_escape(r.detail)}")
+
+
+def python_lines(q: Path) -> list[str]:
+    return [as_bf_tail_line(r) for r in QueueReader(q).records(include_symbols=True)]
+
+
+@pytest.fixture(scope="module")
+def bf_tail(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which(CC) is None:
+        pytest.skip("no C compiler")
+    exe = tmp_path_factory.mktemp("bf_tail") / "bf_tail"
+    subprocess.run([CC, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
+                    f"-I{ROOT / 'csrc' / 'include'}", str(ROOT / "examples" / "c" / "bf_tail.c"),
+                    "-o", str(exe)], check=True, capture_output=True)
+    return exe
+
+
+def test_c_example_prints_what_python_reads(tmp_path: Path, bf_tail: Path) -> None:
+    q = tmp_path / "q"
+    with QueueWriter(q, segment_slots=64) as w:
+        write_book_tickers(w, 0, 500, ["BTCUSDT", "ETHUSDT", "1000SATSUSDT"])
+        w.append_trade("BTCUSDT", 3735683259, 61837.63, 0.02, trade_ts_ms=1723161255342,
+                       event_ts_ms=1723161255343, buyer_is_maker=True, best_match=True,
+                       recv_ts_ns=1)
+        w.append_trade("ETHUSDT", 10, 0.1 + 0.2, 1e-8, trade_ts_ms=1, event_ts_ms=2,
+                       buyer_is_maker=False, best_match=None, recv_ts_ns=2)
+        w.append_gap("ETHUSDT", Stream.TRADE, GapReason.SEQUENCE_JUMP, last_seq=10,
+                     next_seq=13, recv_ts_ns=3)
+        w.append_gap("BTCUSDT", Stream.BOOK_TICKER, GapReason.DISCONNECTED, last_seq=5,
+                     recv_ts_ns=4)
+        w.append_connection(ConnectionEvent.SUBSCRIBE_REFUSED, 2, code=-1121,
+                            detail="Invalid symbol\tfoo\\bar é", recv_ts_ns=5)
+        w.append_book_ticker("BTCUSDT", 99, 5e-324, 1.7976931348623157e308, 1 / 3, 2 / 3,
+                             timestamp_ms=1723161256313)
+    out = subprocess.run([str(bf_tail), str(q)], capture_output=True, text=True, check=True)
+    expected = python_lines(q)
+    assert len(expected) > 500
+    assert out.stdout.splitlines() == expected
+
+
+def test_c_example_follows_a_live_writer_in_another_process(tmp_path: Path,
+                                                            bf_tail: Path) -> None:
+    q = tmp_path / "q"
+    follower = subprocess.Popen([str(bf_tail), str(q), "--follow", "--timeout-ms", "3000"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = spawn_writer(q, 20000, segment_slots=256, rate=50000)
+    wait_line(writer, "DONE")
+    writer.wait(timeout=60)
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    lines = out.splitlines()
+    assert sum(1 for ln in lines if ln.startswith("book_ticker")) == 20000
+    assert lines == python_lines(q)
