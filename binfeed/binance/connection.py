@@ -331,9 +331,12 @@ class Connection:
                 counters.frames += len(events)
                 for event in events:
                     if event.opcode is text and event.fin and self._fragments is None:
-                        kind = ingest(event.data, now)
+                        # websockets hands out bytearray; bytes() is the cheapest way into
+                        # the C call (cffi takes bytes without a conversion).
+                        frame = bytes(event.data)
+                        kind = ingest(frame, now)
                         if not 0 < kind <= FRAME_STORED_MAX:
-                            self._special(kind, event.data, now)
+                            self._special(kind, frame, now)
                     else:
                         self._other(event, now)
                 out = protocol.data_to_send()

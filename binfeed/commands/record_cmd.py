@@ -120,6 +120,8 @@ def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = 
         click.echo(f"Error: {exc}", err=True)
         return EXIT_QUEUE
     status: RecordingStatus | None = None
+    ingestor = None
+    summary: list[str] = []
     code = EXIT_OK
     try:
         ingestor = Ingestor(writer)
@@ -136,13 +138,16 @@ def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = 
             click.echo(f"Error: {_first_error(exc)}", err=True)
     finally:
         try:
+            if status is not None:
+                summary = summary_lines(status.snapshot())
+            if ingestor is not None:
+                ingestor.close()
             writer.close()
         except errors.BinfeedError as exc:
             click.echo(f"Error: sealing the queue failed: {exc}", err=True)
             code = code or EXIT_QUEUE
-    if status is not None:
-        for line in summary_lines(status.snapshot()):
-            click.echo(line, file=out)
+    for line in summary:
+        click.echo(line, file=out)
     return code
 
 
