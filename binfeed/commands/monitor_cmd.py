@@ -18,6 +18,7 @@ from binfeed import errors
 from binfeed.commands.common import config_option, queue_location, translate_errors
 from binfeed.monitor import MonitorState, Report, render_line, render_screen
 from binfeed.queue import QueueReader, Segment, list_segments, writer_status
+from binfeed.records import RecordType
 
 #: Terminal control: hide/show the cursor, home, clear to end of line / of screen.
 HIDE_CURSOR = "\x1b[?25l"
@@ -132,20 +133,23 @@ def _run(queue_dir: Path, interval: float, duration: float | None, once: bool,
 
 def _seed(state: MonitorState, reader: QueueReader, queue_dir: Path) -> None:
     """Latest quotes, trades and gaps from what was written before we started: the
-    newest segment, and the one before it when the newest holds no market data yet."""
+    newest segment, and the one before it when the newest holds no market data yet
+    (it was just rolled)."""
     seq, pos = reader.position
     current = reader.segment.slots(0, pos)
-    older = [p for s, p in list_segments(queue_dir) if s < seq][-1:]
-    for path in older:
-        try:
-            with Segment(path) as seg:
-                slots = seg.slots()
-                state.seed(slots, reader.symbols)
-                del slots
-        except errors.QueueError:
-            pass  # deleted by retention meanwhile, or unreadable: not needed for a view
+    types = current["type"]
+    if not ((types == RecordType.BOOK_TICKER) | (types == RecordType.TRADE)).any():
+        older = [p for s, p in list_segments(queue_dir) if s < seq][-1:]
+        for path in older:
+            try:
+                with Segment(path) as seg:
+                    slots = seg.slots()
+                    state.seed(slots, reader.symbols)
+                    del slots
+            except errors.QueueError:
+                pass  # deleted by retention meanwhile, or unreadable: not needed for a view
     state.seed(current, reader.symbols)
-    del current
+    del current, types
 
 
 def _drain(state: MonitorState, reader: QueueReader, until: float) -> None:

@@ -135,3 +135,14 @@ def test_the_example_config_is_valid() -> None:
     if "record" in configurable:
         assert maps["record"]["symbols"] == "btcusdt,ethusdt,solusdt"
         assert maps["record"]["_bf_queue_name"] == "binance-spot"
+
+
+def test_dir_key_and_a_required_flag_from_the_file(tmp_path: Path, bus_root: Path) -> None:
+    cfg = write(tmp_path, f'[prune]\ndir = "{bus_root / "spot"}"\nretain = "1B"\n'
+                'dry-run = true\n')
+    r = invoke("prune", "--config", str(cfg))
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("would delete 0 segment(s)")  # one segment: the newest stays
+    r = invoke("prune", "--config", str(cfg), "--retain", "soon")
+    assert r.exit_code == 2
+    assert "invalid retention 'soon'" in r.output
