@@ -5,15 +5,17 @@
  * and booleans. Building a yyjson document for that costs more than everything else the
  * parser does, so frames of exactly this form are scanned here directly, read-only:
  *
- *   frame    = flat / "{\"stream\":" plain ",\"data\":" flat "}"
+ *   frame    = ( flat / "{\"stream\":" plain ",\"data\":" flat "}" ) *ws
  *   flat     = "{" member *( "," member ) "}"
  *   member   = plain ":" ( plain / uint / "true" / "false" )
  *   plain    = '"' *( %x20-21 / %x23-5B / %x5D-7E ) '"'    ; no escapes, ASCII only
  *   uint     = "0" / %x31-39 0*18DIGIT                      ; fits in 64 bits
+ *   ws       = " " / %x09 / %x0A / %x0D
  *
- * with no whitespace and nothing after the last "}". Each such frame is valid JSON with
- * the same meaning under yyjson, and the values go through the same bf_fields_decode, so
- * the result equals the reference path's (tests/c/test_fuzz_parser.c checks this on every
+ * with no whitespace inside and nothing but whitespace after the last "}" (a capture line's
+ * end, see binfeed/capture.py). Each such frame is valid JSON with the same meaning under
+ * yyjson, and the values go through the same bf_fields_decode, so the result equals the
+ * reference path's (tests/c/test_fuzz_parser.c checks this on every
  * input it makes). Anything else, and every frame that does not decode cleanly, returns 0
  * and is parsed by yyjson (errors and their messages always come from there).
  */
@@ -158,6 +160,7 @@ int bf_frame_decode_fast(const char *frame, size_t len, locale_t c_locale, bf_ms
         p = flat_object(p, end, &f);
         if (p == NULL) return 0;
     }
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
     if (p != end) return 0;
     char err[8]; /* errors are reported by the reference path */
     if (bf_fields_decode(&f, enveloped ? &stream : NULL, c_locale, msg, err, sizeof err) != BF_OK)

@@ -1,0 +1,205 @@
+"""Importing capture files into a queue (the engine of ``binfeed import``).
+
+Each file is read in batches (:func:`binfeed.capture.read_batches`) by a helper thread while
+the C parser ingests the previous batch (:meth:`binfeed.ingest.Ingestor.ingest_packed`,
+which releases the GIL): decompression and parsing overlap on two cores. Files go in the
+order given. A malformed line writes nothing and is remembered with its line number and the
+parser's reason; a damaged or unreadable file is reported and the next one is read. Only a
+failure of the queue itself stops the import (it raises).
+
+Example::
+
+    report = import_captures("data/q", ["day1.gz", "day2.gz"])
+    print(report.frames, report.records_by_type, report.malformed_count)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from binfeed._ffi import lib, string
+from binfeed.capture import CaptureBatch, CaptureError, read_batches
+from binfeed.ingest import FrameKind, Ingestor
+from binfeed.queue import QueueWriter, Segment, list_segments, symbols_in
+from binfeed.records import BOOK_TICKER_DTYPE, GAP_DTYPE, TRADE_DTYPE, RecordType
+
+__all__ = ["DEFAULT_KEEP_MALFORMED", "ImportReport", "Malformed", "import_captures"]
+
+#: Malformed lines remembered with their reason (all are counted).
+DEFAULT_KEEP_MALFORMED = 100
+
+_TYPE_NAMES = {RecordType.BOOK_TICKER: "bookTicker", RecordType.TRADE: "trade",
+               RecordType.GAP: "gap"}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A line that wrote nothing, and why.
+
+    Attributes:
+        path: the capture file.
+        line_no: its line number (1-based); for a damaged file, the line after the last
+            one read.
+        status: the parser's ``BF_E*`` status (0 for a damaged or unreadable file).
+        reason: what was wrong.
+    """
+
+    path: str
+    line_no: int
+    status: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did.
+
+    Attributes:
+        files: the files read, in order.
+        frames: frames given to the parser (non-empty lines).
+        kinds: frames per result (``FrameKind`` values, negative ``BF_E*`` statuses).
+        malformed: the first malformed lines (see ``malformed_count`` for all).
+        malformed_count: malformed lines (and damaged files), all of them.
+        records_by_type: records this import wrote, per type ("bookTicker", "trade", "gap").
+        records_by_symbol: the same per symbol.
+        seconds: wall time of the import (reading, parsing, appending).
+    """
+
+    files: list[str] = field(default_factory=list)
+    frames: int = 0
+    kinds: Counter[int] = field(default_factory=Counter)
+    malformed: list[Malformed] = field(default_factory=list)
+    malformed_count: int = 0
+    records_by_type: Counter[str] = field(default_factory=Counter)
+    records_by_symbol: dict[str, Counter[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def stored(self) -> int:
+        """Frames that became a record."""
+        return self.kinds[FrameKind.BOOK_TICKER] + self.kinds[FrameKind.TRADE]
+
+    @property
+    def skipped(self) -> int:
+        """Frames that were fine but not stored: unstored kinds, duplicates, replies."""
+        return (self.kinds[FrameKind.UNSTORED] + self.kinds[FrameKind.DUPLICATE]
+                + self.kinds[FrameKind.CONTROL] + self.kinds[FrameKind.SERVER_SHUTDOWN])
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def import_captures(
+    queue: str | os.PathLike[str],
+    files: Sequence[str | os.PathLike[str]],
+    *,
+    keep_malformed: int = DEFAULT_KEEP_MALFORMED,
+    max_frame: int = 0,
+    segment_slots: int = 0,
+) -> ImportReport:
+    """Appends the frames of ``files`` (in order) to the queue at ``queue``.
+
+    Args:
+        queue: the queue directory (created if missing; appended to if it exists).
+        files: capture files (see :mod:`binfeed.capture`).
+        keep_malformed: how many malformed lines to remember with their reason.
+        max_frame: the parser's frame size limit (0: default).
+        segment_slots: for a new writer (0: default).
+
+    Returns:
+        the report; records are counted by reading back what this import wrote.
+
+    Raises:
+        QueueError: the queue cannot be opened or written (locked by another writer, disk
+            full...); what was appended before stays, sealed.
+    """
+    report = ImportReport()
+    start = time.perf_counter()
+    with QueueWriter(queue, segment_slots=segment_slots) as writer:
+        first_segment = writer.stats().segment_seq
+        with Ingestor(writer, max_frame=max_frame) as ingestor, \
+                ThreadPoolExecutor(1, thread_name_prefix="binfeed-import-read") as pool:
+            for path in files:
+                report.files.append(os.fspath(path))
+                _import_file(ingestor, os.fspath(path), pool, report, keep_malformed)
+        report.seconds = time.perf_counter() - start
+        _count_written(Path(queue), first_segment, report)
+    return report
+
+
+def _prefetched(items: Iterator[T], pool: ThreadPoolExecutor) -> Iterator[T]:
+    """``items``, each produced in ``pool`` while the caller works on the previous one.
+    Exceptions of the producer are raised here, in order."""
+    done = object()
+    future = pool.submit(next, items, done)
+    while True:
+        item = future.result()
+        if item is done:
+            return
+        future = pool.submit(next, items, done)
+        yield item  # type: ignore[misc]
+
+
+def _import_file(ingestor: Ingestor, path: str, pool: ThreadPoolExecutor,
+                 report: ImportReport, keep: int) -> None:
+    last_line = 0
+    try:
+        for batch in _prefetched(read_batches(path), pool):
+            results = np.empty(len(batch), np.int32)
+            ingestor.ingest_packed(batch.buf, batch.offsets, batch.recv_ts_ns, results)
+            report.frames += len(results)
+            kinds, counts = np.unique(results, return_counts=True)
+            report.kinds.update(dict(zip(kinds.tolist(), counts.tolist(), strict=True)))
+            last_line = int(batch.line_nos[-1])
+            if kinds[0] < 0:
+                _note_malformed(ingestor, path, batch, results, report, keep)
+    except CaptureError as exc:
+        report.malformed_count += 1
+        if len(report.malformed) < keep:
+            report.malformed.append(Malformed(path, last_line + 1, 0, str(exc)))
+
+
+def _note_malformed(ingestor: Ingestor, path: str, batch: CaptureBatch, results: np.ndarray,
+                    report: ImportReport, keep: int) -> None:
+    bad = np.flatnonzero(results < 0)
+    report.malformed_count += int(bad.size)
+    for i in bad[: max(0, keep - len(report.malformed))].tolist():
+        rc = int(results[i])
+        # The batch call keeps only the last reason: ask again for this one. A bad frame
+        # writes nothing and changes no state, so the second call gives the same answer.
+        again = ingestor.ingest(batch.frame(i), int(batch.recv_ts_ns[i]))
+        reason = ingestor.last_error if again == rc else string(lib.bf_status_message(rc))
+        report.malformed.append(Malformed(path, int(batch.line_nos[i]), rc, reason))
+
+
+def _count_written(queue: Path, first_segment: int, report: ImportReport) -> None:
+    """Records per type and symbol in the segments this import's writer made."""
+    symbols: dict[int, str] = {}
+    for seq, seg_path in list_segments(queue):
+        if seq < first_segment:
+            continue
+        with Segment(seg_path) as seg:
+            slots = seg.slots()
+            symbols.update(symbols_in(slots))
+            for rtype, dtype in ((RecordType.BOOK_TICKER, BOOK_TICKER_DTYPE),
+                                 (RecordType.TRADE, TRADE_DTYPE), (RecordType.GAP, GAP_DTYPE)):
+                rows = slots[slots["type"] == rtype].view(dtype)
+                ids, counts = np.unique(rows["symbol_id"], return_counts=True)
+                name = _TYPE_NAMES[rtype]
+                for sid, count in zip(ids.tolist(), counts.tolist(), strict=True):
+                    symbol = symbols.get(sid, f"#{sid}")
+                    report.records_by_type[name] += count
+                    report.records_by_symbol.setdefault(symbol, Counter())[name] += count
+            del slots, rows
