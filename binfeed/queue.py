@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import re
@@ -60,6 +61,7 @@ from binfeed.records import (
 
 SEGMENT_RE = re.compile(r"^(\d{20})\.bfq$")
 LOCK_FILE = "writer.lock"
+HEADER_CRC_OFFSET = 56  # header_crc covers bytes 0..55
 DEFAULT_SEGMENT_SLOTS: int = lib.BF_DEFAULT_SEGMENT_SLOTS
 
 
@@ -204,10 +206,8 @@ class QueueWriter:
 
     def __del__(self) -> None:  # a forgotten writer still seals its segment
         if getattr(self, "_w", None) is not None:
-            try:
+            with contextlib.suppress(errors.BinfeedError):
                 self.close()
-            except errors.BinfeedError:
-                pass
 
     def _error(self) -> str:
         return string(lib.bf_writer_error(self._w)) if self._w is not None else ""
@@ -409,6 +409,11 @@ class Segment:
         if version < 1:
             raise errors.QueueCorruptError(f"{where} has an invalid format version {version}",
                                            lib.BF_ECORRUPT)
+        header_crc = int(lib.bf_py_crc32c(ffi.from_buffer(self._mm), HEADER_CRC_OFFSET))
+        if header_crc != int(h["header_crc"]):
+            raise errors.QueueCorruptError(
+                f"{where} has a damaged header (header_crc mismatch); restore it or move it "
+                "out of the queue directory", lib.BF_ECORRUPT)
         slot_size, header_size = int(h["slot_size"]), int(h["header_size"])
         if slot_size < SLOT_SIZE or slot_size % 8 or header_size < 256 or header_size % 8:
             raise errors.QueueCorruptError(
@@ -454,10 +459,8 @@ class Segment:
         if self._fd < 0:
             return
         self._ptr = None
-        try:
+        with contextlib.suppress(BufferError):  # numpy views still alive: the map goes with them
             self._mm.close()
-        except BufferError:
-            pass  # numpy views still alive: the map goes when they do
         os.close(self._fd)
         self._fd = -1
 
@@ -501,7 +504,7 @@ class QueueReader:
                 f"queue {self.path} has no segment yet: start the writer first, or use "
                 "QueueReader.wait_for()", lib.BF_ENOTFOUND)
         self.symbols: dict[int, str] = {}
-        seq, p = segs[-1] if from_end else segs[0]
+        _, p = segs[-1] if from_end else segs[0]
         self._seg = Segment(p)
         self._pos = 0
         self._last_successor_check = 0.0

@@ -18,6 +18,8 @@ uint32_t bf_py_load_acquire_u32(const void *addr) {
     return bf_load_acquire_u32((const BF_ATOMIC(uint32_t) *)addr);
 }
 
+uint32_t bf_py_crc32c(const void *buf, size_t len) { return bf_crc32c(0, buf, len); }
+
 static int ofd_lock(int fd, short type, int cmd) {
     struct flock fl;
     memset(&fl, 0, sizeof fl);

@@ -13,6 +13,9 @@
 uint64_t bf_py_load_acquire_u64(const void *addr);
 uint32_t bf_py_load_acquire_u32(const void *addr);
 
+/** CRC32C of len bytes at buf (binfeed_reader.h's bf_crc32c; hardware path when present). */
+uint32_t bf_py_crc32c(const void *buf, size_t len);
+
 /** Takes an F_OFD_SETLK read lock on the whole file behind fd (a reader's claim on a
  *  segment, see "Writer exclusion" in binfeed_reader.h). 0, or -errno. */
 int bf_py_lock_shared(int fd);

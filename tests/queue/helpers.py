@@ -44,4 +44,5 @@ def wait_line(proc: subprocess.Popen[str], want: str) -> None:
     for line in proc.stdout:
         if line.strip() == want:
             return
-    raise AssertionError(f"process ended before printing {want!r}: {proc.stderr.read() if proc.stderr else ''}")
+    err = proc.stderr.read() if proc.stderr else ""
+    raise AssertionError(f"process ended before printing {want!r}: {err}")

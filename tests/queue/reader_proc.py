@@ -1,8 +1,9 @@
 """A queue reader process for tests: `reader_proc.py DIR COUNT [--timeout S]`.
 
-Waits for the queue, tails it until COUNT book tickers were seen, the one with update id
---until-id arrives, or TIMEOUT seconds pass without a record; then prints one line: `SEEN <n> FIRST <id> LAST <id> ORDERED <0|1> EXACT <0|1>`,
-where EXACT says every value equalled tests.queue.helpers.book_values of its index.
+Waits for the queue, tails it until COUNT book tickers were seen, the one with
+update id --until-id arrives, or TIMEOUT seconds pass without a record; then
+prints one line: `SEEN <n> FIRST <id> LAST <id> ORDERED <0|1> EXACT <0|1>`, where
+EXACT says every value equalled tests.queue.helpers.book_values of its index.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def test_newer_format_version_is_refused(tmp_path: Path) -> None:
 
 
 def test_truncated_segment_is_refused(tmp_path: Path) -> None:
-    q, seg = make_queue(tmp_path)
+    _, seg = make_queue(tmp_path)
     os.truncate(seg, 4096 + 128 * 10)  # claims 100 records, holds 10
     with pytest.raises(errors.QueueCorruptError, match="truncated"):
         Segment(seg)
@@ -61,6 +61,8 @@ def test_truncated_segment_is_refused(tmp_path: Path) -> None:
 def test_header_field_damage_is_detected_by_the_header_crc(tmp_path: Path) -> None:
     q, seg = make_queue(tmp_path)
     patch(seg, 40, struct.pack("<Q", 12345))  # created_ns changed, crc not updated
+    with pytest.raises(errors.QueueCorruptError, match="damaged header"):
+        Segment(seg)
     with pytest.raises(errors.QueueCorruptError):
         QueueWriter(q)
 
