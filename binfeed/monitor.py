@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -274,7 +275,7 @@ class MonitorState:
 def _last_per_symbol(ids: np.ndarray) -> list[int]:
     """Index of the last row of each distinct id."""
     _, first_in_reversed = np.unique(ids[::-1], return_index=True)
-    return (len(ids) - 1 - first_in_reversed).tolist()  # type: ignore[no-any-return]
+    return (len(ids) - 1 - first_in_reversed).tolist()
 
 
 # --------------------------------------------------------------------------------------
@@ -409,11 +410,11 @@ def render_screen(rep: Report, width: int, height: int, color: bool = True) -> l
 
 
 def _fit(lines: list[tuple[str, str]], width: int, height: int,
-         c: object) -> list[str]:
+         c: Callable[[str, str], str]) -> list[str]:
     out = []
     for plain, style in lines[:height]:
         text = plain[:width]
-        out.append(c(style, text) if style else text)  # type: ignore[operator]
+        out.append(c(style, text) if style else text)
     return out
 
 
