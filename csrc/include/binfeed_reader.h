@@ -198,45 +198,59 @@ typedef struct bf_segment_header {
  * Bodies (offsets relative to the body, i.e. slot offset 24 + x):
  *
  * BF_REC_BOOK_TICKER (1), 48 bytes, the design's BookTicker:
- * |  0 | 8 | timestamp  u64 | exchange event time in ms when the stream carries one (USD-M     |
- * |    |   |                | futures `E`); Binance Spot bookTicker carries none: 0, never a   |
- * |    |   |                | made-up value. Use recv_ts_ns for time on spot.                  |
- * |  8 | 8 | bid_price  f64 | `b`    | 16 | 8 | bid_qty f64 | `B`                                 |
- * | 24 | 8 | ask_price  f64 | `a`    | 32 | 8 | ask_qty f64 | `A`                                 |
- * | 40 | 8 | symbol_id  u64 | id defined by an earlier BF_REC_SYMBOL of this segment            |
+ * | body offset | size | field          | meaning                                             |
+ * |------------:|-----:|----------------|-----------------------------------------------------|
+ * |           0 |    8 | timestamp u64  | exchange event time, ms, when the stream carries    |
+ * |             |      |                | one (USD-M futures `E`); Binance Spot bookTicker    |
+ * |             |      |                | carries none: 0, never a made-up value (use         |
+ * |             |      |                | recv_ts_ns for time on spot)                        |
+ * |           8 |    8 | bid_price f64  | `b`                                                 |
+ * |          16 |    8 | bid_qty f64    | `B`                                                 |
+ * |          24 |    8 | ask_price f64  | `a`                                                 |
+ * |          32 |    8 | ask_qty f64    | `A`                                                 |
+ * |          40 |    8 | symbol_id u64  | defined by an earlier BF_REC_SYMBOL of this segment |
  *
  * BF_REC_TRADE (2), 56 bytes:
- * |  0 | 8 | price       f64 | `p`                                                             |
- * |  8 | 8 | qty         f64 | `q`                                                             |
- * | 16 | 8 | trade_id    u64 | `t` (also in the slot's seq)                                    |
- * | 24 | 8 | trade_ts_ms u64 | `T`                                                             |
- * | 32 | 8 | event_ts_ms u64 | `E`                                                             |
- * | 40 | 8 | symbol_id   u64 |                                                                 |
- * | 48 | 1 | flags       u8  | bit0 buyer_is_maker (`m`), bit1 best_match (`M`),               |
- * |    |   |                 | bit2 best_match present (futures trades carry no `M`)           |
- * | 49 | 7 | zero            |                                                                 |
+ * | body offset | size | field          | meaning                                             |
+ * |------------:|-----:|----------------|-----------------------------------------------------|
+ * |           0 |    8 | price f64      | `p`                                                 |
+ * |           8 |    8 | qty f64        | `q`                                                 |
+ * |          16 |    8 | trade_id u64   | `t` (also in the slot's seq)                        |
+ * |          24 |    8 | trade_ts_ms u64| `T`                                                 |
+ * |          32 |    8 | event_ts_ms u64| `E`                                                 |
+ * |          40 |    8 | symbol_id u64  |                                                     |
+ * |          48 |    1 | flags u8       | bit0 buyer_is_maker (`m`), bit1 best_match (`M`),   |
+ * |             |      |                | bit2 best_match present (futures send no `M`)       |
+ * |          49 |    7 | zero           |                                                     |
  *
  * BF_REC_SYMBOL (16), 48 bytes: defines symbol_id -> name for the rest of the queue.
- * |  0 |  8 | symbol_id u64 | 1, 2, 3, ... stable for the life of the queue                  |
- * |  8 |  4 | name_len  u32 | 1..BF_SYMBOL_MAX                                               |
- * | 12 |  4 | zero          |                                                                |
- * | 16 | 32 | name          | upper-case ASCII [A-Z0-9_-], NUL padded                        |
+ * | body offset | size | field          | meaning                                             |
+ * |------------:|-----:|----------------|-----------------------------------------------------|
+ * |           0 |    8 | symbol_id u64  | 1, 2, 3, ... stable for the life of the queue       |
+ * |           8 |    4 | name_len u32   | 1..BF_SYMBOL_MAX                                    |
+ * |          12 |    4 | zero           |                                                     |
+ * |          16 |   32 | name           | upper-case ASCII [A-Z0-9_-], NUL padded             |
  * Every segment begins with one SYMBOL record per symbol known when it was created,
  * and a new symbol's SYMBOL record precedes its first use; so a reader resolves every
  * id from the segment it is in, starting anywhere.
  *
  * BF_REC_GAP (17), 32 bytes: records of one stream may be missing between two seqs.
- * |  0 | 8 | symbol_id u64 |                                                                  |
- * |  8 | 4 | stream    u32 | BF_STREAM_*; the stream name is lower(symbol) "@" stream name    |
- * | 12 | 4 | reason    u32 | BF_GAP_*                                                         |
- * | 16 | 8 | last_seq  u64 | last seq stored before the gap (0 = none known)                 |
- * | 24 | 8 | next_seq  u64 | first seq stored after it (0 = not known yet)                   |
+ * | body offset | size | field          | meaning                                             |
+ * |------------:|-----:|----------------|-----------------------------------------------------|
+ * |           0 |    8 | symbol_id u64  |                                                     |
+ * |           8 |    4 | stream u32     | BF_STREAM_*; the stream's name is lower(symbol) "@" |
+ * |             |      |                | bookTicker or trade                                 |
+ * |          12 |    4 | reason u32     | BF_GAP_*                                            |
+ * |          16 |    8 | last_seq u64   | last seq stored before the gap (0 = none known)     |
+ * |          24 |    8 | next_seq u64   | first seq stored after it (0 = not known)           |
  *
  * BF_REC_CONNECTION (18), 104 bytes: a recorder's connection event, for audit.
- * |  0 |  4 | event   u32  | BF_CONN_*                                                        |
- * |  4 |  4 | conn_id u32  | recorder-local connection number                                 |
- * |  8 |  8 | code    i64  | close code, error code or stream count, per event                |
- * | 16 | 88 | detail       | UTF-8 text, NUL padded (truncated to 87 bytes)                   |
+ * | body offset | size | field          | meaning                                             |
+ * |------------:|-----:|----------------|-----------------------------------------------------|
+ * |           0 |    4 | event u32      | BF_CONN_*                                           |
+ * |           4 |    4 | conn_id u32    | recorder-local connection number                    |
+ * |           8 |    8 | code i64       | close code, error code or stream count, per event   |
+ * |          16 |   88 | detail         | UTF-8 text, NUL padded (truncated to 87 bytes)      |
  */
 #define BF_SLOT_HEADER_SIZE 24u
 #define BF_BODY_SIZE 104u
