@@ -70,10 +70,11 @@ def info(queue_dir: Path | None, bus_root: Path | None, as_json: bool, max_gaps:
         doc["total_records"] = s.total_records
         click.echo(json.dumps(doc, indent=2, default=str))
         return
-    _print_text(s, max_gaps)
+    print_summary(s, max_gaps)
 
 
-def _print_text(s: QueueSummary, max_gaps: int) -> None:
+def print_summary(s: QueueSummary, max_gaps: int) -> None:
+    """Prints the human-readable summary of a queue (what `binfeed info` shows)."""
     w = s.writer
     if w is not None and w.live:
         writer = f"live: pid {w.pid} on {w.host} ({w.command}), since {_time(w.started_ns)}"
