@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -76,26 +77,76 @@ def open_capture(path: str | os.PathLike[str]) -> BinaryIO:
     return raw
 
 
-def _blocks(path: str | os.PathLike[str], block_size: int) -> Iterator[bytes]:
-    """Decompressed content in blocks that end at a line end (the last may not)."""
-    with open_capture(path) as f:
-        tail = b""
-        while True:
+#: Compressed bytes read at a time.
+_READ_SIZE = 1 << 20
+
+
+def _gunzip(raw: BinaryIO, block_size: int) -> Iterator[bytes]:
+    """The decompressed bytes of a gzip stream (all its members), in pieces of at most
+    ``block_size``. Everything before a damage is yielded before the error is raised, which
+    ``gzip.GzipFile.read`` does not do."""
+    inflater = zlib.decompressobj(wbits=31)
+    fed = False  # the current member has started
+    padding = False  # NUL bytes after the last member (tolerated, as gzip does)
+    while True:
+        data = raw.read(_READ_SIZE)
+        if not data:
+            if fed:
+                raise CaptureError("the gzip stream ends early (the file was cut short)")
+            return
+        if padding:
+            if data.strip(b"\0"):
+                raise CaptureError("the gzip stream is followed by data that is not gzip")
+            continue
+        while data:
+            fed = True
             try:
-                block = f.read(block_size)
-            except (OSError, EOFError, gzip.BadGzipFile) as exc:
-                raise CaptureError(f"capture {os.fspath(path)} is damaged: {exc}; the frames "
-                                   "before the damage were read") from exc
-            if not block:
-                if tail:
-                    yield tail
-                return
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                tail += block
-                continue
-            yield tail + block[: cut + 1]
-            tail = block[cut + 1 :]
+                out = inflater.decompress(data, block_size)
+            except zlib.error as exc:
+                raise CaptureError(f"the gzip stream is corrupt ({exc})") from exc
+            if out:
+                yield out
+            data = inflater.unconsumed_tail
+            if inflater.eof:  # a member ended: another may follow (concatenated gzip)
+                data = inflater.unused_data + data
+                inflater = zlib.decompressobj(wbits=31)
+                fed = False
+                if data and not data.strip(b"\0"):
+                    padding, data = True, b""
+
+
+def _blocks(path: str | os.PathLike[str], block_size: int) -> Iterator[bytes]:
+    """Decompressed content in blocks that end at a line end (the last may not).
+
+    Raises:
+        CaptureError: the file cannot be opened, or is damaged (after the whole lines
+            before the damage were yielded).
+    """
+    name = os.fspath(path)
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise CaptureError(f"cannot open capture {name}: {exc.strerror}; check the path") \
+            from exc
+    with raw:
+        pieces = (_gunzip(raw, block_size) if raw.peek(2)[:2] == GZIP_MAGIC
+                  else iter(lambda: raw.read(block_size), b""))
+        tail = b""
+        try:
+            for piece in pieces:
+                cut = piece.rfind(b"\n")
+                if cut < 0:
+                    tail += piece
+                    continue
+                yield tail + piece[: cut + 1]
+                tail = piece[cut + 1 :]
+        except CaptureError as exc:  # the incomplete last line is dropped
+            raise CaptureError(f"capture {name} is damaged: {exc}; the lines before the "
+                               "damage were read") from exc
+        except OSError as exc:
+            raise CaptureError(f"cannot read capture {name}: {exc.strerror}") from exc
+        if tail:
+            yield tail
 
 
 def _split_line(line: bytes) -> tuple[int, bytes]:

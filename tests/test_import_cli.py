@@ -1,0 +1,224 @@
+"""``binfeed import`` through click's CliRunner and as a real subprocess.
+
+Real captures in, records and the summary checked; malformed lines listed with their line
+numbers and writing nothing; --strict; gzip by content; bare frames and CRLF; a queue held
+by another writer; a damaged gzip file; importing twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from binfeed.cli import main
+from binfeed.commands.import_cmd import EXIT_MALFORMED
+from binfeed.queue import QueueReader, QueueWriter
+from binfeed.records import BookTicker, Trade
+
+DATA = Path(__file__).resolve().parent / "data" / "binance"
+BTC = DATA / "spot_btcusdt_20240808.gz"
+ETH = DATA / "spot_ethusdt_20240808.gz"
+
+GOOD = ('{"stream":"btcusdt@bookTicker","data":{"u":%d,"s":"BTCUSDT","b":"61837.63000000",'
+        '"B":"3.78826000","a":"61837.64000000","A":"1.54698000"}}')
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["import", *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def records(queue: Path) -> list[object]:
+    reader = QueueReader(queue)
+    try:
+        return list(reader.records())
+    finally:
+        reader.close()
+
+
+def test_import_real_captures_summary_and_records(tmp_path: Path) -> None:
+    queue = tmp_path / "q"
+    code, out = run("--queue", str(queue), str(BTC), str(ETH))
+    assert code == 0, out
+    assert "imported 74867 frames from 2 file(s)" in out
+    assert re.search(r"\(\d[\d,]* frames/s\)", out)
+    assert "records: 67980 (bookTicker 52117, trade 15863, gap 0)" in out
+    assert "  BTCUSDT: bookTicker 28040, trade 9757" in out
+    assert "  ETHUSDT: bookTicker 24077, trade 6106" in out
+    assert "skipped: 6887 (not stored 6887, duplicates 0, control replies 0)" in out
+    assert "malformed: 0" in out
+    got = records(queue)
+    assert len(got) == 67980
+    first_bt = next(r for r in got if isinstance(r, BookTicker))
+    first_tr = next(r for r in got if isinstance(r, Trade))
+    # the first bookTicker and trade lines of spot_btcusdt_20240808.gz (issue 4)
+    assert first_bt == BookTicker("BTCUSDT", 50093239212, 61837.63, 3.78826, 61837.64, 1.54698,
+                                  1723161254087891268, 0)
+    assert first_tr == Trade("BTCUSDT", 3735683259, 61837.63, 0.02, 1723161255342,
+                             1723161255343, True, True, 1723161254087896568)
+
+    # importing again adds nothing: every frame is a duplicate now
+    code, out = run("--queue", str(queue), str(BTC))
+    assert code == 0
+    assert "records: 0 (bookTicker 0, trade 0, gap 0)" in out
+    assert "duplicates 37797" in out
+    assert len(records(queue)) == 67980
+
+
+def test_replay_prints_the_issue_s_first_lines(tmp_path: Path) -> None:
+    queue = tmp_path / "q"
+    assert run("--queue", str(queue), str(BTC))[0] == 0
+    result = CliRunner().invoke(main, ["replay", str(queue), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()[:3]]
+    want_bt = {"type": "bookTicker", "symbol": "BTCUSDT", "update_id": 50093239212,
+               "bid_price": 61837.63, "bid_qty": 3.78826, "ask_price": 61837.64,
+               "ask_qty": 1.54698, "recv_ts_ns": 1723161254087891268}
+    want_tr = {"type": "trade", "symbol": "BTCUSDT", "trade_id": 3735683259,
+               "price": 61837.63, "qty": 0.02, "trade_ts_ms": 1723161255342,
+               "event_ts_ms": 1723161255343, "buyer_is_maker": True,
+               "recv_ts_ns": 1723161254087896568}
+    assert {k: lines[0][k] for k in want_bt} == want_bt
+    assert {k: lines[1][k] for k in want_tr} == want_tr
+
+
+def write_capture(path: Path, lines: list[str], *, compress: bool = False,
+                  newline: str = "\n") -> Path:
+    data = newline.join(lines).encode() + newline.encode()
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def test_malformed_lines_are_listed_and_write_nothing(tmp_path: Path) -> None:
+    capture = write_capture(tmp_path / "mixed.jsonl", [
+        f"1000 {GOOD % 1}",
+        "1001 {not json",
+        f"1002 {(GOOD % 2).replace('61837.63000000', '1e5')}",
+        "",  # empty lines are not frames
+        '1003 {"e":"mystery","E":1}',
+        f"1004 {GOOD % 3}",
+        f"{GOOD % 4}",  # a bare frame: receive time 0
+        f"1006 {(GOOD % 5).replace('BTCUSDT', 'BTC USDT')}",
+    ])
+    queue = tmp_path / "q"
+    code, out = run("--queue", str(queue), str(capture))
+    assert code == 0, out
+    assert "malformed: 4" in out
+    assert f"{capture}:2: invalid JSON" in out
+    assert f'{capture}:3: bookTicker field "b" (best bid price) must be a decimal string' in out
+    assert f'{capture}:5: unknown event type "e": string "mystery"' in out
+    assert f"{capture}:8: " in out
+    assert "records: 3 (bookTicker 3, trade 0, gap 0)" in out
+    got = records(queue)
+    assert [(r.update_id, r.recv_ts_ns) for r in got] == [  # type: ignore[attr-defined]
+        (1, 1000), (3, 1004), (4, 0)]
+
+    code, out = run("--queue", str(tmp_path / "q2"), "--strict", "--show-malformed", "1",
+                    str(capture))
+    assert code == EXIT_MALFORMED
+    assert "malformed: 4" in out
+    assert "... and 3 more" in out
+    assert len(records(tmp_path / "q2")) == 3  # --strict still imports the good lines
+
+
+def test_gzip_is_recognised_by_content_not_name(tmp_path: Path) -> None:
+    lines = [f"{i} {GOOD % i}" for i in range(1, 6)]
+    fake_text = write_capture(tmp_path / "looks_plain.txt", lines, compress=True)
+    fake_gz = write_capture(tmp_path / "looks_compressed.gz", lines[:2], newline="\r\n")
+    code, out = run("--queue", str(tmp_path / "q"), str(fake_text), str(fake_gz))
+    assert code == 0, out
+    assert "records: 5 (bookTicker 5" in out
+    assert "duplicates 2" in out
+    assert "malformed: 0" in out
+
+
+def test_files_are_imported_in_the_order_given(tmp_path: Path) -> None:
+    first = write_capture(tmp_path / "a", [f"1 {GOOD % 10}"])
+    second = write_capture(tmp_path / "b", [f"2 {GOOD % 5}"])
+    code, out = run("--queue", str(tmp_path / "q"), str(first), str(second))
+    assert code == 0
+    assert "duplicates 1" in out  # 5 after 10 is old news
+    code, out = run("--queue", str(tmp_path / "q2"), str(second), str(first))
+    assert "records: 2" in out
+
+
+def test_a_damaged_gzip_file_is_reported_and_the_rest_imported(tmp_path: Path) -> None:
+    whole = gzip.compress(b"".join(f"{i} {GOOD % i}\n".encode() for i in range(1, 3001)))
+    broken = tmp_path / "cut.gz"
+    broken.write_bytes(whole[: len(whole) // 2])
+    later = write_capture(tmp_path / "later", [f"1 {GOOD % 5000}"])
+    code, out = run("--queue", str(tmp_path / "q"), str(broken), str(later))
+    assert code == 0, out
+    assert "malformed: 1" in out
+    assert f"{broken}:" in out
+    assert "damaged" in out
+    got = records(tmp_path / "q")
+    assert got[-1].update_id == 5000  # type: ignore[attr-defined]
+    assert 0 < len(got) - 1 < 3000
+    assert run("--queue", str(tmp_path / "q3"), "--strict", str(broken))[0] == EXIT_MALFORMED
+
+
+def test_queue_held_by_another_writer_is_a_clear_error(tmp_path: Path) -> None:
+    queue = tmp_path / "q"
+    capture = write_capture(tmp_path / "c", [f"1 {GOOD % 1}"])
+    with QueueWriter(queue):
+        code, out = run("--queue", str(queue), str(capture))
+    assert code == 1
+    assert out.startswith("Error: ")
+    assert str(os.getpid()) in out  # names the holder
+    assert "Stop that writer" in out
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    code, out = run("--queue", str(tmp_path / "q"), str(tmp_path / "missing.gz"))
+    assert code == 2
+    assert "does not exist" in out
+    code, out = run("--queue", str(tmp_path / "q"))
+    assert code == 2
+    code, out = run("--queue", str(BTC), str(BTC))  # a file is not a queue directory
+    assert code in (1, 2)
+    assert "Error" in out
+
+
+def test_help_has_an_example_and_the_exit_codes() -> None:
+    result = CliRunner().invoke(main, ["import", "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+    assert "binfeed import --queue" in result.output
+    for code in ("0", "1", "2", "3"):
+        assert re.search(rf"^\s+{code}\s+\S", result.output, re.M), code
+
+
+def test_as_a_subprocess(tmp_path: Path) -> None:
+    queue = tmp_path / "q"
+    exe = shutil.which("binfeed", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-c", "from binfeed.cli import main; main()"]
+    proc = subprocess.run([*cmd, "import", "--queue", str(queue), str(ETH)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "records: 30183 (bookTicker 24077, trade 6106, gap 0)" in proc.stdout
+    bad = write_capture(tmp_path / "bad", ["1 {", f"2 {GOOD % 1}"])
+    proc = subprocess.run([*cmd, "import", "--queue", str(tmp_path / "q2"), "--strict",
+                           str(bad)], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == EXIT_MALFORMED
+    assert f"{bad}:1: invalid JSON" in proc.stdout
+
+
+@pytest.mark.parametrize("bare", [True, False])
+def test_receive_times_and_bare_frames(tmp_path: Path, bare: bool) -> None:
+    stamp = "" if bare else "1723161254087891268 "
+    capture = write_capture(tmp_path / "c", [f"{stamp}{GOOD % 1}"])
+    assert run("--queue", str(tmp_path / "q"), str(capture))[0] == 0
+    (rec,) = records(tmp_path / "q")
+    assert rec.recv_ts_ns == (0 if bare else 1723161254087891268)  # type: ignore[attr-defined]
