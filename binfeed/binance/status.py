@@ -48,16 +48,19 @@ def _age(age: float | None) -> str:
 
 
 def status_line(s: StatusSnapshot, width: int = 200) -> str:
-    """One terminal line: rate, per-stream counts, reconnects, gaps, last frame age."""
+    """One terminal line: rate, records per type, per stream (records when the parser
+    counts them, age of the stream's last frame), reconnects, gaps, last frame age."""
     parts = [
         time.strftime("%H:%M:%S"),
         f"{s.frames_per_second:,.0f} frames/s",
+        f"bookTicker {s.book_tickers:,} trade {s.trades:,}",
     ]
     per_stream = []
     for st in s.streams:
-        count = "?" if st.records is None else f"{st.records:,}"
+        count = "" if st.records is None else f" {st.records:,}"
+        age = "" if st.last_frame_age is None else f" {st.last_frame_age:.1f}s"
         flag = " SILENT" if st.silent else ""
-        per_stream.append(f"{st.name} {count}{flag}")
+        per_stream.append(f"{st.name}{count}{age}{flag}")
     if per_stream:
         parts.append(" ".join(per_stream))
     parts.append(f"conns {s.connections} reconnects {s.reconnects} gaps {s.gaps}")
