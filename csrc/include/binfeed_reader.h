@@ -938,8 +938,11 @@ static inline int bfr__learn_symbol(bfr_reader *r, const bf_slot *s) {
 
 /* Idle-poll rate limit for looking at the directory (the only syscalls of tailing). */
 static inline int bfr__check_due(bfr_reader *r) {
+    /* the clock only every 8th idle poll: a spinning reader stays light (bfr_wait makes
+     * the poll after each of its sleeps look at the clock) */
+    if ((++r->idle_polls & 7u) != 0) return 0;
     uint64_t now = bfr__mono_ns();
-    if (++r->idle_polls >= BFR_CHECK_POLLS || now - r->last_check_ns >= BFR_CHECK_INTERVAL_NS) {
+    if (r->idle_polls >= BFR_CHECK_POLLS || now - r->last_check_ns >= BFR_CHECK_INTERVAL_NS) {
         r->idle_polls = 0;
         r->last_check_ns = now;
         return 1;
@@ -1093,8 +1096,8 @@ static BFR__COLD int bfr__next_slow(bfr_reader *r, const bf_slot **out) {
  * position does not move, so the same error repeats). SYMBOL records update the table of
  * bfr_symbol and are returned too. Follows rolls: at the end of a segment it moves on when
  * the segment is sealed or its successor exists (the successor is looked for at most about
- * once per millisecond or per BFR_CHECK_POLLS idle calls; otherwise polling makes no
- * syscall). Never blocks. */
+ * once per millisecond or per BFR_CHECK_POLLS idle calls, the clock being read every 8th
+ * idle call; otherwise polling makes no syscall). Never blocks. */
 static BFR__INLINE int bfr_next(bfr_reader *r, const bf_slot **out) {
     /* Fast path: a published record that needs no bookkeeping (no memory barrier, no
      * syscall; write_index is reloaded only when the cached count is used up). */
@@ -1140,6 +1143,7 @@ static inline int bfr_wait(bfr_reader *r, const bf_slot **out, int64_t timeout_n
             ts.tv_nsec = (long)(d % 1000000000u);
             nanosleep(&ts, NULL);
             if (sleep_ns < 1000000) sleep_ns *= 2;
+            r->idle_polls |= 7u; /* after a sleep, the next idle poll reads the clock */
         }
         rc = bfr_next(r, out);
         if (rc != 0) return rc;
