@@ -34,8 +34,9 @@ def spawn_writer(queue: Path, count: int, *, segment_slots: int = 0, rate: float
     if hold:
         cmd.append("--hold")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    # --hold waits for stdin to close: give it a pipe we keep open (not pytest's stdin)
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def wait_line(proc: subprocess.Popen[str], want: str) -> None:

@@ -62,7 +62,6 @@ def test_second_writer_is_refused_with_the_holder_named(tmp_path: Path) -> None:
         status = writer_status(q)
         assert status.live and status.pid == holder.pid
     finally:
-        holder.stdin.close() if holder.stdin else None
         holder.kill()
         holder.wait()
     # also inside one process: two handles on the same queue conflict
