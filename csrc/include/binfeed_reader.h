@@ -999,13 +999,7 @@ static inline void bfr_close(bfr_reader *r) {
     r->dir = NULL;
 }
 
-/* Opens a reader on queue `dir`. flags: BFR_FROM_START (the oldest record still present)
- * or BFR_FROM_END (after the last record published now), optionally | BFR_VERIFY_CRC.
- * Returns BF_OK; BF_ENOTFOUND if the directory does not exist or holds no segment yet
- * (retry later to wait for a writer); BF_ECORRUPT / BF_EVERSION for a bad segment header;
- * BF_EINVAL, BF_ENOMEM, BF_EIO. r->error says which file and what to do. */
-static inline int bfr_open(bfr_reader *r, const char *dir, unsigned flags) {
-    if (!r) return BF_EINVAL;
+static inline int bfr__open(bfr_reader *r, const char *dir, unsigned flags) {
     memset(r, 0, sizeof *r);
     r->seg_fd = -1;
     r->dirfd = -1;
@@ -1055,6 +1049,19 @@ static inline int bfr_open(bfr_reader *r, const char *dir, unsigned flags) {
         return BF_OK;
     }
     return bfr__fail(r, BF_EIO, "queue %s: segments keep disappearing while opening", dir);
+}
+
+/* Opens a reader on queue `dir`. flags: BFR_FROM_START (the oldest record still present)
+ * or BFR_FROM_END (after the last record published now), optionally | BFR_VERIFY_CRC.
+ * Returns BF_OK; BF_ENOTFOUND if the directory does not exist or holds no segment yet
+ * (retry later to wait for a writer); BF_ECORRUPT / BF_EVERSION for a bad segment header;
+ * BF_EINVAL, BF_ENOMEM, BF_EIO. On failure r->error says which file and what to do, and r
+ * holds nothing (bfr_close is then optional). */
+static inline int bfr_open(bfr_reader *r, const char *dir, unsigned flags) {
+    if (!r) return BF_EINVAL;
+    int rc = bfr__open(r, dir, flags);
+    if (rc != BF_OK) bfr_close(r); /* keeps r->error */
+    return rc;
 }
 
 /* bfr_next's general path: verification, SYMBOL records, reloading write_index, rolls. */
