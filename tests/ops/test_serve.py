@@ -244,9 +244,10 @@ def test_paced_replay_keeps_the_recorded_spacing(tmp_path: Path, speed: str,
         assert [d["u"] for _, d in got] == list(range(1000, 1041))
         assert [float(d["b"]) for _, d in got] == [2500.0 + i / 100 for i in range(41)]
         elapsed = got[-1][0] - got[0][0]
-        assert span * 0.85 < elapsed < span + 0.25, elapsed
+        # never early; late only by scheduling (generous bounds: CI machines are busy)
+        assert span * 0.85 < elapsed < span + 0.6, elapsed
         middle = got[20][0] - got[0][0]
-        assert span / 2 * 0.8 < middle < span / 2 + 0.2, middle  # evenly, not in a burst
+        assert span / 2 * 0.8 < middle < span / 2 + 0.5, middle  # evenly, not in a burst
 
 
 def test_from_and_to_select_by_receive_time(tmp_path: Path) -> None:
