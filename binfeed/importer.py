@@ -1,8 +1,9 @@
 """Importing capture files into a queue (the engine of ``binfeed import``).
 
-Each file is read in batches (:func:`binfeed.capture.read_batches`) by a helper thread while
-the C parser ingests the previous batch (:meth:`binfeed.ingest.Ingestor.ingest_packed`,
-which releases the GIL): decompression and parsing overlap on two cores. Files go in the
+Each file is decompressed in blocks by a helper thread (zlib releases the GIL) while the main
+thread splits the previous block into frames (numpy, :func:`binfeed.capture.pack_blocks`) and
+ingests them with one C call (:meth:`binfeed.ingest.Ingestor.ingest_packed`, which releases
+the GIL too): decompression and parsing overlap on two cores. Files go in the
 order given. A malformed line writes nothing and is remembered with its line number and the
 parser's reason; a damaged or unreadable file is reported and the next one is read. Only a
 failure of the queue itself stops the import (it raises).
@@ -27,7 +28,7 @@ from typing import TypeVar
 import numpy as np
 
 from binfeed._ffi import lib, string
-from binfeed.capture import CaptureBatch, CaptureError, read_batches
+from binfeed.capture import CaptureBatch, CaptureError, pack_blocks, read_blocks
 from binfeed.ingest import FrameKind, Ingestor
 from binfeed.queue import QueueWriter, Segment, list_segments, symbols_in
 from binfeed.records import BOOK_TICKER_DTYPE, GAP_DTYPE, TRADE_DTYPE, RecordType
@@ -156,7 +157,9 @@ def _import_file(ingestor: Ingestor, path: str, pool: ThreadPoolExecutor,
                  report: ImportReport, keep: int) -> None:
     last_line = 0
     try:
-        for batch in _prefetched(read_batches(path), pool):
+        # decompression (which releases the GIL) runs ahead in the helper thread; the
+        # numpy split and the C ingest (which releases the GIL too) run here
+        for batch in pack_blocks(_prefetched(read_blocks(path), pool)):
             results = np.empty(len(batch), np.int32)
             ingestor.ingest_packed(batch.buf, batch.offsets, batch.recv_ts_ns, results)
             report.frames += len(results)
