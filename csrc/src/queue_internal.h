@@ -71,9 +71,13 @@ int bf__segment_open(int dirfd, const char *dir, uint64_t seq, bf_segment *out, 
                      size_t errlen);
 
 /* Seals a segment whose final write_index is `used`: sealed_ns, store-release sealed = 1,
- * then truncates the file to its used length. Does not unmap. */
+ * then truncates the file to its used length. Does not unmap. The two steps are also
+ * available alone (a roll defers the truncation to the thread calling prepare_next). */
 int bf__segment_seal(bf_segment *s, uint64_t used, uint64_t now_ns, const char *dir,
                      char *err, size_t errlen);
+void bf__segment_mark_sealed(bf_segment *s, uint64_t now_ns);
+int bf__segment_truncate(bf_segment *s, uint64_t used, const char *dir, char *err,
+                         size_t errlen);
 
 /* Unmaps and closes (the file stays). */
 void bf__segment_close(bf_segment *s);

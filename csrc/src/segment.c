@@ -160,11 +160,14 @@ int bf__segment_open(int dirfd, const char *dir, uint64_t seq, bf_segment *out, 
     return BF_OK;
 }
 
-int bf__segment_seal(bf_segment *s, uint64_t used, uint64_t now_ns, const char *dir,
-                     char *err, size_t errlen) {
+void bf__segment_mark_sealed(bf_segment *s, uint64_t now_ns) {
+    s->hdr->sealed_ns = now_ns;
+    bf_store_release_u32(&s->hdr->sealed, 1);
+}
+
+int bf__segment_truncate(bf_segment *s, uint64_t used, const char *dir, char *err,
+                         size_t errlen) {
     bf_segment_header *h = s->hdr;
-    h->sealed_ns = now_ns;
-    bf_store_release_u32(&h->sealed, 1);
     off_t len = (off_t)(h->header_size + used * h->slot_size);
     if (ftruncate(s->fd, len) != 0) {
         bf__fmt(err, errlen, "cannot truncate sealed segment %llu in %s: %s",
@@ -172,6 +175,12 @@ int bf__segment_seal(bf_segment *s, uint64_t used, uint64_t now_ns, const char *
         return BF_EIO;
     }
     return BF_OK;
+}
+
+int bf__segment_seal(bf_segment *s, uint64_t used, uint64_t now_ns, const char *dir,
+                     char *err, size_t errlen) {
+    bf__segment_mark_sealed(s, now_ns);
+    return bf__segment_truncate(s, used, dir, err, errlen);
 }
 
 void bf__segment_close(bf_segment *s) {

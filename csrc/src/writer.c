@@ -61,6 +61,9 @@ struct bf_writer {
     bf_segment cur;            /* the segment being written */
     uint64_t seq;              /* its seq */
     bf_segment spare;          /* a prepared next segment (temporary file), fd < 0 if none */
+    bf_segment retired;        /* a sealed segment whose truncation and unmapping a roll left
+                                  to the next prepare_next call; fd < 0 if none */
+    uint64_t retired_used;
     int preparing;             /* a prepare_next call is creating `spare`, or a roll is
                                   switching segments: no other may start one */
     char err[BF_ERR_MAX];
@@ -136,7 +139,8 @@ static void end_segment_switch(bf_writer *w) {
  * prepare_next stays blocked until the caller makes it current and calls
  * end_segment_switch (on failure start_segment calls it). */
 static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64_t first_index,
-                         bf_segment *out, uint64_t *used, char *err, size_t errlen) {
+                         bf_segment *out, uint64_t *used, int *from_spare, char *err,
+                         size_t errlen) {
     /* The SYMBOL records open every segment: keep at least half of it for data. */
     uint64_t cap = w->opts.segment_slots;
     if (cap < 2 * w->syms.defined) cap = 2 * w->syms.defined;
@@ -156,6 +160,7 @@ static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64
         w->spare = none;
     }
     pthread_mutex_unlock(&w->mu);
+    *from_spare = s.fd >= 0;
     if (s.fd < 0) {
         int rc = bf__segment_create_tmp(w->dirfd, w->dir, seq, cap,
                                         (w->opts.flags & BF_WRITER_PREFAULT) != 0, &s, err, errlen);
@@ -196,24 +201,51 @@ static int roll(bf_writer *w, uint64_t day_recv_ns) {
     /* A day roll must land in the record's day even if this clock lags the receive time. */
     uint64_t created = day_recv_ns > now ? day_recv_ns : now;
     publish(w);
-    bf_segment next;
+    bf_segment next, old;
     uint64_t used;
-    int rc = start_segment(w, w->seq + 1, created, w->first_index + w->index, &next, &used, err,
-                           sizeof err);
+    int from_spare = 0;
+    int rc = start_segment(w, w->seq + 1, created, w->first_index + w->index, &next, &used,
+                           &from_spare, err, sizeof err);
     if (rc != BF_OK) return fail(w, rc, err);
     pthread_mutex_lock(&w->mu);
-    rc = bf__segment_seal(&w->cur, w->index, now, w->dir, err, sizeof err);
-    bf__segment_close(&w->cur);
+    bf__segment_mark_sealed(&w->cur, now);
+    old = w->cur;
+    uint64_t old_used = w->index;
+    /* Truncating and unmapping 128 MiB takes milliseconds: when a thread keeps segments
+     * prepared, it does that too, so the appending thread never waits on it. */
+    int deferred = from_spare && w->retired.fd < 0;
+    if (deferred) {
+        w->retired = old;
+        w->retired_used = old_used;
+    }
     w->cur = next;
     w->seq++;
     w->preparing = 0;
     pthread_cond_broadcast(&w->spare_done);
     pthread_mutex_unlock(&w->mu);
     set_current(w, used);
-    if (rc != BF_OK) { /* sealed but not truncated: only space is lost; report, go on */
-        fail(w, BF_OK, err);
+    if (!deferred) {
+        rc = bf__segment_truncate(&old, old_used, w->dir, err, sizeof err);
+        bf__segment_close(&old);
+        if (rc != BF_OK) fail(w, BF_OK, err); /* only space is lost: report, go on */
     }
     return BF_OK;
+}
+
+/* Truncates and unmaps a segment a roll left behind (called off the appending thread by
+ * prepare_next, or at close). */
+static int finish_retired(bf_writer *w) {
+    pthread_mutex_lock(&w->mu);
+    bf_segment r = w->retired;
+    uint64_t used = w->retired_used;
+    bf_segment none = BF_SEGMENT_NONE;
+    w->retired = none;
+    pthread_mutex_unlock(&w->mu);
+    if (r.fd < 0) return BF_OK;
+    char err[BF_ERR_MAX] = "";
+    int rc = bf__segment_truncate(&r, used, w->dir, err, sizeof err);
+    bf__segment_close(&r);
+    return rc == BF_OK ? BF_OK : fail(w, rc, err);
 }
 
 /* Makes room for a record received at recv_ts_ns (0: unknown): rolls when the segment is
@@ -307,6 +339,11 @@ static int recover(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t *ne
             break;                 /* older data only informs; stop at the first bad file */
         }
         int sealed = bf_load_acquire_u32(&s.hdr->sealed) != 0;
+        if (!newest && sealed) { /* a roll's deferred truncation the writer did not live to do */
+            uint64_t n = bf_load_acquire_u64(&s.hdr->write_index);
+            if (s.map_len > s.hdr->header_size + n * s.hdr->slot_size)
+                (void)bf__segment_truncate(&s, n, w->dir, err, errlen);
+        }
         int need = newest || !sealed || (!market && depth <= RECOVERY_MARKET_DEPTH) ||
                    w->syms.defined < w->syms.count;
         if (!need) {
@@ -359,6 +396,7 @@ static int make_dirs(const char *dir, char *err, size_t errlen) {
 }
 
 static void destroy(bf_writer *w) {
+    finish_retired(w);
     pthread_mutex_lock(&w->mu);
     if (w->spare.fd >= 0) bf__segment_discard(w->dirfd, &w->spare);
     pthread_mutex_unlock(&w->mu);
@@ -401,6 +439,7 @@ int bf_writer_open(const char *dir, const bf_writer_opts *opts, bf_writer **out,
     bf_segment none = BF_SEGMENT_NONE;
     w->cur = none;
     w->spare = none;
+    w->retired = none;
     w->dirfd = -1;
     w->lock_fd = -1;
     w->opts = o;
@@ -422,7 +461,9 @@ int bf_writer_open(const char *dir, const bf_writer_opts *opts, bf_writer **out,
     if (rc == BF_OK) rc = recover(w, lowest, highest, &first, err, sizeof err);
     if (rc == BF_OK) {
         uint64_t now = bf__realtime_ns();
-        rc = start_segment(w, highest + 1, now, first, &w->cur, &used, err, sizeof err);
+        int from_spare;
+        rc = start_segment(w, highest + 1, now, first, &w->cur, &used, &from_spare, err,
+                           sizeof err);
         if (rc == BF_OK) {
             w->seq = highest + 1;
             set_current(w, used);
@@ -704,10 +745,11 @@ int bf_append_connection(bf_writer *w, uint64_t recv_ts_ns, uint32_t event, uint
 
 int bf_writer_prepare_next(bf_writer *w) {
     if (!w) return BF_EINVAL;
+    int retired_rc = finish_retired(w);
     pthread_mutex_lock(&w->mu);
     if (w->spare.fd >= 0 || w->preparing) {
         pthread_mutex_unlock(&w->mu);
-        return BF_OK;
+        return retired_rc;
     }
     w->preparing = 1;
     uint64_t seq = w->seq + 1;
@@ -723,7 +765,7 @@ int bf_writer_prepare_next(bf_writer *w) {
     pthread_cond_broadcast(&w->spare_done);
     if (rc != BF_OK) snprintf(w->err, sizeof w->err, "%s", err);
     pthread_mutex_unlock(&w->mu);
-    return rc;
+    return rc != BF_OK ? rc : retired_rc;
 }
 
 int bf_writer_sync(bf_writer *w) {

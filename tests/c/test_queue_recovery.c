@@ -96,8 +96,11 @@ int main(int argc, char **argv) {
     bfr_close(&r);
 
     /* A clean reopen cuts nothing, and a restart on an empty newest segment still finds
-     * the last seqs in the one before it. */
+     * the last seqs in the one before it. A sealed predecessor left at full size (a writer
+     * killed before its deferred truncation) is truncated. */
+    CHECK(truncate(qt_segment_path(dir, 1), BF_HEADER_SIZE + SLOTS * BF_SLOT_SIZE) == 0);
     w = qt_open(dir, SLOTS, 0);
+    CHECK(qt_file_size(qt_segment_path(dir, 1)) == BF_HEADER_SIZE + 52 * BF_SLOT_SIZE);
     CHECK_RC(bf_writer_get_stats(w, &st), BF_OK);
     CHECK(st.recovered_cut == 0 && st.segment_seq == 3);
     CHECK_RC(bf_writer_close(w), BF_OK);

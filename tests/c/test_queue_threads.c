@@ -62,6 +62,23 @@ int main(int argc, char **argv) {
     CHECK(count_tmp(dir) == 1);
     CHECK_RC(bf_writer_close(w), BF_OK);
     CHECK(count_tmp(dir) == 0); /* the unused spare is deleted */
+    /* every segment is sealed and truncated to its used length (rolls left that to the
+     * helper thread, or to close) */
+    uint64_t untrimmed = 0;
+    for (uint64_t seq = 1; seq <= st.segment_seq; seq++) {
+        size_t len;
+        unsigned char *m = qt_map_rw(qt_segment_path(dir, seq), &len);
+        if (!m) {
+            untrimmed++;
+            continue;
+        }
+        const bf_segment_header *hh = (const bf_segment_header *)m;
+        uint64_t used = bf_load_acquire_u64(&hh->write_index);
+        untrimmed += bf_load_acquire_u32(&hh->sealed) != 1 ||
+                     len != BF_HEADER_SIZE + used * BF_SLOT_SIZE;
+        munmap(m, len);
+    }
+    CHECK(untrimmed == 0);
     int rc;
     while ((rc = bfr_wait(&r, &s, 100000000)) == 1)
         if (s->type == BF_REC_BOOK_TICKER && !qt_is_bt(s, next++, a)) bad++;
