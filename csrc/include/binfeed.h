@@ -125,8 +125,11 @@ int bf_append_connection(bf_writer *w, uint64_t recv_ts_ns, uint32_t event, uint
                          int64_t code, const char *detail);
 
 /** Creates and prefaults the next segment ahead of time under its temporary name, so the
- *  roll that follows only renames it. Blocking (disk I/O): call it off the event loop.
- *  Safe concurrently with appends. BF_OK if one is ready or was made ready. */
+ *  roll that follows only renames it (tens of microseconds instead of milliseconds); also
+ *  truncates and unmaps the segment the last roll sealed, which such a roll leaves to it.
+ *  Blocking (disk I/O): call it off the event loop, e.g. every few hundred ms or when
+ *  bf_writer_get_stats shows the segment filling. Safe concurrently with appends.
+ *  BF_OK if one is ready or was made ready. */
 int bf_writer_prepare_next(bf_writer *w);
 
 /** msync of the current segment (durability point). Blocking. Safe concurrently with appends. */

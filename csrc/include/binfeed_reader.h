@@ -541,7 +541,8 @@ static inline uint32_t bf_header_crc32c(const bf_segment_header *h) {
  *   renames the file to its final name.
  * Roll: when a segment is full, or (BF_SEG_F_UTC_DAY_ROLL) a record's recv_ts_ns falls on
  *   a later UTC day than the segment's created_ns, the writer creates segment seq+1, then
- *   seals segment seq and truncates it to its used length. A reader that finds a segment
+ *   seals segment seq and truncates it to its used length (at once, or soon after on the
+ *   thread that prepares segments; a next writer finishes it if this one died first). A reader that finds a segment
  *   exhausted (i == write_index) moves to seq+1 when `sealed` is set, or when file seq+1
  *   exists (the writer may have died between the two steps): in both cases write_index is
  *   final once seen after that observation.
