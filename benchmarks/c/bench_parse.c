@@ -1,17 +1,21 @@
 /* C ingest benchmark: real frames -> bf_ingest (parse + normalize + append) into a queue.
  *
- *   bench_parse FRAMES_FILE SCRATCH_DIR ROUNDS
+ *   bench_parse [FRAMES_FILE SCRATCH_DIR ROUNDS]
  *
- * FRAMES_FILE holds one frame per line. Each round ingests all of them into a fresh queue
- * (segment prefaulted and large enough, so no roll and no page fault is timed), once with
- * the compact-form scanner and once with it off (every frame through yyjson). Prints one
- * JSON object: the best round of each, in frames per second. Built and run by
- * benchmarks/bench_ingest.py.
+ * FRAMES_FILE holds one frame per line; without arguments the bookTicker frames of the two
+ * real captures are used (tests/data/binance/spot_*.gz, read with `gzip -dc` from the
+ * repository root or BINFEED_TEST_DATA), with a temporary scratch directory and 5
+ * rounds. Each round ingests all frames into a fresh queue (segment prefaulted and large
+ * enough, so no roll and no page fault is timed), once with the compact-form scanner and
+ * once with it off (every frame through yyjson). Prints one JSON object: the best round of
+ * each, in frames per second. Run by benchmarks/bench_ingest.py and benchmarks/run_all.py.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "binfeed.h"
 #include "parse_internal.h"
@@ -48,15 +52,37 @@ static double run(char **frames, const size_t *lens, size_t n, const char *dir, 
     t = now() - t;
     bf_parser_free(p);
     bf_writer_close(w);
+    DIR *d = opendir(dir); /* the queue is not needed any more */
+    struct dirent *e;
+    char path[2048];
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || e->d_name[1] == '.')) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
     return t;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4) {
-        fprintf(stderr, "usage: %s FRAMES_FILE SCRATCH_DIR ROUNDS\n", argv[0]);
+    if (argc != 1 && argc != 4) {
+        fprintf(stderr, "usage: %s [FRAMES_FILE SCRATCH_DIR ROUNDS]\n", argv[0]);
         return 2;
     }
-    FILE *f = fopen(argv[1], "r");
+    char scratch[] = "/tmp/binfeed-bench-parse-XXXXXX";
+    FILE *f;
+    if (argc == 4) {
+        f = fopen(argv[1], "r");
+    } else {
+        const char *data = getenv("BINFEED_TEST_DATA");
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd,
+                 "gzip -dc %s/binance/spot_btcusdt_20240808.gz %s/binance/spot_ethusdt_20240808.gz",
+                 data ? data : "tests/data", data ? data : "tests/data");
+        f = popen(cmd, "r");
+        if (mkdtemp(scratch) == NULL) return 2;
+    }
     if (f == NULL) return 2;
     size_t n = 0, cap = 1024;
     char **frames = malloc(cap * sizeof *frames);
@@ -66,24 +92,36 @@ int main(int argc, char **argv) {
     ssize_t len;
     while ((len = getline(&line, &line_cap, f)) > 0) {
         if (line[len - 1] == '\n') line[--len] = '\0';
+        char *frame = line;
+        if (argc == 1) { /* capture lines: "<recv ns> <frame>", bookTicker only */
+            char *space = strchr(line, ' ');
+            if (space == NULL || strstr(space, "@bookTicker") == NULL) continue;
+            frame = space + 1;
+            len -= frame - line;
+        }
         if (n == cap) {
             cap *= 2;
             frames = realloc(frames, cap * sizeof *frames);
             lens = realloc(lens, cap * sizeof *lens);
         }
-        frames[n] = strdup(line);
+        frames[n] = strdup(frame);
         lens[n++] = (size_t)len;
     }
     free(line);
-    fclose(f);
-    int rounds = atoi(argv[3]);
+    if (argc == 4) fclose(f);
+    else if (pclose(f) != 0 || n == 0) {
+        fprintf(stderr, "cannot read the real captures: run from the repository root\n");
+        return 2;
+    }
+    const char *work = argc == 4 ? argv[2] : scratch;
+    int rounds = argc == 4 ? atoi(argv[3]) : 5;
     double best_fast = 1e30, best_json = 1e30;
     for (int r = 0; r < rounds; r++) {
         char dir[1024];
-        snprintf(dir, sizeof dir, "%s/fast-%d", argv[2], r);
+        snprintf(dir, sizeof dir, "%s/fast-%d", work, r);
         double t = run(frames, lens, n, dir, 1);
         if (t < best_fast) best_fast = t;
-        snprintf(dir, sizeof dir, "%s/yyjson-%d", argv[2], r);
+        snprintf(dir, sizeof dir, "%s/yyjson-%d", work, r);
         t = run(frames, lens, n, dir, 0);
         if (t < best_json) best_json = t;
     }
@@ -92,5 +130,6 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) free(frames[i]);
     free(frames);
     free(lens);
+    if (argc == 1) rmdir(scratch);
     return 0;
 }
