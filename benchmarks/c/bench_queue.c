@@ -7,7 +7,7 @@
  *      -DYYJSON_DISABLE_WRITER=1 -DYYJSON_DISABLE_UTILS=1 -DYYJSON_DISABLE_INCR_READER=1 \
  *      benchmarks/c/bench_queue.c csrc/src/[!.]*.c csrc/vendor/yyjson/yyjson.c \
  *      -o build/bench_queue -lpthread -lm
- *   build/bench_queue [DIR] [RECORDS]
+ *   build/bench_queue [DIR] [RECORDS] [all|append|scan|latency|crc|memory]
  * DIR (default /dev/shm, else /tmp) gets a fresh queue directory that is removed at the
  * end; RECORDS defaults to 10000000. Output: one line per measurement,
  *   <name> <records> records <seconds> s <records/s> rec/s [<ns/record> ns/rec]
@@ -352,32 +352,40 @@ static void bench_line_latency(uint64_t n, uint64_t gap_ns) {
 int main(int argc, char **argv) {
     const char *base = argc > 1 ? argv[1] : (access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
     uint64_t n = argc > 2 ? strtoull(argv[2], NULL, 10) : 10000000ull;
+    const char *only = argc > 3 ? argv[3] : "all";
+    int all = strcmp(only, "all") == 0;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/binfeed-bench-%ld", base, (long)getpid());
     printf("binfeed C queue benchmark: %llu records, queue in %s, crc32c %s\n",
            (unsigned long long)n, dir, bf_crc32c_hw_available() ? "SSE4.2" : "table");
 
-    double s = best3(bench_append, dir, n, n + 1024, BF_WRITER_PREFAULT, 0);
-    report("append book_ticker (prefaulted)", n, s);
-    s = best3(bench_append, dir, n, n + 1024, 0, 0);
-    report("append book_ticker (page faults)", n, s);
-    s = best3(bench_append, dir, n, 0, BF_WRITER_PREFAULT, 1);
-    report("append, rolls, prepare_next thread", n, s);
-    s = best3(bench_append, dir, n, 0, BF_WRITER_PREFAULT, 0);
-    report("append, rolls, prefault at roll", n, s);
-    s = best3(bench_append, dir, n, 0, 0, 0);
-    report("append, rolls, page faults", n, s);
-
-    s = bench_scan(dir, BFR_FROM_START, n);
-    report("reader scan (bfr_next, 1 Mi-slot segs)", n, s);
-    s = bench_scan(dir, BFR_FROM_START | BFR_VERIFY_CRC, n);
-    report("reader scan + verify crc", n, s);
-    rm_queue(dir);
-
-    bench_latency(dir, 200000, 5000);
-    bench_line_latency(200000, 5000);
-    bench_store(n);
-    bench_crc(n);
-    bench_memory(n);
+    if (all || strcmp(only, "append") == 0 || strcmp(only, "scan") == 0) {
+        double s = best3(bench_append, dir, n, n + 1024, BF_WRITER_PREFAULT, 0);
+        report("append book_ticker (prefaulted)", n, s);
+        if (all || strcmp(only, "append") == 0) {
+            s = best3(bench_append, dir, n, n + 1024, 0, 0);
+            report("append book_ticker (page faults)", n, s);
+            s = best3(bench_append, dir, n, 0, BF_WRITER_PREFAULT, 1);
+            report("append, rolls, prepare_next thread", n, s);
+            s = best3(bench_append, dir, n, 0, BF_WRITER_PREFAULT, 0);
+            report("append, rolls, prefault at roll", n, s);
+            s = best3(bench_append, dir, n, 0, 0, 0);
+            report("append, rolls, page faults", n, s);
+        }
+        s = bench_scan(dir, BFR_FROM_START, n);
+        report("reader scan (bfr_next, 1 Mi-slot segs)", n, s);
+        s = bench_scan(dir, BFR_FROM_START | BFR_VERIFY_CRC, n);
+        report("reader scan + verify crc", n, s);
+        rm_queue(dir);
+    }
+    if (all || strcmp(only, "latency") == 0) {
+        bench_latency(dir, 200000, 5000);
+        bench_line_latency(200000, 5000);
+    }
+    if (all || strcmp(only, "crc") == 0) {
+        bench_store(n);
+        bench_crc(n);
+    }
+    if (all || strcmp(only, "memory") == 0 || strcmp(only, "scan") == 0) bench_memory(n);
     return 0;
 }
