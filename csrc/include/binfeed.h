@@ -132,7 +132,9 @@ int bf_append_connection(bf_writer *w, uint64_t recv_ts_ns, uint32_t event, uint
  *  BF_OK if one is ready or was made ready. */
 int bf_writer_prepare_next(bf_writer *w);
 
-/** msync of the current segment (durability point). Blocking. Safe concurrently with appends. */
+/** Durability point: fdatasync of the current segment (its mapped pages reach the disk) and
+ *  fsync of the queue directory (segment names). Blocking: call it off the event loop.
+ *  Safe concurrently with appends, which it never blocks. */
 int bf_writer_sync(bf_writer *w);
 
 /** Seals the current segment now and starts the next one. */

@@ -9,7 +9,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -770,18 +769,19 @@ int bf_writer_prepare_next(bf_writer *w) {
 
 int bf_writer_sync(bf_writer *w) {
     if (!w) return BF_EINVAL;
+    /* fdatasync of our own descriptor of the current file (on Linux it writes back the
+     * shared mapping's dirty pages, as msync would), outside the lock: a roll meanwhile
+     * never waits for the disk. */
     pthread_mutex_lock(&w->mu);
-    int rc = BF_OK;
-    if (w->cur.hdr) {
-        uint64_t n = bf_load_acquire_u64(&w->cur.hdr->write_index);
-        size_t len = (size_t)(w->cur.hdr->header_size + n * w->cur.hdr->slot_size);
-        if (msync(w->cur.map, len, MS_SYNC) != 0 || fsync(w->dirfd) != 0) {
-            snprintf(w->err, sizeof w->err, "cannot sync segment %llu of %s: %s",
-                     (unsigned long long)w->seq, w->dir, strerror(errno));
-            rc = BF_EIO;
-        }
-    }
+    int fd = w->cur.fd >= 0 ? dup(w->cur.fd) : -1;
+    uint64_t seq = w->seq;
     pthread_mutex_unlock(&w->mu);
+    if (fd < 0) return failf(w, BF_EIO, "cannot sync %s: %s", w->dir, strerror(errno));
+    int rc = BF_OK;
+    if (fdatasync(fd) != 0 || fsync(w->dirfd) != 0)
+        rc = failf(w, BF_EIO, "cannot sync segment %llu of %s: %s", (unsigned long long)seq,
+                   w->dir, strerror(errno));
+    close(fd);
     return rc;
 }
 
