@@ -40,10 +40,4 @@ def main(verbose: int) -> None:
 
 
 for _module, _attr in COMMANDS:
-    try:
-        _mod = importlib.import_module(f"binfeed.commands.{_module}")
-    except ModuleNotFoundError as _exc:  # a command still being written is simply absent
-        if _exc.name != f"binfeed.commands.{_module}":
-            raise
-        continue
-    main.add_command(getattr(_mod, _attr))
+    main.add_command(getattr(importlib.import_module(f"binfeed.commands.{_module}"), _attr))
