@@ -40,7 +40,9 @@ def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: 
     same file twice adds nothing). Frames binfeed does not store (depthUpdate, aggTrade,
     REST snapshots, control replies...) are counted and skipped. A malformed line (bad
     JSON, a missing or mistyped field, a price that is not a decimal, an unknown event)
-    writes nothing; it is counted and listed with its line number and the reason.
+    writes nothing; it is counted and listed with its line number and the reason. A
+    gzip file that is cut short or corrupt counts as one malformed line, after the lines
+    before the damage were imported.
 
     The summary on standard output gives the records written per type and symbol, the
     lines skipped and malformed, and the throughput.
