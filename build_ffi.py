@@ -38,7 +38,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(read_cdef())
 ffibuilder.set_source(
     "binfeed._binfeed_c",
-    '#include "binfeed.h"\n#include "ffi_glue.h"\n',
+    '#include "binfeed.h"\n#include "ffi_glue.h"\n#include "parse_capture.h"\n',
     sources=SOURCES + [s for s in VENDOR_SOURCES if (ROOT / s).exists()],
     include_dirs=INCLUDE_DIRS,
     define_macros=DEFINE_MACROS,

@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from binfeed.cli import main
+from binfeed.cli import all_commands, main
 from binfeed.commands.monitor_cmd import monitor
 from binfeed.commands.replay_cmd import replay
 from binfeed.config import build_default_maps
@@ -122,7 +122,7 @@ def test_a_command_on_its_own_reads_only_its_keys(tmp_path: Path, bus_root: Path
 
 def test_the_example_config_is_valid() -> None:
     doc = tomllib.loads((ROOT / "docs" / "config.example.toml").read_text())
-    commands: dict[str, click.Command] = dict(main.commands)
+    commands: dict[str, click.Command] = all_commands()
     # Only commands that take --config are checked (all of them, once `record` has it).
     configurable = {n for n, c in commands.items()
                     if any(p.name == "config_file" for p in c.params)}

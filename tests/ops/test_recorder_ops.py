@@ -15,7 +15,7 @@ import pytest
 
 from binfeed import bus
 from binfeed.binance.sources import SourceFrame, bundled_sample, load_capture
-from binfeed.cli import main
+from binfeed.cli import all_commands
 from binfeed.queue import QueueReader
 from tests.ops.helpers import run_binfeed, spawn_binfeed
 from tests.ops.test_follow import interrupt, read_lines
@@ -26,7 +26,7 @@ pytest.importorskip("binfeed.ingest", reason="the recorder's ingest module has n
 def recorder_location(root: Path, streams: str) -> list[str]:
     """``--bus-root ROOT`` once ``record`` takes it (requests-ops.md), else the same place
     spelled as ``--queue ROOT/<default name>``."""
-    if any(p.name == "bus_root" for p in main.commands["record"].params):
+    if any(p.name == "bus_root" for p in all_commands()["record"].params):
         return ["--bus-root", str(root)]
     return ["--queue", str(bus.queue_path(root, bus.recorder_queue_name(streams)))]
 
