@@ -1,7 +1,7 @@
 """cffi build script (API mode, out-of-line): the only place that knows C sources and flags.
 
-`pip install .` runs it through setup.py's `cffi_modules`; `python build_ffi.py` builds the
-extension in place for development.
+`pip install .` runs it through setup.py's `cffi_modules`; in a checkout, `./dev test` (or
+`pip install --no-build-isolation -e .`) rebuilds the extension in place when csrc/ changes.
 """
 
 from __future__ import annotations
@@ -44,7 +44,3 @@ ffibuilder.set_source(
     define_macros=DEFINE_MACROS,
     extra_compile_args=EXTRA_COMPILE_ARGS,
 )
-
-if __name__ == "__main__":
-    os.chdir(ROOT)
-    ffibuilder.compile(verbose=True)

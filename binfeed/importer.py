@@ -109,6 +109,7 @@ def import_captures(
     keep_malformed: int = DEFAULT_KEEP_MALFORMED,
     max_frame: int = 0,
     segment_slots: int = 0,
+    dedup: bool = False,
 ) -> ImportReport:
     """Appends the frames of ``files`` (in order) to the queue at ``queue``.
 
@@ -118,6 +119,9 @@ def import_captures(
         keep_malformed: how many malformed lines to remember with their reason.
         max_frame: the parser's frame size limit (0: default).
         segment_slots: for a new writer (0: default).
+        dedup: skip bookTicker/trade frames whose sequence number is not above the last one
+            stored for their stream (importing the same file twice then adds nothing);
+            default: append every frame, in the order given.
 
     Returns:
         the report; records are counted by reading back what this import wrote.
@@ -130,7 +134,7 @@ def import_captures(
     start = time.perf_counter()
     with QueueWriter(queue, segment_slots=segment_slots) as writer:
         first_segment = writer.stats().segment_seq
-        with Ingestor(writer, max_frame=max_frame) as ingestor, \
+        with Ingestor(writer, max_frame=max_frame, keep_older=not dedup) as ingestor, \
                 ThreadPoolExecutor(1, thread_name_prefix="binfeed-import-read") as pool:
             for path in files:
                 report.files.append(os.fspath(path))

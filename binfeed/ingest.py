@@ -106,6 +106,9 @@ class Ingestor:
             no other thread may use it during a call.
         max_frame: frames longer than this many bytes are refused (``BF_ETOOBIG``) without
             being parsed; 0 means the C default (1 MiB).
+        keep_older: store market data whose sequence number is not above its stream's last
+            one, instead of dropping it as a duplicate. The recorder drops (that removes the
+            overlap of a rotation); ``binfeed import`` keeps (captures may come in any order).
 
     Raises:
         InvalidRecordError: ``max_frame`` is out of range.
@@ -120,7 +123,8 @@ class Ingestor:
     same Ingestor or writer from another thread meanwhile).
     """
 
-    def __init__(self, writer: QueueWriter, *, max_frame: int = 0) -> None:
+    def __init__(self, writer: QueueWriter, *, max_frame: int = 0,
+                 keep_older: bool = False) -> None:
         if max_frame < 0:
             raise errors.InvalidRecordError(
                 f"max_frame={max_frame} must be >= 0 (0: the default of "
@@ -128,6 +132,7 @@ class Ingestor:
         self._writer = writer
         opts = ffi.new("bf_parser_opts *")
         opts.max_frame = max_frame
+        opts.flags = lib.BF_PARSER_KEEP_OLDER if keep_older else 0
         out = ffi.new("bf_parser **")
         rc = lib.bf_parser_new(writer.handle, opts, out)
         if rc < 0:

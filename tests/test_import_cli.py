@@ -68,12 +68,30 @@ def test_import_real_captures_summary_and_records(tmp_path: Path) -> None:
     assert first_tr == Trade("BTCUSDT", 3735683259, 61837.63, 0.02, 1723161255342,
                              1723161255343, True, True, 1723161254087896568)
 
-    # importing again adds nothing: every frame is a duplicate now
-    code, out = run("--queue", str(queue), str(BTC))
+    # importing again with --dedup adds nothing: every frame is a duplicate now
+    code, out = run("--queue", str(queue), "--dedup", str(BTC))
     assert code == 0
     assert "records: 0 (bookTicker 0, trade 0, gap 0)" in out
     assert "duplicates 37797" in out
     assert len(records(queue)) == 67980
+
+    # without --dedup every frame is appended again, in the order given (captures may come
+    # in any order: an older file after a newer one must not be dropped)
+    code, out = run("--queue", str(queue), str(BTC))
+    assert code == 0
+    assert "records: 37797 (bookTicker 28040, trade 9757, gap 0)" in out
+    assert len(records(queue)) == 67980 + 37797
+
+
+def test_older_trades_after_newer_ones_are_all_imported(tmp_path: Path) -> None:
+    excerpts = BTC.parent / "excerpts"
+    queue = tmp_path / "q"
+    code, out = run("--queue", str(queue), str(excerpts / "trade.jsonl"),
+                    str(excerpts / "trade_legacy_pre2024-06_with_b_a.jsonl"))
+    assert code == 0, out
+    trades = [r for r in records(queue) if isinstance(r, Trade)]
+    assert len(trades) == 45 + 20
+    assert trades[45].trade_id == 3071245454  # the first legacy (2023) trade, kept
 
 
 def test_replay_prints_the_issue_s_first_lines(tmp_path: Path) -> None:
@@ -138,9 +156,12 @@ def test_gzip_is_recognised_by_content_not_name(tmp_path: Path) -> None:
     fake_gz = write_capture(tmp_path / "looks_compressed.gz", lines[:2], newline="\r\n")
     code, out = run("--queue", str(tmp_path / "q"), str(fake_text), str(fake_gz))
     assert code == 0, out
+    assert "records: 7 (bookTicker 7" in out
+    assert "malformed: 0" in out
+    code, out = run("--queue", str(tmp_path / "q2"), "--dedup", str(fake_text), str(fake_gz))
+    assert code == 0, out
     assert "records: 5 (bookTicker 5" in out
     assert "duplicates 2" in out
-    assert "malformed: 0" in out
 
 
 def test_files_are_imported_in_the_order_given(tmp_path: Path) -> None:
@@ -148,8 +169,10 @@ def test_files_are_imported_in_the_order_given(tmp_path: Path) -> None:
     second = write_capture(tmp_path / "b", [f"2 {GOOD % 5}"])
     code, out = run("--queue", str(tmp_path / "q"), str(first), str(second))
     assert code == 0
-    assert "duplicates 1" in out  # 5 after 10 is old news
-    code, out = run("--queue", str(tmp_path / "q2"), str(second), str(first))
+    assert [r.update_id for r in records(tmp_path / "q")] == [10, 5]  # type: ignore[attr-defined]
+    code, out = run("--queue", str(tmp_path / "q2"), "--dedup", str(first), str(second))
+    assert "duplicates 1" in out  # with --dedup, 5 after 10 is old news
+    code, out = run("--queue", str(tmp_path / "q3"), "--dedup", str(second), str(first))
     assert "records: 2" in out
 
 

@@ -26,8 +26,12 @@ EXIT_MALFORMED = 3
               metavar="N", help="List at most N malformed lines with their reason.")
 @click.option("--max-frame", type=click.IntRange(min=0), default=0, metavar="BYTES",
               help="Refuse frames longer than this (default: 1 MiB).")
+@click.option("--dedup", is_flag=True,
+              help="Skip bookTicker/trade frames whose update or trade id is not above the "
+              "last one stored for their stream (importing a file twice then adds nothing). "
+              "Default: every frame is appended, in the order given.")
 def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: int,
-            max_frame: int) -> None:
+            max_frame: int, dedup: bool) -> None:
     """Append the frames of capture FILEs to the queue, files in the order given.
 
     A capture has one frame per line: "<receive time, ns since the epoch> <frame>" (the
@@ -35,10 +39,11 @@ def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: 
     receive time is then 0. Files may be gzip-compressed (recognised by content, not by
     name). Frames are raw payloads or combined-stream envelopes {"stream":..,"data":..}.
 
-    bookTicker and trade frames become records; a trade id that jumps writes a gap record
-    first, and frames already in the queue are skipped as duplicates (so importing the
-    same file twice adds nothing). Frames binfeed does not store (depthUpdate, aggTrade,
-    REST snapshots, control replies...) are counted and skipped. A malformed line (bad
+    Every bookTicker and trade frame becomes a record, in the order given; a trade id that
+    jumps forward writes a gap record first. With --dedup, frames whose id is not above
+    the last one stored for their stream are skipped as duplicates instead. Frames binfeed
+    does not store (depthUpdate, aggTrade, REST snapshots, control replies...) are counted
+    and skipped. A malformed line (bad
     JSON, a missing or mistyped field, a price that is not a decimal, an unknown event)
     writes nothing; it is counted and listed with its line number and the reason. A
     gzip file that is cut short or corrupt counts as one malformed line, after the lines
@@ -63,7 +68,7 @@ def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: 
     """
     try:
         report = import_captures(queue, files, keep_malformed=show_malformed,
-                                 max_frame=max_frame)
+                                 max_frame=max_frame, dedup=dedup)
     except errors.QueueLockedError as exc:
         raise click.ClickException(
             f"{exc}\nStop that writer (e.g. the recorder) first, or import into another "
@@ -71,11 +76,11 @@ def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: 
     except errors.DiskFullError as exc:
         raise click.ClickException(
             f"{exc}\nFree some space or import into a queue on another disk; what was "
-            "imported before stays in the queue, and importing again skips it.") from exc
+            "imported before stays in the queue (import again with --dedup to skip it).") from exc
     except errors.BinfeedError as exc:
         raise click.ClickException(
             f"{exc}\nCheck that --queue names a binfeed queue directory you can write; what "
-            "was imported before stays, and importing again skips it.") from exc
+            "was imported before stays (import again with --dedup to skip it).") from exc
     _print_summary(queue, report, show_malformed)
     if strict and report.malformed_count:
         click.get_current_context().exit(EXIT_MALFORMED)

@@ -160,9 +160,16 @@ typedef struct bf_parser bf_parser;
 
 typedef struct bf_parser_opts {
     size_t max_frame; /* bytes; 0 = BF_DEFAULT_MAX_FRAME; larger frames are BF_ETOOBIG */
+    uint32_t flags;   /* BF_PARSER_* */
+    uint32_t reserved; /* zero */
 } bf_parser_opts;
 
 #define BF_DEFAULT_MAX_FRAME (1u << 20)
+/* Store market data whose seq is not above the stream's last one, instead of dropping it as
+ * a duplicate (BF_FRAME_DUPLICATE). Live recording wants the drop (it removes the overlap of
+ * a connection rotation); importing captures given in any order wants every frame kept. A
+ * trade id that goes backwards writes no GAP record (nothing is missing). */
+#define BF_PARSER_KEEP_OLDER 1u
 
 /* Non-negative results of bf_ingest: what the frame was. */
 #define BF_FRAME_BOOK_TICKER 1  /* stored a BOOK_TICKER record */

@@ -37,6 +37,7 @@
 struct bf_parser {
     bf_writer *writer;
     size_t max_frame;
+    int keep_older; /* BF_PARSER_KEEP_OLDER: no duplicate drop */
     char *buf; /* private copy of the frame + YYJSON_PADDING_SIZE zero bytes */
     size_t buf_cap;
     void *arena; /* yyjson pool allocator memory */
@@ -119,10 +120,12 @@ int bf_parser_new(bf_writer *w, const bf_parser_opts *opts, bf_parser **out) {
     if (w == NULL || out == NULL) return BF_EINVAL;
     size_t max_frame = opts && opts->max_frame ? opts->max_frame : BF_DEFAULT_MAX_FRAME;
     if (max_frame > MAX_MAX_FRAME) return BF_EINVAL;
+    if (opts != NULL && (opts->flags & ~BF_PARSER_KEEP_OLDER) != 0) return BF_EINVAL;
     bf_parser *p = calloc(1, sizeof *p);
     if (p == NULL) return BF_ENOMEM;
     p->writer = w;
     p->max_frame = max_frame;
+    p->keep_older = opts != NULL && (opts->flags & BF_PARSER_KEEP_OLDER) != 0;
     p->fast_path = 1;
     p->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     int rc = p->c_locale == (locale_t)0 ? BF_ENOMEM : BF_OK;
@@ -285,13 +288,16 @@ static int store(bf_parser *p, const bf_msg *msg, uint64_t recv, bf_ingest_info 
     info->stream = msg->stream;
     info->symbol_id = symbol_id;
     info->seq = msg->seq;
-    if (st->has_last && msg->seq <= st->last) {
+    int older = st->has_last && msg->seq <= st->last;
+    if (older && !p->keep_older) {
         p->counters.duplicates++;
         return BF_FRAME_DUPLICATE;
     }
     uint32_t gap_reason = 0;
     int continuous = msg->stream == BF_STREAM_TRADE && st->has_last && msg->seq == st->last + 1;
-    if (st->pending_reason != 0) {
+    if (older) {
+        /* kept on request (BF_PARSER_KEEP_OLDER): going back misses nothing */
+    } else if (st->pending_reason != 0) {
         /* Frames may have been lost; only a trade id exactly last + 1 proves they were not.
          * bookTicker `u` jumps by design, so it never proves continuity. */
         if (!continuous) gap_reason = st->pending_reason;
