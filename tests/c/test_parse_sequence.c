@@ -247,8 +247,44 @@ static void test_batch_writer_error(void) {
     bf_writer_close(w);
 }
 
+/* BF_PARSER_KEEP_OLDER (binfeed import's default): older seqs are stored, going back writes
+ * no gap, a forward jump after that still does; unknown flags are refused. */
+static void test_keep_older(void) {
+    bf_writer *w = open_writer("keep_older", 0);
+    bf_parser_opts opts;
+    memset(&opts, 0, sizeof opts);
+    opts.flags = 0x80;
+    bf_parser *p = NULL;
+    CHECK_RC(bf_parser_new(w, &opts, &p), BF_EINVAL);
+    CHECK(p == NULL);
+    opts.flags = BF_PARSER_KEEP_OLDER;
+    CHECK_RC(bf_parser_new(w, &opts, &p), BF_OK);
+    bf_ingest_info info;
+    CHECK_RC(trade(p, "BTCUSDT", 100, &info), BF_FRAME_TRADE);
+    CHECK_RC(trade(p, "BTCUSDT", 100, &info), BF_FRAME_TRADE); /* same id again: kept */
+    CHECK_RC(trade(p, "BTCUSDT", 50, &info), BF_FRAME_TRADE);  /* older: kept, no gap */
+    CHECK(info.gaps == 0);
+    CHECK_RC(trade(p, "BTCUSDT", 51, &info), BF_FRAME_TRADE);
+    CHECK_RC(trade(p, "BTCUSDT", 60, &info), BF_FRAME_TRADE);  /* forward jump: gap */
+    CHECK(info.gaps == 1);
+    CHECK_RC(book(p, "BTCUSDT", 7, &info), BF_FRAME_BOOK_TICKER);
+    CHECK_RC(book(p, "BTCUSDT", 3, &info), BF_FRAME_BOOK_TICKER);
+    bf_parser_counters c;
+    CHECK_RC(bf_parser_get_counters(p, &c), BF_OK);
+    CHECK(c.duplicates == 0);
+    bf_parser_free(p);
+    bf_writer_close(w);
+    const expect want[] = {
+        TR_REC(100), TR_REC(100), TR_REC(50), TR_REC(51),
+        GAP_REC(BF_STREAM_TRADE, BF_GAP_SEQUENCE_JUMP, 51, 60), TR_REC(60),
+        BT_REC(7), BT_REC(3),
+    };
+    check_records("keep_older", want, sizeof want / sizeof want[0]);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) scratch_dir = argv[1];
+    test_keep_older();
     test_trades_and_books();
     test_restart();
     test_batch_writer_error();
