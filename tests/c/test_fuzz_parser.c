@@ -359,7 +359,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "writer: %s\n", err);
         return 2;
     }
-    bf_parser_opts popts = {2048}; /* some mutated frames exceed it: BF_ETOOBIG */
+    bf_parser_opts popts = {.max_frame = 2048}; /* some mutated frames exceed it: BF_ETOOBIG */
     bf_parser *pf, *ps;
     if (bf_parser_new(wf, &popts, &pf) != BF_OK || bf_parser_new(ws, &popts, &ps) != BF_OK)
         return 2;
@@ -436,7 +436,7 @@ static void lf_reset(void) {
     memset(&opts, 0, sizeof opts);
     opts.segment_slots = 1u << 14;
     if (bf_writer_open(lf_dir, &opts, &lf_writer, err, sizeof err) != BF_OK) abort();
-    bf_parser_opts popts = {FUZZ_MAX_INPUT};
+    bf_parser_opts popts = {.max_frame = FUZZ_MAX_INPUT};
     if (bf_parser_new(lf_writer, &popts, &lf_parser) != BF_OK) abort();
 }
 

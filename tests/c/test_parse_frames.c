@@ -415,7 +415,7 @@ static void test_limits_and_buffers(void) {
     bf_parser *none = NULL;
     CHECK_RC(bf_parser_new(NULL, NULL, &none), BF_EINVAL);
     CHECK(none == NULL);
-    bf_parser_opts huge_opts = {(size_t)1 << 40};
+    bf_parser_opts huge_opts = {.max_frame = (size_t)1 << 40};
     CHECK_RC(bf_parser_new(w, &huge_opts, &none), BF_EINVAL);
     bf_parser_counters c;
     CHECK_RC(bf_parser_get_counters(NULL, &c), BF_EINVAL);
