@@ -188,7 +188,7 @@ def throughput(n: int, rounds: int) -> dict:
 READER = r"""
 import json, sys, time
 from binfeed.queue import QueueReader
-path, n = sys.argv[1], int(sys.argv[2])
+path, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 while True:
     try:
         reader = QueueReader(path)
@@ -204,7 +204,8 @@ with reader:
             now = time.time_ns()
             ts = batch["recv_ts_ns"][batch["type"] <= 2]
             lat.extend((now - ts).tolist())
-print(json.dumps(lat[:n]))
+with open(out, "w") as f:  # a file: a pipe would fill up and block the reader
+    json.dump(lat[:n], f)
 """
 
 
@@ -233,13 +234,16 @@ def latency(n: int, rate: float) -> dict:
             from binfeed.queue import QueueWriter
 
             QueueWriter(queue).close()  # exists before the reader starts
-            reader = subprocess.Popen([sys.executable, "-c", READER, str(queue), str(n)],
+            result = Path(tmp) / "latencies.json"
+            reader = subprocess.Popen([sys.executable, "-c", READER, str(queue), str(n),
+                                       str(result)],
                                       stdout=subprocess.PIPE, text=True,
                                       env={**os.environ, "PYTHONPATH": str(ROOT)})
             assert reader.stdout is not None
             assert reader.stdout.readline().strip() == "READY"
             anyio.run(_latency_record, server.url, queue, n, reader)
-            lat = sorted(json.loads(reader.stdout.read()))
+            assert reader.wait() == 0
+            lat = sorted(json.loads(result.read_text()))
     finally:
         server.close()
 
