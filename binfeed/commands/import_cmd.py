@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from binfeed import errors
-from binfeed.commands.common import queue_location
+from binfeed.commands.common import config_option, queue_location
 from binfeed.importer import ImportReport, import_captures
 from binfeed.ingest import FrameKind
 
@@ -30,6 +30,7 @@ EXIT_MALFORMED = 3
               help="Skip bookTicker/trade frames whose update or trade id is not above the "
               "last one stored for their stream (importing a file twice then adds nothing). "
               "Default: every frame is appended, in the order given.")
+@config_option()
 def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: int,
             max_frame: int, dedup: bool) -> None:
     """Append the frames of capture FILEs to the queue, files in the order given.

@@ -18,6 +18,13 @@ from binfeed.binance.health import DEFAULT_STALL_TIMEOUT
 from binfeed.binance.status import RecordingStatus, status_line, summary_lines
 from binfeed.binance.streams import parse_kinds, parse_symbols, stream_ids
 from binfeed.binance.supervisor import EndpointError, Recorder, RecorderConfig
+from binfeed.commands.common import (
+    config_option,
+    queue_location,
+    recorder_default_name,
+    retain_option,
+)
+from binfeed.retention import RetentionPolicy, retention_task
 
 log = logging.getLogger("binfeed.record")
 
@@ -30,9 +37,7 @@ EXIT_ENDPOINT = 5
 
 
 @click.command("record")
-@click.option("--queue", "-q", "queue", required=True, metavar="DIR",
-              type=click.Path(file_okay=False, dir_okay=True, path_type=Path),
-              help="Queue directory (created if missing). One recorder per queue.")
+@queue_location(writer=True, default_name=recorder_default_name)
 @click.option("--symbols", "-s", required=True, metavar="SYM[,SYM...]",
               help="Symbols to record, comma-separated, any case (btcusdt,ethusdt).")
 @click.option("--streams", default="bookTicker", show_default=True,
@@ -53,9 +58,11 @@ EXIT_ENDPOINT = 5
               help="Replace a connection that delivered nothing (not even a ping) this long.")
 @click.option("--status/--no-status", "show_status", default=None,
               help="Live status line on stderr. Default: only when stderr is a terminal.")
+@retain_option()
+@config_option()
 def record(queue: Path, symbols: str, streams: str, url: str, duration: float | None,
            segment_slots: int, streams_per_connection: int, stall_timeout: float,
-           show_status: bool | None) -> None:
+           show_status: bool | None, retain: RetentionPolicy | None) -> None:
     """Record Binance Spot market streams into the queue at DIR.
 
     Connects to the combined-stream endpoint, subscribes, and appends every bookTicker and
@@ -85,6 +92,8 @@ def record(queue: Path, symbols: str, streams: str, url: str, duration: float | 
     \b
         binfeed record --queue data/q --symbols btcusdt,ethusdt --streams bookTicker,trade
         binfeed record -q /tmp/q -s btcusdt --url ws://127.0.0.1:9000 --duration 60
+        binfeed record --bus-root /srv/binfeed -s btcusdt --retain 7d,50GiB
+        binfeed record --config /etc/binfeed.toml
     """
     try:
         endpoint = Endpoint.parse(url)
@@ -98,13 +107,14 @@ def record(queue: Path, symbols: str, streams: str, url: str, duration: float | 
                             stall_timeout=stall_timeout)
     live = sys.stderr.isatty() if show_status is None else show_status
     code = run_record(queue, config, duration=duration, segment_slots=segment_slots,
-                      live_status=live, out=sys.stdout)
+                      live_status=live, out=sys.stdout, retain=retain)
     sys.exit(code)
 
 
 def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = None,
                segment_slots: int = 0, live_status: bool = False,
-               out: IO[str] | None = None, status_interval: float = 1.0) -> int:
+               out: IO[str] | None = None, status_interval: float = 1.0,
+               retain: RetentionPolicy | None = None) -> int:
     """Opens the queue, records until the duration ends or SIGINT/SIGTERM, seals.
 
     Returns:
@@ -127,7 +137,8 @@ def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = 
         ingestor = Ingestor(writer)
         recorder = Recorder(config, writer, ingestor)
         status = RecordingStatus(recorder, ingestor)
-        anyio.run(_record, recorder, status, duration, live_status, status_interval)
+        anyio.run(_record, recorder, status, duration, live_status, status_interval, queue,
+                  retain)
     except BaseException as exc:  # sorted by _exit_code below; nothing is swallowed
         code = _exit_code(exc)
         if code == EXIT_INTERNAL:
@@ -152,9 +163,12 @@ def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = 
 
 
 async def _record(recorder: Recorder, status: RecordingStatus, duration: float | None,
-                  live_status: bool, status_interval: float) -> None:
+                  live_status: bool, status_interval: float, queue: Path,
+                  retain: RetentionPolicy | None) -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(_stop_on_signal, tg.cancel_scope)
+        if retain is not None:
+            tg.start_soon(retention_task, queue, retain)
         if live_status:
             tg.start_soon(_show_status, status, status_interval)
         else:
