@@ -6,9 +6,12 @@ once a second (or at the end); the formatting functions are pure.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+log = logging.getLogger("binfeed.record")
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class RecordingStatus:
         self._last_frames = 0
         self._rate = 0.0
         self._seen: dict[str, tuple[int, float | None]] = {}
+        self._silent: set[str] = set()
 
     def _counters(self) -> dict[str, int]:
         get = getattr(self._ingestor, "counters", None)
@@ -144,17 +148,31 @@ class RecordingStatus:
             self._rate = (frames - self._last_frames) / (now - self._last_tick)
         self._last_frames, self._last_tick = frames, now
         last_seq = getattr(self._ingestor, "last_seq", None)
-        if last_seq is None or hasattr(self._ingestor, "stream_stats"):
-            return
-        from binfeed.binance.supervisor import STREAM_CODES
+        if last_seq is not None and not hasattr(self._ingestor, "stream_stats"):
+            from binfeed.binance.supervisor import STREAM_CODES
 
-        for stream in self._recorder.config.streams:  # type: ignore[attr-defined]
-            seq = int(last_seq(stream.symbol, int(STREAM_CODES[stream.kind])))
-            old = self._seen.get(stream.name)
-            if old is None:
-                self._seen[stream.name] = (seq, now if seq else None)
-            elif seq != old[0]:
-                self._seen[stream.name] = (seq, now)
+            for stream in self._recorder.config.streams:  # type: ignore[attr-defined]
+                seq = int(last_seq(stream.symbol, int(STREAM_CODES[stream.kind])))
+                old = self._seen.get(stream.name)
+                if old is None:
+                    self._seen[stream.name] = (seq, now if seq else None)
+                elif seq != old[0]:
+                    self._seen[stream.name] = (seq, now)
+        self._report_silence(now)
+
+    def _report_silence(self, now: float) -> None:
+        """Logs a stream that went silent (once) and when it delivers again; silence is
+        reported, never reconnected for (see binfeed.binance.health)."""
+        rec = self._recorder
+        streams = self._streams(rec.config, rec.stats, now)  # type: ignore[attr-defined]
+        silent = {st.name for st in streams if st.silent}
+        for name in sorted(silent - self._silent):
+            log.warning("%s: no frame for %.0f s or more (an unknown symbol, or a quiet "
+                        "market); reported only, its connection delivers other frames",
+                        name, rec.config.silent_after)  # type: ignore[attr-defined]
+        for name in sorted(self._silent - silent):
+            log.info("%s: frames again", name)
+        self._silent = silent
 
     async def track(self, interval: float = 1.0) -> None:
         """Calls :meth:`tick` every ``interval`` seconds until cancelled."""

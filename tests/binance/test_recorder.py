@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
 from binfeed.binance.server import Fault, ServerConfig, open_server
-from binfeed.binance.sources import list_source
+from binfeed.binance.sources import SourceFrame, list_source
 from binfeed.binance.streams import StreamKind
+from binfeed.binance.supervisor import Recorder
 from binfeed.records import ConnectionEvent, GapReason
 
 from .recorder_support import (
@@ -20,6 +22,7 @@ from .recorder_support import (
     idle,
     read_queue,
     record_until,
+    values_of,
 )
 
 pytestmark = pytest.mark.anyio
@@ -184,3 +187,58 @@ async def test_subscribe_pacing_counted_by_the_server(tmp_path: Path) -> None:
     assert conn.max_incoming_per_window <= 5
     assert conn.pongs_received >= 1
     assert sorted(conn.subscriptions) == sorted(f"{s}@bookTicker" for s in symbols)
+
+
+async def test_malformed_frames_are_counted_and_the_connection_kept(tmp_path: Path) -> None:
+    good = [f for f in capture_frames() if f.name == "btcusdt@bookTicker"][:300]
+    bad_payloads = [
+        '{"u":1,"s":"BTCUSDT","b":"nan","B":"1.0","a":"2.0","A":"1.0"}',
+        '{"u":1,"s":"BTCUSDT","b":"1e5","B":"1.0","a":"2.0","A":"1.0"}',
+        '{"u":1,"s":"BTCUSDT","b":"61837.63","B":"","a":"2.0","A":"1.0"}',
+        "not json at all",
+        '{"u":1,"s":"BTCUSDT","b":"61837.63"}',
+    ]
+    frames = list(good)
+    for i, payload in enumerate(bad_payloads):
+        at = 50 * (i + 1)
+        frames.insert(at, SourceFrame(frames[at].recv_ns, "btcusdt", "bookTicker", payload))
+    async with open_server(list_source(frames), ServerConfig(speed=None,
+                                                             ping_interval=0.2)) as server:
+        config = config_for(server, ["btcusdt"], kinds=[StreamKind.BOOK_TICKER])
+        recorder = await record_until(config, tmp_path / "q", idle(server), limit=30)
+    counters = recorder.ingestor_counters
+    assert counters.errors == len(bad_payloads)
+    assert counters.book_tickers == len(good)
+    assert len(server.connections) == 1
+    assert recorder.stats.reconnects == 0
+    stored = read_queue(tmp_path / "q")
+    assert stored.by_stream["btcusdt@bookTicker"] == [values_of(f) for f in good]
+
+
+async def test_a_silent_stream_is_reported_not_reconnected(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from binfeed.binance.status import RecordingStatus
+    from binfeed.ingest import Ingestor
+    from binfeed.queue import QueueWriter
+
+    frames = [f for f in capture_frames() if f.symbol == "btcusdt"][:3000]
+    async with open_server(list_source(frames), ServerConfig(speed=10.0,
+                                                             ping_interval=0.2)) as server:
+        # nosuchusdt: accepted by the server (as Binance does), then nothing ever comes
+        config = config_for(server, ["btcusdt", "nosuchusdt"], kinds=[StreamKind.BOOK_TICKER],
+                            silent_after=0.5)
+        with QueueWriter(tmp_path / "q") as writer, Ingestor(writer) as ingestor:
+            recorder = Recorder(config, writer, ingestor)
+            status = RecordingStatus(recorder, ingestor)
+            async with anyio.create_task_group() as tg:
+                await tg.start(recorder.run)
+                tg.start_soon(status.track, 0.1)
+                await anyio.sleep(1.2)
+                snapshot = status.snapshot()
+                tg.cancel_scope.cancel()
+    silent = {s.name: s.silent for s in snapshot.streams}
+    assert silent == {"btcusdt@bookTicker": False, "nosuchusdt@bookTicker": True}
+    assert recorder.stats.reconnects == 0
+    assert len(server.connections) == 1
+    assert any("nosuchusdt@bookTicker" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
