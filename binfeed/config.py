@@ -200,9 +200,12 @@ def _tname(value: Any) -> str:
 def cli_commands(ctx: click.Context) -> dict[str, click.Command]:
     """Every command of the CLI ``ctx`` belongs to (just its own command when it runs
     outside a group)."""
-    root = ctx.find_root().command
+    root_ctx = ctx.find_root()
+    root = root_ctx.command
     if isinstance(root, click.Group):
-        return {name: cmd for name, cmd in root.commands.items()}
+        # list_commands/get_command, not .commands: the binfeed group loads commands lazily
+        return {name: cmd for name in root.list_commands(root_ctx)
+                if (cmd := root.get_command(root_ctx, name)) is not None}
     return {ctx.command.name or "command": ctx.command}
 
 

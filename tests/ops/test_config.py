@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,16 @@ def test_dir_key_and_a_required_flag_from_the_file(tmp_path: Path, bus_root: Pat
     r = invoke("prune", "--config", str(cfg), "--retain", "soon")
     assert r.exit_code == 2
     assert "invalid retention 'soon'" in r.output
+
+
+def test_the_example_config_works_for_every_command_through_the_real_cli(
+        tmp_path: Path) -> None:
+    """Commands are loaded lazily: a config table for another command must still be known."""
+    with QueueWriter(tmp_path / "q") as w:
+        w.append_book_ticker("BTCUSDT", 1, 1.0, 2.0, 3.0, 4.0)
+    example = Path(__file__).resolve().parents[2] / "docs" / "config.example.toml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "binfeed", "info", str(tmp_path / "q"), "--config", str(example)],
+        capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "BTCUSDT" in proc.stdout
