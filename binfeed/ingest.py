@@ -372,6 +372,25 @@ class Ingestor:
             sid = self._ids.get(key, 0)
         return sid
 
+    def stream_stats(self) -> list[tuple[str, int, int]]:
+        """Per stream this parser has seen: (stream name as Binance spells it, e.g.
+        ``btcusdt@bookTicker``, records stored by this parser, receive time in ns of the
+        last one or 0). One C call plus a table scan: for status displays, not per frame."""
+        total = ffi.new("size_t *")
+        lib.bf_parser_stream_stats(self._handle(), ffi.NULL, 0, total)
+        cap = int(total[0])
+        if cap == 0:
+            return []
+        arr = ffi.new("bf_stream_stat[]", cap)
+        lib.bf_parser_stream_stats(self._handle(), arr, cap, total)
+        out = []
+        for i in range(min(cap, int(total[0]))):
+            st = arr[i]
+            name = self._writer.symbol_name(int(st.symbol_id)) or f"?{st.symbol_id}"
+            kind = "bookTicker" if st.stream == lib.BF_STREAM_BOOK_TICKER else "trade"
+            out.append((f"{name.lower()}@{kind}", int(st.stored), int(st.last_recv_ns)))
+        return out
+
     def counters(self) -> ParserCounters:
         """The parser's totals."""
         c = self._counters

@@ -38,6 +38,7 @@ class StatusSnapshot:
     malformed: int
     gaps: int
     connections: int
+    connections_opened: int
     reconnects: int
     rotations: int
     stalls: int
@@ -86,7 +87,7 @@ def summary_lines(s: StatusSnapshot) -> list[str]:
         "duplicates": s.duplicates,
         "malformed": s.malformed,
         "gaps": s.gaps,
-        "connections": s.connections,
+        "connections": s.connections_opened,
         "reconnects": s.reconnects,
         "rotations": s.rotations,
         "stalls": s.stalls,
@@ -202,6 +203,7 @@ class RecordingStatus:
             malformed=c.get("errors", 0),
             gaps=c.get("gaps", 0),
             connections=len(conns),
+            connections_opened=stats.connections,
             reconnects=stats.reconnects,
             rotations=stats.rotations,
             stalls=stats.stalls,

@@ -233,6 +233,23 @@ int bf_parser_last_seq(const bf_parser *p, uint64_t symbol_id, uint32_t stream, 
 
 int bf_parser_get_counters(const bf_parser *p, bf_parser_counters *out);
 
+/** One stream's figures, as seen by this parser (see bf_parser_stream_stats). */
+typedef struct bf_stream_stat {
+    uint64_t symbol_id;
+    uint32_t stream;       /* BF_STREAM_* */
+    uint32_t reserved;
+    uint64_t stored;       /* records stored by this parser */
+    uint64_t duplicates;   /* frames dropped as duplicates by this parser */
+    uint64_t last_seq;     /* last seq in the queue (also from before a restart), 0 if none */
+    uint64_t last_recv_ns; /* receive time of the last record this parser stored, 0 if none */
+} bf_stream_stat;
+
+/** Fills out[0 .. min(cap, *total)) with the streams the parser has a last seq or a
+ *  duplicate for, in no particular order, and sets *total to how many there are (call with
+ *  cap 0 to size the array). For a status display: a scan of the symbol table, not for
+ *  the per-frame path. */
+int bf_parser_stream_stats(const bf_parser *p, bf_stream_stat *out, size_t cap, size_t *total);
+
 #ifdef __cplusplus
 }
 #endif

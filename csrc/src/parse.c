@@ -291,6 +291,7 @@ static int store(bf_parser *p, const bf_msg *msg, uint64_t recv, bf_ingest_info 
     int older = st->has_last && msg->seq <= st->last;
     if (older && !p->keep_older) {
         p->counters.duplicates++;
+        st->duplicates++;
         return BF_FRAME_DUPLICATE;
     }
     uint32_t gap_reason = 0;
@@ -310,6 +311,8 @@ static int store(bf_parser *p, const bf_msg *msg, uint64_t recv, bf_ingest_info 
     st->last = msg->seq;
     st->has_last = 1;
     st->pending_reason = 0;
+    st->stored++;
+    st->last_recv_ns = recv;
     if (gap_reason != 0) {
         info->gaps = 1;
         p->counters.gaps++;
@@ -402,6 +405,32 @@ int bf_parser_last_seq(const bf_parser *p, uint64_t symbol_id, uint32_t stream, 
     if (stream != BF_STREAM_BOOK_TICKER && stream != BF_STREAM_TRADE) return BF_EINVAL;
     const bf_stream_entry *entry = bf_streams_find_id(&p->streams, symbol_id);
     *out = entry && entry->streams[stream - 1].has_last ? entry->streams[stream - 1].last : 0;
+    return BF_OK;
+}
+
+int bf_parser_stream_stats(const bf_parser *p, bf_stream_stat *out, size_t cap, size_t *total) {
+    if (p == NULL || total == NULL || (out == NULL && cap > 0)) return BF_EINVAL;
+    size_t n = 0;
+    for (size_t i = 0; i < p->streams.capacity; i++) {
+        const bf_stream_entry *e = &p->streams.slots[i];
+        if (e->symbol_id == 0) continue;
+        for (uint32_t s = 0; s < BF_PARSER_STREAMS; s++) {
+            const bf_stream_state *st = &e->streams[s];
+            if (!st->has_last && st->duplicates == 0) continue;
+            if (n < cap) {
+                bf_stream_stat *o = &out[n];
+                o->symbol_id = e->symbol_id;
+                o->stream = s + 1;
+                o->reserved = 0;
+                o->stored = st->stored;
+                o->duplicates = st->duplicates;
+                o->last_seq = st->has_last ? st->last : 0;
+                o->last_recv_ns = st->last_recv_ns;
+            }
+            n++;
+        }
+    }
+    *total = n;
     return BF_OK;
 }
 

@@ -30,6 +30,9 @@ typedef struct bf_stream_state {
     uint8_t has_last;       /* a record of this stream is in the queue */
     uint8_t pending_reason; /* BF_GAP_* to write before the next record, 0 = none */
     uint8_t zero[6];
+    uint64_t stored;        /* records this parser stored for the stream */
+    uint64_t duplicates;    /* frames this parser dropped as duplicates */
+    uint64_t last_recv_ns;  /* receive time of the last stored record */
 } bf_stream_state;
 
 #define BF_PARSER_STREAMS 2u /* BF_STREAM_BOOK_TICKER (1) and BF_STREAM_TRADE (2) */

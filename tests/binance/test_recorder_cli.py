@@ -71,10 +71,14 @@ async def test_duration_records_and_prints_a_parseable_summary(tmp_path: Path) -
     assert head["reconnects"] == "0"
     assert [ln.split()[1] for ln in lines[1:]] == ["name=btcusdt@bookTicker",
                                                    "name=btcusdt@trade"]
+    assert head["connections"] == "1"
     stored = read_queue(tmp_path / "q")
+    per_stream = {kv["name"]: kv for kv in
+                  (dict(x.split("=", 1) for x in ln.split()[1:]) for ln in lines[1:])}
     for name, want in expected_by_stream(frames, stream_ids(["btcusdt"], [
             StreamKind.BOOK_TICKER, StreamKind.TRADE])).items():
         assert stored.by_stream[name] == want
+        assert int(per_stream[name]["records"]) == len(want)  # per-stream counts from C
 
 
 async def test_live_status_line(tmp_path: Path) -> None:

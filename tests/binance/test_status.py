@@ -7,8 +7,8 @@ from binfeed.binance.status import StatusSnapshot, StreamStatus, status_line, su
 
 def snap(**kw: object) -> StatusSnapshot:
     base = dict(elapsed=12.34, frames=1000, frames_per_second=250.0, book_tickers=700,
-                trades=290, duplicates=3, malformed=1, gaps=2, connections=1, reconnects=1,
-                rotations=0, stalls=0, last_frame_age=0.25,
+                trades=290, duplicates=3, malformed=1, gaps=2, connections=1,
+                connections_opened=2, reconnects=1, rotations=0, stalls=0, last_frame_age=0.25,
                 streams=(StreamStatus("btcusdt@bookTicker", None, 0.1),
                          StreamStatus("xrpusdt@trade", 5, None, silent=True)),
                 refused=("bad@trade",))

@@ -272,6 +272,27 @@ static void test_keep_older(void) {
     bf_parser_counters c;
     CHECK_RC(bf_parser_get_counters(p, &c), BF_OK);
     CHECK(c.duplicates == 0);
+    /* per-stream figures: sized with cap 0, then filled; bad arguments refused */
+    size_t total = 99;
+    CHECK_RC(bf_parser_stream_stats(NULL, NULL, 0, &total), BF_EINVAL);
+    CHECK_RC(bf_parser_stream_stats(p, NULL, 1, &total), BF_EINVAL);
+    CHECK_RC(bf_parser_stream_stats(p, NULL, 0, NULL), BF_EINVAL);
+    CHECK_RC(bf_parser_stream_stats(p, NULL, 0, &total), BF_OK);
+    CHECK(total == 2);
+    bf_stream_stat stats[2];
+    memset(stats, 0xff, sizeof stats);
+    CHECK_RC(bf_parser_stream_stats(p, stats, 1, &total), BF_OK); /* room for one only */
+    CHECK(total == 2);
+    CHECK_RC(bf_parser_stream_stats(p, stats, 2, &total), BF_OK);
+    for (size_t i = 0; i < 2; i++) {
+        if (stats[i].stream == BF_STREAM_TRADE) {
+            CHECK(stats[i].stored == 5 && stats[i].last_seq == 60 && stats[i].last_recv_ns == 260);
+        } else {
+            CHECK(stats[i].stream == BF_STREAM_BOOK_TICKER);
+            CHECK(stats[i].stored == 2 && stats[i].last_seq == 3 && stats[i].last_recv_ns == 103);
+        }
+        CHECK(stats[i].duplicates == 0 && stats[i].reserved == 0);
+    }
     bf_parser_free(p);
     bf_writer_close(w);
     const expect want[] = {
