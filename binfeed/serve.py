@@ -16,8 +16,9 @@ The symbol is written as the queue stores it (upper-case, as Binance sends it) a
 are named with it lower-case (``btcusdt@trade``). Symbol definitions, gaps and connection
 records are not frames and are not sent.
 
-Each call of the source opens its own reader, so every server connection replays from the
-beginning (``--from``) on its own clock.
+Frames go out in receive-time order (a queue filled by importing captures one after the
+other is merged by time). Each call of the source reads the queue again, so every server
+connection replays from the beginning (``--from``) on its own clock.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ import numpy as np
 
 from binfeed import errors
 from binfeed.binance.sources import Source, SourceFrame
-from binfeed.queue import QueueReader
+from binfeed.queue import QueueReader, Segment, list_segments, symbols_in
 from binfeed.records import (
     BOOK_TICKER_DTYPE,
+    SLOT_DTYPE,
     TRADE_BEST_MATCH,
     TRADE_BEST_MATCH_KNOWN,
     TRADE_BUYER_IS_MAKER,
@@ -197,13 +199,47 @@ def queue_frames(
     symbols: list[str] | None = None,
     batch_records: int = 4096,
 ) -> Iterator[SourceFrame]:
-    """Every bookTicker and trade frame of the queue, in queue order, until its end (what
-    is committed when the reader gets there) or ``end_ns``.
+    """Every bookTicker and trade frame of the queue in receive-time order (ties in queue
+    order), as committed when called, within [start_ns, end_ns).
+
+    A recorded queue is already in receive order and is streamed as it is read. A queue
+    filled by importing several captures one after the other is not: its frames are then
+    served in the order of their receive times (what was captured at the same moment is
+    served at the same moment), from an index of 16 bytes per record (the slots themselves
+    are read from the mapped segments, not loaded).
 
     Raises:
         QueueNotFoundError, QueueCorruptError, QueueVersionError: from the reader.
     """
     wanted = {s.upper() for s in symbols} if symbols else None
+    if _in_receive_order(queue_dir):
+        yield from _frames_in_queue_order(queue_dir, start_ns, end_ns, wanted, batch_records)
+    else:
+        yield from _frames_in_time_order(queue_dir, start_ns, end_ns, wanted, batch_records)
+
+
+def _market(slots: np.ndarray) -> np.ndarray:
+    types = slots["type"]
+    return (types == _BT) | (types == _TR)
+
+
+def _in_receive_order(queue_dir: str | os.PathLike[str]) -> bool:
+    last = -1
+    for _, path in list_segments(queue_dir):
+        with Segment(path) as seg:
+            slots = seg.slots()
+            recv = slots["recv_ts_ns"][_market(slots)].astype(np.int64)
+            del slots
+        if len(recv):
+            if recv[0] < last or (len(recv) > 1 and bool((np.diff(recv) < 0).any())):
+                return False
+            last = int(recv[-1])
+    return True
+
+
+def _frames_in_queue_order(queue_dir: str | os.PathLike[str], start_ns: int | None,
+                           end_ns: int | None, wanted: set[str] | None,
+                           batch_records: int) -> Iterator[SourceFrame]:
     with QueueReader(queue_dir) as reader:
         while True:
             batch = reader.poll(batch_records)
@@ -213,6 +249,44 @@ def queue_frames(
                                   wanted=wanted)
             del batch
             yield from frames
+
+
+def _frames_in_time_order(queue_dir: str | os.PathLike[str], start_ns: int | None,
+                          end_ns: int | None, wanted: set[str] | None,
+                          batch_records: int) -> Iterator[SourceFrame]:
+    segments: list[Segment] = []
+    symbols: dict[int, str] = {}
+    seg_of, slot_of, recv_of = [], [], []
+    try:
+        for _, path in list_segments(queue_dir):
+            seg = Segment(path)
+            segments.append(seg)
+            slots = seg.slots()
+            symbols.update(symbols_in(slots))
+            idx = np.flatnonzero(_market(slots))
+            seg_of.append(np.full(len(idx), len(segments) - 1, dtype=np.int32))
+            slot_of.append(idx)
+            recv_of.append(slots["recv_ts_ns"][idx])
+            del slots
+        if not segments:
+            return
+        seg_all = np.concatenate(seg_of)
+        slot_all = np.concatenate(slot_of)
+        order = np.argsort(np.concatenate(recv_of), kind="stable")
+        views = [seg.slots() for seg in segments]
+        for start in range(0, len(order), batch_records):
+            chunk = order[start:start + batch_records]
+            segs, rows = seg_all[chunk], slot_all[chunk]
+            batch = np.empty(len(chunk), SLOT_DTYPE)
+            for k in np.unique(segs).tolist():
+                here = segs == k
+                batch[here] = views[k][rows[here]]
+            yield from batch_frames(batch, symbols, start_ns=start_ns, end_ns=end_ns,
+                                    wanted=wanted)
+        del views
+    finally:
+        for seg in segments:
+            seg.close()
 
 
 def queue_source(

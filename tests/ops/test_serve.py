@@ -109,6 +109,26 @@ def test_queue_frames_are_the_captured_frames_byte_for_byte(
     assert list(queue_frames(capture_queue)) == capture
 
 
+def test_a_queue_imported_file_after_file_is_served_in_receive_time_order(
+        tmp_path: Path) -> None:
+    """Two captures of the same interval imported one after the other (queue order: all of
+    BTCUSDT, then all of ETHUSDT) are served merged by receive time, not one after the
+    other, so a paced replay plays both symbols at once."""
+    data = Path(__file__).resolve().parents[1] / "data" / "binance"
+    market = ("bookTicker", "trade")
+    btc = [f for f in load_capture([data / "spot_btcusdt_20240808.gz"]) if f.stream in market]
+    eth = [f for f in load_capture([data / "spot_ethusdt_20240808.gz"]) if f.stream in market]
+    q = tmp_path / "q"
+    write_frames(q, btc[:3000], segment_slots=1024)
+    write_frames(q, eth[:3000], segment_slots=1024)  # a second writer: new segments
+    served = list(queue_frames(q))
+    assert len(served) == 6000
+    assert [f.recv_ns for f in served] == sorted(f.recv_ns for f in btc[:3000] + eth[:3000])
+    assert sorted(served) == sorted(btc[:3000] + eth[:3000])
+    # within a symbol the order is the recorded one
+    assert [f for f in served if f.symbol == "ethusdt"] == eth[:3000]
+
+
 class Served:
     """``binfeed replay ... --serve --port 0`` in another process."""
 
