@@ -30,6 +30,7 @@ from binfeed.records import (
     TRADE_DTYPE,
     RecordType,
 )
+from binfeed.summary import GapSummary
 
 #: Type names as the monitor shows them.
 TYPE_NAMES = {
@@ -68,18 +69,6 @@ class LastTrade:
     recv_ts_ns: int
 
 
-@dataclass(frozen=True, slots=True)
-class GapSeen:
-    """A GAP record, decoded."""
-
-    symbol: str
-    stream: str
-    reason: str
-    last_seq: int | None
-    next_seq: int | None
-    recv_ts_ns: int
-
-
 @dataclass
 class SymbolReport:
     """One symbol's line."""
@@ -108,7 +97,7 @@ class Report:
     lag_s: float | None
     gaps_total: int
     gaps_new: int
-    recent_gaps: list[GapSeen]
+    recent_gaps: list[GapSummary]
     connection_events: int
     last_connection: str | None
     symbols: list[SymbolReport]
@@ -151,7 +140,7 @@ class MonitorState:
         self.last_recv_ns: int | None = None
         self.gaps_total = 0
         self.gaps_interval = 0
-        self.recent_gaps: deque[GapSeen] = deque(maxlen=RECENT_GAPS)
+        self.recent_gaps: deque[GapSummary] = deque(maxlen=RECENT_GAPS)
         self.connection_events = 0
         self.last_connection: str | None = None
         self.symbol_ids: dict[int, str] = {}
@@ -228,13 +217,13 @@ class MonitorState:
                     int(r["recv_ts_ns"]))
 
     @staticmethod
-    def _gaps(batch: np.ndarray, symbols: dict[int, str]) -> list[GapSeen]:
+    def _gaps(batch: np.ndarray, symbols: dict[int, str]) -> list[GapSummary]:
         idx = np.flatnonzero(batch["type"] == RecordType.GAP)
         out = []
         for g in batch[idx].view(GAP_DTYPE):
             name = symbols.get(int(g["symbol_id"]), f"?{int(g['symbol_id'])}")
             stream = STREAM_NAMES.get(int(g["stream"]), str(int(g["stream"])))
-            out.append(GapSeen(name, f"{name.lower()}@{stream}",
+            out.append(GapSummary(name, f"{name.lower()}@{stream}",
                                GAP_REASON_NAMES.get(int(g["reason"]), str(int(g["reason"]))),
                                int(g["last_seq"]) or None, int(g["next_seq"]) or None,
                                int(g["recv_ts_ns"])))
