@@ -26,6 +26,7 @@ def main() -> None:
     reader = QueueReader.wait_for(args.queue, timeout=args.timeout)
     print("READY", flush=True)
     seen, first, last, ordered, exact = 0, None, None, True, True
+    jumps: list[tuple[object, ...]] = []
     for rec in reader.tail(idle_timeout=args.timeout):
         if not isinstance(rec, BookTicker):
             continue
@@ -36,6 +37,7 @@ def main() -> None:
             first = rec.update_id
         elif rec.update_id != last + 1:  # type: ignore[operator]
             ordered = False
+            jumps.append((last, rec.update_id, reader.position))
         last = rec.update_id
         if (rec.bid_price, rec.bid_qty, rec.ask_price, rec.ask_qty) != book_values(i):
             exact = False
@@ -44,6 +46,8 @@ def main() -> None:
             break
     print(f"SEEN {seen} FIRST {first} LAST {last} ORDERED {int(ordered)} EXACT {int(exact)}",
           flush=True)
+    if not ordered:
+        print(f"JUMPS (last id, next id, (segment, slot) after) {jumps[:20]}", flush=True)
 
 
 if __name__ == "__main__":
