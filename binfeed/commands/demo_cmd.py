@@ -84,7 +84,9 @@ def demo(queue: Path | None, speed: float, show_status: bool | None) -> None:
         for line in jsonl_lines(batch, reader.symbols):
             click.echo("  " + line)
     _check(queue, expected)
-    click.echo(f"\nexplore it: binfeed info {queue} | binfeed replay {queue} | head")
+    click.echo(f"\nexplore it (in a checkout, `./dev shell` puts binfeed on PATH):\n"
+               f"  binfeed info {queue}\n  binfeed replay {queue} | head\n"
+               f"  binfeed replay {queue} --serve --speed 10")
 
 
 async def _serve_and_record(frames: list, queue: Path, speed: float, live: bool) -> list[str]:
