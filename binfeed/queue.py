@@ -375,7 +375,7 @@ class Segment:
                     lib.BF_ECORRUPT)
             # The lock tells retention this file is in use; failure to lock is not fatal.
             lib.bf_py_lock_shared(fd)
-            self._mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+            self._mm, size = self._map(fd, size)
         except BaseException:
             os.close(fd)
             raise
@@ -394,6 +394,20 @@ class Segment:
         self._stride_dtype = SLOT_DTYPE if self.slot_size == SLOT_SIZE else np.dtype(
             {"names": ["raw"], "formats": [f"V{SLOT_SIZE}"], "offsets": [0],
              "itemsize": self.slot_size})
+
+    def _map(self, fd: int, size: int) -> tuple[mmap.mmap, int]:
+        """Maps the file read-only. The writer may truncate it (sealing shrinks a segment to
+        its used length) between our fstat and mmap: then size again."""
+        for _ in range(100):
+            try:
+                return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ), size
+            except ValueError:  # "mmap length is greater than file size": it just shrank
+                size = os.fstat(fd).st_size
+                if size < HEADER_SIZE:
+                    break
+        raise errors.QueueCorruptError(
+            f"segment {self.path} keeps changing size ({size} bytes) while being mapped",
+            lib.BF_ECORRUPT)
 
     def _validate(self, h: np.void) -> None:
         where = f"segment {self.path}"
