@@ -608,21 +608,17 @@ class QueueReader:
             finished = successor.exists()
         if not finished or self._pos < seg.committed():
             return False
-        nxt = successor if successor.exists() else self._next_existing(seg.seq)
-        if nxt is None:
-            return False
+        # Always seq + 1, as the format says (and as the C reader does): a writer creates it
+        # before sealing seq, a recovering writer right after sealing; retention never
+        # deletes a segment newer than one a reader holds.
         try:
-            new = Segment(nxt)
-        except errors.QueueNotFoundError:  # deleted by retention in between
+            new = Segment(successor)
+        except errors.QueueNotFoundError:  # not created yet (a recovering writer): wait
             return False
         seg.close()
         self._seg = new
         self._pos = 0
         return True
-
-    def _next_existing(self, seq: int) -> Path | None:
-        later = [p for s, p in list_segments(self.path) if s > seq]
-        return later[0] if later else None
 
     # -- records ----------------------------------------------------------------------
     def records(self, *, include_symbols: bool = False) -> Iterator[Record]:
