@@ -11,7 +11,8 @@ record), so replaying a day of a busy symbol runs at about a million records per
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,34 @@ def _trade_flags(flags: list[int]) -> tuple[list[bool], list[bool | None]]:
     return maker, best
 
 
+def _book_rows(batch: np.ndarray, wanted: set[int] | None) -> Iterator[tuple[Any, ...]]:
+    """(index, symbol_id, update_id, bid, bid_qty, ask, ask_qty, recv_ts_ns, timestamp_ms)
+    of the batch's BOOK_TICKER records, as Python values, in queue order."""
+    idx, r = _select(batch, RecordType.BOOK_TICKER, BOOK_TICKER_DTYPE, wanted)
+    return zip(idx.tolist(), r["symbol_id"].tolist(), r["seq"].tolist(),
+               r["bid_price"].tolist(), r["bid_qty"].tolist(), r["ask_price"].tolist(),
+               r["ask_qty"].tolist(), r["recv_ts_ns"].tolist(), r["timestamp"].tolist(),
+               strict=True)
+
+
+def _trade_rows(batch: np.ndarray, wanted: set[int] | None) -> Iterator[tuple[Any, ...]]:
+    """(index, symbol_id, trade_id, price, qty, trade_ts_ms, event_ts_ms, buyer_is_maker,
+    best_match or None, recv_ts_ns) of the batch's TRADE records."""
+    idx, r = _select(batch, RecordType.TRADE, TRADE_DTYPE, wanted)
+    maker, best = _trade_flags(r["trade_flags"].tolist())
+    return zip(idx.tolist(), r["symbol_id"].tolist(), r["trade_id"].tolist(),
+               r["price"].tolist(), r["qty"].tolist(), r["trade_ts_ms"].tolist(),
+               r["event_ts_ms"].tolist(), maker, best, r["recv_ts_ns"].tolist(), strict=True)
+
+
+def _gap_rows(batch: np.ndarray, wanted: set[int] | None) -> Iterator[tuple[Any, ...]]:
+    """(index, symbol_id, stream, last_seq, next_seq, reason, recv_ts_ns) of GAP records."""
+    idx, r = _select(batch, RecordType.GAP, GAP_DTYPE, wanted)
+    return zip(idx.tolist(), r["symbol_id"].tolist(), r["stream"].tolist(),
+               r["last_seq"].tolist(), r["next_seq"].tolist(), r["reason"].tolist(),
+               r["recv_ts_ns"].tolist(), strict=True)
+
+
 def jsonl_lines(
     batch: np.ndarray,
     symbols: dict[int, str],
@@ -91,39 +120,17 @@ def jsonl_lines(
     """
     out: list[str | None] = [None] * len(batch)
     sym = symbols.get
-
-    idx, r = _select(batch, RecordType.BOOK_TICKER, BOOK_TICKER_DTYPE, wanted)
-    if len(idx):
-        ts = r["timestamp"].tolist()
-        for i, s, u, bp, bq, ap, aq, rt, t in zip(
-            idx.tolist(), r["symbol_id"].tolist(), r["seq"].tolist(), r["bid_price"].tolist(),
-            r["bid_qty"].tolist(), r["ask_price"].tolist(), r["ask_qty"].tolist(),
-            r["recv_ts_ns"].tolist(), ts, strict=True,
-        ):
-            line = _BOOK_JSON % (sym(s, "?"), u, bp, bq, ap, aq, rt)
-            out[i] = line + (',"timestamp_ms":%d}' % t if t else "}")
-
-    idx, r = _select(batch, RecordType.TRADE, TRADE_DTYPE, wanted)
-    if len(idx):
-        maker, best = _trade_flags(r["trade_flags"].tolist())
-        for i, s, tid, p, q, tt, et, m, b, rt in zip(
-            idx.tolist(), r["symbol_id"].tolist(), r["trade_id"].tolist(), r["price"].tolist(),
-            r["qty"].tolist(), r["trade_ts_ms"].tolist(), r["event_ts_ms"].tolist(), maker,
-            best, r["recv_ts_ns"].tolist(), strict=True,
-        ):
-            out[i] = _TRADE_JSON % (sym(s, "?"), tid, p, q, tt, et, _json_bool(m), rt,
-                                    _json_bool(b))
-
-    idx, r = _select(batch, RecordType.GAP, GAP_DTYPE, wanted)
-    for i, s, st, ls, ns, why, rt in zip(
-        idx.tolist(), r["symbol_id"].tolist(), r["stream"].tolist(), r["last_seq"].tolist(),
-        r["next_seq"].tolist(), r["reason"].tolist(), r["recv_ts_ns"].tolist(), strict=True,
-    ):
+    for i, s, u, bp, bq, ap, aq, rt, t in _book_rows(batch, wanted):
+        line = _BOOK_JSON % (sym(s, "?"), u, bp, bq, ap, aq, rt)
+        out[i] = line + (',"timestamp_ms":%d}' % t if t else "}")
+    for i, s, tid, p, q, tt, et, m, b, rt in _trade_rows(batch, wanted):
+        out[i] = _TRADE_JSON % (sym(s, "?"), tid, p, q, tt, et, _json_bool(m), rt,
+                                _json_bool(b))
+    for i, s, st, ls, ns, why, rt in _gap_rows(batch, wanted):
         name = sym(s, "?")
         stream = f"{name.lower()}@{STREAM_NAMES.get(st, str(st))}"
         out[i] = _GAP_JSON % (name, stream, _opt_int(ls), _opt_int(ns),
                               GAP_REASON_NAMES.get(why, str(why)), rt)
-
     if include_all:
         _control_json(batch, out)
     return [line for line in out if line is not None]
@@ -158,30 +165,14 @@ def csv_lines(
     """CSV rows (see :data:`CSV_HEADER`) for market data and gaps, in queue order."""
     out: list[str | None] = [None] * len(batch)
     sym = symbols.get
-    idx, r = _select(batch, RecordType.BOOK_TICKER, BOOK_TICKER_DTYPE, wanted)
-    for i, s, u, bp, bq, ap, aq, rt, t in zip(
-        idx.tolist(), r["symbol_id"].tolist(), r["seq"].tolist(), r["bid_price"].tolist(),
-        r["bid_qty"].tolist(), r["ask_price"].tolist(), r["ask_qty"].tolist(),
-        r["recv_ts_ns"].tolist(), r["timestamp"].tolist(), strict=True,
-    ):
+    for i, s, u, bp, bq, ap, aq, rt, t in _book_rows(batch, wanted):
         out[i] = "bookTicker,%s,%d,%d,%r,%r,%r,%r,,,,,,,%s,,,," % (
             sym(s, "?"), u, rt, bp, bq, ap, aq, t if t else "")
-    idx, r = _select(batch, RecordType.TRADE, TRADE_DTYPE, wanted)
-    if len(idx):
-        maker, best = _trade_flags(r["trade_flags"].tolist())
-        for i, s, tid, p, q, tt, et, m, b, rt in zip(
-            idx.tolist(), r["symbol_id"].tolist(), r["trade_id"].tolist(), r["price"].tolist(),
-            r["qty"].tolist(), r["trade_ts_ms"].tolist(), r["event_ts_ms"].tolist(), maker,
-            best, r["recv_ts_ns"].tolist(), strict=True,
-        ):
-            out[i] = "trade,%s,%d,%d,,,,,%r,%r,%d,%d,%s,%s,,,,," % (
-                sym(s, "?"), tid, rt, p, q, tt, et, _json_bool(m),
-                "" if b is None else _json_bool(b))
-    idx, r = _select(batch, RecordType.GAP, GAP_DTYPE, wanted)
-    for i, s, st, ls, ns, why, rt in zip(
-        idx.tolist(), r["symbol_id"].tolist(), r["stream"].tolist(), r["last_seq"].tolist(),
-        r["next_seq"].tolist(), r["reason"].tolist(), r["recv_ts_ns"].tolist(), strict=True,
-    ):
+    for i, s, tid, p, q, tt, et, m, b, rt in _trade_rows(batch, wanted):
+        out[i] = "trade,%s,%d,%d,,,,,%r,%r,%d,%d,%s,%s,,,,," % (
+            sym(s, "?"), tid, rt, p, q, tt, et, _json_bool(m),
+            "" if b is None else _json_bool(b))
+    for i, s, st, ls, ns, why, rt in _gap_rows(batch, wanted):
         name = sym(s, "?")
         out[i] = "gap,%s,,%d,,,,,,,,,,,,%s@%s,%s,%s,%s" % (
             name, rt, name.lower(), STREAM_NAMES.get(st, str(st)), ls or "", ns or "",
