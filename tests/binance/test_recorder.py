@@ -31,7 +31,7 @@ pytestmark = pytest.mark.anyio
 async def test_every_frame_recorded_once_with_exact_values(tmp_path: Path) -> None:
     frames = capture_frames()
     async with open_server(list_source(frames), ServerConfig(speed=None,
-                                                             ping_interval=0.2)) as server:
+                                                             ping_interval=0.4)) as server:
         config = config_for(server, ["btcusdt", "ethusdt"])
         await record_until(config, tmp_path / "q", idle(server), limit=60)
     expected = expected_by_stream(frames, config.streams)
@@ -62,7 +62,7 @@ async def test_every_frame_recorded_once_with_exact_values(tmp_path: Path) -> No
 async def test_reconnects_resubscribes_and_marks_the_gap(tmp_path: Path, fault: Fault,
                                                          close_code: int) -> None:
     frames = [f for f in capture_frames() if f.symbol == "btcusdt"][:6000]
-    config_server = ServerConfig(speed=None, ping_interval=0.2, faults=[fault])
+    config_server = ServerConfig(speed=None, ping_interval=0.4, faults=[fault])
     async with open_server(list_source(frames), config_server) as server:
         # streams by SUBSCRIBE only, so resubscription is visible to the server
         config = config_for(server, ["btcusdt"], max_url_length=0)
@@ -116,7 +116,7 @@ async def test_stall_is_detected_and_replaced(tmp_path: Path) -> None:
 async def test_server_shutdown_rotates_without_loss_or_doubling(tmp_path: Path) -> None:
     frames = [f for f in capture_frames() if f.symbol == "btcusdt"][:8000]
     # paced so that frames keep flowing on both connections during the overlap
-    config_server = ServerConfig(speed=60.0, ping_interval=0.2,
+    config_server = ServerConfig(speed=60.0, ping_interval=0.4,
                                  faults=[Fault("shutdown", after_frames=800, grace=1.5)])
     async with open_server(list_source(frames), config_server) as server:
         config = config_for(server, ["btcusdt"], overlap=0.3)
@@ -140,7 +140,7 @@ async def test_server_shutdown_rotates_without_loss_or_doubling(tmp_path: Path) 
 async def test_planned_rotation_before_the_cut_loses_and_doubles_nothing(tmp_path: Path) -> None:
     frames = [f for f in capture_frames() if f.symbol == "btcusdt"][:12000]
     async with open_server(list_source(frames), ServerConfig(speed=20.0,
-                                                             ping_interval=0.2)) as server:
+                                                             ping_interval=0.4)) as server:
         config = config_for(server, ["btcusdt"], max_age=0.8, overlap=0.2)
         recorder = await record_until(config, tmp_path / "q",
                                       lambda r: r.stats.rotations >= 3, limit=30)
@@ -155,7 +155,7 @@ async def test_planned_rotation_before_the_cut_loses_and_doubles_nothing(tmp_pat
 
 async def test_refused_subscription_is_in_the_queue(tmp_path: Path) -> None:
     frames = [f for f in capture_frames() if f.symbol == "btcusdt"][:2000]
-    config_server = ServerConfig(speed=None, ping_interval=0.2, refuse=frozenset({"xyzusdt"}))
+    config_server = ServerConfig(speed=None, ping_interval=0.4, refuse=frozenset({"xyzusdt"}))
     async with open_server(list_source(frames), config_server) as server:
         config = config_for(server, ["btcusdt", "xyzusdt"], kinds=[StreamKind.BOOK_TICKER])
         recorder = await record_until(config, tmp_path / "q", idle(server), limit=30)
@@ -203,7 +203,7 @@ async def test_malformed_frames_are_counted_and_the_connection_kept(tmp_path: Pa
         at = 50 * (i + 1)
         frames.insert(at, SourceFrame(frames[at].recv_ns, "btcusdt", "bookTicker", payload))
     async with open_server(list_source(frames), ServerConfig(speed=None,
-                                                             ping_interval=0.2)) as server:
+                                                             ping_interval=0.4)) as server:
         config = config_for(server, ["btcusdt"], kinds=[StreamKind.BOOK_TICKER])
         recorder = await record_until(config, tmp_path / "q", idle(server), limit=30)
     counters = recorder.ingestor_counters
@@ -223,7 +223,7 @@ async def test_a_silent_stream_is_reported_not_reconnected(
 
     frames = [f for f in capture_frames() if f.symbol == "btcusdt"][:3000]
     async with open_server(list_source(frames), ServerConfig(speed=10.0,
-                                                             ping_interval=0.2)) as server:
+                                                             ping_interval=0.4)) as server:
         # nosuchusdt: accepted by the server (as Binance does), then nothing ever comes
         config = config_for(server, ["btcusdt", "nosuchusdt"], kinds=[StreamKind.BOOK_TICKER],
                             silent_after=0.5)

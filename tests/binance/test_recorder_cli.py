@@ -57,7 +57,7 @@ def btc(n: int) -> list:
 
 async def test_duration_records_and_prints_a_parseable_summary(tmp_path: Path) -> None:
     frames = btc(3000)
-    async with open_server(list_source(frames), speed=None, ping_interval=0.2) as server:
+    async with open_server(list_source(frames), speed=None, ping_interval=0.4) as server:
         result = await invoke(["--queue", str(tmp_path / "q"), "--symbols", "BTCUSDT",
                                "--streams", "bookTicker,trade", "--url", server.url + "/",
                                "--duration", "1.5"])
@@ -82,7 +82,7 @@ async def test_duration_records_and_prints_a_parseable_summary(tmp_path: Path) -
 
 
 async def test_live_status_line(tmp_path: Path) -> None:
-    async with open_server(list_source(btc(3000)), speed=200.0, ping_interval=0.2) as server:
+    async with open_server(list_source(btc(3000)), speed=200.0, ping_interval=0.4) as server:
         result = await invoke(["-q", str(tmp_path / "q"), "-s", "btcusdt", "--url", server.url,
                                "--duration", "1.6", "--status"])
     assert result.exit_code == 0
@@ -155,7 +155,7 @@ async def test_tls_is_verified(tmp_path: Path) -> None:
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
     frames = btc(500)
-    async with open_server(list_source(frames), speed=None, ping_interval=0.2,
+    async with open_server(list_source(frames), speed=None, ping_interval=0.4,
                            ssl_context=server_ctx) as server:
         assert server.url.startswith("wss://127.0.0.1:")
         # the default: system CAs; a self-signed certificate is refused for good
@@ -175,7 +175,7 @@ async def test_tls_is_verified(tmp_path: Path) -> None:
 
 
 async def test_sigterm_seals_and_exits_0(tmp_path: Path) -> None:
-    async with open_server(list_source(btc(20000)), speed=20.0, ping_interval=0.2) as server:
+    async with open_server(list_source(btc(20000)), speed=20.0, ping_interval=0.4) as server:
         queue = tmp_path / "q"
         async with await anyio.open_process(
                 [*RECORD, "-q", str(queue), "-s", "btcusdt", "--url", server.url]) as proc:
@@ -195,7 +195,7 @@ async def test_kill_9_then_restart_on_the_same_queue(tmp_path: Path) -> None:
     queue = tmp_path / "q"
     args = [*RECORD, "-q", str(queue), "-s", "btcusdt", "--streams", "bookTicker,trade",
             "--url"]
-    async with open_server(list_source(frames), speed=20.0, ping_interval=0.2) as server:
+    async with open_server(list_source(frames), speed=20.0, ping_interval=0.4) as server:
         async with await anyio.open_process([*args, server.url]) as first:
             await wait_for_records(queue, 300)
             first.kill()  # SIGKILL: no clean-up at all
