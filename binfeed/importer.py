@@ -6,7 +6,8 @@ ingests them with one C call (:meth:`binfeed.ingest.Ingestor.ingest_packed`, whi
 the GIL too): decompression and parsing overlap on two cores. Files go in the
 order given. A malformed line writes nothing and is remembered with its line number and the
 parser's reason; a damaged or unreadable file is reported and the next one is read. Only a
-failure of the queue itself stops the import (it raises).
+failure of the queue itself stops the import (it raises); a report passed in then holds
+what was imported before the failure.
 
 Example::
 
@@ -16,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import Counter
@@ -29,6 +31,7 @@ import numpy as np
 
 from binfeed._ffi import lib, string
 from binfeed.capture import CaptureBatch, CaptureError, pack_blocks, read_blocks
+from binfeed.errors import BinfeedError, QueueError
 from binfeed.ingest import FrameKind, Ingestor
 from binfeed.queue import QueueWriter, Segment, list_segments, symbols_in
 from binfeed.records import BOOK_TICKER_DTYPE, GAP_DTYPE, TRADE_DTYPE, RecordType
@@ -110,6 +113,7 @@ def import_captures(
     max_frame: int = 0,
     segment_slots: int = 0,
     dedup: bool = False,
+    report: ImportReport | None = None,
 ) -> ImportReport:
     """Appends the frames of ``files`` (in order) to the queue at ``queue``.
 
@@ -122,25 +126,40 @@ def import_captures(
         dedup: skip bookTicker/trade frames whose sequence number is not above the last one
             stored for their stream (importing the same file twice then adds nothing);
             default: append every frame, in the order given.
+        report: the report to fill (default: a new one). Pass one to learn what was
+            imported when the import raises: it then holds the files begun, the frames
+            ingested and the records written before the failure.
 
     Returns:
         the report; records are counted by reading back what this import wrote.
 
     Raises:
         QueueError: the queue cannot be opened or written (locked by another writer, disk
-            full...); what was appended before stays, sealed.
+            full...); what was appended before stays, sealed, and is in ``report``.
     """
-    report = ImportReport()
+    report = ImportReport() if report is None else report
     start = time.perf_counter()
-    with QueueWriter(queue, segment_slots=segment_slots) as writer:
-        first_segment = writer.stats().segment_seq
-        with Ingestor(writer, max_frame=max_frame, keep_older=not dedup) as ingestor, \
-                ThreadPoolExecutor(1, thread_name_prefix="binfeed-import-read") as pool:
-            for path in files:
-                report.files.append(os.fspath(path))
-                _import_file(ingestor, os.fspath(path), pool, report, keep_malformed)
+    first_segment: int | None = None
+    try:
+        with QueueWriter(queue, segment_slots=segment_slots) as writer:
+            first_segment = writer.stats().segment_seq
+            with Ingestor(writer, max_frame=max_frame, keep_older=not dedup) as ingestor, \
+                    ThreadPoolExecutor(1, thread_name_prefix="binfeed-import-read") as pool:
+                for path in files:
+                    report.files.append(os.fspath(path))
+                    _import_file(ingestor, os.fspath(path), pool, report, keep_malformed)
+    except BinfeedError:
         report.seconds = time.perf_counter() - start
-        _count_written(Path(queue), first_segment, report)
+        if first_segment is not None:
+            # What was appended before the failure stays (the writer sealed it on the way
+            # out): count it, so that the caller can report it along with the error. The
+            # import's own failure is the error to raise, not one of this read-back.
+            with contextlib.suppress(BinfeedError):
+                _count_written(Path(queue), first_segment, report)
+        raise
+    report.seconds = time.perf_counter() - start
+    assert first_segment is not None  # the writer opened, or it raised above
+    _count_written(Path(queue), first_segment, report)
     return report
 
 
@@ -164,30 +183,53 @@ def _import_file(ingestor: Ingestor, path: str, pool: ThreadPoolExecutor,
         # decompression (which releases the GIL) runs ahead in the helper thread; the
         # numpy split and the C ingest (which releases the GIL too) run here
         for batch in pack_blocks(_prefetched(read_blocks(path), pool)):
-            results = np.empty(len(batch), np.int32)
-            ingestor.ingest_packed(batch.buf, batch.offsets, batch.recv_ts_ns, results)
-            report.frames += len(results)
-            kinds, counts = np.unique(results, return_counts=True)
-            report.kinds.update(dict(zip(kinds.tolist(), counts.tolist(), strict=True)))
+            # BF_ECLOSED marks the frames the batch call did not reach (all of them if it
+            # fails before the first one)
+            results = np.full(len(batch), lib.BF_ECLOSED, np.int32)
+            try:
+                ingestor.ingest_packed(batch.buf, batch.offsets, batch.recv_ts_ns, results)
+            except QueueError:
+                # The queue failed at one frame, which wrote nothing; the frames before it
+                # were ingested: count them, so that the report of the failed import says
+                # what made it in.
+                reached = np.flatnonzero(results != lib.BF_ECLOSED)
+                done = int(reached[-1]) if reached.size else 0
+                _tally(ingestor, path, batch, results[:done], report, keep, ask_again=False)
+                raise
+            _tally(ingestor, path, batch, results, report, keep)
             last_line = int(batch.line_nos[-1])
-            if kinds[0] < 0:
-                _note_malformed(ingestor, path, batch, results, report, keep)
     except CaptureError as exc:
         report.malformed_count += 1
         if len(report.malformed) < keep:
             report.malformed.append(Malformed(path, last_line + 1, 0, str(exc)))
 
 
+def _tally(ingestor: Ingestor, path: str, batch: CaptureBatch, results: np.ndarray,
+           report: ImportReport, keep: int, *, ask_again: bool = True) -> None:
+    """Adds the results of the first ``len(results)`` frames of ``batch`` to the report."""
+    if not len(results):
+        return
+    report.frames += len(results)
+    kinds, counts = np.unique(results, return_counts=True)
+    report.kinds.update(dict(zip(kinds.tolist(), counts.tolist(), strict=True)))
+    if kinds[0] < 0:
+        _note_malformed(ingestor, path, batch, results, report, keep, ask_again)
+
+
 def _note_malformed(ingestor: Ingestor, path: str, batch: CaptureBatch, results: np.ndarray,
-                    report: ImportReport, keep: int) -> None:
+                    report: ImportReport, keep: int, ask_again: bool) -> None:
     bad = np.flatnonzero(results < 0)
     report.malformed_count += int(bad.size)
     for i in bad[: max(0, keep - len(report.malformed))].tolist():
         rc = int(results[i])
-        # The batch call keeps only the last reason: ask again for this one. A bad frame
-        # writes nothing and changes no state, so the second call gives the same answer.
-        again = ingestor.ingest(batch.frame(i), int(batch.recv_ts_ns[i]))
-        reason = ingestor.last_error if again == rc else string(lib.bf_status_message(rc))
+        reason = string(lib.bf_status_message(rc))
+        if ask_again:
+            # The batch call keeps only the last reason: ask again for this one. A bad
+            # frame writes nothing and changes no state, so the second call gives the same
+            # answer. (Not after the queue failed: the generic reason must do then.)
+            again = ingestor.ingest(batch.frame(i), int(batch.recv_ts_ns[i]))
+            if again == rc:
+                reason = ingestor.last_error
         report.malformed.append(Malformed(path, int(batch.line_nos[i]), rc, reason))
 
 

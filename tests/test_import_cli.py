@@ -2,7 +2,8 @@
 
 Real captures in, records and the summary checked; malformed lines listed with their line
 numbers and writing nothing; --strict; gzip by content; bare frames and CRLF; a queue held
-by another writer; a damaged gzip file; importing twice adds nothing.
+by another writer; a damaged gzip file; importing twice adds nothing; --segment-slots; the
+summary of a failed import (queue locked, disk full midway).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from binfeed.cli import main
 from binfeed.commands.import_cmd import EXIT_MALFORMED
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.records import BookTicker, Trade
+from tests.queue.helpers import ROOT, spawn_writer, wait_line
 
 DATA = Path(__file__).resolve().parent / "data" / "binance"
 BTC = DATA / "spot_btcusdt_20240808.gz"
@@ -32,10 +35,15 @@ GOOD = ('{"stream":"btcusdt@bookTicker","data":{"u":%d,"s":"BTCUSDT","b":"61837.
         '"B":"3.78826000","a":"61837.64000000","A":"1.54698000"}}')
 
 
-def run(*args: str) -> tuple[int, str]:
+def invoke(*args: str) -> Result:
     result = CliRunner().invoke(main, ["import", *args])
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
+    return result
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = invoke(*args)
     return result.exit_code, result.output
 
 
@@ -196,11 +204,103 @@ def test_queue_held_by_another_writer_is_a_clear_error(tmp_path: Path) -> None:
     queue = tmp_path / "q"
     capture = write_capture(tmp_path / "c", [f"1 {GOOD % 1}"])
     with QueueWriter(queue):
-        code, out = run("--queue", str(queue), str(capture))
-    assert code == 1
-    assert out.startswith("Error: ")
-    assert str(os.getpid()) in out  # names the holder
-    assert "Stop that writer" in out
+        result = invoke("--queue", str(queue), str(capture))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ")
+    assert str(os.getpid()) in result.stderr  # names the holder
+    assert "Stop that writer" in result.stderr
+
+
+def test_a_failed_import_still_prints_its_summary(tmp_path: Path) -> None:
+    queue = tmp_path / "q"
+    holder = spawn_writer(queue, 10, hold=True)  # a live writer in another process
+    try:
+        wait_line(holder, "DONE")
+        result = invoke("--queue", str(queue), str(BTC))
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert result.exit_code == 1
+    # nothing was imported, and the summary says so before the error
+    assert result.stdout.startswith(f"imported 0 frames from 0 file(s) into {queue} in ")
+    assert "records: 0 (bookTicker 0, trade 0, gap 0)" in result.stdout
+    assert "malformed: 0" in result.stdout
+    assert "Error: " not in result.stdout
+    assert result.stderr.startswith("Error: ")
+    assert str(holder.pid) in result.stderr
+    assert "Stop that writer" in result.stderr
+    assert result.output.index("records: 0") < result.output.index("Error: ")
+    assert len(records(queue)) == 10  # the holder's records, untouched
+
+
+def test_segment_slots_makes_smaller_segments_with_the_same_records(tmp_path: Path) -> None:
+    small, default = tmp_path / "small", tmp_path / "default"
+    code, out = run("--queue", str(small), "--segment-slots", "5000", str(BTC), str(ETH))
+    assert code == 0, out
+    assert "records: 67980 (bookTicker 52117, trade 15863, gap 0)" in out
+    assert run("--queue", str(default), str(BTC), str(ETH))[0] == 0
+    assert len(list(default.glob("*.bfq"))) == 1
+    assert len(list(small.glob("*.bfq"))) >= 67980 // 5000  # several, not one of 1 Mi slots
+
+    def replay(queue: Path) -> list[str]:
+        result = CliRunner().invoke(main, ["replay", str(queue)])
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()
+
+    lines = replay(small)
+    assert len(lines) >= 67980
+    assert lines == replay(default)
+
+
+def test_segment_slots_too_small_is_bad_usage(tmp_path: Path) -> None:
+    capture = write_capture(tmp_path / "c", [f"1 {GOOD % 1}"])
+    code, out = run("--queue", str(tmp_path / "q"), "--segment-slots", "10", str(capture))
+    assert code == 2
+    assert "--segment-slots" in out
+    assert "at least 64" in out
+    assert not (tmp_path / "q").exists()  # refused before anything was opened
+
+
+# The disk "fills" once the writer has reserved its first segment: a per-file size limit
+# below the segment size lets that one be filled (it is mapped) but no next one be created.
+DISK_FILLS = textwrap.dedent("""
+    import resource, signal, sys
+    import binfeed.importer
+    from binfeed.cli import main
+
+    class FillingWriter(binfeed.importer.QueueWriter):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+    binfeed.importer.QueueWriter = FillingWriter
+    main(["import", *sys.argv[1:]], prog_name="binfeed")
+""")
+
+
+def test_disk_full_midway_prints_what_was_imported(tmp_path: Path) -> None:
+    queue = tmp_path / "q"
+    # 5000 slots: 640 KB a segment, above the 100 KB limit
+    proc = subprocess.run(
+        [sys.executable, "-c", DISK_FILLS, "--queue", str(queue), "--segment-slots", "5000",
+         str(BTC)], capture_output=True, text=True, timeout=120, check=False,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 1, proc.stderr
+    stored = len(records(queue))
+    assert 0 < stored < 5000  # the first segment, sealed
+    assert f"records: {stored} (bookTicker " in proc.stdout
+    # the frames of the batch that failed midway are counted up to the failing one
+    frames = re.search(r"^imported (\d+) frames from 1 file\(s\)", proc.stdout, re.M)
+    skipped = re.search(r"^skipped: (\d+) ", proc.stdout, re.M)
+    assert frames and skipped, proc.stdout
+    assert int(frames.group(1)) == stored + int(skipped.group(1)) < 41249  # BTC has 41249
+    assert "Error: " not in proc.stdout
+    assert proc.stderr.startswith("Error: ")
+    assert "--segment-slots" in proc.stderr
+    assert "stays in the queue" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_bad_arguments(tmp_path: Path) -> None:

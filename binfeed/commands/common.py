@@ -5,6 +5,7 @@
 - :func:`config_option`: ``--config FILE`` (TOML, :mod:`binfeed.config`), defaults for
   every other flag; the command line wins.
 - :func:`retain_option`: ``--retain 7d|50GiB`` (:mod:`binfeed.retention`).
+- :func:`segment_slots_option`: ``--segment-slots N`` of the commands that write a queue.
 - :func:`translate_errors`: binfeed's exceptions become ``Error: ...``, exit 1.
 """
 
@@ -46,6 +47,30 @@ def symbols_option(help_text: str) -> Callable[[F], F]:
     """``--symbols a,b``: comma-separated symbols, any case."""
     return click.option("--symbols", "-s", default=None, metavar="SYM[,SYM...]",
                         help=help_text)
+
+
+def _check_segment_slots(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    # The writer refuses too small segments too, but only once the command runs, as an
+    # exception: checking here makes it a usage error (exit 2) before anything is opened.
+    from binfeed._ffi import lib
+
+    minimum = int(lib.BF_MIN_SEGMENT_SLOTS)
+    if 0 < value < minimum:
+        raise click.BadParameter(
+            f"{value} is too small: give at least {minimum}, or 0 for the queue's default",
+            ctx, param)
+    return value
+
+
+def segment_slots_option() -> Callable[[F], F]:
+    """``--segment-slots N``: records per segment file of a command that writes a queue
+    (0, the default, leaves it to the queue); the command receives ``segment_slots``."""
+    return click.option(
+        "--segment-slots", "segment_slots", type=click.IntRange(min=0), default=0,
+        show_default=True, metavar="N", callback=_check_segment_slots,
+        help="Records per segment file (0: the queue's default, 1 Mi records). A new "
+        "segment reserves its whole size on disk when it is created: smaller segments "
+        "need less free space at a time, and retention drops data in smaller steps.")
 
 
 def split_symbols(value: str | None) -> list[str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from binfeed import errors
-from binfeed.commands.common import config_option, queue_location
+from binfeed.commands.common import config_option, queue_location, segment_slots_option
 from binfeed.importer import ImportReport, import_captures
 from binfeed.ingest import FrameKind
 
@@ -30,9 +31,10 @@ EXIT_MALFORMED = 3
               help="Skip bookTicker/trade frames whose update or trade id is not above the "
               "last one stored for their stream (importing a file twice then adds nothing). "
               "Default: every frame is appended, in the order given.")
+@segment_slots_option()
 @config_option()
 def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: int,
-            max_frame: int, dedup: bool) -> None:
+            max_frame: int, dedup: bool, segment_slots: int) -> None:
     """Append the frames of capture FILEs to the queue, files in the order given.
 
     A capture has one frame per line: "<receive time, ns since the epoch> <frame>" (the
@@ -51,7 +53,9 @@ def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: 
     before the damage were imported.
 
     The summary on standard output gives the records written per type and symbol, the
-    lines skipped and malformed, and the throughput.
+    lines skipped and malformed, and the throughput. It is printed when the import fails
+    too, then the error (on standard error): it says what was imported before the failure,
+    which stays in the queue.
 
     \b
     Exit status:
@@ -65,26 +69,39 @@ def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: 
     \b
         binfeed import --queue data/q spot_btcusdt_20240808.gz spot_ethusdt_20240808.gz
         binfeed import --queue data/q --strict capture.jsonl
+        binfeed import --queue data/q --segment-slots 65536 spot_btcusdt_20240808.gz
         binfeed replay data/q | head
     """
+    # filled as the import goes, so that a failed import still reports what it imported
+    report = ImportReport()
     try:
-        report = import_captures(queue, files, keep_malformed=show_malformed,
-                                 max_frame=max_frame, dedup=dedup)
+        import_captures(queue, files, keep_malformed=show_malformed, max_frame=max_frame,
+                        segment_slots=segment_slots, dedup=dedup, report=report)
     except errors.QueueLockedError as exc:
-        raise click.ClickException(
-            f"{exc}\nStop that writer (e.g. the recorder) first, or import into another "
-            "queue directory.") from exc
+        _fail(queue, report, show_malformed, exc,
+              "Stop that writer (e.g. the recorder) first, or import into another queue "
+              "directory.")
     except errors.DiskFullError as exc:
-        raise click.ClickException(
-            f"{exc}\nFree some space or import into a queue on another disk; what was "
-            "imported before stays in the queue (import again with --dedup to skip it).") from exc
+        _fail(queue, report, show_malformed, exc,
+              "Free some space, import into a queue on another disk, or use smaller segments "
+              "(--segment-slots N, e.g. 65536: each new segment reserves its whole size when "
+              "it is created); what was imported before stays in the queue (import again "
+              "with --dedup to skip it).")
     except errors.BinfeedError as exc:
-        raise click.ClickException(
-            f"{exc}\nCheck that --queue names a binfeed queue directory you can write; what "
-            "was imported before stays (import again with --dedup to skip it).") from exc
+        _fail(queue, report, show_malformed, exc,
+              "Check that --queue names a binfeed queue directory you can write; what was "
+              "imported before stays (import again with --dedup to skip it).")
     _print_summary(queue, report, show_malformed)
     if strict and report.malformed_count:
         click.get_current_context().exit(EXIT_MALFORMED)
+
+
+def _fail(queue: Path, report: ImportReport, show: int, exc: errors.BinfeedError,
+          what_next: str) -> NoReturn:
+    """The summary of what was imported before the failure (stdout), then the error
+    (stderr, exit 1)."""
+    _print_summary(queue, report, show)
+    raise click.ClickException(f"{exc}\n{what_next}") from exc
 
 
 def _print_summary(queue: Path, report: ImportReport, show: int) -> None:

@@ -34,8 +34,9 @@ def _size(n: int) -> str:
 @click.command("info")
 @queue_location(param="queue_dir", listing=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-@click.option("--gaps", "max_gaps", type=int, default=20, show_default=True,
-              help="List at most this many gaps (the count is always complete).")
+@click.option("--gaps", "max_gaps", type=click.IntRange(min=0), default=20, show_default=True,
+              metavar="N",
+              help="List at most N gaps (the count is always complete; 0: none listed).")
 @config_option()
 @translate_errors
 def info(queue_dir: Path | None, bus_root: Path | None, as_json: bool, max_gaps: int) -> None:

@@ -23,6 +23,7 @@ from binfeed.commands.common import (
     queue_location,
     recorder_default_name,
     retain_option,
+    segment_slots_option,
 )
 from binfeed.retention import RetentionPolicy, retention_task
 
@@ -48,8 +49,7 @@ EXIT_ENDPOINT = 5
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="Record this long, then seal and exit 0. "
               "Default: until SIGINT/SIGTERM.")
-@click.option("--segment-slots", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Records per segment file (0: the queue's default, 1 Mi records).")
+@segment_slots_option()
 @click.option("--streams-per-connection", type=click.IntRange(1, 1024),
               default=DEFAULT_STREAMS_PER_CONNECTION, show_default=True,
               help="Streams per WebSocket connection (Binance allows 1024).")
