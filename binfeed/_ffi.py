@@ -39,6 +39,7 @@ _EXCEPTIONS: dict[int, type[errors.BinfeedError]] = {
     lib.BF_ECLOSED: errors.QueueClosedError,
     lib.BF_ETIMEOUT: errors.ReadTimeout,
     lib.BF_ESTATE: errors.BinfeedError,
+    lib.BF_EDAMAGED: errors.DamagedRecordError,
 }
 
 

@@ -4,6 +4,7 @@
      +-- QueueError                   the queue could not be used
      |    +-- QueueLockedError        another live writer holds the queue (BF_ELOCKED)
      |    +-- QueueCorruptError       a segment is not valid binfeed data (BF_ECORRUPT)
+     |    |    +-- DamagedRecordError  a reader met damage and skipped it (BF_EDAMAGED)
      |    +-- QueueVersionError       written by a newer binfeed (BF_EVERSION)
      |    +-- QueueNotFoundError      no queue (or no segment yet) at that path (BF_ENOTFOUND)
      |    +-- DiskFullError           no space to create a segment (BF_ENOSPC)
@@ -45,6 +46,21 @@ class QueueLockedError(QueueError):
 
 class QueueCorruptError(QueueError):
     """A segment file is damaged or is not binfeed data."""
+
+
+class DamagedRecordError(QueueCorruptError):
+    """A reader met damage (a record failing its checksum, a missing segment, an unreadable
+    header) and skipped it; it was never returned as data.
+
+    The reader has moved past it: reading again goes on with the next good record.
+
+    Attributes:
+        damage: what and where (a :class:`binfeed.queue.Damage`).
+    """
+
+    def __init__(self, message: str, status: int = 0, damage: object = None) -> None:
+        super().__init__(message, status)
+        self.damage = damage
 
 
 class QueueVersionError(QueueError):

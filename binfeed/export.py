@@ -20,6 +20,7 @@ from binfeed.records import (
     BOOK_TICKER_DTYPE,
     CONNECTION_DTYPE,
     GAP_DTYPE,
+    RECOVERY_DTYPE,
     SYMBOL_DTYPE,
     TRADE_BEST_MATCH,
     TRADE_BEST_MATCH_KNOWN,
@@ -28,11 +29,13 @@ from binfeed.records import (
     ConnectionEvent,
     GapReason,
     RecordType,
+    RecoveryEvent,
     Stream,
 )
 
 GAP_REASON_NAMES = {int(r): r.name.lower() for r in GapReason}
 CONNECTION_EVENT_NAMES = {int(e): e.name.lower() for e in ConnectionEvent}
+RECOVERY_EVENT_NAMES = {int(e): e.name.lower() for e in RecoveryEvent}
 STREAM_NAMES = {int(s): s.wire_name for s in Stream}
 
 Formatter = Callable[[np.ndarray, dict[int, str], "set[int] | None", bool], list[str]]
@@ -41,13 +44,13 @@ _BOOK_JSON = ('{"type":"bookTicker","symbol":"%s","update_id":%d,"bid_price":%r,
               '"ask_price":%r,"ask_qty":%r,"recv_ts_ns":%d')
 _TRADE_JSON = ('{"type":"trade","symbol":"%s","trade_id":%d,"price":%r,"qty":%r,'
                '"trade_ts_ms":%d,"event_ts_ms":%d,"buyer_is_maker":%s,"recv_ts_ns":%d,'
-               '"best_match":%s}')
+               '"best_match":%s,"trade_ts_us":%d,"event_ts_us":%d}')
 _GAP_JSON = ('{"type":"gap","symbol":"%s","stream":"%s","last_seq":%s,"next_seq":%s,'
              '"reason":"%s","recv_ts_ns":%d}')
 
 CSV_HEADER = ("type,symbol,seq,recv_ts_ns,bid_price,bid_qty,ask_price,ask_qty,price,qty,"
               "trade_ts_ms,event_ts_ms,buyer_is_maker,best_match,timestamp_ms,stream,last_seq,"
-              "next_seq,reason")
+              "next_seq,reason,trade_ts_us,event_ts_us")
 
 
 def _json_bool(v: bool | None) -> str:
@@ -77,7 +80,7 @@ def _trade_flags(flags: list[int]) -> tuple[list[bool], list[bool | None]]:
 
 
 def _book_rows(batch: np.ndarray, wanted: set[int] | None) -> Iterator[tuple[Any, ...]]:
-    """(index, symbol_id, update_id, bid, bid_qty, ask, ask_qty, recv_ts_ns, timestamp_ms)
+    """(index, symbol_id, update_id, bid, bid_qty, ask, ask_qty, recv_ts_ns, timestamp_us)
     of the batch's BOOK_TICKER records, as Python values, in queue order."""
     idx, r = _select(batch, RecordType.BOOK_TICKER, BOOK_TICKER_DTYPE, wanted)
     return zip(idx.tolist(), r["symbol_id"].tolist(), r["seq"].tolist(),
@@ -87,13 +90,13 @@ def _book_rows(batch: np.ndarray, wanted: set[int] | None) -> Iterator[tuple[Any
 
 
 def _trade_rows(batch: np.ndarray, wanted: set[int] | None) -> Iterator[tuple[Any, ...]]:
-    """(index, symbol_id, trade_id, price, qty, trade_ts_ms, event_ts_ms, buyer_is_maker,
+    """(index, symbol_id, trade_id, price, qty, trade_ts_us, event_ts_us, buyer_is_maker,
     best_match or None, recv_ts_ns) of the batch's TRADE records."""
     idx, r = _select(batch, RecordType.TRADE, TRADE_DTYPE, wanted)
     maker, best = _trade_flags(r["trade_flags"].tolist())
     return zip(idx.tolist(), r["symbol_id"].tolist(), r["trade_id"].tolist(),
-               r["price"].tolist(), r["qty"].tolist(), r["trade_ts_ms"].tolist(),
-               r["event_ts_ms"].tolist(), maker, best, r["recv_ts_ns"].tolist(), strict=True)
+               r["price"].tolist(), r["qty"].tolist(), r["trade_ts_us"].tolist(),
+               r["event_ts_us"].tolist(), maker, best, r["recv_ts_ns"].tolist(), strict=True)
 
 
 def _gap_rows(batch: np.ndarray, wanted: set[int] | None) -> Iterator[tuple[Any, ...]]:
@@ -122,10 +125,11 @@ def jsonl_lines(
     sym = symbols.get
     for i, s, u, bp, bq, ap, aq, rt, t in _book_rows(batch, wanted):
         line = _BOOK_JSON % (sym(s, "?"), u, bp, bq, ap, aq, rt)
-        out[i] = line + (',"timestamp_ms":%d}' % t if t else "}")
+        out[i] = line + (',"timestamp_ms":%d,"timestamp_us":%d}' % (t // 1000, t) if t
+                         else "}")
     for i, s, tid, p, q, tt, et, m, b, rt in _trade_rows(batch, wanted):
-        out[i] = _TRADE_JSON % (sym(s, "?"), tid, p, q, tt, et, _json_bool(m), rt,
-                                _json_bool(b))
+        out[i] = _TRADE_JSON % (sym(s, "?"), tid, p, q, tt // 1000, et // 1000, _json_bool(m),
+                                rt, _json_bool(b), tt, et)
     for i, s, st, ls, ns, why, rt in _gap_rows(batch, wanted):
         name = sym(s, "?")
         stream = f"{name.lower()}@{STREAM_NAMES.get(st, str(st))}"
@@ -144,7 +148,7 @@ def _control_json(batch: np.ndarray, out: list[str | None]) -> None:
     for i, sid, name, rt in zip(idx.tolist(), r["symbol_id"].tolist(), r["name"].tolist(),
                                 r["recv_ts_ns"].tolist(), strict=True):
         out[i] = ('{"type":"symbol","symbol_id":%d,"symbol":"%s","recv_ts_ns":%d}'
-                  % (sid, name.decode("ascii"), rt))
+                  % (sid, name.decode("utf-8", "replace"), rt))
     idx = np.flatnonzero(batch["type"] == RecordType.CONNECTION)
     r = batch[idx].view(CONNECTION_DTYPE)
     for i, ev, cid, code, detail, rt in zip(
@@ -154,6 +158,17 @@ def _control_json(batch: np.ndarray, out: list[str | None]) -> None:
         out[i] = ('{"type":"connection","event":"%s","conn_id":%d,"code":%d,"detail":%s,'
                   '"recv_ts_ns":%d}' % (CONNECTION_EVENT_NAMES.get(ev, str(ev)), cid, code,
                                         json.dumps(detail.decode("utf-8", "replace")), rt))
+    idx = np.flatnonzero(batch["type"] == RecordType.RECOVERY)
+    r = batch[idx].view(RECOVERY_DTYPE)
+    for i, ev, seq, slot, count, detail, rt in zip(
+        idx.tolist(), r["event"].tolist(), r["segment_seq"].tolist(), r["slot"].tolist(),
+        r["count"].tolist(), r["detail"].tolist(), r["recv_ts_ns"].tolist(), strict=True,
+    ):
+        out[i] = ('{"type":"recovery","event":"%s","segment_seq":%d,"slot":%d,"count":%d,'
+                  '"detail":%s,"recv_ts_ns":%d}' % (RECOVERY_EVENT_NAMES.get(ev, str(ev)), seq,
+                                                    slot, count,
+                                                    json.dumps(detail.decode("utf-8",
+                                                                             "replace")), rt))
 
 
 def csv_lines(
@@ -166,15 +181,15 @@ def csv_lines(
     out: list[str | None] = [None] * len(batch)
     sym = symbols.get
     for i, s, u, bp, bq, ap, aq, rt, t in _book_rows(batch, wanted):
-        out[i] = "bookTicker,%s,%d,%d,%r,%r,%r,%r,,,,,,,%s,,,," % (
-            sym(s, "?"), u, rt, bp, bq, ap, aq, t if t else "")
+        out[i] = "bookTicker,%s,%d,%d,%r,%r,%r,%r,,,,,,,%s,,,,,," % (
+            sym(s, "?"), u, rt, bp, bq, ap, aq, t // 1000 if t else "")
     for i, s, tid, p, q, tt, et, m, b, rt in _trade_rows(batch, wanted):
-        out[i] = "trade,%s,%d,%d,,,,,%r,%r,%d,%d,%s,%s,,,,," % (
-            sym(s, "?"), tid, rt, p, q, tt, et, _json_bool(m),
-            "" if b is None else _json_bool(b))
+        out[i] = "trade,%s,%d,%d,,,,,%r,%r,%d,%d,%s,%s,,,,,,%d,%d" % (
+            sym(s, "?"), tid, rt, p, q, tt // 1000, et // 1000, _json_bool(m),
+            "" if b is None else _json_bool(b), tt, et)
     for i, s, st, ls, ns, why, rt in _gap_rows(batch, wanted):
         name = sym(s, "?")
-        out[i] = "gap,%s,,%d,,,,,,,,,,,,%s@%s,%s,%s,%s" % (
+        out[i] = "gap,%s,,%d,,,,,,,,,,,,%s@%s,%s,%s,%s,," % (
             name, rt, name.lower(), STREAM_NAMES.get(st, str(st)), ls or "", ns or "",
             GAP_REASON_NAMES.get(why, str(why)))
     del include_all  # CSV carries market data and gaps only
@@ -187,7 +202,8 @@ NPZ_BOOK_TICKER = np.dtype([("symbol", "U32"), ("update_id", "<u8"), ("bid_price
                             ("timestamp_ms", "<u8"), ("recv_ts_ns", "<u8")])
 NPZ_TRADE = np.dtype([("symbol", "U32"), ("trade_id", "<u8"), ("price", "<f8"), ("qty", "<f8"),
                       ("trade_ts_ms", "<u8"), ("event_ts_ms", "<u8"), ("buyer_is_maker", "?"),
-                      ("best_match", "i1"), ("recv_ts_ns", "<u8")])
+                      ("best_match", "i1"), ("recv_ts_ns", "<u8"), ("trade_ts_us", "<u8"),
+                      ("event_ts_us", "<u8")])
 NPZ_GAP = np.dtype([("symbol", "U32"), ("stream", "U16"), ("reason", "U16"),
                     ("last_seq", "<u8"), ("next_seq", "<u8"), ("recv_ts_ns", "<u8")])
 
@@ -207,12 +223,14 @@ def npz_tables(
     bt["update_id"] = r["seq"]
     for f in ("bid_price", "bid_qty", "ask_price", "ask_qty", "recv_ts_ns"):
         bt[f] = r[f]
-    bt["timestamp_ms"] = r["timestamp"]
+    bt["timestamp_ms"] = r["timestamp"] // 1000
     _, r = _select(batch, RecordType.TRADE, TRADE_DTYPE, wanted)
     tr = np.empty(len(r), NPZ_TRADE)
     tr["symbol"] = _names(r["symbol_id"], symbols)
-    for f in ("trade_id", "price", "qty", "trade_ts_ms", "event_ts_ms", "recv_ts_ns"):
+    for f in ("trade_id", "price", "qty", "recv_ts_ns", "trade_ts_us", "event_ts_us"):
         tr[f] = r[f]
+    tr["trade_ts_ms"] = r["trade_ts_us"] // 1000
+    tr["event_ts_ms"] = r["event_ts_us"] // 1000
     flags = r["trade_flags"]
     tr["buyer_is_maker"] = (flags & TRADE_BUYER_IS_MAKER) != 0
     tr["best_match"] = np.where((flags & TRADE_BEST_MATCH_KNOWN) != 0,

@@ -1,10 +1,12 @@
-"""The Python face of a binfeed queue: a writer over the C appender, readers in Python.
+"""The Python face of a binfeed queue: a writer over the C appender, a reader over the C one.
 
 A queue is a directory of segment files (format: ``csrc/include/binfeed_reader.h``,
 ``docs/format.md``). :class:`QueueWriter` appends through the C writer (one per queue, held
-with a lock). :class:`QueueReader` follows the publish protocol from Python: it maps each
-segment read-only, loads ``write_index`` with acquire semantics (through a tiny C helper) and
-exposes committed slots as zero-copy numpy arrays, or as :mod:`binfeed.records` objects.
+with a lock). :class:`QueueReader` follows the queue with the header's own reader (the same
+code a C consumer runs: verification, rolls, holes), and exposes the records it vouches for
+as zero-copy numpy views of the segment files, or as :mod:`binfeed.records` objects. Damage
+is never returned as data: it is raised as :class:`~binfeed.errors.DamagedRecordError`, or
+given to an ``on_damage`` hook. :class:`Segment` maps one file, judged by the same C code.
 
 Example::
 
@@ -18,11 +20,12 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import logging
 import mmap
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -34,11 +37,9 @@ from binfeed._ffi import check, ffi, lib, raise_status, string
 from binfeed.records import (
     BOOK_TICKER_DTYPE,
     CONNECTION_DTYPE,
-    FORMAT_VERSION,
     GAP_DTYPE,
     HEADER_SIZE,
-    SEALED_OFFSET,
-    SEGMENT_HEADER_DTYPE,
+    RECOVERY_DTYPE,
     SLOT_DTYPE,
     SLOT_SIZE,
     SYMBOL_DTYPE,
@@ -46,7 +47,6 @@ from binfeed.records import (
     TRADE_BEST_MATCH_KNOWN,
     TRADE_BUYER_IS_MAKER,
     TRADE_DTYPE,
-    WRITE_INDEX_OFFSET,
     BookTicker,
     Connection,
     ConnectionEvent,
@@ -54,15 +54,20 @@ from binfeed.records import (
     GapReason,
     Record,
     RecordType,
+    Recovery,
+    RecoveryEvent,
     Stream,
     SymbolDefinition,
     Trade,
 )
 
+log = logging.getLogger(__name__)
+
 SEGMENT_RE = re.compile(r"^(\d{20})\.bfq$")
 LOCK_FILE = "writer.lock"
-HEADER_CRC_OFFSET = 56  # header_crc covers bytes 0..55
 DEFAULT_SEGMENT_SLOTS: int = lib.BF_DEFAULT_SEGMENT_SLOTS
+_KNOWN_TYPES = frozenset(int(t) for t in RecordType)
+_MESSAGE_MAX = 2048
 
 
 def segment_name(seq: int) -> str:
@@ -113,6 +118,18 @@ class WriterStats:
     segments_created: int
     symbols: int
     recovered_cut: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What a writer's recovery found when it opened the queue (also stored in the queue
+    as a RECOVERY record)."""
+
+    event: RecoveryEvent
+    segment_seq: int
+    slot: int
+    count: int
+    message: str
 
 
 class QueueWriter:
@@ -169,6 +186,28 @@ class QueueWriter:
         self._w = out[0]
         self._symbols: dict[str, int] = {}
         self._id_buf = ffi.new("uint64_t *")
+        #: What recovery found at open (torn tails cut, damaged segments kept, holes).
+        self.recovery: list[RecoveryReport] = self._recovery_reports()
+        for report in self.recovery:
+            log.warning("%s", report.message)
+
+    def _recovery_reports(self) -> list[RecoveryReport]:
+        stats = ffi.new("bf_writer_stats *")
+        self._check(lib.bf_writer_get_stats(self._w, stats))
+        out = []
+        rep = ffi.new("bf_recovery_report *")
+        for i in range(stats.recovery_events):
+            self._check(lib.bf_writer_recovery(self._w, i, rep))
+            out.append(RecoveryReport(RecoveryEvent(rep.event), rep.segment_seq, rep.slot,
+                                      rep.count, string(rep.message)))
+        return out
+
+    @property
+    def queue_id(self) -> bytes:
+        """The queue's random 16-byte identity, the same in every segment."""
+        buf = ffi.new("uint8_t[]", lib.BF_QUEUE_ID_SIZE)
+        self._check(lib.bf_writer_queue_id(self._handle(), buf))
+        return bytes(ffi.buffer(buf))
 
     # -- lifecycle --------------------------------------------------------------------
     @property
@@ -219,11 +258,11 @@ class QueueWriter:
 
     # -- symbols ----------------------------------------------------------------------
     def symbol(self, name: str) -> int:
-        """The id of ``name`` (case-insensitive), defining it in the queue if new."""
+        """The id of ``name`` (UTF-8; ASCII letters case-insensitive), defining it if new."""
         sid = self._symbols.get(name)
         if sid is not None:
             return sid
-        raw = name.encode("ascii", "replace")
+        raw = name.encode("utf-8")
         self._check(lib.bf_writer_symbol(self._handle(), raw, len(raw), self._id_buf))
         sid = int(self._id_buf[0])
         self._symbols[name] = sid
@@ -248,11 +287,12 @@ class QueueWriter:
         ask_qty: float,
         *,
         recv_ts_ns: int = 0,
-        timestamp_ms: int = 0,
+        timestamp_us: int = 0,
     ) -> None:
-        """Appends a BOOK_TICKER record (published before this returns)."""
+        """Appends a BOOK_TICKER record (published before this returns); timestamp_us is
+        the exchange event time in microseconds (0 when the stream carries none)."""
         self._check(lib.bf_append_book_ticker(
-            self._handle(), recv_ts_ns, update_id, timestamp_ms, bid_price, bid_qty,
+            self._handle(), recv_ts_ns, update_id, timestamp_us, bid_price, bid_qty,
             ask_price, ask_qty, self._sid(symbol)))
 
     def append_trade(
@@ -262,18 +302,18 @@ class QueueWriter:
         price: float,
         qty: float,
         *,
-        trade_ts_ms: int,
-        event_ts_ms: int,
+        trade_ts_us: int,
+        event_ts_us: int,
         buyer_is_maker: bool,
         best_match: bool | None = None,
         recv_ts_ns: int = 0,
     ) -> None:
-        """Appends a TRADE record."""
+        """Appends a TRADE record (trade and event times in microseconds)."""
         flags = (TRADE_BUYER_IS_MAKER if buyer_is_maker else 0)
         if best_match is not None:
             flags |= TRADE_BEST_MATCH_KNOWN | (TRADE_BEST_MATCH if best_match else 0)
         self._check(lib.bf_append_trade(
-            self._handle(), recv_ts_ns, trade_id, price, qty, trade_ts_ms, event_ts_ms, flags,
+            self._handle(), recv_ts_ns, trade_id, price, qty, trade_ts_us, event_ts_us, flags,
             self._sid(symbol)))
 
     def append_gap(
@@ -348,13 +388,15 @@ class QueueWriter:
 
 
 class Segment:
-    """One segment file mapped read-only, validated, with a read lock held on it.
+    """One segment file mapped read-only, judged by the C code, with a read lock held on it.
 
-    ``slots()`` returns zero-copy numpy views of the committed records; they stay valid
-    while the Segment (or the views) are alive.
+    ``slots()`` returns zero-copy numpy views of the published slots as they are in the file
+    (not verified: :class:`QueueReader` is the checked way to read; :meth:`first_bad` checks
+    a range). They stay valid while the Segment (or the views) are alive.
 
     Raises (from the constructor):
         QueueNotFoundError: the file does not exist.
+        QueueIOError: it cannot be opened or mapped (the message says why).
         QueueCorruptError: the header or the file size is not valid.
         QueueVersionError: written by a newer binfeed.
     """
@@ -366,13 +408,16 @@ class Segment:
         except FileNotFoundError:
             raise errors.QueueNotFoundError(f"segment {self.path} does not exist",
                                             lib.BF_ENOTFOUND) from None
+        except OSError as exc:
+            raise errors.QueueIOError(
+                f"cannot open segment {self.path}: {exc.strerror}; check its permissions, "
+                "then run `binfeed verify` on the queue", lib.BF_EIO) from None
         try:
             size = os.fstat(fd).st_size
+            m = SEGMENT_RE.match(self.path.name)
+            name_seq = int(m.group(1)) if m else 0
             if size < HEADER_SIZE:
-                raise errors.QueueCorruptError(
-                    f"segment {self.path} is truncated ({size} bytes, shorter than its "
-                    f"{HEADER_SIZE}-byte header); move it out of the queue directory",
-                    lib.BF_ECORRUPT)
+                self._judge(ffi.NULL, size, name_seq)
             # The lock tells retention this file is in use; failure to lock is not fatal.
             lib.bf_py_lock_shared(fd)
             self._mm, size = self._map(fd, size)
@@ -381,19 +426,38 @@ class Segment:
             raise
         self._fd = fd
         self._size = size
-        header = np.frombuffer(self._mm, SEGMENT_HEADER_DTYPE, count=1)[0]
-        self._validate(header)
-        self.seq = int(header["segment_seq"])
-        self.capacity = int(header["capacity"])
-        self.slot_size = int(header["slot_size"])
-        self.header_size = int(header["header_size"])
-        self.created_ns = int(header["created_ns"])
-        self.first_index = int(header["first_index"])
-        self.flags = int(header["flags"])
         self._ptr = ffi.from_buffer(self._mm)
+        try:
+            info = self._judge(self._ptr, size, name_seq)
+        except BaseException:
+            self.close()
+            raise
+        self.version = int(info.version)
+        self.seq = int(info.segment_seq)
+        self.capacity = int(info.capacity)
+        self.slot_size = int(info.slot_size)
+        self.header_size = int(info.header_size)
+        self.created_ns = int(info.created_ns)
+        self.first_index = int(info.first_index)
+        self.flags = int(info.flags)
+        self.queue_id = bytes(info.queue_id)  # zero in version-1 segments
+        self.damaged = bool(info.seal_flags & lib.BF_SEAL_F_DAMAGED)
+        self.damage_first = int(info.damage_first)
+        self.damage_count = int(info.damage_count)
         self._stride_dtype = SLOT_DTYPE if self.slot_size == SLOT_SIZE else np.dtype(
             {"names": ["raw"], "formats": [f"V{SLOT_SIZE}"], "offsets": [0],
              "itemsize": self.slot_size})
+
+    def _judge(self, ptr: object, size: int, seq: int) -> object:
+        """bf_segment_check (the one judge) on the mapped header; its fields, or raises."""
+        info = ffi.new("bf_py_segment_info *")
+        msg = ffi.new("char[]", _MESSAGE_MAX)
+        rc = lib.bf_py_segment_check(ptr, size, seq, os.fsencode(self.path), info, msg,
+                                     len(msg))
+        if rc < 0:
+            hint = "" if rc == lib.BF_EVERSION else "; run `binfeed verify` on the queue"
+            raise_status(rc, string(msg) + hint)
+        return info
 
     def _map(self, fd: int, size: int) -> tuple[mmap.mmap, int]:
         """Maps the file read-only. The writer may truncate it (sealing shrinks a segment to
@@ -405,56 +469,25 @@ class Segment:
                 size = os.fstat(fd).st_size
                 if size < HEADER_SIZE:
                     break
+            except OSError as exc:
+                raise errors.QueueIOError(
+                    f"cannot map segment {self.path}: {exc.strerror}", lib.BF_EIO) from None
         raise errors.QueueCorruptError(
             f"segment {self.path} keeps changing size ({size} bytes) while being mapped",
             lib.BF_ECORRUPT)
 
-    def _validate(self, h: np.void) -> None:
-        where = f"segment {self.path}"
-        if bytes(h["magic"]) != b"BINFEEDQ":
-            raise errors.QueueCorruptError(
-                f"{where} is not a binfeed segment (bad magic); move it out of the queue "
-                "directory", lib.BF_ECORRUPT)
-        version = int(h["version"])
-        if version > FORMAT_VERSION:
-            raise errors.QueueVersionError(
-                f"{where} has format version {version}, newer than this binfeed's "
-                f"{FORMAT_VERSION}: upgrade binfeed to read it", lib.BF_EVERSION)
-        if version < 1:
-            raise errors.QueueCorruptError(f"{where} has an invalid format version {version}",
-                                           lib.BF_ECORRUPT)
-        header_crc = int(lib.bf_py_crc32c(ffi.from_buffer(self._mm), HEADER_CRC_OFFSET))
-        if header_crc != int(h["header_crc"]):
-            raise errors.QueueCorruptError(
-                f"{where} has a damaged header (header_crc mismatch); restore it or move it "
-                "out of the queue directory", lib.BF_ECORRUPT)
-        slot_size, header_size = int(h["slot_size"]), int(h["header_size"])
-        if slot_size < SLOT_SIZE or slot_size % 8 or header_size < 256 or header_size % 8:
-            raise errors.QueueCorruptError(
-                f"{where} has an invalid layout (slot_size={slot_size}, "
-                f"header_size={header_size})", lib.BF_ECORRUPT)
-        committed = int(h["write_index"])
-        capacity = int(h["capacity"])
-        if committed > capacity or header_size + committed * slot_size > self._size:
-            raise errors.QueueCorruptError(
-                f"{where} is truncated: it claims {committed} records but the file has "
-                f"{self._size} bytes; restore it or move it out of the queue directory",
-                lib.BF_ECORRUPT)
-        if not int(h["sealed"]) and header_size + capacity * slot_size > self._size:
-            raise errors.QueueCorruptError(
-                f"{where} is shorter than its capacity of {capacity} slots while not sealed",
-                lib.BF_ECORRUPT)
-
     def committed(self) -> int:
         """Records published so far (load-acquire of write_index)."""
-        return int(lib.bf_py_load_acquire_u64(self._ptr + WRITE_INDEX_OFFSET))
+        return int(lib.bf_py_segment_write_index(self._ptr))
 
     def sealed(self) -> bool:
         """True once the writer will append nothing more here (load-acquire)."""
-        return bool(lib.bf_py_load_acquire_u32(self._ptr + SEALED_OFFSET))
+        return bool(lib.bf_py_segment_sealed(self._ptr))
 
     def slots(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Zero-copy view of committed slots [start, stop) as :data:`SLOT_DTYPE`.
+        """Zero-copy view of published slots [start, stop) as :data:`SLOT_DTYPE`, as they
+        are in the file (version-1 segments: version-1 values; see :meth:`QueueReader.poll`
+        for checked, converted records).
 
         Reinterpret with ``.view(binfeed.records.BOOK_TICKER_DTYPE)`` and friends after
         selecting a type (``view[view["type"] == RecordType.BOOK_TICKER]``).
@@ -467,6 +500,17 @@ class Segment:
         if self._stride_dtype is not SLOT_DTYPE:
             arr = np.ndarray(arr.shape, SLOT_DTYPE, arr, 0, (self.slot_size,))
         return arr
+
+    def first_bad(self, start: int = 0, stop: int | None = None) -> int | None:
+        """Index of the first slot in [start, stop) failing its checksum, or None."""
+        n = self.committed()
+        stop = n if stop is None else min(stop, n)
+        if stop <= start:
+            return None
+        first = int(lib.bf_py_slots_first_bad(
+            self._ptr + self.header_size + start * self.slot_size, stop - start,
+            self.slot_size))
+        return None if first == stop - start else start + first
 
     def close(self) -> None:
         """Unmaps when no numpy view is left; the fd (and its lock) is released now."""
@@ -486,47 +530,107 @@ class Segment:
 
 
 def symbols_in(slots: np.ndarray) -> dict[int, str]:
-    """id -> name from the SYMBOL records in ``slots``."""
+    """id -> name from the SYMBOL records in ``slots`` (names are UTF-8)."""
     sym = slots[slots["type"] == RecordType.SYMBOL].view(SYMBOL_DTYPE)
-    return {int(i): n.decode("ascii") for i, n in zip(sym["symbol_id"].tolist(),
-                                                      sym["name"].tolist(), strict=True)}
+    return {int(i): n.decode("utf-8", "replace") for i, n in zip(
+        sym["symbol_id"].tolist(), sym["name"].tolist(), strict=True)}
+
+
+def upgrade_v1(slots: np.ndarray) -> np.ndarray:
+    """A version-2 copy of version-1 slots (times to microseconds), converted by C."""
+    out = np.array(slots, dtype=SLOT_DTYPE, copy=True)
+    if len(out):
+        lib.bf_py_slots_upgrade_v1(ffi.from_buffer(out), len(out), SLOT_SIZE)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """What a reader met instead of good data; it was skipped, never returned.
+
+    Attributes:
+        kind: ``checksum`` (a record failing its checksum), ``hole`` (segment files
+            missing), ``header`` (a segment that cannot be read or has an invalid header),
+            ``index`` (records vanished between two segments), ``write_index`` (a sealed
+            segment's count disagrees with its file), ``record`` (an invalid SYMBOL record),
+            or ``unknown_type`` (a record type this binfeed does not know, written by a
+            newer one: a warning, not damage).
+        segment: path of the segment file concerned (the first missing one for a hole).
+        slot: the slot, for ``checksum``, ``record`` and ``unknown_type``; else None.
+        count: records or segments concerned.
+        message: one line naming the file and saying what to do.
+        severity: ``damage`` or ``warning``.
+    """
+
+    kind: str
+    segment: Path
+    slot: int | None
+    count: int
+    message: str
+    severity: str = "damage"
+
+
+#: Called with each :class:`Damage` a reader meets (then reading goes on).
+DamageHook = Callable[[Damage], None]
 
 
 class QueueReader:
     """Reads a queue's records in order, across segments, while a writer may append.
 
+    Every record is verified (checksum, type) before it is returned; damage is skipped and
+    reported: raised as :class:`~binfeed.errors.DamagedRecordError` from :meth:`poll` (the
+    reader has moved past it, so calling again goes on), or, with ``on_damage``, given to
+    that callable and reading goes on. A hole (missing segment files) is read past and
+    reported the same way. Records of a type this binfeed does not know (a newer writer)
+    are returned in :meth:`poll` batches, skipped by :meth:`decode`, and reported once per
+    type as a warning (to ``on_damage``, else to the log).
+
     Args:
         path: the queue directory.
         from_end: start after the records published at open time (tail) instead of at the
             oldest record.
+        on_damage: called with each :class:`Damage` instead of raising.
+        verify: False skips the checks (damage may then pass as data).
 
     Raises:
         QueueNotFoundError: no queue or no segment yet (see :meth:`wait_for`).
+        QueueVersionError: a segment was written by a newer binfeed.
 
     A reader is used by one thread at a time; any number may run in any processes.
     """
 
-    #: How often (seconds) an idle reader checks whether the writer moved to a new segment
-    #: without sealing (it died between the two steps of a roll).
-    SUCCESSOR_CHECK_S = 0.01
-
-    def __init__(self, path: str | os.PathLike[str], *, from_end: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        from_end: bool = False,
+        on_damage: DamageHook | None = None,
+        verify: bool = True,
+    ) -> None:
         self.path = Path(path)
-        segs = list_segments(self.path)
-        if not segs:
-            raise errors.QueueNotFoundError(
-                f"queue {self.path} has no segment yet: start the writer first, or use "
-                "QueueReader.wait_for()", lib.BF_ENOTFOUND)
+        self.on_damage = on_damage
         self.symbols: dict[int, str] = {}
-        _, p = segs[-1] if from_end else segs[0]
-        self._seg = Segment(p)
-        self._pos = 0
-        self._last_successor_check = 0.0
-        if from_end:
-            committed = self._seg.committed()
-            self.symbols.update(symbols_in(self._seg.slots(0, committed)))
-            self._pos = committed
-            # A sealed newest segment: the next one may appear; stay here until it does.
+        self._seg: Segment | None = None
+        self._warned_types: set[int] = set()
+        flags = (lib.BFR_FROM_END if from_end else 0) | (0 if verify else lib.BFR_NO_VERIFY)
+        rc = ffi.new("int *")
+        msg = ffi.new("char[]", _MESSAGE_MAX)
+        r = lib.bf_py_reader_open(os.fsencode(self.path), flags, rc, msg, len(msg))
+        if r == ffi.NULL:
+            text = string(msg)
+            if rc[0] == lib.BF_ENOTFOUND and "no segment yet" in text:
+                text += " (or use QueueReader.wait_for())"
+            raise_status(rc[0], text)
+        self._r = ffi.gc(r, lib.bf_py_reader_close)
+        self._seq = ffi.new("uint64_t *")
+        self._first = ffi.new("uint64_t *")
+        self._count = ffi.new("uint64_t *")
+        self._empty = np.empty(0, SLOT_DTYPE)
+        if from_end:  # the symbols defined before the start point, learnt by C
+            for sid in range(1, int(lib.bf_py_reader_symbol_capacity(self._r)) + 1):
+                name = lib.bf_py_reader_symbol(self._r, sid)
+                if name != ffi.NULL:
+                    self.symbols[sid] = ffi.string(name).decode("utf-8", "replace")
 
     @classmethod
     def wait_for(
@@ -536,6 +640,7 @@ class QueueReader:
         from_end: bool = False,
         timeout: float | None = None,
         poll_s: float = 0.05,
+        on_damage: DamageHook | None = None,
     ) -> QueueReader:
         """Opens the queue once its first segment exists (it may not exist yet).
 
@@ -545,7 +650,7 @@ class QueueReader:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
-                return cls(path, from_end=from_end)
+                return cls(path, from_end=from_end, on_damage=on_damage)
             except errors.QueueNotFoundError:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise errors.ReadTimeout(
@@ -554,17 +659,30 @@ class QueueReader:
                 time.sleep(poll_s)
 
     @property
-    def segment(self) -> Segment:
-        """The segment the reader is in."""
+    def segment(self) -> Segment | None:
+        """The segment the last batch came from (None before the first)."""
         return self._seg
 
     @property
     def position(self) -> tuple[int, int]:
         """(segment seq, slot index) of the next record to read."""
-        return self._seg.seq, self._pos
+        pos = ffi.new("bfr_position *")
+        lib.bf_py_reader_tell(self._reader(), pos)
+        return int(pos.segment_seq), int(pos.index)
+
+    def _reader(self) -> object:
+        if self._r is None:
+            raise errors.QueueClosedError(f"reader of {self.path} is closed", lib.BF_ECLOSED)
+        return self._r
 
     def close(self) -> None:
-        self._seg.close()
+        """Releases the reader's mappings and locks. Idempotent."""
+        if self._seg is not None:
+            self._seg.close()
+            self._seg = None
+        if self._r is not None:
+            r, self._r = self._r, None
+            ffi.release(r)
 
     def __enter__(self) -> QueueReader:
         return self
@@ -576,49 +694,77 @@ class QueueReader:
         """Name of a symbol id seen so far ("?<id>" if not defined yet)."""
         return self.symbols.get(symbol_id, f"?{symbol_id}")
 
-    # -- the core: batches of committed slots -----------------------------------------
+    # -- the core: batches of checked slots -------------------------------------------
     def poll(self, max_records: int = 65536) -> np.ndarray:
-        """The next committed records (at most ``max_records``, maybe none) as a zero-copy
-        :data:`SLOT_DTYPE` view into one segment. Moves to the next segment when this one
-        is finished. Never blocks."""
-        for _ in range(64):  # bounded: at most this many empty segments skipped per call
-            committed = self._seg.committed()
-            if self._pos < committed:
-                stop = min(committed, self._pos + max_records)
-                batch = self._seg.slots(self._pos, stop)
-                self._pos = stop
-                if (batch["type"] == RecordType.SYMBOL).any():
-                    self.symbols.update(symbols_in(batch))
-                return batch
-            if not self._advance():
-                break
-        return self._seg.slots(0, 0)
+        """The next published records, verified (at most ``max_records``, maybe none), as a
+        zero-copy :data:`SLOT_DTYPE` view into one segment (a converted copy for a
+        version-1 segment). Moves to the next segment when this one is finished. Never
+        blocks. An empty batch means nothing more is published now.
 
-    def _advance(self) -> bool:
-        """Moves to the next segment if the current one is finished; True if it moved."""
+        Raises:
+            DamagedRecordError: damage was met (without ``on_damage``); the reader has
+                moved past it, so polling again goes on.
+        """
+        r = self._reader()
+        while True:
+            rc = lib.bf_py_reader_next_batch(r, max_records, self._seq, self._first,
+                                             self._count)
+            if rc == 1:
+                return self._batch(int(self._seq[0]), int(self._first[0]),
+                                   int(self._count[0]))
+            if rc == 0:
+                return self._empty
+            if rc == lib.BF_EDAMAGED:
+                self._report(self._damage())
+                continue
+            raise_status(rc, string(lib.bf_py_reader_error(r)))
+
+    def _batch(self, seq: int, first: int, count: int) -> np.ndarray:
         seg = self._seg
-        finished = seg.sealed()
-        successor = self.path / segment_name(seg.seq + 1)
-        if not finished:
-            now = time.monotonic()
-            if self._pos < seg.capacity and now - self._last_successor_check < \
-                    self.SUCCESSOR_CHECK_S:
-                return False
-            self._last_successor_check = now
-            finished = successor.exists()
-        if not finished or self._pos < seg.committed():
-            return False
-        # Always seq + 1, as the format says (and as the C reader does): a writer creates it
-        # before sealing seq, a recovering writer right after sealing; retention never
-        # deletes a segment newer than one a reader holds.
-        try:
-            new = Segment(successor)
-        except errors.QueueNotFoundError:  # not created yet (a recovering writer): wait
-            return False
-        seg.close()
-        self._seg = new
-        self._pos = 0
-        return True
+        if seg is None or seg.seq != seq:
+            new = Segment(self.path / segment_name(seq))
+            if seg is not None:
+                seg.close()
+            self._seg = seg = new
+        batch = seg.slots(first, first + count)
+        if seg.version < 2:
+            batch = upgrade_v1(batch)
+        types = batch["type"]
+        if (types == RecordType.SYMBOL).any():
+            self.symbols.update(symbols_in(batch))
+        if not np.isin(types, _KNOWN_TYPE_ARRAY).all():
+            self._warn_unknown(batch, seg, first)
+        return batch
+
+    def _warn_unknown(self, batch: np.ndarray, seg: Segment, first: int) -> None:
+        types = batch["type"]
+        for i in np.flatnonzero(~np.isin(types, _KNOWN_TYPE_ARRAY)).tolist():
+            t = int(types[i])
+            if t in self._warned_types:
+                continue
+            self._warned_types.add(t)
+            self._report(Damage(
+                "unknown_type", seg.path, first + i, 1,
+                f"{seg.path} slot {first + i}: record type {t} is unknown to this binfeed "
+                "(written by a newer one?): such records are skipped; upgrade binfeed to "
+                "read them", "warning"))
+
+    def _damage(self) -> Damage:
+        d = ffi.new("bfr_damage *")
+        lib.bf_py_reader_damage(self._r, d)
+        kind = ffi.string(lib.bf_py_damage_kind_name(d.kind)).decode()
+        slot = int(d.slot) if d.kind in (lib.BFR_DAMAGE_CHECKSUM, lib.BFR_DAMAGE_RECORD) \
+            else None
+        return Damage(kind, self.path / segment_name(int(d.segment_seq)), slot, int(d.count),
+                      string(lib.bf_py_reader_error(self._r)))
+
+    def _report(self, damage: Damage) -> None:
+        if self.on_damage is not None:
+            self.on_damage(damage)
+        elif damage.severity == "warning":
+            log.warning("%s", damage.message)
+        else:
+            raise errors.DamagedRecordError(damage.message, lib.BF_EDAMAGED, damage)
 
     # -- records ----------------------------------------------------------------------
     def records(self, *, include_symbols: bool = False) -> Iterator[Record]:
@@ -658,10 +804,14 @@ class QueueReader:
         return decode_slots(batch, self.symbols, include_symbols=include_symbols)
 
 
+_KNOWN_TYPE_ARRAY = np.array(sorted(_KNOWN_TYPES), dtype=np.uint16)
+
+
 def decode_slots(
     batch: np.ndarray, symbols: dict[int, str], *, include_symbols: bool = False
 ) -> list[Record]:
-    """Record objects for a batch of slots; ``symbols`` must already hold their ids."""
+    """Record objects for a batch of version-2 slots; ``symbols`` must already hold their
+    ids. Records of unknown types are skipped."""
     out: list[Record] = []
     types = batch["type"].tolist()
     seqs = batch["seq"].tolist()
@@ -679,8 +829,8 @@ def decode_slots(
             r = tr[i]
             f = int(r["trade_flags"])
             out.append(Trade(symbols.get(int(r["symbol_id"]), "?"), int(r["trade_id"]),
-                             float(r["price"]), float(r["qty"]), int(r["trade_ts_ms"]),
-                             int(r["event_ts_ms"]), bool(f & TRADE_BUYER_IS_MAKER),
+                             float(r["price"]), float(r["qty"]), int(r["trade_ts_us"]),
+                             int(r["event_ts_us"]), bool(f & TRADE_BUYER_IS_MAKER),
                              bool(f & TRADE_BEST_MATCH) if f & TRADE_BEST_MATCH_KNOWN else None,
                              recvs[i]))
         elif t == RecordType.GAP:
@@ -693,10 +843,15 @@ def decode_slots(
             out.append(Connection(ConnectionEvent(int(c["event"])), int(c["conn_id"]),
                                   int(c["code"]),
                                   bytes(c["detail"]).decode("utf-8", "replace"), recvs[i]))
+        elif t == RecordType.RECOVERY:
+            v = batch[i:i + 1].view(RECOVERY_DTYPE)[0]
+            out.append(Recovery(RecoveryEvent(int(v["event"])), int(v["segment_seq"]),
+                                int(v["slot"]), int(v["count"]),
+                                bytes(v["detail"]).decode("utf-8", "replace"), recvs[i]))
         elif t == RecordType.SYMBOL and include_symbols:
             s = batch[i:i + 1].view(SYMBOL_DTYPE)[0]
-            out.append(SymbolDefinition(int(s["symbol_id"]), s["name"].decode("ascii"),
-                                        recvs[i]))
+            out.append(SymbolDefinition(int(s["symbol_id"]),
+                                        s["name"].decode("utf-8", "replace"), recvs[i]))
     return out
 
 
@@ -739,8 +894,11 @@ def writer_status(path: str | os.PathLike[str]) -> WriterStatus:
 
 __all__ = [
     "DEFAULT_SEGMENT_SLOTS",
+    "Damage",
+    "DamageHook",
     "QueueReader",
     "QueueWriter",
+    "RecoveryReport",
     "Segment",
     "WriterStats",
     "WriterStatus",
@@ -748,5 +906,6 @@ __all__ = [
     "list_segments",
     "segment_name",
     "symbols_in",
+    "upgrade_v1",
     "writer_status",
 ]

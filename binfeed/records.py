@@ -18,6 +18,7 @@ HEADER_SIZE: int = lib.BF_HEADER_SIZE
 BODY: int = lib.BF_SLOT_HEADER_SIZE
 FORMAT_VERSION: int = lib.BF_FORMAT_VERSION
 SYMBOL_MAX: int = lib.BF_SYMBOL_MAX
+QUEUE_ID_SIZE: int = lib.BF_QUEUE_ID_SIZE
 
 
 class RecordType(enum.IntEnum):
@@ -28,6 +29,7 @@ class RecordType(enum.IntEnum):
     SYMBOL = lib.BF_REC_SYMBOL
     GAP = lib.BF_REC_GAP
     CONNECTION = lib.BF_REC_CONNECTION
+    RECOVERY = lib.BF_REC_RECOVERY
 
 
 class Stream(enum.IntEnum):
@@ -79,6 +81,15 @@ class ConnectionEvent(enum.IntEnum):
     STALLED = lib.BF_CONN_STALLED
 
 
+class RecoveryEvent(enum.IntEnum):
+    """The ``event`` of a RECOVERY record: what a writer's recovery found at open."""
+
+    TORN_TAIL = lib.BF_RECOVERY_TORN_TAIL
+    DAMAGED = lib.BF_RECOVERY_DAMAGED
+    HOLE = lib.BF_RECOVERY_HOLE
+    OLDER_FORMAT = lib.BF_RECOVERY_OLDER_FORMAT
+
+
 TRADE_BUYER_IS_MAKER: int = lib.BF_TRADE_F_BUYER_IS_MAKER
 TRADE_BEST_MATCH: int = lib.BF_TRADE_F_BEST_MATCH
 TRADE_BEST_MATCH_KNOWN: int = lib.BF_TRADE_F_BEST_MATCH_KNOWN
@@ -117,8 +128,8 @@ TRADE_DTYPE = _dtype([
     ("price", "<f8", "body.trade.price"),
     ("qty", "<f8", "body.trade.qty"),
     ("trade_id", "<u8", "body.trade.trade_id"),
-    ("trade_ts_ms", "<u8", "body.trade.trade_ts_ms"),
-    ("event_ts_ms", "<u8", "body.trade.event_ts_ms"),
+    ("trade_ts_us", "<u8", "body.trade.trade_ts_us"),
+    ("event_ts_us", "<u8", "body.trade.event_ts_us"),
     ("symbol_id", "<u8", "body.trade.symbol_id"),
     ("trade_flags", "u1", "body.trade.flags"),
 ])
@@ -144,27 +155,23 @@ CONNECTION_DTYPE = _dtype([
     ("detail", "S88", "body.connection.detail"),
 ])
 
+#: A RECOVERY slot.
+RECOVERY_DTYPE = _dtype([
+    ("event", "<u4", "body.recovery.event"),
+    ("segment_seq", "<u8", "body.recovery.segment_seq"),
+    ("slot", "<u8", "body.recovery.slot"),
+    ("count", "<u8", "body.recovery.count"),
+    ("detail", "S72", "body.recovery.detail"),
+])
+
 DTYPES: dict[RecordType, np.dtype] = {
     RecordType.BOOK_TICKER: BOOK_TICKER_DTYPE,
     RecordType.TRADE: TRADE_DTYPE,
     RecordType.SYMBOL: SYMBOL_DTYPE,
     RecordType.GAP: GAP_DTYPE,
     RecordType.CONNECTION: CONNECTION_DTYPE,
+    RecordType.RECOVERY: RECOVERY_DTYPE,
 }
-
-#: The segment header (first 4096 bytes of a segment file); see binfeed_reader.h.
-SEGMENT_HEADER_DTYPE = np.dtype({
-    "names": ["magic", "version", "header_size", "slot_size", "flags", "capacity",
-              "segment_seq", "created_ns", "first_index", "header_crc", "write_index",
-              "sealed", "sealed_ns"],
-    "formats": ["S8", "<u4", "<u4", "<u4", "<u4", "<u8", "<u8", "<u8", "<u8", "<u4", "<u8",
-                "<u4", "<u8"],
-    "offsets": [0, 8, 12, 16, 20, 24, 32, 40, 48, 56, 128, 192, 200],
-    "itemsize": HEADER_SIZE,
-})
-WRITE_INDEX_OFFSET = 128
-SEALED_OFFSET = 192
-
 
 @dataclass(frozen=True, slots=True)
 class BookTicker:
@@ -177,7 +184,12 @@ class BookTicker:
     ask_price: float
     ask_qty: float
     recv_ts_ns: int
-    timestamp_ms: int = 0  # exchange event time; 0 on Binance Spot, which sends none
+    timestamp_us: int = 0  # exchange event time (us); 0 on Binance Spot, which sends none
+
+    @property
+    def timestamp_ms(self) -> int:
+        """The exchange event time in whole milliseconds."""
+        return self.timestamp_us // 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +200,21 @@ class Trade:
     trade_id: int
     price: float
     qty: float
-    trade_ts_ms: int
-    event_ts_ms: int
+    trade_ts_us: int  # trade time `T`, microseconds
+    event_ts_us: int  # event time `E`, microseconds
     buyer_is_maker: bool
     best_match: bool | None
     recv_ts_ns: int
+
+    @property
+    def trade_ts_ms(self) -> int:
+        """The trade time in whole milliseconds."""
+        return self.trade_ts_us // 1000
+
+    @property
+    def event_ts_ms(self) -> int:
+        """The event time in whole milliseconds."""
+        return self.event_ts_us // 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,4 +254,16 @@ class Connection:
     recv_ts_ns: int
 
 
-Record = BookTicker | Trade | Gap | SymbolDefinition | Connection
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What a writer's recovery found when it opened the queue (kept for audit)."""
+
+    event: RecoveryEvent
+    segment_seq: int
+    slot: int
+    count: int
+    detail: str
+    recv_ts_ns: int
+
+
+Record = BookTicker | Trade | Gap | SymbolDefinition | Connection | Recovery

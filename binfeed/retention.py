@@ -38,9 +38,9 @@ import anyio.abc
 import numpy as np
 
 from binfeed import errors
-from binfeed._ffi import lib
+from binfeed._ffi import ffi, lib, string
 from binfeed.queue import list_segments
-from binfeed.records import HEADER_SIZE, SEGMENT_HEADER_DTYPE
+from binfeed.records import HEADER_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -186,13 +186,13 @@ def prune(
         if fd is None:
             continue  # vanished meanwhile (another pruner)
         try:
-            header = _header(fd)
-            if header is None or int(header["segment_seq"]) != seq:
-                log.warning("retention: %s is not a valid segment; stopping here", path)
+            header = _header(fd, seq, path)
+            if header is None:
                 break
-            if not int(header["sealed"]):
+            sealed, sealed_ns = header
+            if not sealed:
                 break  # unsealed: a crashed writer's, left for recovery
-            sealed_ns = int(header["sealed_ns"]) or _mtime_ns(fd)
+            sealed_ns = sealed_ns or _mtime_ns(fd)
             too_old = policy.max_age_s is not None and \
                 (now - sealed_ns) > policy.max_age_s * 1e9
             if not (too_old or over_size):
@@ -278,12 +278,19 @@ def _open_rw(path: Path) -> int | None:
             "access to the queue directory and its files", lib.BF_EIO) from exc
 
 
-def _header(fd: int) -> np.void | None:
+def _header(fd: int, seq: int, path: Path) -> tuple[bool, int] | None:
+    """(sealed, sealed_ns) of a segment whose header the C judge accepts; else None (logged)."""
     raw = os.pread(fd, HEADER_SIZE, 0)
-    if len(raw) < HEADER_SIZE:
+    buf = ffi.from_buffer(raw)
+    msg = ffi.new("char[]", 1024)
+    info = ffi.new("bf_py_segment_info *")
+    size = os.fstat(fd).st_size
+    rc = lib.bf_py_segment_check(buf if len(raw) >= HEADER_SIZE else ffi.NULL, size, seq,
+                                 os.fsencode(path), info, msg, len(msg))
+    if rc < 0:
+        log.warning("retention: %s; stopping here (run `binfeed verify`)", string(msg))
         return None
-    h = np.frombuffer(raw, SEGMENT_HEADER_DTYPE, count=1)[0]
-    return h if bytes(h["magic"]) == b"BINFEEDQ" else None
+    return bool(lib.bf_py_segment_sealed(buf)), int(info.sealed_ns)
 
 
 def _mtime_ns(fd: int) -> int:

@@ -118,7 +118,8 @@ def _book_payloads(batch: np.ndarray, idx: np.ndarray, names: list[str]) -> list
         r["bid_qty"][idx].tolist(), r["ask_price"][idx].tolist(), r["ask_qty"][idx].tolist(),
         r["timestamp"][idx].tolist(), strict=True,
     ):
-        head = f'{{"u":{u},"E":{ts},' if ts else f'{{"u":{u},'
+        # the queue keeps microseconds; Binance's default unit is milliseconds
+        head = f'{{"u":{u},"E":{ts // 1000},' if ts else f'{{"u":{u},'
         out.append(f'{head}"s":"{s}","b":"{dec(b)}","B":"{dec(bq)}","a":"{dec(a)}",'
                    f'"A":"{dec(aq)}"}}')
     return out
@@ -130,7 +131,7 @@ def _trade_payloads(batch: np.ndarray, idx: np.ndarray, names: list[str]) -> lis
     out = []
     for s, t, p, q, tt, et, f in zip(
         names, r["trade_id"][idx].tolist(), r["price"][idx].tolist(), r["qty"][idx].tolist(),
-        r["trade_ts_ms"][idx].tolist(), r["event_ts_ms"][idx].tolist(),
+        (r["trade_ts_us"][idx] // 1000).tolist(), (r["event_ts_us"][idx] // 1000).tolist(),
         r["trade_flags"][idx].tolist(), strict=True,
     ):
         maker = "true" if f & TRADE_BUYER_IS_MAKER else "false"

@@ -74,7 +74,21 @@ typedef struct bf_writer_stats {
     uint64_t segments_created; /* by this writer */
     uint64_t symbols;          /* symbols defined in the queue */
     uint64_t recovered_cut;    /* torn slots dropped by recovery at open */
+    uint64_t recovery_events;  /* what recovery found: bf_writer_recovery(0 .. n-1) */
 } bf_writer_stats;
+
+/* One finding of the recovery a writer did at open (see "Damage" in binfeed_reader.h):
+ * the same facts as the BF_REC_RECOVERY record it wrote, with a longer message. */
+typedef struct bf_recovery_report {
+    uint32_t event;       /* BF_RECOVERY_* */
+    uint32_t reserved;
+    uint64_t segment_seq; /* the segment concerned (the first missing one for a hole) */
+    uint64_t slot;        /* first slot concerned, 0 if none */
+    uint64_t count;       /* slots cut or damaged, segments missing */
+    char message[256];    /* what was found and done, naming the file; for a log */
+} bf_recovery_report;
+
+#define BF_RECOVERY_REPORTS_MAX 16 /* further findings are counted in the last message */
 
 /** Opens (creating if needed) the queue at `dir` for writing and takes the writer lock.
  *  Recovers from a crashed predecessor (see binfeed_reader.h) and starts a new segment.
@@ -91,9 +105,10 @@ int bf_writer_close(bf_writer *w);
 /** Detailed message of the writer's last failure ("" if none). Owned by the writer. */
 const char *bf_writer_error(const bf_writer *w);
 
-/** Looks up `name` (len bytes, case-insensitive, stored upper-case) and defines it with a
- *  SYMBOL record if new. Writes the id to *id. BF_ESYMBOL for an empty name, one longer
- *  than BF_SYMBOL_MAX or with characters outside [A-Za-z0-9_-]. */
+/** Looks up `name` (len bytes of UTF-8; ASCII letters are case-insensitive and stored
+ *  upper-case, every other character as it is) and defines it with a SYMBOL record if new.
+ *  Writes the id to *id. BF_ESYMBOL for an empty name, one longer than BF_SYMBOL_MAX bytes,
+ *  one that is not valid UTF-8, or one with an ASCII character outside [A-Za-z0-9_.-]. */
 int bf_writer_symbol(bf_writer *w, const char *name, size_t len, uint64_t *id);
 
 /** Name of a defined symbol id, or NULL. Owned by the writer. */
@@ -112,12 +127,13 @@ int bf_writer_append(bf_writer *w, const bf_slot *slot);
  *  how many were written). */
 int bf_writer_append_many(bf_writer *w, const bf_slot *slots, size_t n);
 
-/** Typed appends (the fast path used by the parser). Same validation as above. */
+/** Typed appends (the fast path used by the parser). Same validation as above. Exchange
+ *  times are microseconds (a millisecond source multiplies by 1000). */
 int bf_append_book_ticker(bf_writer *w, uint64_t recv_ts_ns, uint64_t update_id,
-                          uint64_t timestamp_ms, double bid_price, double bid_qty,
+                          uint64_t timestamp_us, double bid_price, double bid_qty,
                           double ask_price, double ask_qty, uint64_t symbol_id);
 int bf_append_trade(bf_writer *w, uint64_t recv_ts_ns, uint64_t trade_id, double price,
-                    double qty, uint64_t trade_ts_ms, uint64_t event_ts_ms, uint32_t flags,
+                    double qty, uint64_t trade_ts_us, uint64_t event_ts_us, uint32_t flags,
                     uint64_t symbol_id);
 int bf_append_gap(bf_writer *w, uint64_t recv_ts_ns, uint64_t symbol_id, uint32_t stream,
                   uint32_t reason, uint64_t last_seq, uint64_t next_seq);
@@ -142,6 +158,85 @@ int bf_writer_roll(bf_writer *w);
 
 /** Fills *out. */
 int bf_writer_get_stats(const bf_writer *w, bf_writer_stats *out);
+
+/** Finding i (0 <= i < stats.recovery_events) of the recovery done at open. BF_ENOTFOUND
+ *  past the end. Thread-safe after open (the findings never change). */
+int bf_writer_recovery(const bf_writer *w, size_t i, bf_recovery_report *out);
+
+/** The queue's random 16-byte identity (the same in every segment; see queue_id). */
+int bf_writer_queue_id(const bf_writer *w, uint8_t out[BF_QUEUE_ID_SIZE]);
+
+/* ========================================================================== */
+/* MARK: - Verify                                                              */
+/* ========================================================================== */
+/*
+ * bf_verify_queue checks a whole queue offline, with the judge of binfeed_reader.h, and
+ * lists what it finds (see "Damage" there): holes, invalid headers, index mismatches,
+ * write_index inconsistent with the file, records failing their checksum, symbols used
+ * before their definition (damage); unknown record types, per-stream duplicate and
+ * reversed sequences (warnings); unpublished complete slots of an unsealed segment,
+ * sealed segments not yet truncated or sealed as damaged (information).
+ * It only reads (safe while a writer appends; the newest segment is checked as far as it
+ * was published when it was reached). Thread-safety: a bf_verify is used by one thread.
+ */
+#define BF_SEVERITY_DAMAGE 1u  /* data lost or altered: a reader reports it */
+#define BF_SEVERITY_WARNING 2u /* legal but worth knowing (duplicates, newer record types) */
+#define BF_SEVERITY_INFO 3u    /* a legal state (an unsealed tail after a crash, ...) */
+
+#define BF_FINDING_HOLE 1u         /* segments missing (count: how many) */
+#define BF_FINDING_HEADER 2u       /* unreadable file or invalid header */
+#define BF_FINDING_VERSION 3u      /* written by a newer format: cannot be checked */
+#define BF_FINDING_INDEX 4u        /* first_index does not continue the previous segment */
+#define BF_FINDING_WRITE_INDEX 5u  /* write_index disagrees with the file */
+#define BF_FINDING_CHECKSUM 6u     /* records failing their checksum (count: how many) */
+#define BF_FINDING_RECORD 7u       /* an invalid record with a good checksum (bad SYMBOL) */
+#define BF_FINDING_SYMBOL 8u       /* a symbol id used before its SYMBOL record */
+#define BF_FINDING_UNKNOWN_TYPE 9u /* a record type this build does not know */
+#define BF_FINDING_DUPLICATE 10u   /* a stream's seq repeated (count: how many) */
+#define BF_FINDING_REVERSAL 11u    /* a stream's seq went back (count: how many) */
+#define BF_FINDING_UNPUBLISHED 12u /* complete slots past write_index of an unsealed segment */
+#define BF_FINDING_UNTRUNCATED 13u /* sealed, not yet truncated to its used length */
+#define BF_FINDING_DAMAGED_SEAL 14u /* sealed as damaged by a recovering writer */
+
+typedef struct bf_finding {
+    char segment[BF_SEGMENT_NAME_MAX]; /* the segment file's name */
+    int64_t slot;                      /* the slot (the first one of a run), -1: the file */
+    uint32_t kind;                     /* BF_FINDING_* */
+    uint32_t severity;                 /* BF_SEVERITY_* */
+    uint64_t count;                    /* records, slots or segments concerned */
+    char detail[320];                  /* what was found, in words */
+} bf_finding;
+
+typedef struct bf_verify_totals {
+    uint64_t segments; /* segment files whose header could be read */
+    uint64_t records;  /* published records with a good checksum */
+    uint64_t slots;    /* published slots checked */
+    uint64_t damage;   /* findings by severity */
+    uint64_t warnings;
+    uint64_t info;
+} bf_verify_totals;
+
+typedef struct bf_verify bf_verify;
+
+/** Verifies the queue at `dir`. flags: 0. On BF_OK, *out holds the findings (free it with
+ *  bf_verify_free) whatever they are. BF_ENOTFOUND: no such directory, or no segment file
+ *  in it (not a queue); BF_EIO: the directory cannot be listed; BF_ENOMEM; BF_EINVAL.
+ *  Then errbuf says why and *out is untouched. */
+int bf_verify_queue(const char *dir, uint32_t flags, bf_verify **out, char *errbuf,
+                    size_t errlen);
+
+/** The number of findings, finding i (owned by v), the totals. */
+size_t bf_verify_count(const bf_verify *v);
+const bf_finding *bf_verify_finding(const bf_verify *v, size_t i);
+void bf_verify_get_totals(const bf_verify *v, bf_verify_totals *out);
+
+/** "hole", "header", ... for a BF_FINDING_* kind; "damage", "warning", "info" for a
+ *  severity. Static strings. */
+const char *bf_finding_kind_name(uint32_t kind);
+const char *bf_severity_name(uint32_t severity);
+
+/** Frees the findings. NULL is a no-op. */
+void bf_verify_free(bf_verify *v);
 
 /* ========================================================================== */
 /* MARK: - Parser                                                              */

@@ -1,5 +1,5 @@
 /*
- * binfeed_reader.h -- the binfeed queue file format (version 1), as a specification
+ * binfeed_reader.h -- the binfeed queue file format (version 2), as a specification
  * and as a header-only reader for C11 and C++ (no dependency beyond libc and POSIX).
  *
  * This header is the single source of truth for the on-disk format. docs/format.md
@@ -14,7 +14,9 @@
  *   MARK: - Memory ordering (the publish protocol)
  *   MARK: - Checksum (CRC32C)
  *   MARK: - Writer exclusion, rolls and recovery
- *   MARK: - Segment names and header validation
+ *   MARK: - Damage: what counts, and what readers and writers do about it
+ *   MARK: - Segment names and header validation (the one judge)
+ *   MARK: - Format version 1 (read-only)
  *   MARK: - Reader API
  *
  * Copyright (c) 2026 the binfeed developers. MIT licence.
@@ -94,7 +96,9 @@ extern "C" {
 #define BF_ECLOSED -15   /* the handle was closed */
 #define BF_ETIMEOUT -16  /* nothing arrived before the deadline */
 #define BF_ESTATE -17    /* the operation is not valid in the handle's state */
-#define BF_STATUS_MIN -17
+#define BF_EDAMAGED -18  /* a reader met damage (a record failing its checks, a missing
+                            segment, an unreadable header): it was skipped, not returned */
+#define BF_STATUS_MIN -18
 
 /* ========================================================================== */
 /* MARK: - Directory layout                                                    */
@@ -108,7 +112,8 @@ extern "C" {
  *
  * Segment n+1 is created only after segment n received its last record. Readers
  * start at the lowest seq present (retention may have deleted older ones) and go to
- * seq+1 when a segment is finished (sealed, or a successor exists).
+ * seq+1 when a segment is finished (sealed, or a successor exists). A missing seq with
+ * a higher one present is a hole: damage (see "Damage"), reported and read past.
  */
 #define BF_SEGMENT_SUFFIX ".bfq"
 #define BF_SEGMENT_NAME_DIGITS 20
@@ -125,7 +130,7 @@ extern "C" {
  * | offset | size | field         | written by            | ordering rule                           |
  * |-------:|-----:|---------------|-----------------------|-----------------------------------------|
  * |      0 |    8 | magic         | creator, once         | "BINFEEDQ"; immutable after rename      |
- * |      8 |    4 | version       | creator, once         | BF_FORMAT_VERSION; immutable            |
+ * |      8 |    4 | version       | creator, once         | BF_FORMAT_VERSION (2); immutable        |
  * |     12 |    4 | header_size   | creator, once         | 4096; slots start here; immutable       |
  * |     16 |    4 | slot_size     | creator, once         | stride in bytes (128); immutable        |
  * |     20 |    4 | flags         | creator, once         | BF_SEG_F_*; immutable                   |
@@ -133,25 +138,38 @@ extern "C" {
  * |     32 |    8 | segment_seq   | creator, once         | equals the seq in the file name         |
  * |     40 |    8 | created_ns    | creator, once         | CLOCK_REALTIME ns at creation           |
  * |     48 |    8 | first_index   | creator, once         | queue-wide index of slot 0              |
- * |     56 |    4 | header_crc    | creator, once         | CRC32C of bytes 0..55                   |
- * |     60 |   68 | reserved      | -                     | zero                                    |
+ * |     56 |    4 | header_crc    | creator, once         | CRC32C of bytes 0..55 then 60..127      |
+ * |     60 |    4 | reserved      | -                     | zero                                    |
+ * |     64 |   16 | queue_id      | creator, once         | random at the queue's creation, the     |
+ * |        |      |               |                       | same in every segment of the queue      |
+ * |     80 |   48 | reserved      | -                     | zero                                    |
  * |    128 |    8 | write_index   | writer                | store-release; readers load-acquire     |
  * |    136 |   56 | padding       | -                     | zero (write_index owns its cache line)  |
  * |    192 |    4 | sealed        | writer                | store-release after the final           |
  * |        |      |               |                       | write_index; 1 = no more records        |
- * |    196 |    4 | reserved      | -                     | zero                                    |
+ * |    196 |    4 | seal_flags    | writer                | BF_SEAL_F_*; written before `sealed`    |
  * |    200 |    8 | sealed_ns     | writer                | written before `sealed`                 |
- * |    208 | 3888 | reserved      | -                     | zero                                    |
+ * |    208 |    8 | damage_first  | recovering writer     | first damaged slot (BF_SEAL_F_DAMAGED); |
+ * |        |      |               |                       | written before `sealed`                 |
+ * |    216 |    8 | damage_count  | recovering writer     | slots that failed their checks          |
+ * |    224 | 3872 | reserved      | -                     | zero                                    |
  *
  * Slot i (0 <= i < capacity) starts at byte header_size + i * slot_size. Readers must
  * take the stride from slot_size, not from sizeof(bf_slot): a later format may grow it.
- * A sealed segment is truncated to header_size + write_index * slot_size bytes.
+ * A sealed segment is truncated to header_size + write_index * slot_size bytes (a roll may
+ * leave that to a helper thread, so a sealed segment may briefly keep its full size).
+ * queue_id lets a consumer outside this machine (a cluster bridge) name the queue: a
+ * record's identity is (queue_id, first_index + slot).
  */
 #define BF_MAGIC "BINFEEDQ"
-#define BF_FORMAT_VERSION 1u
+#define BF_FORMAT_VERSION 2u
+#define BF_FORMAT_VERSION_MIN 1u /* the oldest version this code reads */
 #define BF_HEADER_SIZE 4096u
 #define BF_SLOT_SIZE 128u
+#define BF_QUEUE_ID_SIZE 16u
 #define BF_SEG_F_UTC_DAY_ROLL 1u /* this writer rolls at every UTC midnight (recv time) */
+#define BF_SEAL_F_DAMAGED 1u     /* sealed by a recovering writer that found damaged slots
+                                    followed by good ones: kept whole (see "Damage") */
 
 typedef struct bf_segment_header {
     char magic[8];
@@ -164,13 +182,17 @@ typedef struct bf_segment_header {
     uint64_t created_ns;
     uint64_t first_index;
     uint32_t header_crc;
-    uint8_t reserved0[68];
+    uint32_t reserved0;
+    uint8_t queue_id[BF_QUEUE_ID_SIZE];
+    uint8_t reserved1[48];
     BF_ATOMIC(uint64_t) write_index;
     uint8_t pad1[56];
     BF_ATOMIC(uint32_t) sealed;
-    uint32_t reserved1;
+    uint32_t seal_flags;
     uint64_t sealed_ns;
-    uint8_t reserved2[3888];
+    uint64_t damage_first;
+    uint64_t damage_count;
+    uint8_t reserved2[3872];
 } bf_segment_header;
 
 /* ========================================================================== */
@@ -190,7 +212,7 @@ typedef struct bf_segment_header {
  * |-------:|-----:|------------|---------------------------------------------------------------|
  * |      0 |    4 | crc32c     | CRC32C (Castagnoli) of bytes 4..slot_size-1 of this slot      |
  * |      4 |    2 | type       | BF_REC_* below                                                |
- * |      6 |    2 | flags      | zero in version 1                                             |
+ * |      6 |    2 | flags      | zero (versions 1 and 2)                                       |
  * |      8 |    8 | seq        | exchange sequence: bookTicker `u`, trade `t`; 0 for control   |
  * |     16 |    8 | recv_ts_ns | local receive time, CLOCK_REALTIME ns; 0 when not known       |
  * |     24 |  104 | body       | per type; unused bytes are zero                               |
@@ -200,7 +222,7 @@ typedef struct bf_segment_header {
  * BF_REC_BOOK_TICKER (1), 48 bytes, the design's BookTicker:
  * | body offset | size | field          | meaning                                             |
  * |------------:|-----:|----------------|-----------------------------------------------------|
- * |           0 |    8 | timestamp u64  | exchange event time, ms, when the stream carries    |
+ * |           0 |    8 | timestamp u64  | exchange event time, us, when the stream carries    |
  * |             |      |                | one (USD-M futures `E`); Binance Spot bookTicker    |
  * |             |      |                | carries none: 0, never a made-up value (use         |
  * |             |      |                | recv_ts_ns for time on spot)                        |
@@ -216,8 +238,9 @@ typedef struct bf_segment_header {
  * |           0 |    8 | price f64      | `p`                                                 |
  * |           8 |    8 | qty f64        | `q`                                                 |
  * |          16 |    8 | trade_id u64   | `t` (also in the slot's seq)                        |
- * |          24 |    8 | trade_ts_ms u64| `T`                                                 |
- * |          32 |    8 | event_ts_ms u64| `E`                                                 |
+ * |          24 |    8 | trade_ts_us u64| `T`, microseconds (a millisecond source is stored   |
+ * |             |      |                | multiplied by 1000)                                 |
+ * |          32 |    8 | event_ts_us u64| `E`, microseconds (likewise)                        |
  * |          40 |    8 | symbol_id u64  |                                                     |
  * |          48 |    1 | flags u8       | bit0 buyer_is_maker (`m`), bit1 best_match (`M`),   |
  * |             |      |                | bit2 best_match present (futures send no `M`)       |
@@ -229,7 +252,9 @@ typedef struct bf_segment_header {
  * |           0 |    8 | symbol_id u64  | 1, 2, 3, ... stable for the life of the queue       |
  * |           8 |    4 | name_len u32   | 1..BF_SYMBOL_MAX                                    |
  * |          12 |    4 | zero           |                                                     |
- * |          16 |   32 | name           | upper-case ASCII [A-Z0-9_-], NUL padded             |
+ * |          16 |   32 | name           | UTF-8 bytes, NUL padded: ASCII letters upper-case,  |
+ * |             |      |                | digits, `_` `-` `.`, and any non-ASCII character    |
+ * |             |      |                | (Binance lists UTF-8 symbols since 2025-12), as is  |
  * Every segment begins with one SYMBOL record per symbol known when it was created,
  * and a new symbol's SYMBOL record precedes its first use; so a reader resolves every
  * id from the segment it is in, starting anywhere.
@@ -251,6 +276,18 @@ typedef struct bf_segment_header {
  * |           4 |    4 | conn_id u32    | recorder-local connection number                    |
  * |           8 |    8 | code i64       | close code, error code or stream count, per event   |
  * |          16 |   88 | detail         | UTF-8 text, NUL padded (truncated to 87 bytes)      |
+ *
+ * BF_REC_RECOVERY (19), 104 bytes: what a writer's recovery found when it opened the queue
+ * (written at the start of the writer's first segment, after its SYMBOL records).
+ * | body offset | size | field          | meaning                                             |
+ * |------------:|-----:|----------------|-----------------------------------------------------|
+ * |           0 |    4 | event u32      | BF_RECOVERY_*                                       |
+ * |           4 |    4 | zero           |                                                     |
+ * |           8 |    8 | segment_seq u64| the segment concerned (the first missing one for a  |
+ * |             |      |                | hole)                                               |
+ * |          16 |    8 | slot u64       | first slot concerned (0 when not about slots)       |
+ * |          24 |    8 | count u64      | slots cut or damaged, segments missing              |
+ * |          32 |   72 | detail         | UTF-8 text, NUL padded (truncated to 71 bytes)      |
  */
 #define BF_SLOT_HEADER_SIZE 24u
 #define BF_BODY_SIZE 104u
@@ -261,6 +298,7 @@ typedef struct bf_segment_header {
 #define BF_REC_SYMBOL 16u
 #define BF_REC_GAP 17u
 #define BF_REC_CONNECTION 18u
+#define BF_REC_RECOVERY 19u
 
 #define BF_STREAM_BOOK_TICKER 1u
 #define BF_STREAM_TRADE 2u
@@ -283,6 +321,12 @@ typedef struct bf_segment_header {
 #define BF_CONN_SERVER_SHUTDOWN 6u
 #define BF_CONN_STALLED 7u
 
+#define BF_RECOVERY_TORN_TAIL 1u      /* slots after the last good one were cut (a crash) */
+#define BF_RECOVERY_DAMAGED 2u        /* damaged slots followed by good ones: the segment
+                                         was kept whole and sealed as damaged */
+#define BF_RECOVERY_HOLE 3u           /* segments are missing from the queue */
+#define BF_RECOVERY_OLDER_FORMAT 4u   /* the queue had segments of an older format version */
+
 typedef struct bf_book_ticker {
     uint64_t timestamp;
     double bid_price;
@@ -296,8 +340,8 @@ typedef struct bf_trade {
     double price;
     double qty;
     uint64_t trade_id;
-    uint64_t trade_ts_ms;
-    uint64_t event_ts_ms;
+    uint64_t trade_ts_us;
+    uint64_t event_ts_us;
     uint64_t symbol_id;
     uint8_t flags;
     uint8_t zero[7];
@@ -325,6 +369,15 @@ typedef struct bf_connection_event {
     char detail[88];
 } bf_connection_event;
 
+typedef struct bf_recovery_event {
+    uint32_t event;
+    uint32_t zero;
+    uint64_t segment_seq;
+    uint64_t slot;
+    uint64_t count;
+    char detail[72];
+} bf_recovery_event;
+
 typedef struct bf_slot {
     uint32_t crc32c;
     uint16_t type;
@@ -337,6 +390,7 @@ typedef struct bf_slot {
         bf_symbol_def symbol;
         bf_gap gap;
         bf_connection_event connection;
+        bf_recovery_event recovery;
         uint8_t raw[BF_BODY_SIZE];
     } body;
 } bf_slot;
@@ -354,20 +408,29 @@ BF_STATIC_ASSERT(offsetof(bf_segment_header, segment_seq) == 32, "segment_seq at
 BF_STATIC_ASSERT(offsetof(bf_segment_header, created_ns) == 40, "created_ns at 40");
 BF_STATIC_ASSERT(offsetof(bf_segment_header, first_index) == 48, "first_index at 48");
 BF_STATIC_ASSERT(offsetof(bf_segment_header, header_crc) == 56, "header_crc at 56");
+BF_STATIC_ASSERT(offsetof(bf_segment_header, queue_id) == 64, "queue_id at 64");
 BF_STATIC_ASSERT(offsetof(bf_segment_header, write_index) == 128, "write_index on its own line");
 BF_STATIC_ASSERT(offsetof(bf_segment_header, sealed) == 192, "sealed on its own line");
+BF_STATIC_ASSERT(offsetof(bf_segment_header, seal_flags) == 196, "seal_flags at 196");
 BF_STATIC_ASSERT(offsetof(bf_segment_header, sealed_ns) == 200, "sealed_ns at 200");
+BF_STATIC_ASSERT(offsetof(bf_segment_header, damage_first) == 208, "damage_first at 208");
+BF_STATIC_ASSERT(offsetof(bf_segment_header, damage_count) == 216, "damage_count at 216");
 BF_STATIC_ASSERT(sizeof(BF_ATOMIC(uint64_t)) == 8, "atomic u64 is plain u64 in memory");
 BF_STATIC_ASSERT(sizeof(bf_book_ticker) == 48, "BookTicker body is the design's 48 bytes");
 BF_STATIC_ASSERT(offsetof(bf_book_ticker, bid_price) == 8, "bid_price at 8");
 BF_STATIC_ASSERT(offsetof(bf_book_ticker, ask_qty) == 32, "ask_qty at 32");
 BF_STATIC_ASSERT(offsetof(bf_book_ticker, symbol_id) == 40, "symbol_id at 40");
 BF_STATIC_ASSERT(sizeof(bf_trade) == 56, "trade body is 56 bytes");
+BF_STATIC_ASSERT(offsetof(bf_trade, trade_ts_us) == 24, "trade_ts_us at 24");
+BF_STATIC_ASSERT(offsetof(bf_trade, event_ts_us) == 32, "event_ts_us at 32");
 BF_STATIC_ASSERT(offsetof(bf_trade, flags) == 48, "trade flags at 48");
 BF_STATIC_ASSERT(sizeof(bf_symbol_def) == 48, "symbol body is 48 bytes");
 BF_STATIC_ASSERT(offsetof(bf_symbol_def, name) == 16, "symbol name at 16");
 BF_STATIC_ASSERT(sizeof(bf_gap) == 32, "gap body is 32 bytes");
 BF_STATIC_ASSERT(sizeof(bf_connection_event) == BF_BODY_SIZE, "connection body fills the slot");
+BF_STATIC_ASSERT(sizeof(bf_recovery_event) == BF_BODY_SIZE, "recovery body fills the slot");
+BF_STATIC_ASSERT(offsetof(bf_recovery_event, segment_seq) == 8, "recovery segment_seq at 8");
+BF_STATIC_ASSERT(offsetof(bf_recovery_event, detail) == 32, "recovery detail at 32");
 BF_STATIC_ASSERT(offsetof(bf_slot, type) == 4, "type at 4");
 BF_STATIC_ASSERT(offsetof(bf_slot, seq) == 8, "seq at 8");
 BF_STATIC_ASSERT(offsetof(bf_slot, recv_ts_ns) == 16, "recv_ts_ns at 16");
@@ -394,8 +457,8 @@ BF_STATIC_ASSERT(sizeof(bf_slot) == BF_SLOT_SIZE, "a slot is two cache lines");
  *   write_index sees the final count.
  * The checksum is not needed for visibility (the release/acquire pair is); it lets a
  * recovering writer find slots torn by a power loss, when the page holding write_index
- * reached the disk but a page holding a slot did not. Readers may verify it
- * (BFR_VERIFY_CRC) at about 10 ns per record.
+ * reached the disk but a page holding a slot did not, and it lets every reader refuse a
+ * record damaged since (readers verify it by default, about 10 ns per record).
  * No `volatile` anywhere: ordering comes only from the acquire/release pairs,
  * wrapped in bf_load_acquire_u64 / bf_store_release_u64 below.
  */
@@ -520,9 +583,15 @@ static inline uint32_t bf_slot_crc32c(const void *slot, uint32_t slot_size) {
     return bf_crc32c(0, (const unsigned char *)slot + 4, (size_t)slot_size - 4);
 }
 
-/* CRC32C of header bytes 0..55 (the value of header_crc). */
+/* The value header_crc must hold: CRC32C of header bytes 0..55, then (version 2 and
+ * later) of bytes 60..127 (queue_id and the reserved bytes around it). */
 static inline uint32_t bf_header_crc32c(const bf_segment_header *h) {
-    return bf_crc32c(0, h, offsetof(bf_segment_header, header_crc));
+    uint32_t c = bf_crc32c(0, h, offsetof(bf_segment_header, header_crc));
+    if (h->version >= 2)
+        c = bf_crc32c(c, &h->reserved0,
+                      offsetof(bf_segment_header, write_index) -
+                          offsetof(bf_segment_header, reserved0));
+    return c;
 }
 
 /* ========================================================================== */
@@ -546,23 +615,71 @@ static inline uint32_t bf_header_crc32c(const bf_segment_header *h) {
  *   exhausted (i == write_index) moves to seq+1 when `sealed` is set, or when file seq+1
  *   exists (the writer may have died between the two steps): in both cases write_index is
  *   final once seen after that observation.
- * Recovery: a new writer checks the crc32c of every published slot of the newest segment
- *   (and of its predecessor if that one is unsealed: a writer killed mid-roll), cuts
- *   write_index back to the first bad slot, seals and truncates them, and then always
- *   starts a new segment. It deletes leftover .tmp files, relearns the symbols from the
- *   SYMBOL records and continues first_index. A newest segment whose header is invalid
- *   stops the writer (BF_ECORRUPT naming the file): it never writes past data it cannot
- *   read. A segment's capacity is the writer's segment_slots, raised to twice the number
- *   of symbols when smaller (so its opening SYMBOL records never fill it); readers take
- *   it from the header.
+ * Recovery: a new writer checks the crc32c and type of every published slot of the newest
+ *   segment (and of its predecessor if that one is unsealed: a writer killed mid-roll),
+ *   applies the damage policy below, seals and truncates, and then always starts a new
+ *   segment. It deletes leftover .tmp files, relearns the symbols from the SYMBOL records
+ *   (of good slots only), keeps the queue_id and continues first_index. What it found is
+ *   written as BF_REC_RECOVERY records at the start of its first segment. A newest segment
+ *   whose header is invalid stops the writer (BF_ECORRUPT naming the file): it never
+ *   writes after a file it cannot read. A segment's capacity is the writer's
+ *   segment_slots, raised to twice the number of symbols when smaller (so its opening
+ *   SYMBOL records never fill it); readers take it from the header.
+ * Older format: a writer of version 2 that opens a queue whose newest segment is version 1
+ *   recovers it the same way and continues with version-2 segments (a new queue_id); the
+ *   version-1 segments stay as they are, readable (see "Format version 1"). It writes a
+ *   BF_RECOVERY_OLDER_FORMAT record saying so.
  * Readers hold an F_OFD_SETLK read lock on each segment they map; retention deletes a
  *   sealed segment only after taking a write lock on it, so never one a reader has open.
  */
 
 /* ========================================================================== */
-/* MARK: - Segment names and header validation                                 */
+/* MARK: - Damage: what counts, and what readers and writers do about it       */
 /* ========================================================================== */
-/* Shared by the writer and the reader, so both judge a file the same way. */
+/*
+ * Damage is anything that would make a reader return something other than what the
+ * writer published, or silently less:
+ *   checksum   a published slot (index < write_index) whose crc32c does not match;
+ *   hole       segment seq n+1 is missing while a higher seq exists;
+ *   header     a segment file whose header fails bf_segment_check (or cannot be read);
+ *   index      segment n+1's first_index differs from first_index + write_index of n
+ *              (records vanished between them, e.g. a lowered write_index);
+ *   write_index  a sealed segment's write_index disagrees with its file: the file is
+ *              neither header + write_index slots long (truncated) nor its full capacity
+ *              (not yet truncated), or a slot past write_index holds a record.
+ * Not damage: a sealed segment not yet truncated; complete slots past write_index of an
+ *   unsealed segment (a writer killed between writing and publishing them: they were never
+ *   published); a record type this code does not know but whose checksum is good (a newer
+ *   writer): readers skip it and say so once per type.
+ *
+ * Readers (bfr_next, binfeed's Python reader, every binfeed command): verify every slot's
+ *   crc32c and type before returning it (BFR_NO_VERIFY opts out). A damaged record is
+ *   never returned: bfr_next returns BF_EDAMAGED, fills r->damage and r->error (naming the
+ *   segment file and slot), and has moved past it, so the next call continues with the
+ *   next good record. A hole is reported the same way once, and the reader goes on with
+ *   the next segment present; an unreadable header likewise (that segment is skipped);
+ *   an index mismatch is reported at the roll and reading goes on.
+ * Writers (recovery): slots after the last good slot of the newest segment are a torn
+ *   tail (a crash, a power cut without fsync): they are cut (write_index lowered to just
+ *   after the last good slot) and the count is recorded (BF_RECOVERY_TORN_TAIL). A damaged
+ *   slot followed by good ones is not a torn write: the segment is kept whole (only a torn
+ *   tail after its last good slot is cut), sealed with BF_SEAL_F_DAMAGED, damage_first and
+ *   damage_count, logged, and recorded (BF_RECOVERY_DAMAGED); the writer continues in a
+ *   new segment and no good record is lost. A queue with a hole is written into (an
+ *   unattended recorder must not refuse to start): the hole is recorded
+ *   (BF_RECOVERY_HOLE) and reported.
+ * `binfeed verify DIR` checks all of the above offline and lists every finding.
+ */
+
+/* ========================================================================== */
+/* MARK: - Segment names and header validation (the one judge)                 */
+/* ========================================================================== */
+/*
+ * These functions are the only place that decides whether a file, a slot or a pair of
+ * segments is valid. The writer, this reader, binfeed's Python reader (through its C
+ * glue), retention and `binfeed verify` all call them, so all judge a file the same way.
+ * All are thread-safe and keep no state.
+ */
 
 #define BF_SEGMENT_NAME_MAX 32 /* buffer size for a segment file name, NUL included */
 #define BF_MAX_SEGMENT_SLOTS (1ull << 34) /* sanity bound on capacity (2 TiB of slots) */
@@ -592,19 +709,17 @@ static inline int bf_parse_segment_name(const char *name, uint64_t *seq) {
  * caller loaded `sealed`) whose name says `seq` (0: do not check). `path` only names the
  * file in the message. Returns BF_OK, BF_EVERSION (newer format) or BF_ECORRUPT, with a
  * message in msg. `h` must be readable for min(file_size, 4096) bytes; nothing is read
- * beyond file_size. */
+ * beyond file_size (h may be NULL when file_size < 4096). */
 static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_size, uint64_t seq,
                                    const char *path, char *msg, size_t msglen) {
-    if (file_size < BF_HEADER_SIZE) {
+    if (file_size < BF_HEADER_SIZE || !h) {
         snprintf(msg, msglen,
-                 "%s is truncated: %llu bytes, shorter than the %u-byte segment header; "
-                 "move it out of the queue directory",
+                 "%s is truncated: %llu bytes, shorter than the %u-byte segment header",
                  path, (unsigned long long)file_size, BF_HEADER_SIZE);
         return BF_ECORRUPT;
     }
     if (memcmp(h->magic, BF_MAGIC, 8) != 0) {
-        snprintf(msg, msglen, "%s is not a binfeed segment (bad magic); move it out of the "
-                 "queue directory", path);
+        snprintf(msg, msglen, "%s is not a binfeed segment (bad magic)", path);
         return BF_ECORRUPT;
     }
     if (h->version > BF_FORMAT_VERSION) {
@@ -614,13 +729,13 @@ static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_siz
                  path, (unsigned)h->version, BF_FORMAT_VERSION);
         return BF_EVERSION;
     }
-    if (h->version == 0 || bf_header_crc32c(h) != h->header_crc) {
-        snprintf(msg, msglen, "%s has a corrupt header (%s); move it out of the queue "
-                 "directory", path, h->version == 0 ? "version 0" : "header checksum mismatch");
+    if (h->version < BF_FORMAT_VERSION_MIN || bf_header_crc32c(h) != h->header_crc) {
+        snprintf(msg, msglen, "%s has a corrupt header (%s)", path,
+                 h->version < BF_FORMAT_VERSION_MIN ? "version 0" : "header checksum mismatch");
         return BF_ECORRUPT;
     }
     const char *bad = NULL;
-    if (h->header_size < BF_HEADER_SIZE || h->header_size % 64 != 0 || h->header_size > (1u << 20))
+    if (h->header_size != BF_HEADER_SIZE)
         bad = "header_size";
     else if (h->slot_size < BF_SLOT_SIZE || h->slot_size % 64 != 0 || h->slot_size > (1u << 16))
         bad = "slot_size";
@@ -628,9 +743,12 @@ static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_siz
         bad = "capacity";
     else if (seq != 0 && h->segment_seq != seq)
         bad = "segment_seq (differs from the file name)";
+    else if (h->segment_seq == 0)
+        bad = "segment_seq";
+    else if (h->version >= 2 && (h->seal_flags & ~BF_SEAL_F_DAMAGED) != 0)
+        bad = "seal_flags";
     if (bad) {
-        snprintf(msg, msglen, "%s has a corrupt header (invalid %s); move it out of the queue "
-                 "directory", path, bad);
+        snprintf(msg, msglen, "%s has a corrupt header (invalid %s)", path, bad);
         return BF_ECORRUPT;
     }
     uint64_t n = bf_load_acquire_u64(&h->write_index);
@@ -642,8 +760,7 @@ static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_siz
     uint64_t need = (uint64_t)h->header_size + n * h->slot_size;
     if (file_size < need) {
         snprintf(msg, msglen,
-                 "%s is truncated: %llu bytes, but its %llu published records need %llu; "
-                 "move it out of the queue directory",
+                 "%s is truncated: %llu bytes, but its %llu published records need %llu",
                  path, (unsigned long long)file_size, (unsigned long long)n,
                  (unsigned long long)need);
         return BF_ECORRUPT;
@@ -652,12 +769,115 @@ static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_siz
     if (file_size < full && !bf_load_acquire_u32(&h->sealed)) {
         snprintf(msg, msglen,
                  "%s is truncated: %llu bytes, but it is not sealed and its capacity of %llu "
-                 "records needs %llu; move it out of the queue directory",
+                 "records needs %llu",
                  path, (unsigned long long)file_size, (unsigned long long)h->capacity,
                  (unsigned long long)full);
         return BF_ECORRUPT;
     }
     return BF_OK;
+}
+
+#define BF_SLOT_OK 0          /* checksum matches, type known */
+#define BF_SLOT_BAD_CRC 1     /* damaged: the checksum does not match */
+#define BF_SLOT_UNKNOWN_TYPE 2 /* checksum matches, type unknown to this code (newer writer) */
+
+/* 1 if `type` is a record type of this format version. */
+static inline int bf_record_type_known(uint32_t type) {
+    return type == BF_REC_BOOK_TICKER || type == BF_REC_TRADE || type == BF_REC_SYMBOL ||
+           type == BF_REC_GAP || type == BF_REC_CONNECTION || type == BF_REC_RECOVERY;
+}
+
+/* Judges one published slot: BF_SLOT_OK, BF_SLOT_BAD_CRC or BF_SLOT_UNKNOWN_TYPE. */
+static inline int bf_slot_check(const bf_slot *s, uint32_t slot_size) {
+    if (bf_slot_crc32c(s, slot_size) != s->crc32c) return BF_SLOT_BAD_CRC;
+    return bf_record_type_known(s->type) ? BF_SLOT_OK : BF_SLOT_UNKNOWN_TYPE;
+}
+
+/* 1 if the slot holds anything (a writer wrote it), 0 if all its bytes are zero. */
+static inline int bf_slot_written(const void *slot, uint32_t slot_size) {
+    const unsigned char *p = (const unsigned char *)slot;
+    for (uint32_t i = 0; i < slot_size; i++)
+        if (p[i]) return 1;
+    return 0;
+}
+
+/* Checks a sealed segment's write_index against its file (see "Damage": write_index).
+ * file_size: the file's size now (fstat); after_last: the slot_size bytes at slot
+ * write_index if the file holds them, else NULL. Read them with pread, not through a
+ * mapping: a writer may truncate the file meanwhile (a roll's deferred truncation), and a
+ * mapped page past the end of a file faults (SIGBUS). Returns BF_OK, or BF_ECORRUPT with a
+ * message that does not name the file (the caller does). Call once `sealed` was seen set. */
+static inline int bf_segment_end_check(const bf_segment_header *h, uint64_t file_size,
+                                       const void *after_last, char *msg, size_t msglen) {
+    uint64_t n = bf_load_acquire_u64(&h->write_index);
+    uint64_t used = (uint64_t)h->header_size + n * h->slot_size;
+    uint64_t full = (uint64_t)h->header_size + h->capacity * h->slot_size;
+    if (file_size != used && file_size != full) {
+        snprintf(msg, msglen,
+                 "write_index %llu disagrees with the file: %llu bytes is neither its "
+                 "used length (%llu) nor its full capacity (%llu)",
+                 (unsigned long long)n, (unsigned long long)file_size,
+                 (unsigned long long)used, (unsigned long long)full);
+        return BF_ECORRUPT;
+    }
+    if (after_last && file_size >= used + h->slot_size &&
+        bf_slot_written(after_last, h->slot_size)) {
+        snprintf(msg, msglen,
+                 "write_index %llu is lower than the records the file holds (slot %llu "
+                 "holds a record): the records after it are hidden",
+                 (unsigned long long)n, (unsigned long long)n);
+        return BF_ECORRUPT;
+    }
+    return BF_OK;
+}
+
+/* Checks that segment `next` continues segment `prev_seq`, whose first_index and final
+ * write_index are given, without losing records: next's first_index must be their sum.
+ * BF_OK, or BF_ECORRUPT with a message that does not name the file; *missing is the
+ * number of records lost (0 when the segments overlap instead). */
+static inline int bf_segment_continuity_check(uint64_t prev_seq, uint64_t prev_first,
+                                              uint64_t prev_n, const bf_segment_header *next,
+                                              uint64_t *missing, char *msg, size_t msglen) {
+    uint64_t want = prev_first + prev_n;
+    *missing = 0;
+    if (next->first_index == want) return BF_OK;
+    if (next->first_index > want) {
+        *missing = next->first_index - want;
+        snprintf(msg, msglen,
+                 "starts at record index %llu, but segment %llu ended at %llu: %llu records "
+                 "are missing between them (a lowered write_index?)",
+                 (unsigned long long)next->first_index, (unsigned long long)prev_seq,
+                 (unsigned long long)want, (unsigned long long)*missing);
+    } else {
+        snprintf(msg, msglen,
+                 "starts at record index %llu, but segment %llu ended at %llu: the segments "
+                 "overlap", (unsigned long long)next->first_index,
+                 (unsigned long long)prev_seq, (unsigned long long)want);
+    }
+    return BF_ECORRUPT;
+}
+
+/* ========================================================================== */
+/* MARK: - Format version 1 (read-only)                                        */
+/* ========================================================================== */
+/*
+ * Version 1 differs from version 2 in: header_crc covers bytes 0..55 only; there is no
+ * queue_id, seal_flags or damage fields (zero); trade_ts / event_ts (trade) and timestamp
+ * (bookTicker) are milliseconds; SYMBOL names are upper-case ASCII; there is no
+ * BF_REC_RECOVERY. Readers return version-1 records converted to version 2
+ * (bf_slot_upgrade_v1); writers never write version 1.
+ */
+
+/* Copies a version-1 slot into dst as version 2 (times in microseconds). The checksum is
+ * not recomputed: dst is a value, not a slot of any file. */
+static inline void bf_slot_upgrade_v1(bf_slot *dst, const bf_slot *src) {
+    memcpy(dst, src, sizeof *dst);
+    if (src->type == BF_REC_TRADE) {
+        dst->body.trade.trade_ts_us = src->body.trade.trade_ts_us * 1000u;
+        dst->body.trade.event_ts_us = src->body.trade.event_ts_us * 1000u;
+    } else if (src->type == BF_REC_BOOK_TICKER) {
+        dst->body.book_ticker.timestamp = src->body.book_ticker.timestamp * 1000u;
+    }
 }
 
 /* ========================================================================== */
@@ -668,23 +888,32 @@ static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_siz
  *   bfr_open / bfr_close       a cursor from the oldest record or from the end
  *   bfr_next                   the next record or 0 (never blocks, no syscall while tailing)
  *   bfr_wait                   the same with a timeout (spin, then sleep with backoff)
+ *   bfr_next_batch             a run of consecutive good slots of one segment (bindings)
  *   bfr_symbol                 symbol id -> name, learnt from SYMBOL records
  *   bfr_tell / bfr_lag         where the cursor is; how far behind the writer
  *   bfr_list_segments          lowest / highest segment seq of a queue directory
  *   bfr_writer_status          is a writer live (F_OFD_GETLK), and its pid
- *   bf_crc32c, bf_slot_crc32c, bf_segment_check, bf_segment_name: see above
+ *   bf_crc32c, bf_slot_crc32c, bf_segment_check, bf_slot_check, bf_segment_name: see above
  *
  * A bfr_reader is a cursor over the records of one queue, in order, across segments.
+ * It verifies every record (checksum, type) unless opened with BFR_NO_VERIFY, and never
+ * returns a damaged one: bfr_next then returns BF_EDAMAGED with r->damage and r->error
+ * set, having moved past the damage (see "Damage"); call it again to go on.
+ * Records of version-1 segments are returned converted to version 2.
  * Thread-safety: a reader is used by one thread at a time; any number of readers may
  * exist in any number of processes. It never writes to the queue's files.
  * Ownership: bfr_open fills a caller-owned bfr_reader; bfr_close releases what it holds.
- * Pointers returned by bfr_next stay valid until the reader moves past the segment
- * (the next bfr_next call that rolls) or bfr_close.
+ * Pointers returned by bfr_next stay valid until the next bfr_next call that rolls to
+ * another segment (or, for a version-1 segment, until the next bfr_next call), or
+ * bfr_close.
  *
  *   bfr_reader r;
  *   if (bfr_open(&r, "/data/q", BFR_FROM_START) != BF_OK) { puts(r.error); return 1; }
  *   const bf_slot *s;
- *   while (bfr_wait(&r, &s, 1000000000) == 1) {
+ *   int rc;
+ *   while ((rc = bfr_wait(&r, &s, 1000000000)) != 0) {
+ *       if (rc == BF_EDAMAGED) { fprintf(stderr, "%s\n", r.error); continue; }
+ *       if (rc < 0) { fprintf(stderr, "%s\n", r.error); break; }
  *       if (s->type == BF_REC_BOOK_TICKER)
  *           printf("%s %f\n", bfr_symbol(&r, s->body.book_ticker.symbol_id),
  *                  s->body.book_ticker.bid_price);
@@ -693,15 +922,49 @@ static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_siz
  */
 #define BFR_FROM_START 0u /* start at the first record of the oldest segment */
 #define BFR_FROM_END 1u   /* start after the last record published at open time */
-#define BFR_VERIFY_CRC 2u /* check every record's crc32c; a mismatch is BF_ECORRUPT */
+#define BFR_VERIFY_CRC 0u /* kept for old callers: verification is the default now */
+#define BFR_NO_VERIFY 4u  /* do not check checksums and types (damage may pass as data) */
 
-#define BFR_FLAGS_ALL (BFR_FROM_END | BFR_VERIFY_CRC)
-#define BFR_ERROR_MAX 256
+#define BFR_FLAGS_ALL (BFR_FROM_END | BFR_NO_VERIFY)
+#define BFR_ERROR_MAX 2048 /* room for a path, a file name and what happened */
 #define BFR_CHECK_INTERVAL_NS 1000000u /* successor-file checks while idle: at most ~1/ms */
 #define BFR_CHECK_POLLS 1024u          /* ... or after this many idle polls */
+#define BFR_HOLE_SCAN_EVERY 16u        /* an unsealed segment without successor: list the
+                                          directory for a hole every 16th check (~16 ms) */
+
+/* What bfr_next's BF_EDAMAGED was about. */
+#define BFR_DAMAGE_CHECKSUM 1u   /* a record failed its checksum (slot: where) */
+#define BFR_DAMAGE_HOLE 2u       /* segments [segment_seq, segment_seq + count) are missing */
+#define BFR_DAMAGE_HEADER 3u     /* segment_seq cannot be read or its header is invalid */
+#define BFR_DAMAGE_INDEX 4u      /* records vanished between segment_seq - 1 and segment_seq */
+#define BFR_DAMAGE_WRITE_INDEX 5u /* a sealed segment's write_index disagrees with its file */
+#define BFR_DAMAGE_RECORD 6u     /* a record with a good checksum is invalid (bad SYMBOL) */
+
+typedef struct bfr_damage {
+    uint32_t kind;        /* BFR_DAMAGE_* */
+    uint32_t reserved;
+    uint64_t segment_seq; /* the segment concerned */
+    uint64_t slot;        /* its slot (CHECKSUM, RECORD); 0 otherwise */
+    uint64_t count;       /* records or segments concerned */
+} bfr_damage;
+
+/* The name of a BFR_DAMAGE_* kind ("checksum", "hole", ...), as `binfeed verify` prints
+ * it; "unknown" for another value. */
+static inline const char *bfr_damage_kind_name(uint32_t kind) {
+    switch (kind) {
+    case BFR_DAMAGE_CHECKSUM: return "checksum";
+    case BFR_DAMAGE_HOLE: return "hole";
+    case BFR_DAMAGE_HEADER: return "header";
+    case BFR_DAMAGE_INDEX: return "index";
+    case BFR_DAMAGE_WRITE_INDEX: return "write_index";
+    case BFR_DAMAGE_RECORD: return "record";
+    default: return "unknown";
+    }
+}
 
 /* A cursor over a queue. Caller-owned; fill it with bfr_open, release with bfr_close.
- * Fields are private except `error`, the detailed message of the last failure. */
+ * Fields are private except `error` (the detailed message of the last failure or damage)
+ * and `damage` (what the last BF_EDAMAGED was about). */
 typedef struct bfr_reader {
     /* the segment being read */
     const unsigned char *map;     /* read-only shared mapping, NULL if none */
@@ -709,21 +972,32 @@ typedef struct bfr_reader {
     const bf_segment_header *hdr; /* == map */
     const unsigned char *slots;   /* slot 0 */
     uint32_t slot_size;           /* stride, from the header */
-    uint32_t sealed_seen;         /* `sealed` was observed set in this segment */
+    uint32_t looked;              /* the reader looked for a successor once already */
+    uint32_t version;             /* format version of the segment */
+    uint32_t end_checked;         /* bf_segment_end_check was done for this segment */
     uint64_t pos;                 /* next slot to return */
     uint64_t avail;               /* published slots known (cached write_index) */
     uint64_t limit;               /* slots the mapping can hold */
-    uint64_t seg_seq;
+    uint64_t seg_seq;             /* the segment's seq (also when `dead`) */
     int seg_fd;                   /* holds the segment's F_OFD read lock */
+    int dead;                     /* segment seg_seq is unreadable: it is skipped */
+    int hw_crc;                   /* SSE4.2 crc32 available */
     /* following rolls without syscalls while tailing */
     int dirfd;
     uint32_t idle_polls;
+    uint32_t checks;
     uint64_t last_check_ns;
     unsigned flags;
     char *dir;
+    /* a second report due after the one just returned (a hole, then a bad header) */
+    int pending;
+    bfr_damage pending_damage;
+    char pending_error[BFR_ERROR_MAX];
     /* symbol names, [id - 1], "" when not defined */
     char (*symbols)[BF_SYMBOL_MAX + 1];
     uint64_t symbols_cap;
+    bf_slot upgraded;             /* a version-1 record converted to version 2 */
+    bfr_damage damage;
     char error[BFR_ERROR_MAX];
 } bfr_reader;
 
@@ -757,6 +1031,27 @@ static inline int bfr__fail(bfr_reader *r, int rc, const char *fmt, ...) {
     return rc;
 }
 
+/* Fills r->damage and r->error ("<dir>/<segment file>[ slot n]: <what>; run binfeed verify")
+ * and returns BF_EDAMAGED. */
+static inline int bfr__damage(bfr_reader *r, uint32_t kind, uint64_t seq, uint64_t slot,
+                              uint64_t count, const char *what) {
+    char name[BF_SEGMENT_NAME_MAX];
+    bf_segment_name(name, sizeof name, seq);
+    r->damage.kind = kind;
+    r->damage.reserved = 0;
+    r->damage.segment_seq = seq;
+    r->damage.slot = slot;
+    r->damage.count = count;
+    if (kind == BFR_DAMAGE_CHECKSUM || kind == BFR_DAMAGE_RECORD)
+        snprintf(r->error, sizeof r->error,
+                 "%.600s/%s slot %llu: %.600s; run `binfeed verify %.600s`", r->dir, name,
+                 (unsigned long long)slot, what, r->dir);
+    else
+        snprintf(r->error, sizeof r->error, "%.600s/%s: %.600s; run `binfeed verify %.600s`",
+                 r->dir, name, what, r->dir);
+    return BF_EDAMAGED;
+}
+
 static inline uint64_t bfr__mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -781,6 +1076,26 @@ static inline int bfr_list_segments(const char *dir, uint64_t *lowest, uint64_t 
     if (lowest) *lowest = lo;
     if (highest) *highest = hi;
     if (count) *count = n;
+    return BF_OK;
+}
+
+/* The lowest segment seq above `after` in queue `dir` (0 if none). BF_OK, BF_EIO. */
+static inline int bfr__next_present(int dirfd, uint64_t after, uint64_t *next) {
+    *next = 0;
+    int fd = dup(dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0) close(fd);
+        return BF_EIO;
+    }
+    rewinddir(d);
+    uint64_t best = 0, seq;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (bf_parse_segment_name(e->d_name, &seq) && seq > after && (best == 0 || seq < best))
+            best = seq;
+    closedir(d);
+    *next = best;
     return BF_OK;
 }
 
@@ -827,10 +1142,11 @@ static inline void bfr__unmap(bfr_reader *r) {
     r->seg_fd = -1;
 }
 
-/* Maps segment `seq` (read lock, header checks) and makes it current at slot 0.
- * BF_ENOTFOUND when it does not exist or retention is deleting it; the current segment
- * stays as it was on any failure. */
-static inline int bfr__map_segment(bfr_reader *r, uint64_t seq) {
+/* Maps segment `seq` (read lock, header checks) into the caller's variables. BF_ENOTFOUND
+ * when it does not exist or retention is deleting it; BF_ECORRUPT / BF_EVERSION / BF_EIO
+ * with the message in r->error. */
+static inline int bfr__map_file(bfr_reader *r, uint64_t seq, const unsigned char **map_out,
+                                size_t *len_out, int *fd_out) {
     char name[BF_SEGMENT_NAME_MAX];
     char path[4096 + BF_SEGMENT_NAME_MAX];
     bf_segment_name(name, sizeof name, seq);
@@ -858,6 +1174,10 @@ static inline int bfr__map_segment(bfr_reader *r, uint64_t seq) {
         close(fd);
         return bfr__fail(r, BF_EIO, "cannot stat %s: %s", path, strerror(e));
     }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return bfr__fail(r, BF_EIO, "%s is not a regular file", path);
+    }
     uint64_t size = (uint64_t)st.st_size;
     if (size < BF_HEADER_SIZE) {
         close(fd);
@@ -869,47 +1189,90 @@ static inline int bfr__map_segment(bfr_reader *r, uint64_t seq) {
         close(fd);
         return bfr__fail(r, BF_EIO, "cannot map %s: %s", path, strerror(e));
     }
-    const bf_segment_header *h = (const bf_segment_header *)m;
-    int rc = bf_segment_check(h, size, seq, path, r->error, sizeof r->error);
+    int rc = bf_segment_check((const bf_segment_header *)m, size, seq, path, r->error,
+                              sizeof r->error);
     if (rc != BF_OK) {
         munmap(m, (size_t)size);
         close(fd);
         return rc;
     }
+    *map_out = (const unsigned char *)m;
+    *len_out = (size_t)size;
+    *fd_out = fd;
+    return BF_OK;
+}
+
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22 /* Linux 5.14; older kernels say EINVAL: harmless */
 #endif
+
+/* Makes a mapped file current at slot 0. */
+static inline void bfr__enter(bfr_reader *r, uint64_t seq, const unsigned char *m, size_t size,
+                              int fd) {
+    const bf_segment_header *h = (const bf_segment_header *)m;
     /* A sealed segment is read start to end: map all its pages now, in one call, rather
      * than fault them in one by one (a live one is left alone: populating 128 MiB would
      * delay a tailing reader at every roll). */
-    if (bf_load_acquire_u32(&h->sealed)) (void)madvise(m, (size_t)size, MADV_POPULATE_READ);
+    if (bf_load_acquire_u32(&h->sealed)) (void)madvise((void *)m, size, MADV_POPULATE_READ);
     bfr__unmap(r);
-    r->map = (const unsigned char *)m;
-    r->map_len = (size_t)size;
+    r->map = m;
+    r->map_len = size;
     r->hdr = h;
-    r->slots = r->map + h->header_size;
+    r->slots = m + h->header_size;
     r->slot_size = h->slot_size;
+    r->version = h->version;
     uint64_t fit = (size - h->header_size) / h->slot_size;
     r->limit = fit < h->capacity ? fit : h->capacity;
     r->seg_fd = fd;
     r->seg_seq = seq;
+    r->dead = 0;
     r->pos = 0;
     r->avail = 0;
-    r->sealed_seen = 0;
+    r->looked = 0;
+    r->end_checked = 0;
     r->idle_polls = 0;
+    r->checks = 0;
     r->last_check_ns = bfr__mono_ns();
-    return BF_OK;
 }
 
-/* The segment's published count (acquire), checked against what the file holds. */
+/* Marks segment seq unreadable (skipped), keeping nothing mapped. */
+static inline void bfr__enter_dead(bfr_reader *r, uint64_t seq) {
+    bfr__unmap(r);
+    r->seg_seq = seq;
+    r->dead = 1;
+    r->pos = r->avail = r->limit = 0;
+    r->looked = 0;
+    r->end_checked = 1;
+    r->checks = 0;
+    r->last_check_ns = bfr__mono_ns();
+}
+
+/* Moves to segment `seq`. BF_OK (entered); BF_ENOTFOUND (gone: retry later); BF_EVERSION
+ * (stop); BF_EDAMAGED when it cannot be read (then it is skipped: the reader is "dead" at
+ * seq and moves on from there). */
+static inline int bfr__move_to(bfr_reader *r, uint64_t seq) {
+    const unsigned char *m = NULL;
+    size_t len = 0;
+    int fd = -1;
+    int rc = bfr__map_file(r, seq, &m, &len, &fd);
+    if (rc == BF_OK) {
+        bfr__enter(r, seq, m, len, fd);
+        return BF_OK;
+    }
+    if (rc == BF_ENOTFOUND || rc == BF_EVERSION) return rc;
+    char what[BFR_ERROR_MAX];
+    snprintf(what, sizeof what, "segment skipped: %.1200s", r->error);
+    bfr__enter_dead(r, seq);
+    return bfr__damage(r, BFR_DAMAGE_HEADER, seq, 0, 1, what);
+}
+
+/* The published count (acquire), checked against what the file holds. */
 static inline int bfr__published(bfr_reader *r, uint64_t *n) {
     uint64_t v = bf_load_acquire_u64(&r->hdr->write_index);
-    if (BFR__UNLIKELY(v > r->limit))
-        return bfr__fail(r, BF_ECORRUPT,
-                         "%s/%020llu%s: write_index %llu is beyond the %llu slots of the file "
-                         "(truncated or corrupt segment)",
-                         r->dir, (unsigned long long)r->seg_seq, BF_SEGMENT_SUFFIX,
-                         (unsigned long long)v, (unsigned long long)r->limit);
+    if (BFR__UNLIKELY(v > r->limit)) {
+        /* the file is shorter than write_index says: read what it holds, then report */
+        v = r->limit;
+    }
     *n = v;
     return BF_OK;
 }
@@ -918,9 +1281,7 @@ static inline int bfr__learn_symbol(bfr_reader *r, const bf_slot *s) {
     const bf_symbol_def *d = &s->body.symbol;
     if (d->symbol_id == 0 || d->symbol_id > (1ull << 32) || d->name_len == 0 ||
         d->name_len > BF_SYMBOL_MAX)
-        return bfr__fail(r, BF_ECORRUPT, "segment %llu of %s: invalid SYMBOL record (id %llu)",
-                         (unsigned long long)r->seg_seq, r->dir,
-                         (unsigned long long)d->symbol_id);
+        return BF_EDAMAGED;
     if (d->symbol_id > r->symbols_cap) {
         uint64_t cap = r->symbols_cap ? r->symbols_cap : 64;
         while (cap < d->symbol_id) cap *= 2;
@@ -946,31 +1307,121 @@ static inline int bfr__check_due(bfr_reader *r) {
     if (r->idle_polls >= BFR_CHECK_POLLS || now - r->last_check_ns >= BFR_CHECK_INTERVAL_NS) {
         r->idle_polls = 0;
         r->last_check_ns = now;
+        r->checks++;
         return 1;
     }
     return 0;
 }
 
+/* Returns a report queued by an earlier call (a hole followed by a bad header). */
+static inline int bfr__take_pending(bfr_reader *r) {
+    r->pending = 0;
+    r->damage = r->pending_damage;
+    memcpy(r->error, r->pending_error, sizeof r->error);
+    return BF_EDAMAGED;
+}
+
+/* The current segment (seq `cur`) is finished: moves to the next segment present, and
+ * reports a hole or lost records on the way. 1 moved, 0 none yet, < 0 error/damage. */
+static inline int bfr__advance(bfr_reader *r, uint64_t cur, uint64_t next) {
+    const bf_segment_header *prev = r->dead ? NULL : r->hdr;
+    uint64_t prev_first = prev ? prev->first_index : 0;
+    uint64_t prev_n = r->avail;
+    const unsigned char *m = NULL;
+    size_t len = 0;
+    int fd = -1;
+    int rc = bfr__map_file(r, next, &m, &len, &fd);
+    if (rc == BF_ENOTFOUND) {
+        r->error[0] = '\0';
+        return 0; /* being deleted or not there: look again later */
+    }
+    if (rc == BF_EVERSION) return rc;
+    char what[BFR_ERROR_MAX];
+    if (rc != BF_OK) {
+        snprintf(what, sizeof what, "segment skipped: %.1200s", r->error);
+        bfr__enter_dead(r, next);
+        if (next == cur + 1) return bfr__damage(r, BFR_DAMAGE_HEADER, next, 0, 1, what);
+        /* report the hole now, the unreadable segment on the next call */
+        bfr__damage(r, BFR_DAMAGE_HEADER, next, 0, 1, what);
+        r->pending_damage = r->damage;
+        memcpy(r->pending_error, r->error, sizeof r->error);
+        r->pending = 1;
+    } else {
+        const bf_segment_header *h = (const bf_segment_header *)m;
+        uint64_t missing = 0;
+        int lost = prev && next == cur + 1 &&
+                   bf_segment_continuity_check(cur, prev_first, prev_n, h, &missing, what,
+                                               sizeof what) != BF_OK;
+        bfr__enter(r, next, m, len, fd);
+        if (lost) return bfr__damage(r, BFR_DAMAGE_INDEX, next, 0, missing, what);
+    }
+    if (next != cur + 1) {
+        char name[BF_SEGMENT_NAME_MAX];
+        bf_segment_name(name, sizeof name, cur + 1);
+        snprintf(what, sizeof what,
+                 "missing: %llu segment file(s) from here to %020llu%s are not in the queue "
+                 "(deleted?); reading goes on with segment %llu",
+                 (unsigned long long)(next - cur - 1), (unsigned long long)(next - 1),
+                 BF_SEGMENT_SUFFIX, (unsigned long long)next);
+        return bfr__damage(r, BFR_DAMAGE_HOLE, cur + 1, 0, next - cur - 1, what);
+    }
+    return 1;
+}
+
+/* bf_segment_end_check for the current, sealed segment whose final count is n. */
+static inline int bfr__end_check(bfr_reader *r, uint64_t n) {
+    struct stat st;
+    if (fstat(r->seg_fd, &st) != 0) return BF_OK; /* nothing to judge by */
+    unsigned char after[BF_SLOT_SIZE * 4];
+    const void *after_last = NULL;
+    uint64_t off = (uint64_t)r->hdr->header_size + n * r->slot_size;
+    if (r->slot_size <= sizeof after &&
+        pread(r->seg_fd, after, r->slot_size, (off_t)off) == (ssize_t)r->slot_size)
+        after_last = after;
+    char what[BFR_ERROR_MAX];
+    if (bf_segment_end_check(r->hdr, (uint64_t)st.st_size, after_last, what, sizeof what) ==
+        BF_OK)
+        return BF_OK;
+    return bfr__damage(r, BFR_DAMAGE_WRITE_INDEX, r->seg_seq, 0, 0, what);
+}
+
 /* The current segment is exhausted as far as write_index said. Returns 1 if there is more
  * to read (new records here, or moved to the next segment), 0 if nothing now, or < 0. */
 static inline int bfr__follow(bfr_reader *r) {
-    uint64_t n = 0;
+    uint64_t n = 0, next = 0;
     int rc;
-    if (bf_load_acquire_u32(&r->hdr->sealed)) {
+    uint64_t cur = r->seg_seq;
+    char name[BF_SEGMENT_NAME_MAX];
+    if (r->dead) {
+        if (r->looked && !bfr__check_due(r)) return 0;
+        r->looked = 1;
+    } else if (bf_load_acquire_u32(&r->hdr->sealed)) {
         if ((rc = bfr__published(r, &n)) < 0) return rc; /* final, after sealed */
         if (n > r->pos) {
             r->avail = n;
             return 1;
         }
+        if (!r->end_checked && !(r->flags & BFR_NO_VERIFY)) {
+            r->end_checked = 1;
+            if ((rc = bfr__end_check(r, n)) < 0) return rc;
+        }
         /* the first time at once (the writer created the successor before sealing) */
-        if (r->sealed_seen && !bfr__check_due(r)) return 0;
-        r->sealed_seen = 1;
+        if (r->looked && !bfr__check_due(r)) return 0;
+        r->looked = 1;
     } else {
-        if (!bfr__check_due(r)) return 0;
-        char name[BF_SEGMENT_NAME_MAX];
-        bf_segment_name(name, sizeof name, r->seg_seq + 1);
-        if (faccessat(r->dirfd, name, F_OK, 0) != 0) return 0;
-        /* The successor exists, so this segment's write_index is final once loaded now
+        /* the first time at once, so that a one-shot reader sees a finished segment */
+        if (r->looked && !bfr__check_due(r)) return 0;
+        r->looked = 1;
+        bf_segment_name(name, sizeof name, cur + 1);
+        if (faccessat(r->dirfd, name, F_OK, 0) == 0) {
+            next = cur + 1;
+        } else if (r->checks % BFR_HOLE_SCAN_EVERY == 0) {
+            /* seq+1 missing: a writer that died leaves this segment unsealed; a later
+             * segment with a hole before it means this one is finished too */
+            if (bfr__next_present(r->dirfd, cur, &next) != BF_OK) next = 0;
+        }
+        if (next == 0) return 0;
+        /* A successor exists, so this segment's write_index is final once loaded now
          * (its writer finished it or died). */
         if ((rc = bfr__published(r, &n)) < 0) return rc;
         if (n > r->pos) {
@@ -978,12 +1429,16 @@ static inline int bfr__follow(bfr_reader *r) {
             return 1;
         }
     }
-    rc = bfr__map_segment(r, r->seg_seq + 1);
-    if (rc == BF_ENOTFOUND) {
-        r->error[0] = '\0';
-        return 0; /* sealed by a writer that closed: wait for the next writer */
+    if (next == 0) {
+        bf_segment_name(name, sizeof name, cur + 1);
+        if (faccessat(r->dirfd, name, F_OK, 0) == 0)
+            next = cur + 1;
+        else if (bfr__next_present(r->dirfd, cur, &next) != BF_OK)
+            return bfr__fail(r, BF_EIO, "cannot list queue directory %s: %s", r->dir,
+                             strerror(errno));
     }
-    return rc < 0 ? rc : 1;
+    if (next == 0) return 0; /* sealed by a writer that closed: wait for the next writer */
+    return bfr__advance(r, cur, next);
 }
 
 /* Frees what the reader holds (mappings, locks, memory). Safe after a failed bfr_open and
@@ -998,6 +1453,7 @@ static inline void bfr_close(bfr_reader *r) {
     r->symbols_cap = 0;
     free(r->dir);
     r->dir = NULL;
+    r->dead = 0;
 }
 
 static inline int bfr__open(bfr_reader *r, const char *dir, unsigned flags) {
@@ -1007,6 +1463,7 @@ static inline int bfr__open(bfr_reader *r, const char *dir, unsigned flags) {
     if (!dir || !*dir || (flags & ~(unsigned)BFR_FLAGS_ALL))
         return bfr__fail(r, BF_EINVAL, "bfr_open: dir must be a path and flags BFR_*");
     r->flags = flags;
+    r->hw_crc = bf_crc32c_hw_available();
     size_t len = strlen(dir);
     r->dir = (char *)malloc(len + 1);
     if (!r->dir) return bfr__fail(r, BF_ENOMEM, "out of memory");
@@ -1026,26 +1483,29 @@ static inline int bfr__open(bfr_reader *r, const char *dir, unsigned flags) {
         if (count == 0)
             return bfr__fail(r, BF_ENOTFOUND, "queue %s has no segment yet (no writer has "
                              "opened it): retry once a writer runs", dir);
-        if (!(flags & BFR_FROM_END)) {
-            for (uint64_t seq = lo; seq <= hi; seq++) {
-                rc = bfr__map_segment(r, seq);
-                if (rc != BF_ENOTFOUND) break; /* deleted by retention meanwhile: next */
-            }
-            if (rc == BF_ENOTFOUND) continue;
-            if (rc != BF_OK) return rc;
+        uint64_t seq = (flags & BFR_FROM_END) ? hi : lo;
+        rc = bfr__move_to(r, seq);
+        if (rc == BF_ENOTFOUND) continue; /* deleted by retention meanwhile: list again */
+        if (rc == BF_EDAMAGED) {
+            /* unreadable first segment: report it on the first bfr_next, go on after it */
+            r->pending_damage = r->damage;
+            memcpy(r->pending_error, r->error, sizeof r->error);
+            r->pending = 1;
             r->error[0] = '\0';
             return BF_OK;
         }
-        rc = bfr__map_segment(r, hi);
-        if (rc == BF_ENOTFOUND) continue;
         if (rc != BF_OK) return rc;
-        uint64_t n = 0;
-        if ((rc = bfr__published(r, &n)) < 0) return rc;
-        for (uint64_t i = 0; i < n; i++) { /* symbols defined before the start point */
-            const bf_slot *s = (const bf_slot *)(r->slots + i * r->slot_size);
-            if (s->type == BF_REC_SYMBOL && (rc = bfr__learn_symbol(r, s)) < 0) return rc;
+        if (flags & BFR_FROM_END) {
+            uint64_t n = 0;
+            if ((rc = bfr__published(r, &n)) < 0) return rc;
+            for (uint64_t i = 0; i < n; i++) { /* symbols defined before the start point */
+                const bf_slot *s = (const bf_slot *)(r->slots + i * r->slot_size);
+                if (s->type == BF_REC_SYMBOL && bf_slot_check(s, r->slot_size) == BF_SLOT_OK &&
+                    (rc = bfr__learn_symbol(r, s)) == BF_ENOMEM)
+                    return rc;
+            }
+            r->pos = r->avail = n;
         }
-        r->pos = r->avail = n;
         r->error[0] = '\0';
         return BF_OK;
     }
@@ -1053,11 +1513,13 @@ static inline int bfr__open(bfr_reader *r, const char *dir, unsigned flags) {
 }
 
 /* Opens a reader on queue `dir`. flags: BFR_FROM_START (the oldest record still present)
- * or BFR_FROM_END (after the last record published now), optionally | BFR_VERIFY_CRC.
+ * or BFR_FROM_END (after the last record published now), optionally | BFR_NO_VERIFY.
  * Returns BF_OK; BF_ENOTFOUND if the directory does not exist or holds no segment yet
- * (retry later to wait for a writer); BF_ECORRUPT / BF_EVERSION for a bad segment header;
- * BF_EINVAL, BF_ENOMEM, BF_EIO. On failure r->error says which file and what to do, and r
- * holds nothing (bfr_close is then optional). */
+ * (retry later to wait for a writer); BF_EVERSION for a segment of a newer format;
+ * BF_EINVAL, BF_ENOMEM, BF_EIO. An unreadable first segment is not an error here: the
+ * first bfr_next reports it (BF_EDAMAGED) and reading goes on after it. On failure
+ * r->error says which file and what to do, and r holds nothing (bfr_close is then
+ * optional). */
 static inline int bfr_open(bfr_reader *r, const char *dir, unsigned flags) {
     if (!r) return BF_EINVAL;
     int rc = bfr__open(r, dir, flags);
@@ -1065,59 +1527,136 @@ static inline int bfr_open(bfr_reader *r, const char *dir, unsigned flags) {
     return rc;
 }
 
+static inline int bfr__crc_ok(const bfr_reader *r, const bf_slot *s) {
+#if BF_HAVE_CRC32C_HW
+    if (BFR__LIKELY(r->hw_crc))
+        return bf_crc32c_hw(0, (const unsigned char *)s + 4, (size_t)r->slot_size - 4) ==
+               s->crc32c;
+#endif
+    return bf_crc32c_sw(0, (const unsigned char *)s + 4, (size_t)r->slot_size - 4) == s->crc32c;
+}
+
 /* bfr_next's general path: verification, SYMBOL records, reloading write_index, rolls. */
 static BFR__COLD int bfr__next_slow(bfr_reader *r, const bf_slot **out) {
     *out = NULL;
+    if (r->pending) return bfr__take_pending(r);
     for (;;) {
         if (r->pos < r->avail) {
             const bf_slot *s = (const bf_slot *)(r->slots + r->pos * r->slot_size);
-            if ((r->flags & BFR_VERIFY_CRC) && bf_slot_crc32c(s, r->slot_size) != s->crc32c)
-                return bfr__fail(r, BF_ECORRUPT,
-                                 "%s/%020llu%s: slot %llu fails its crc32c check (torn or "
-                                 "corrupt record)",
-                                 r->dir, (unsigned long long)r->seg_seq, BF_SEGMENT_SUFFIX,
-                                 (unsigned long long)r->pos);
+            uint64_t at = r->pos++;
+            if (!(r->flags & BFR_NO_VERIFY) && !bfr__crc_ok(r, s))
+                return bfr__damage(r, BFR_DAMAGE_CHECKSUM, r->seg_seq, at, 1,
+                                   "fails its checksum (a damaged record, skipped)");
             if (s->type == BF_REC_SYMBOL) {
                 int rc = bfr__learn_symbol(r, s);
-                if (rc < 0) return rc;
+                if (rc == BF_EDAMAGED)
+                    return bfr__damage(r, BFR_DAMAGE_RECORD, r->seg_seq, at, 1,
+                                       "invalid SYMBOL record (skipped)");
+                if (rc < 0) {
+                    r->pos = at;
+                    return rc;
+                }
             }
-            r->pos++;
+            if (r->version < 2) {
+                bf_slot_upgrade_v1(&r->upgraded, s);
+                s = &r->upgraded;
+            }
             *out = s;
             return 1;
         }
-        if (BFR__UNLIKELY(!r->hdr)) return bfr__fail(r, BF_ECLOSED, "reader is not open");
-        uint64_t n = 0;
-        int rc = bfr__published(r, &n);
-        if (rc < 0) return rc;
-        if (n > r->pos) {
-            r->avail = n;
-            continue;
+        if (BFR__UNLIKELY(!r->hdr && !r->dead))
+            return bfr__fail(r, BF_ECLOSED, "reader is not open");
+        if (r->hdr) {
+            uint64_t n = 0;
+            int rc = bfr__published(r, &n);
+            if (rc < 0) return rc;
+            if (n > r->pos) {
+                r->avail = n;
+                continue;
+            }
         }
-        rc = bfr__follow(r);
+        int rc = bfr__follow(r);
         if (rc <= 0) return rc;
     }
 }
 
-/* The next record. Returns 1 and sets *out (valid until the reader leaves the segment or
- * is closed), 0 if none is published yet (poll again), or < 0 on error (BF_ECORRUPT for a
- * bad crc with BFR_VERIFY_CRC or a truncated segment, BF_EIO, BF_ENOMEM, BF_ECLOSED; the
- * position does not move, so the same error repeats). SYMBOL records update the table of
- * bfr_symbol and are returned too. Follows rolls: at the end of a segment it moves on when
- * the segment is sealed or its successor exists (the successor is looked for at most about
- * once per millisecond or per BFR_CHECK_POLLS idle calls, the clock being read every 8th
- * idle call; otherwise polling makes no syscall). Never blocks. */
+/* The next record. Returns 1 and sets *out (see "Ownership" for how long it is valid), 0 if
+ * none is published yet (poll again), BF_EDAMAGED when the reader met damage (r->damage,
+ * r->error; it has moved past it: call again to go on), or < 0 on error (BF_EVERSION at a
+ * segment of a newer format, BF_EIO, BF_ENOMEM, BF_ECLOSED; the position does not move, so
+ * the same error repeats). SYMBOL records update the table of bfr_symbol and are returned
+ * too; records of types this header does not know (a newer writer) are returned as they
+ * are, for the caller to skip. Follows rolls: at the end of a segment it moves on when the
+ * segment is sealed or a later one exists (the successor is looked for at most about once
+ * per millisecond or per BFR_CHECK_POLLS idle calls, the clock being read every 8th idle
+ * call; otherwise polling makes no syscall). Never blocks. */
 static BFR__INLINE int bfr_next(bfr_reader *r, const bf_slot **out) {
-    /* Fast path: a published record that needs no bookkeeping (no memory barrier, no
-     * syscall; write_index is reloaded only when the cached count is used up). */
-    if (BFR__LIKELY(r->pos < r->avail && !(r->flags & BFR_VERIFY_CRC))) {
+    /* Fast path: a published, good record that needs no bookkeeping (no memory barrier,
+     * no syscall; write_index is reloaded only when the cached count is used up). */
+    if (BFR__LIKELY(r->pos < r->avail && r->version >= 2)) {
         const bf_slot *s = (const bf_slot *)(r->slots + r->pos * r->slot_size);
-        if (BFR__LIKELY(s->type != BF_REC_SYMBOL)) {
+        if (BFR__LIKELY(s->type != BF_REC_SYMBOL &&
+                        ((r->flags & BFR_NO_VERIFY) || bfr__crc_ok(r, s)))) {
             r->pos++;
             *out = s;
             return 1;
         }
     }
     return bfr__next_slow(r, out);
+}
+
+/* For bindings that view slots in place (binfeed's Python reader): a run of consecutive
+ * records of the current segment, slots [*first, *first + *count), at most `max`, each
+ * verified (unless BFR_NO_VERIFY) and with its SYMBOL records learnt. The run ends before
+ * damage, which the next call reports. Returns 1 (a run; *seq names its segment, whose
+ * format version is r->version: version-1 slots are not converted), 0 (nothing now),
+ * BF_EDAMAGED or another error as bfr_next. */
+static inline int bfr_next_batch(bfr_reader *r, uint64_t max, uint64_t *seq, uint64_t *first,
+                                 uint64_t *count) {
+    *count = 0;
+    *first = 0;
+    *seq = r->seg_seq;
+    if (r->pending) return bfr__take_pending(r);
+    if (max == 0) return 0;
+    for (;;) {
+        if (r->pos < r->avail) {
+            uint64_t start = r->pos, end = r->avail;
+            if (end - start > max) end = start + max;
+            uint64_t i = start;
+            for (; i < end; i++) {
+                const bf_slot *s = (const bf_slot *)(r->slots + i * r->slot_size);
+                if (!(r->flags & BFR_NO_VERIFY) && !bfr__crc_ok(r, s)) break;
+                if (s->type == BF_REC_SYMBOL) {
+                    int rc = bfr__learn_symbol(r, s);
+                    if (rc == BF_ENOMEM) return rc;
+                    if (rc == BF_EDAMAGED) break;
+                }
+            }
+            if (i > start) {
+                r->pos = i;
+                *seq = r->seg_seq;
+                *first = start;
+                *count = i - start;
+                return 1;
+            }
+            /* the slot at start is damaged: let bfr_next's path report and skip it */
+            const bf_slot *dummy;
+            return bfr__next_slow(r, &dummy);
+        }
+        if (BFR__UNLIKELY(!r->hdr && !r->dead))
+            return bfr__fail(r, BF_ECLOSED, "reader is not open");
+        if (r->hdr) {
+            uint64_t n = 0;
+            int rc = bfr__published(r, &n);
+            if (rc < 0) return rc;
+            if (n > r->pos) {
+                r->avail = n;
+                continue;
+            }
+        }
+        int rc = bfr__follow(r);
+        if (rc <= 0) return rc;
+    }
 }
 
 static inline void bfr__pause(void) {
@@ -1131,7 +1670,7 @@ static inline void bfr__pause(void) {
 /* Like bfr_next, but waits up to timeout_ns (< 0: forever) for a record: spins for about
  * 20 us, then sleeps with a backoff from 50 us up to 1 ms (so a record published while
  * sleeping is seen within about 1 ms). Returns 1 with *out, 0 on timeout (not an error),
- * or < 0 as bfr_next. */
+ * or < 0 as bfr_next (BF_EDAMAGED included: call again to go on). */
 static inline int bfr_wait(bfr_reader *r, const bf_slot **out, int64_t timeout_ns) {
     int rc = bfr_next(r, out);
     if (rc != 0 || timeout_ns == 0) return rc;
@@ -1159,7 +1698,8 @@ static inline int bfr_wait(bfr_reader *r, const bf_slot **out, int64_t timeout_n
 }
 
 /* Name of symbol id (defined by a SYMBOL record the reader has passed or, with
- * BFR_FROM_END, that precedes its start in the segment), or NULL. Owned by the reader. */
+ * BFR_FROM_END, that precedes its start in the segment), or NULL. Owned by the reader.
+ * UTF-8 (ASCII for version-1 segments). */
 static inline const char *bfr_symbol(const bfr_reader *r, uint64_t id) {
     if (id == 0 || id > r->symbols_cap || r->symbols[id - 1][0] == '\0') return NULL;
     return r->symbols[id - 1];

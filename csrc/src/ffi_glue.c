@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -60,3 +61,100 @@ int bf_py_writer_live(const char *dir) {
     }
     return fl.l_type == F_UNLCK ? 0 : 1;
 }
+
+int bf_py_segment_check(const void *header, uint64_t file_size, uint64_t seq, const char *path,
+                        bf_py_segment_info *info, char *msg, size_t msglen) {
+    const bf_segment_header *h = (const bf_segment_header *)header;
+    int rc = bf_segment_check(h, file_size, seq, path ? path : "segment", msg, msglen);
+    if (rc != BF_OK || !info) return rc;
+    memset(info, 0, sizeof *info);
+    info->version = h->version;
+    info->header_size = h->header_size;
+    info->slot_size = h->slot_size;
+    info->flags = h->flags;
+    info->capacity = h->capacity;
+    info->segment_seq = h->segment_seq;
+    info->created_ns = h->created_ns;
+    info->first_index = h->first_index;
+    if (h->version >= 2) {
+        memcpy(info->queue_id, h->queue_id, BF_QUEUE_ID_SIZE);
+        info->seal_flags = h->seal_flags;
+        info->damage_first = h->damage_first;
+        info->damage_count = h->damage_count;
+    }
+    info->sealed_ns = h->sealed_ns;
+    return BF_OK;
+}
+
+int bf_py_segment_end_check(const void *header, uint64_t file_size, const void *after_last,
+                            char *msg, size_t msglen) {
+    return bf_segment_end_check((const bf_segment_header *)header, file_size, after_last, msg,
+                                msglen);
+}
+
+uint64_t bf_py_slots_first_bad(const void *slots, uint64_t n, uint32_t slot_size) {
+    const unsigned char *p = (const unsigned char *)slots;
+    for (uint64_t i = 0; i < n; i++)
+        if (bf_slot_check((const bf_slot *)(p + i * slot_size), slot_size) == BF_SLOT_BAD_CRC)
+            return i;
+    return n;
+}
+
+void bf_py_slots_upgrade_v1(void *slots, uint64_t n, uint32_t slot_size) {
+    unsigned char *p = (unsigned char *)slots;
+    for (uint64_t i = 0; i < n; i++) {
+        bf_slot tmp;
+        bf_slot_upgrade_v1(&tmp, (const bf_slot *)(p + i * slot_size));
+        memcpy(p + i * slot_size, &tmp, sizeof tmp);
+    }
+}
+
+bfr_reader *bf_py_reader_open(const char *dir, unsigned flags, int *rc, char *msg,
+                              size_t msglen) {
+    bfr_reader *r = (bfr_reader *)malloc(sizeof *r);
+    if (!r) {
+        *rc = BF_ENOMEM;
+        snprintf(msg, msglen, "out of memory opening a reader on %s", dir);
+        return NULL;
+    }
+    *rc = bfr_open(r, dir, flags);
+    if (*rc != BF_OK) {
+        snprintf(msg, msglen, "%s", r->error);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+int bf_py_reader_next_batch(bfr_reader *r, uint64_t max, uint64_t *seq, uint64_t *first,
+                            uint64_t *count) {
+    return bfr_next_batch(r, max, seq, first, count);
+}
+
+const char *bf_py_reader_error(const bfr_reader *r) { return r->error; }
+
+void bf_py_reader_damage(const bfr_reader *r, bfr_damage *out) { *out = r->damage; }
+
+uint32_t bf_py_reader_version(const bfr_reader *r) { return r->version; }
+
+const char *bf_py_reader_symbol(const bfr_reader *r, uint64_t id) { return bfr_symbol(r, id); }
+
+uint64_t bf_py_reader_symbol_capacity(const bfr_reader *r) { return r->symbols_cap; }
+
+void bf_py_reader_tell(const bfr_reader *r, bfr_position *out) { bfr_tell(r, out); }
+
+void bf_py_reader_close(bfr_reader *r) {
+    if (!r) return;
+    bfr_close(r);
+    free(r);
+}
+
+uint64_t bf_py_segment_write_index(const void *header) {
+    return bf_load_acquire_u64(&((const bf_segment_header *)header)->write_index);
+}
+
+uint32_t bf_py_segment_sealed(const void *header) {
+    return bf_load_acquire_u32(&((const bf_segment_header *)header)->sealed);
+}
+
+const char *bf_py_damage_kind_name(uint32_t kind) { return bfr_damage_kind_name(kind); }

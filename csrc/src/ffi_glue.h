@@ -1,13 +1,73 @@
 /*
- * ffi_glue.h -- small helpers that let the Python reader (binfeed/queue.py) follow the
- * publish protocol of binfeed_reader.h from Python: acquire loads on a mapped segment,
- * segment read locks and the writer-lock probe. Not part of the public C API.
+ * ffi_glue.h -- what binfeed's Python layer needs of binfeed_reader.h that cffi cannot call
+ * directly (its functions are static inline): the header's reader (binfeed/queue.py reads
+ * through it, so Python and C follow a queue with the same code), the one judge of segment
+ * files, acquire loads, segment locks and the writer-lock probe. Not part of the public C
+ * API.
  */
 #ifndef BINFEED_FFI_GLUE_H
 #define BINFEED_FFI_GLUE_H
 
 #include <stdint.h>
 #include <stddef.h>
+
+#include "binfeed_reader.h"
+
+/** A segment header's fields, read by C (Python never re-types the layout). */
+typedef struct bf_py_segment_info {
+    uint32_t version;
+    uint32_t header_size;
+    uint32_t slot_size;
+    uint32_t flags;
+    uint64_t capacity;
+    uint64_t segment_seq;
+    uint64_t created_ns;
+    uint64_t first_index;
+    uint8_t queue_id[BF_QUEUE_ID_SIZE];
+    uint32_t seal_flags;
+    uint32_t reserved;
+    uint64_t sealed_ns;
+    uint64_t damage_first;
+    uint64_t damage_count;
+} bf_py_segment_info;
+
+/** bf_segment_check on `header` (at least min(file_size, 4096) readable bytes: a mapping
+ *  or a pread copy), then its fields into *info (may be NULL). Returns as bf_segment_check. */
+int bf_py_segment_check(const void *header, uint64_t file_size, uint64_t seq, const char *path,
+                        bf_py_segment_info *info, char *msg, size_t msglen);
+
+/** A mapped segment's write_index and sealed (acquire loads). */
+uint64_t bf_py_segment_write_index(const void *header);
+uint32_t bf_py_segment_sealed(const void *header);
+
+/** "checksum", "hole", ... for a BFR_DAMAGE_* kind (bfr_damage_kind_name). */
+const char *bf_py_damage_kind_name(uint32_t kind);
+
+/** bf_segment_end_check for a sealed segment (after_last: NULL or slot_size bytes). */
+int bf_py_segment_end_check(const void *header, uint64_t file_size, const void *after_last,
+                            char *msg, size_t msglen);
+
+/** The first of n slots (stride slot_size) failing bf_slot_check with BF_SLOT_BAD_CRC, or n. */
+uint64_t bf_py_slots_first_bad(const void *slots, uint64_t n, uint32_t slot_size);
+
+/** Converts n version-1 slots in place to version 2 (bf_slot_upgrade_v1). */
+void bf_py_slots_upgrade_v1(void *slots, uint64_t n, uint32_t slot_size);
+
+/** The header's reader, heap-allocated. On failure NULL, *rc the status and msg the reason. */
+bfr_reader *bf_py_reader_open(const char *dir, unsigned flags, int *rc, char *msg,
+                              size_t msglen);
+/** bfr_next_batch. */
+int bf_py_reader_next_batch(bfr_reader *r, uint64_t max, uint64_t *seq, uint64_t *first,
+                            uint64_t *count);
+/** The reader's last message, its last damage, the version of its segment, a symbol. */
+const char *bf_py_reader_error(const bfr_reader *r);
+void bf_py_reader_damage(const bfr_reader *r, bfr_damage *out);
+uint32_t bf_py_reader_version(const bfr_reader *r);
+const char *bf_py_reader_symbol(const bfr_reader *r, uint64_t id);
+uint64_t bf_py_reader_symbol_capacity(const bfr_reader *r);
+void bf_py_reader_tell(const bfr_reader *r, bfr_position *out);
+/** bfr_close and free. NULL is a no-op. */
+void bf_py_reader_close(bfr_reader *r);
 
 /** Load-acquire of the u64 / u32 at addr (8- / 4-byte aligned, inside a mapped segment). */
 uint64_t bf_py_load_acquire_u64(const void *addr);

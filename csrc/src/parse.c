@@ -238,12 +238,12 @@ static int append_record(bf_parser *p, const bf_msg *msg, uint64_t symbol_id, ui
     int rc;
     if (gap_reason == 0) {
         if (msg->stream == BF_STREAM_BOOK_TICKER)
-            rc = bf_append_book_ticker(p->writer, recv, msg->seq, msg->timestamp_ms,
+            rc = bf_append_book_ticker(p->writer, recv, msg->seq, msg->timestamp_us,
                                        msg->values[0], msg->values[1], msg->values[2],
                                        msg->values[3], symbol_id);
         else
             rc = bf_append_trade(p->writer, recv, msg->seq, msg->values[0], msg->values[1],
-                                 msg->trade_ts_ms, msg->event_ts_ms, msg->trade_flags, symbol_id);
+                                 msg->trade_ts_us, msg->event_ts_us, msg->trade_flags, symbol_id);
     } else {
         bf_slot slots[2];
         fill_slot_header(&slots[0], BF_REC_GAP, 0, recv);
@@ -255,7 +255,7 @@ static int append_record(bf_parser *p, const bf_msg *msg, uint64_t symbol_id, ui
         if (msg->stream == BF_STREAM_BOOK_TICKER) {
             fill_slot_header(&slots[1], BF_REC_BOOK_TICKER, msg->seq, recv);
             bf_book_ticker *b = &slots[1].body.book_ticker;
-            b->timestamp = msg->timestamp_ms;
+            b->timestamp = msg->timestamp_us;
             b->bid_price = msg->values[0];
             b->bid_qty = msg->values[1];
             b->ask_price = msg->values[2];
@@ -267,8 +267,8 @@ static int append_record(bf_parser *p, const bf_msg *msg, uint64_t symbol_id, ui
             t->price = msg->values[0];
             t->qty = msg->values[1];
             t->trade_id = msg->seq;
-            t->trade_ts_ms = msg->trade_ts_ms;
-            t->event_ts_ms = msg->event_ts_ms;
+            t->trade_ts_us = msg->trade_ts_us;
+            t->event_ts_us = msg->event_ts_us;
             t->symbol_id = symbol_id;
             t->flags = (uint8_t)msg->trade_flags;
         }

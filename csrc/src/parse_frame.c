@@ -163,6 +163,15 @@ static inline int check_stream(const ctx *c, const bf_jv *stream, const char *su
 
 #define FIELD(k) bf_field(f, BF_KEY_##k)
 
+/* Binance sends exchange times in milliseconds, or in microseconds on streams opened with
+ * timeUnit=MICROSECOND; the queue stores microseconds. A millisecond time below 10^14 is
+ * before the year 5138 and a microsecond time above it after 1973, so the magnitude tells
+ * the unit, for live streams and for captures alike. */
+#define MICROSECOND_TIMES_FROM 100000000000000ull
+static uint64_t exchange_time_us(uint64_t t) {
+    return t < MICROSECOND_TIMES_FROM ? t * 1000u : t;
+}
+
 static int decode_book_ticker(const bf_fields *f, const bf_jv *stream, locale_t loc,
                               bf_msg *msg, char *err, size_t errlen) {
     ctx c = {"bookTicker", loc, err, errlen};
@@ -177,8 +186,9 @@ static int decode_book_ticker(const bf_fields *f, const bf_jv *stream, locale_t 
         return rc;
     /* Spot carries no exchange time: 0. USD-M futures carry the event time E. */
     if (has(f, BF_KEY_E) &&
-        (rc = get_uint(&c, FIELD(E), "E", "event time", &msg->timestamp_ms)) != BF_OK)
+        (rc = get_uint(&c, FIELD(E), "E", "event time", &msg->timestamp_us)) != BF_OK)
         return rc;
+    msg->timestamp_us = exchange_time_us(msg->timestamp_us);
     if ((rc = check_stream(&c, stream, "bookTicker", 10, msg)) != BF_OK) return rc;
     msg->kind = BF_FRAME_BOOK_TICKER;
     msg->stream = BF_STREAM_BOOK_TICKER;
@@ -189,14 +199,16 @@ static int decode_trade(const bf_fields *f, const bf_jv *stream, locale_t loc, b
                         char *err, size_t errlen) {
     ctx c = {"trade", loc, err, errlen};
     int rc, maker = 0, best = 0;
-    if ((rc = get_uint(&c, FIELD(E), "E", "event time", &msg->event_ts_ms)) != BF_OK ||
+    if ((rc = get_uint(&c, FIELD(E), "E", "event time", &msg->event_ts_us)) != BF_OK ||
         (rc = get_symbol(&c, FIELD(s), msg)) != BF_OK ||
         (rc = get_uint(&c, FIELD(t), "t", "trade id", &msg->seq)) != BF_OK ||
         (rc = get_decimal(&c, FIELD(p), "p", "price", &msg->values[0])) != BF_OK ||
         (rc = get_decimal(&c, FIELD(q), "q", "quantity", &msg->values[1])) != BF_OK ||
-        (rc = get_uint(&c, FIELD(T), "T", "trade time", &msg->trade_ts_ms)) != BF_OK ||
+        (rc = get_uint(&c, FIELD(T), "T", "trade time", &msg->trade_ts_us)) != BF_OK ||
         (rc = get_bool(&c, FIELD(m), "m", "buyer is maker", &maker)) != BF_OK)
         return rc;
+    msg->trade_ts_us = exchange_time_us(msg->trade_ts_us);
+    msg->event_ts_us = exchange_time_us(msg->event_ts_us);
     msg->trade_flags = maker ? BF_TRADE_F_BUYER_IS_MAKER : 0;
     if (has(f, BF_KEY_M)) { /* spot only; futures trades carry no M */
         if ((rc = get_bool(&c, FIELD(M), "M", "best match", &best)) != BF_OK) return rc;

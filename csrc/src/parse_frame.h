@@ -33,10 +33,10 @@ typedef struct bf_msg {
     const char *symbol;    /* `s`, pointing into the frame (not NUL-terminated) */
     size_t symbol_len;
     uint64_t seq;          /* bookTicker `u`, trade `t` */
-    uint64_t timestamp_ms; /* bookTicker: `E` when present (futures), else 0 */
+    uint64_t timestamp_us; /* bookTicker: `E` when present (futures), else 0; us */
     double values[4];      /* bookTicker: b, B, a, A; trade: p, q */
-    uint64_t trade_ts_ms;  /* trade `T` */
-    uint64_t event_ts_ms;  /* trade `E` */
+    uint64_t trade_ts_us;  /* trade `T`, microseconds (see exchange_time_us) */
+    uint64_t event_ts_us;  /* trade `E`, microseconds */
     uint32_t trade_flags;  /* BF_TRADE_F_* */
 } bf_msg;
 

@@ -59,7 +59,8 @@ int bf__segment_create_tmp(int dirfd, const char *dir, uint64_t seq, uint64_t ca
 
 /* Fills the header of a created segment (all immutable fields and header_crc). */
 void bf__segment_init_header(bf_segment *s, uint64_t seq, uint64_t created_ns,
-                             uint64_t first_index, uint32_t flags);
+                             uint64_t first_index, uint32_t flags,
+                             const uint8_t queue_id[BF_QUEUE_ID_SIZE]);
 
 /* Renames the temporary file to its final name <dir>/<seq>.bfq (readers see it now). */
 int bf__segment_publish(int dirfd, const char *dir, bf_segment *s, uint64_t seq, char *err,
@@ -85,10 +86,10 @@ void bf__segment_close(bf_segment *s);
 /* Unmaps, closes and unlinks a temporary segment that was never published. */
 void bf__segment_discard(int dirfd, bf_segment *s);
 
-/* Lists the segments of the directory: lowest and highest seq (0, 0 if none) and
- * deletes leftover temporary files when remove_tmp. */
+/* Lists the segments of the directory: lowest and highest seq (0, 0 if none), how many,
+ * and deletes leftover temporary files when remove_tmp. */
 int bf__segment_scan_dir(int dirfd, const char *dir, int remove_tmp, uint64_t *lowest,
-                         uint64_t *highest, char *err, size_t errlen);
+                         uint64_t *highest, uint64_t *count, char *err, size_t errlen);
 
 /* Address of slot i of a segment. */
 static inline bf_slot *bf__segment_slot(const bf_segment *s, uint64_t i) {
@@ -101,7 +102,7 @@ uint64_t bf__realtime_ns(void);
 
 typedef struct bf_sym {
     uint32_t name_len;              /* 0: id not defined */
-    char name[BF_SYMBOL_MAX + 1];   /* upper-case, NUL terminated */
+    char name[BF_SYMBOL_MAX + 1];   /* normalized (bf__symbol_normalize), NUL terminated */
 } bf_sym;
 
 typedef struct bf_symtab {
@@ -113,8 +114,9 @@ typedef struct bf_symtab {
     uint64_t nslots;     /* power of two */
 } bf_symtab;
 
-/* Validates a symbol name ([A-Za-z0-9_-], 1..BF_SYMBOL_MAX) and writes it upper-case and
- * NUL padded into out. BF_ESYMBOL otherwise. */
+/* Validates a symbol name (1..BF_SYMBOL_MAX bytes of UTF-8: ASCII [A-Za-z0-9_.-] and any
+ * non-ASCII character) and writes it NUL padded into out, ASCII letters upper-case, every
+ * other byte as it is. BF_ESYMBOL otherwise. */
 int bf__symbol_normalize(const char *name, size_t len, char out[BF_SYMBOL_MAX]);
 
 /* id of the normalized name (len bytes), or 0. */

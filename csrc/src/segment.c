@@ -78,7 +78,8 @@ int bf__segment_create_tmp(int dirfd, const char *dir, uint64_t seq, uint64_t ca
 }
 
 void bf__segment_init_header(bf_segment *s, uint64_t seq, uint64_t created_ns,
-                             uint64_t first_index, uint32_t flags) {
+                             uint64_t first_index, uint32_t flags,
+                             const uint8_t queue_id[BF_QUEUE_ID_SIZE]) {
     bf_segment_header *h = s->hdr;
     memcpy(h->magic, BF_MAGIC, 8);
     h->version = BF_FORMAT_VERSION;
@@ -89,6 +90,7 @@ void bf__segment_init_header(bf_segment *s, uint64_t seq, uint64_t created_ns,
     h->segment_seq = seq;
     h->created_ns = created_ns;
     h->first_index = first_index;
+    memcpy(h->queue_id, queue_id, BF_QUEUE_ID_SIZE);
     h->header_crc = bf_header_crc32c(h);
     bf_store_release_u64(&h->write_index, 0);
     bf_store_release_u32(&h->sealed, 0);
@@ -206,7 +208,7 @@ static int is_tmp_name(const char *n) {
 }
 
 int bf__segment_scan_dir(int dirfd, const char *dir, int remove_tmp, uint64_t *lowest,
-                         uint64_t *highest, char *err, size_t errlen) {
+                         uint64_t *highest, uint64_t *count, char *err, size_t errlen) {
     int fd = dup(dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
@@ -215,10 +217,11 @@ int bf__segment_scan_dir(int dirfd, const char *dir, int remove_tmp, uint64_t *l
         return BF_EIO;
     }
     rewinddir(d);
-    uint64_t lo = 0, hi = 0, seq;
+    uint64_t lo = 0, hi = 0, n = 0, seq;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (bf_parse_segment_name(e->d_name, &seq)) {
+            n++;
             if (lo == 0 || seq < lo) lo = seq;
             if (seq > hi) hi = seq;
         } else if (remove_tmp && is_tmp_name(e->d_name)) {
@@ -228,5 +231,6 @@ int bf__segment_scan_dir(int dirfd, const char *dir, int remove_tmp, uint64_t *l
     closedir(d);
     *lowest = lo;
     *highest = hi;
+    *count = n;
     return BF_OK;
 }

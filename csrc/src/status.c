@@ -25,6 +25,7 @@ const char *bf_status_message(int status) {
     case BF_ECLOSED: return "handle closed";
     case BF_ETIMEOUT: return "timed out";
     case BF_ESTATE: return "operation not valid in this state";
+    case BF_EDAMAGED: return "damaged data was met and skipped (run binfeed verify)";
     default: return status > 0 ? "success" : "unknown binfeed status code";
     }
 }

@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,6 +54,11 @@ struct bf_writer {
     int restarted;
     bf_last_seq *recovered;    /* [id - 1], recovered_cap entries */
     uint64_t recovered_cap;
+    uint8_t queue_id[BF_QUEUE_ID_SIZE];
+    int have_queue_id;         /* learnt from the queue's newest version-2 segment */
+    bf_recovery_report reports[BF_RECOVERY_REPORTS_MAX]; /* what recovery found */
+    size_t nreports;
+    uint64_t reports_dropped;  /* findings beyond BF_RECOVERY_REPORTS_MAX */
 
     /* Shared with bf_writer_prepare_next / bf_writer_sync on other threads. The appending
      * thread changes `cur` and `seq` only while holding mu (at a roll). */
@@ -169,7 +176,7 @@ static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64
         }
     }
     uint32_t flags = (w->opts.flags & BF_WRITER_UTC_DAY_ROLL) ? BF_SEG_F_UTC_DAY_ROLL : 0;
-    bf__segment_init_header(&s, seq, created_ns, first_index, flags);
+    bf__segment_init_header(&s, seq, created_ns, first_index, flags, w->queue_id);
     uint64_t n = 0;
     for (uint64_t id = 1; id <= w->syms.count; id++) {
         const bf_sym *d = &w->syms.defs[id - 1];
@@ -258,6 +265,8 @@ static int make_room(bf_writer *w, uint64_t recv_ts_ns) {
 
 /* ------------------------------------------------------------------ recovery */
 
+static int append_normalized(bf_writer *w, const bf_slot *norm);
+
 static int note_last_seq(bf_writer *w, uint64_t sym, uint32_t stream, uint64_t seq,
                          uint64_t segment) {
     if (sym == 0 || sym > (1ull << 32) || stream == 0 || stream > BF__STREAM_COUNT) return BF_OK;
@@ -279,19 +288,53 @@ static int note_last_seq(bf_writer *w, uint64_t sym, uint32_t stream, uint64_t s
     return BF_OK;
 }
 
-/* Scans published slots of an open segment: checks every crc and returns in *good the
- * index of the first bad slot (or the count); learns symbols and last seqs from the good
- * ones. *market is set when a market-data record was seen. */
-static int scan_segment(bf_writer *w, bf_segment *s, uint64_t seq, uint64_t *good, int *market) {
+/* Records a finding of recovery (reported to the caller and written as a RECOVERY record). */
+static void add_report(bf_writer *w, uint32_t event, uint64_t seq, uint64_t slot, uint64_t count,
+                       const char *fmt, ...) BF_PRINTF(6, 7);
+static void add_report(bf_writer *w, uint32_t event, uint64_t seq, uint64_t slot, uint64_t count,
+                       const char *fmt, ...) {
+    if (w->nreports == BF_RECOVERY_REPORTS_MAX) {
+        w->reports_dropped++;
+        return;
+    }
+    bf_recovery_report *r = &w->reports[w->nreports++];
+    memset(r, 0, sizeof *r);
+    r->event = event;
+    r->segment_seq = seq;
+    r->slot = slot;
+    r->count = count;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof r->message, fmt, ap);
+    va_end(ap);
+}
+
+/* What a scan of a segment's published slots found. */
+typedef struct bf_scan {
+    uint64_t n;          /* published slots scanned */
+    uint64_t first_bad;  /* first slot failing its checksum; n if none */
+    uint64_t good_end;   /* one past the last good slot (0 if none) */
+    uint64_t bad_before; /* bad slots before good_end: damage, not a torn tail */
+    uint64_t bad;        /* bad slots in all */
+} bf_scan;
+
+/* Checks every published slot of an open segment and learns symbols and last seqs from the
+ * good ones. *market is set when a market-data record was seen. */
+static int scan_segment(bf_writer *w, bf_segment *s, uint64_t seq, bf_scan *out, int *market) {
     uint64_t n = bf_load_acquire_u64(&s->hdr->write_index);
     if (n > s->capacity) n = s->capacity;
     uint32_t slot_size = s->hdr->slot_size;
+    bf_scan r = {n, n, 0, 0, 0};
     for (uint64_t i = 0; i < n; i++) {
         const bf_slot *slot = bf__segment_slot(s, i);
-        if (bf_slot_crc32c(slot, slot_size) != slot->crc32c) {
-            *good = i;
-            return BF_OK;
+        int verdict = bf_slot_check(slot, slot_size);
+        if (verdict == BF_SLOT_BAD_CRC) {
+            if (r.bad++ == 0) r.first_bad = i;
+            continue;
         }
+        r.good_end = i + 1;
+        r.bad_before = r.bad;
+        if (verdict != BF_SLOT_OK) continue; /* a newer writer's record: nothing to learn */
         int rc = BF_OK;
         switch (slot->type) {
         case BF_REC_SYMBOL: {
@@ -315,14 +358,71 @@ static int scan_segment(bf_writer *w, bf_segment *s, uint64_t seq, uint64_t *goo
         }
         if (rc != BF_OK) return rc;
     }
-    *good = n;
+    *out = r;
     return BF_OK;
 }
 
-/* Recovers the queue a predecessor left (see "Recovery" in binfeed_reader.h): checks the
- * newest segment (and an unsealed predecessor: a writer killed mid-roll), cuts at the first
- * torn slot, seals and truncates; relearns symbols and last seqs. *next_first is the
- * queue-wide index the new segment starts at. */
+/* Truncates a sealed segment that a roll or a dying writer left at its full size, unless
+ * a record follows its write_index (then write_index was lowered: keep the file as it is,
+ * so that nothing is thrown away, and report it). */
+static void finish_sealed_truncation(bf_writer *w, bf_segment *s, uint64_t seq, char *err,
+                                     size_t errlen) {
+    uint64_t n = bf_load_acquire_u64(&s->hdr->write_index);
+    uint64_t used = s->hdr->header_size + n * s->hdr->slot_size;
+    if (s->map_len <= used) return;
+    char what[256];
+    const void *after = s->map_len >= used + s->hdr->slot_size ? s->map + used : NULL;
+    if (bf_segment_end_check(s->hdr, s->map_len, after, what, sizeof what) != BF_OK) {
+        add_report(w, BF_RECOVERY_DAMAGED, seq, n, 0,
+                   "%s/%020llu%s: %s; left as it is", w->dir, (unsigned long long)seq,
+                   BF_SEGMENT_SUFFIX, what);
+        return;
+    }
+    (void)bf__segment_truncate(s, n, w->dir, err, errlen);
+}
+
+/* Applies the damage policy (binfeed_reader.h, "Damage") to a segment recovery must
+ * finish: the newest one, or an unsealed predecessor. Returns its final write_index. */
+static int finish_segment(bf_writer *w, bf_segment *s, uint64_t seq, const bf_scan *sc,
+                          uint64_t *final_n, char *err, size_t errlen) {
+    bf_segment_header *h = s->hdr;
+    int sealed = bf_load_acquire_u32(&h->sealed) != 0;
+    uint64_t n = sc->n;
+    char name[BF_SEGMENT_NAME_MAX];
+    bf_segment_name(name, sizeof name, seq);
+    if (!sealed && sc->good_end < n) { /* a torn tail: slots after the last good one */
+        uint64_t cut = n - sc->good_end;
+        w->recovered_cut += cut;
+        add_report(w, BF_RECOVERY_TORN_TAIL, seq, sc->good_end, cut,
+                   "%s/%s: cut a torn tail of %llu slot(s) from slot %llu (written when the "
+                   "previous writer died)", w->dir, name, (unsigned long long)cut,
+                   (unsigned long long)sc->good_end);
+        n = sc->good_end;
+        bf_store_release_u64(&h->write_index, n);
+    }
+    uint64_t damaged = sealed ? sc->bad : sc->bad_before;
+    if (damaged) { /* damaged slots followed by good ones: keep every good record */
+        add_report(w, BF_RECOVERY_DAMAGED, seq, sc->first_bad, damaged,
+                   "%s/%s: %llu damaged slot(s) from slot %llu, followed by good records: "
+                   "the segment is kept whole and sealed as damaged; run `binfeed verify %s`",
+                   w->dir, name, (unsigned long long)damaged,
+                   (unsigned long long)sc->first_bad, w->dir);
+        if (h->version >= 2) {
+            h->damage_first = sc->first_bad;
+            h->damage_count = damaged;
+            h->seal_flags |= BF_SEAL_F_DAMAGED;
+        }
+    }
+    *final_n = n;
+    if (!sealed) return bf__segment_seal(s, n, bf__realtime_ns(), w->dir, err, errlen);
+    finish_sealed_truncation(w, s, seq, err, errlen);
+    return BF_OK;
+}
+
+/* Recovers the queue a predecessor left (see "Recovery" and "Damage" in binfeed_reader.h):
+ * checks the newest segment (and an unsealed predecessor: a writer killed mid-roll), cuts a
+ * torn tail, keeps damaged segments whole, seals and truncates; relearns symbols, last seqs
+ * and the queue_id. *next_first is the queue-wide index the new segment starts at. */
 static int recover(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t *next_first,
                    char *err, size_t errlen) {
     *next_first = 0;
@@ -334,38 +434,107 @@ static int recover(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t *ne
         bf_segment s;
         int rc = bf__segment_open(w->dirfd, w->dir, seq, &s, err, errlen);
         if (rc != BF_OK) {
-            if (newest) return rc; /* the user must look at it: never write past garbage */
-            break;                 /* older data only informs; stop at the first bad file */
+            if (newest) {
+                /* the user must look at it: never write after a file it cannot read */
+                size_t used = strlen(err);
+                if (used + 1 < errlen)
+                    bf__fmt(err + used, errlen - used,
+                            "; the writer will not append after it: move the file out of "
+                            "the queue directory (or record into a new one) and run "
+                            "`binfeed verify %s`", w->dir);
+                return rc;
+            }
+            break; /* older data only informs; stop at the first bad or missing file */
+        }
+        if (newest) {
+            if (s.hdr->version >= 2) {
+                memcpy(w->queue_id, s.hdr->queue_id, BF_QUEUE_ID_SIZE);
+                w->have_queue_id = 1;
+            } else {
+                add_report(w, BF_RECOVERY_OLDER_FORMAT, seq, 0, 0,
+                           "%s holds segments of format version %u: they stay readable as "
+                           "they are, and new segments are written in version %u",
+                           w->dir, (unsigned)s.hdr->version, BF_FORMAT_VERSION);
+            }
         }
         int sealed = bf_load_acquire_u32(&s.hdr->sealed) != 0;
-        if (!newest && sealed) { /* a roll's deferred truncation the writer did not live to do */
-            uint64_t n = bf_load_acquire_u64(&s.hdr->write_index);
-            if (s.map_len > s.hdr->header_size + n * s.hdr->slot_size)
-                (void)bf__segment_truncate(&s, n, w->dir, err, errlen);
-        }
+        if (!newest && sealed) /* a roll's deferred truncation the writer did not live to do */
+            finish_sealed_truncation(w, &s, seq, err, errlen);
         int need = newest || !sealed || (!market && depth <= RECOVERY_MARKET_DEPTH) ||
                    w->syms.defined < w->syms.count;
         if (!need) {
             bf__segment_close(&s);
             break;
         }
-        uint64_t n = bf_load_acquire_u64(&s.hdr->write_index), good = 0;
-        if (n > s.capacity) n = s.capacity;
-        rc = scan_segment(w, &s, seq, &good, &market);
-        if (rc == BF_OK && (newest || !sealed)) {
-            if (good < n) {
-                w->recovered_cut += n - good;
-                bf_store_release_u64(&s.hdr->write_index, good);
-            }
-            if (!sealed || good < n)
-                rc = bf__segment_seal(&s, good, bf__realtime_ns(), w->dir, err, errlen);
-        }
-        if (newest) *next_first = s.hdr->first_index + good;
+        bf_scan sc;
+        uint64_t final_n = 0;
+        rc = scan_segment(w, &s, seq, &sc, &market);
+        if (rc == BF_OK && (newest || !sealed))
+            rc = finish_segment(w, &s, seq, &sc, &final_n, err, errlen);
+        if (newest) *next_first = s.hdr->first_index + final_n;
         bf__segment_close(&s);
         if (rc != BF_OK) {
             if (rc == BF_ENOMEM) bf__fmt(err, errlen, "out of memory while recovering %s", w->dir);
             return rc;
         }
+    }
+    return BF_OK;
+}
+
+/* Reports every run of missing segments between lowest and highest (a hole). */
+static void find_holes(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t count) {
+    if (highest == 0 || count == highest - lowest + 1) return;
+    uint64_t run_start = 0;
+    for (uint64_t seq = lowest; seq <= highest + 1; seq++) {
+        char name[BF_SEGMENT_NAME_MAX];
+        bf_segment_name(name, sizeof name, seq);
+        int present = seq > highest || faccessat(w->dirfd, name, F_OK, 0) == 0;
+        if (!present && run_start == 0) run_start = seq;
+        if (present && run_start != 0) {
+            add_report(w, BF_RECOVERY_HOLE, run_start, 0, seq - run_start,
+                       "%s: %llu segment file(s) are missing, %020llu%s to %020llu%s "
+                       "(deleted?): readers report the hole and read past it; run "
+                       "`binfeed verify %s`", w->dir, (unsigned long long)(seq - run_start),
+                       (unsigned long long)run_start, BF_SEGMENT_SUFFIX,
+                       (unsigned long long)(seq - 1), BF_SEGMENT_SUFFIX, w->dir);
+            run_start = 0;
+        }
+    }
+}
+
+/* A random queue identity (getrandom; /dev/urandom; clocks and pid as a last resort). */
+static void new_queue_id(uint8_t id[BF_QUEUE_ID_SIZE]) {
+    ssize_t got = getrandom(id, BF_QUEUE_ID_SIZE, GRND_NONBLOCK);
+    if (got == (ssize_t)BF_QUEUE_ID_SIZE) return;
+    uint64_t a = bf__realtime_ns() ^ ((uint64_t)getpid() << 32);
+    uint64_t b = a * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)id;
+    memcpy(id, &a, 8);
+    memcpy(id + 8, &b, 8);
+}
+
+/* Writes recovery's findings as RECOVERY records (after the first segment's SYMBOLs). */
+static int write_recovery_records(bf_writer *w) {
+    uint64_t now = bf__realtime_ns();
+    for (size_t i = 0; i < w->nreports; i++) {
+        const bf_recovery_report *r = &w->reports[i];
+        bf_slot slot;
+        memset(&slot, 0, sizeof slot);
+        slot.type = BF_REC_RECOVERY;
+        slot.recv_ts_ns = now;
+        slot.body.recovery.event = r->event;
+        slot.body.recovery.segment_seq = r->segment_seq;
+        slot.body.recovery.slot = r->slot;
+        slot.body.recovery.count = r->count;
+        /* the file is named by segment_seq: keep the part after the queue's path */
+        const char *text = r->message;
+        size_t dlen = strlen(w->dir);
+        if (strncmp(text, w->dir, dlen) == 0 && text[dlen] == '/') text += dlen + 1;
+        size_t n = strnlen(text, sizeof slot.body.recovery.detail - 1);
+        if (text[n] != '\0')
+            while (n > 0 && ((unsigned char)text[n] & 0xC0u) == 0x80u) n--;
+        memcpy(slot.body.recovery.detail, text, n);
+        int rc = append_normalized(w, &slot);
+        if (rc != BF_OK) return rc;
     }
     return BF_OK;
 }
@@ -455,9 +624,12 @@ int bf_writer_open(const char *dir, const bf_writer_opts *opts, bf_writer **out,
         }
     }
     if (rc == BF_OK) rc = bf__lock_acquire(w->dirfd, dir, &w->lock_fd, err, sizeof err);
-    uint64_t lowest = 0, highest = 0, first = 0, used = 0;
-    if (rc == BF_OK) rc = bf__segment_scan_dir(w->dirfd, dir, 1, &lowest, &highest, err, sizeof err);
+    uint64_t lowest = 0, highest = 0, count = 0, first = 0, used = 0;
+    if (rc == BF_OK)
+        rc = bf__segment_scan_dir(w->dirfd, dir, 1, &lowest, &highest, &count, err, sizeof err);
+    if (rc == BF_OK) find_holes(w, lowest, highest, count);
     if (rc == BF_OK) rc = recover(w, lowest, highest, &first, err, sizeof err);
+    if (rc == BF_OK && !w->have_queue_id) new_queue_id(w->queue_id);
     if (rc == BF_OK) {
         uint64_t now = bf__realtime_ns();
         int from_spare;
@@ -467,6 +639,8 @@ int bf_writer_open(const char *dir, const bf_writer_opts *opts, bf_writer **out,
             w->seq = highest + 1;
             set_current(w, used);
             end_segment_switch(w);
+            rc = write_recovery_records(w);
+            if (rc != BF_OK) bf__fmt(err, sizeof err, "%s", w->err);
         }
     }
     if (rc != BF_OK) {
@@ -498,8 +672,8 @@ int bf_writer_symbol(bf_writer *w, const char *name, size_t len, uint64_t *id) {
     char norm[BF_SYMBOL_MAX];
     if (bf__symbol_normalize(name, len, norm) != BF_OK)
         return failf(w, BF_ESYMBOL,
-                     "invalid symbol name \"%.*s\": it must be 1 to %u characters of "
-                     "A-Z, a-z, 0-9, _ or -",
+                     "invalid symbol name \"%.*s\": it must be 1 to %u bytes of UTF-8 "
+                     "(ASCII letters, digits, _ - . and any non-ASCII letter)",
                      name ? (int)(len > 64 ? 64 : len) : 0, name ? name : "", BF_SYMBOL_MAX);
     uint64_t found = bf__symtab_find(&w->syms, norm, len);
     if (found) {
@@ -593,6 +767,9 @@ static int normalize_slot(bf_writer *w, const bf_slot *in, bf_slot *out) {
     }
     case BF_REC_SYMBOL:
         return failf(w, BF_EINVAL, "SYMBOL records are written by bf_writer_symbol only");
+    case BF_REC_RECOVERY:
+        return failf(w, BF_EINVAL, "RECOVERY records are written by the writer's recovery "
+                     "only");
     default:
         return failf(w, BF_EINVAL, "unknown record type %u", (unsigned)in->type);
     }
@@ -649,7 +826,7 @@ int bf_writer_append_many(bf_writer *w, const bf_slot *slots, size_t n) {
 }
 
 int bf_append_book_ticker(bf_writer *w, uint64_t recv_ts_ns, uint64_t update_id,
-                          uint64_t timestamp_ms, double bid_price, double bid_qty,
+                          uint64_t timestamp_us, double bid_price, double bid_qty,
                           double ask_price, double ask_qty, uint64_t symbol_id) {
     if (BF_UNLIKELY(!w)) return BF_EINVAL;
     if (BF_UNLIKELY(!bf__symtab_defined(&w->syms, symbol_id))) return bad_symbol(w, symbol_id);
@@ -661,7 +838,7 @@ int bf_append_book_ticker(bf_writer *w, uint64_t recv_ts_ns, uint64_t update_id,
         int rc = make_room(w, recv_ts_ns);
         if (rc != BF_OK) return rc;
     }
-    uint32_t crc = bf__slot_crc_book_ticker(&w->crc, update_id, recv_ts_ns, timestamp_ms,
+    uint32_t crc = bf__slot_crc_book_ticker(&w->crc, update_id, recv_ts_ns, timestamp_us,
                                             bid_price, bid_qty, ask_price, ask_qty, symbol_id);
     bf_slot *s = slot_at(w, w->index);
     PREFETCH_SLOT(s);
@@ -669,7 +846,7 @@ int bf_append_book_ticker(bf_writer *w, uint64_t recv_ts_ns, uint64_t update_id,
     s->flags = 0;
     s->seq = update_id;
     s->recv_ts_ns = recv_ts_ns;
-    s->body.book_ticker.timestamp = timestamp_ms;
+    s->body.book_ticker.timestamp = timestamp_us;
     s->body.book_ticker.bid_price = bid_price;
     s->body.book_ticker.bid_qty = bid_qty;
     s->body.book_ticker.ask_price = ask_price;
@@ -684,7 +861,7 @@ int bf_append_book_ticker(bf_writer *w, uint64_t recv_ts_ns, uint64_t update_id,
 }
 
 int bf_append_trade(bf_writer *w, uint64_t recv_ts_ns, uint64_t trade_id, double price,
-                    double qty, uint64_t trade_ts_ms, uint64_t event_ts_ms, uint32_t flags,
+                    double qty, uint64_t trade_ts_us, uint64_t event_ts_us, uint32_t flags,
                     uint64_t symbol_id) {
     if (!w) return BF_EINVAL;
     bf_slot s;
@@ -695,8 +872,8 @@ int bf_append_trade(bf_writer *w, uint64_t recv_ts_ns, uint64_t trade_id, double
     s.body.trade.price = price;
     s.body.trade.qty = qty;
     s.body.trade.trade_id = trade_id;
-    s.body.trade.trade_ts_ms = trade_ts_ms;
-    s.body.trade.event_ts_ms = event_ts_ms;
+    s.body.trade.trade_ts_us = trade_ts_us;
+    s.body.trade.event_ts_us = event_ts_us;
     s.body.trade.symbol_id = symbol_id;
     if (flags > 0xffu)
         return failf(w, BF_EINVAL, "trade %llu has unknown flags 0x%x",
@@ -799,6 +976,26 @@ int bf_writer_get_stats(const bf_writer *w, bf_writer_stats *out) {
     out->segments_created = w->segments_created;
     out->symbols = w->syms.count;
     out->recovered_cut = w->recovered_cut;
+    out->recovery_events = w->nreports;
+    return BF_OK;
+}
+
+int bf_writer_recovery(const bf_writer *w, size_t i, bf_recovery_report *out) {
+    if (!w || !out) return BF_EINVAL;
+    if (i >= w->nreports) return BF_ENOTFOUND;
+    *out = w->reports[i];
+    if (i + 1 == w->nreports && w->reports_dropped) {
+        size_t used = strlen(out->message);
+        bf__fmt(out->message + used, sizeof out->message - used,
+                " (and %llu more findings: run `binfeed verify`)",
+                (unsigned long long)w->reports_dropped);
+    }
+    return BF_OK;
+}
+
+int bf_writer_queue_id(const bf_writer *w, uint8_t out[BF_QUEUE_ID_SIZE]) {
+    if (!w || !out) return BF_EINVAL;
+    memcpy(out, w->queue_id, BF_QUEUE_ID_SIZE);
     return BF_OK;
 }
 

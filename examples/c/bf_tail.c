@@ -106,8 +106,8 @@ static void print_record(const bfr_reader *r, const bf_slot *s) {
         print_symbol_name(r, t->symbol_id);
         printf(" seq=%llu recv=%llu price=%.17g qty=%.17g trade_ts=%llu event_ts=%llu "
                "maker=%d best_match=%s\n",
-               seq, recv, t->price, t->qty, (unsigned long long)t->trade_ts_ms,
-               (unsigned long long)t->event_ts_ms, (t->flags & BF_TRADE_F_BUYER_IS_MAKER) ? 1 : 0,
+               seq, recv, t->price, t->qty, (unsigned long long)t->trade_ts_us,
+               (unsigned long long)t->event_ts_us, (t->flags & BF_TRADE_F_BUYER_IS_MAKER) ? 1 : 0,
                !(t->flags & BF_TRADE_F_BEST_MATCH_KNOWN) ? "-"
                : (t->flags & BF_TRADE_F_BEST_MATCH)      ? "1"
                                                          : "0");

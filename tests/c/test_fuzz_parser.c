@@ -55,8 +55,8 @@ static void check_decoders_agree(const char *data, size_t len) {
     int rc = doc ? bf_frame_decode_json(yyjson_doc_get_root(doc), c_locale, &ref, err, sizeof err)
                  : BF_EJSON;
     int same = rc == BF_OK && fast.kind == ref.kind && fast.stream == ref.stream &&
-               fast.seq == ref.seq && fast.timestamp_ms == ref.timestamp_ms &&
-               fast.trade_ts_ms == ref.trade_ts_ms && fast.event_ts_ms == ref.event_ts_ms &&
+               fast.seq == ref.seq && fast.timestamp_us == ref.timestamp_us &&
+               fast.trade_ts_us == ref.trade_ts_us && fast.event_ts_us == ref.event_ts_us &&
                fast.trade_flags == ref.trade_flags && fast.symbol_len == ref.symbol_len &&
                memcmp(fast.values, ref.values, sizeof fast.values) == 0 &&
                (fast.symbol_len == 0 || memcmp(fast.symbol, ref.symbol, fast.symbol_len) == 0);

@@ -79,12 +79,12 @@ static void test_good_shapes(void) {
         const bf_trade *t = &r[4].body.trade;
         CHECK(r[4].type == BF_REC_TRADE && r[4].seq == 3735683259ull && t->trade_id == r[4].seq);
         CHECK(t->price == dec("61837.63") && t->qty == dec("0.02"));
-        CHECK(t->trade_ts_ms == 1723161255342ull && t->event_ts_ms == 1723161255343ull);
+        CHECK(t->trade_ts_us == 1723161255342ull && t->event_ts_us == 1723161255343ull);
         CHECK(t->flags == (BF_TRADE_F_BUYER_IS_MAKER | BF_TRADE_F_BEST_MATCH |
                            BF_TRADE_F_BEST_MATCH_KNOWN));
         t = &r[5].body.trade; /* legacy b/a ignored */
         CHECK(t->flags == (BF_TRADE_F_BEST_MATCH | BF_TRADE_F_BEST_MATCH_KNOWN));
-        CHECK(t->price == dec("28165.47") && t->trade_ts_ms == 1680652799999ull);
+        CHECK(t->price == dec("28165.47") && t->trade_ts_us == 1680652799999ull);
         t = &r[6].body.trade; /* futures: no M */
         CHECK(t->flags == 0 && t->symbol_id == 2 && t->qty == dec("0.006"));
     }

@@ -81,8 +81,8 @@ int main(int argc, char **argv) {
     CHECK_RC(bfr_next(&r, &s), 1);
     CHECK(s->type == BF_REC_TRADE && s->seq == 777 && s->recv_ts_ns == 42);
     CHECK(s->body.trade.price == 61234.5 && s->body.trade.qty == 0.00012 &&
-          s->body.trade.trade_id == 777 && s->body.trade.trade_ts_ms == 1723075200123ull &&
-          s->body.trade.event_ts_ms == 1723075200124ull && s->body.trade.flags == 7 &&
+          s->body.trade.trade_id == 777 && s->body.trade.trade_ts_us == 1723075200123ull &&
+          s->body.trade.event_ts_us == 1723075200124ull && s->body.trade.flags == 7 &&
           s->body.trade.symbol_id == eth);
     CHECK_RC(bfr_next(&r, &s), 1);
     CHECK(s->type == BF_REC_GAP && s->seq == 0 && s->body.gap.symbol_id == btc &&
