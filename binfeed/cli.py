@@ -22,6 +22,7 @@ COMMANDS = {
     "info": ("info_cmd", "info"),
     "monitor": ("monitor_cmd", "monitor"),
     "prune": ("prune_cmd", "prune"),
+    "verify": ("verify_cmd", "verify"),
 }
 
 

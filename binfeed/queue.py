@@ -612,15 +612,16 @@ class QueueReader:
         self.symbols: dict[int, str] = {}
         self._seg: Segment | None = None
         self._warned_types: set[int] = set()
+        if not list_segments(self.path):  # also says when the directory does not exist
+            raise errors.QueueNotFoundError(
+                f"queue {self.path} has no segment yet: start the writer first, or use "
+                "QueueReader.wait_for()", lib.BF_ENOTFOUND)
         flags = (lib.BFR_FROM_END if from_end else 0) | (0 if verify else lib.BFR_NO_VERIFY)
         rc = ffi.new("int *")
         msg = ffi.new("char[]", _MESSAGE_MAX)
         r = lib.bf_py_reader_open(os.fsencode(self.path), flags, rc, msg, len(msg))
         if r == ffi.NULL:
-            text = string(msg)
-            if rc[0] == lib.BF_ENOTFOUND and "no segment yet" in text:
-                text += " (or use QueueReader.wait_for())"
-            raise_status(rc[0], text)
+            raise_status(rc[0], string(msg))
         self._r = ffi.gc(r, lib.bf_py_reader_close)
         self._seq = ffi.new("uint64_t *")
         self._first = ffi.new("uint64_t *")
@@ -659,8 +660,18 @@ class QueueReader:
                 time.sleep(poll_s)
 
     @property
-    def segment(self) -> Segment | None:
-        """The segment the last batch came from (None before the first)."""
+    def segment(self) -> Segment:
+        """The segment the reader is in (mapped on first use).
+
+        Raises:
+            QueueError: it cannot be read (the reader skips such a segment).
+        """
+        seq, _ = self.position
+        if self._seg is None or self._seg.seq != seq:
+            new = Segment(self.path / segment_name(seq))
+            if self._seg is not None:
+                self._seg.close()
+            self._seg = new
         return self._seg
 
     @property

@@ -35,7 +35,6 @@ from pathlib import Path
 
 import anyio
 import anyio.abc
-import numpy as np
 
 from binfeed import errors
 from binfeed._ffi import ffi, lib, string

@@ -23,6 +23,7 @@ connection replays from the beginning (``--from``) on its own clock.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ import numpy as np
 
 from binfeed import errors
 from binfeed.binance.sources import Source, SourceFrame
-from binfeed.queue import QueueReader, Segment, list_segments, symbols_in
+from binfeed.queue import Damage, QueueReader
 from binfeed.records import (
     BOOK_TICKER_DTYPE,
     SLOT_DTYPE,
@@ -43,6 +44,8 @@ from binfeed.records import (
     TRADE_DTYPE,
     RecordType,
 )
+
+log = logging.getLogger(__name__)
 
 #: Decimals every price and quantity string has at least (Binance sends 8).
 MIN_DECIMALS = 8
@@ -224,24 +227,28 @@ def _market(slots: np.ndarray) -> np.ndarray:
     return (types == _BT) | (types == _TR)
 
 
+def _log_damage(damage: Damage) -> None:
+    """Damage met while serving: logged (stderr) and skipped; good frames are still served."""
+    log.warning("%s", damage.message)
+
+
 def _in_receive_order(queue_dir: str | os.PathLike[str]) -> bool:
     last = -1
-    for _, path in list_segments(queue_dir):
-        with Segment(path) as seg:
-            slots = seg.slots()
+    with QueueReader(queue_dir, on_damage=_log_damage) as reader:
+        while len(slots := reader.poll(1 << 20)):
             recv = slots["recv_ts_ns"][_market(slots)].astype(np.int64)
             del slots
-        if len(recv):
-            if recv[0] < last or (len(recv) > 1 and bool((np.diff(recv) < 0).any())):
-                return False
-            last = int(recv[-1])
+            if len(recv):
+                if recv[0] < last or (len(recv) > 1 and bool((np.diff(recv) < 0).any())):
+                    return False
+                last = int(recv[-1])
     return True
 
 
 def _frames_in_queue_order(queue_dir: str | os.PathLike[str], start_ns: int | None,
                            end_ns: int | None, wanted: set[str] | None,
                            batch_records: int) -> Iterator[SourceFrame]:
-    with QueueReader(queue_dir) as reader:
+    with QueueReader(queue_dir, on_damage=_log_damage) as reader:
         while True:
             batch = reader.poll(batch_records)
             if not len(batch):
@@ -255,39 +262,31 @@ def _frames_in_queue_order(queue_dir: str | os.PathLike[str], start_ns: int | No
 def _frames_in_time_order(queue_dir: str | os.PathLike[str], start_ns: int | None,
                           end_ns: int | None, wanted: set[str] | None,
                           batch_records: int) -> Iterator[SourceFrame]:
-    segments: list[Segment] = []
-    symbols: dict[int, str] = {}
-    seg_of, slot_of, recv_of = [], [], []
-    try:
-        for _, path in list_segments(queue_dir):
-            seg = Segment(path)
-            segments.append(seg)
-            slots = seg.slots()
-            symbols.update(symbols_in(slots))
+    # The reader's batches are zero-copy views of the mapped segments: keeping them keeps
+    # the slots readable without loading them; only the index below is built.
+    with QueueReader(queue_dir, on_damage=_log_damage) as reader:
+        batches: list[np.ndarray] = []
+        batch_of, slot_of, recv_of = [], [], []
+        while len(slots := reader.poll(1 << 20)):
             idx = np.flatnonzero(_market(slots))
-            seg_of.append(np.full(len(idx), len(segments) - 1, dtype=np.int32))
+            batches.append(slots)
+            batch_of.append(np.full(len(idx), len(batches) - 1, dtype=np.int32))
             slot_of.append(idx)
             recv_of.append(slots["recv_ts_ns"][idx])
-            del slots
-        if not segments:
-            return
-        seg_all = np.concatenate(seg_of)
-        slot_all = np.concatenate(slot_of)
-        order = np.argsort(np.concatenate(recv_of), kind="stable")
-        views = [seg.slots() for seg in segments]
-        for start in range(0, len(order), batch_records):
-            chunk = order[start:start + batch_records]
-            segs, rows = seg_all[chunk], slot_all[chunk]
-            batch = np.empty(len(chunk), SLOT_DTYPE)
-            for k in np.unique(segs).tolist():
-                here = segs == k
-                batch[here] = views[k][rows[here]]
-            yield from batch_frames(batch, symbols, start_ns=start_ns, end_ns=end_ns,
-                                    wanted=wanted)
-        del views
-    finally:
-        for seg in segments:
-            seg.close()
+        symbols = dict(reader.symbols)
+    if not batches:
+        return
+    batch_all = np.concatenate(batch_of)
+    slot_all = np.concatenate(slot_of)
+    order = np.argsort(np.concatenate(recv_of), kind="stable")
+    for start in range(0, len(order), batch_records):
+        chunk = order[start:start + batch_records]
+        which, rows = batch_all[chunk], slot_all[chunk]
+        out = np.empty(len(chunk), SLOT_DTYPE)
+        for k in np.unique(which).tolist():
+            here = which == k
+            out[here] = batches[k][rows[here]]
+        yield from batch_frames(out, symbols, start_ns=start_ns, end_ns=end_ns, wanted=wanted)
 
 
 def queue_source(

@@ -73,8 +73,8 @@ def test_import_real_captures_summary_and_records(tmp_path: Path) -> None:
     # the first bookTicker and trade lines of spot_btcusdt_20240808.gz (issue 4)
     assert first_bt == BookTicker("BTCUSDT", 50093239212, 61837.63, 3.78826, 61837.64, 1.54698,
                                   1723161254087891268, 0)
-    assert first_tr == Trade("BTCUSDT", 3735683259, 61837.63, 0.02, 1723161255342,
-                             1723161255343, True, True, 1723161254087896568)
+    assert first_tr == Trade("BTCUSDT", 3735683259, 61837.63, 0.02, 1723161255342000,
+                             1723161255343000, True, True, 1723161254087896568)
 
     # importing again with --dedup adds nothing: every frame is a duplicate now
     code, out = run("--queue", str(queue), "--dedup", str(BTC))
@@ -114,7 +114,8 @@ def test_replay_prints_the_issue_s_first_lines(tmp_path: Path) -> None:
     want_tr = {"type": "trade", "symbol": "BTCUSDT", "trade_id": 3735683259,
                "price": 61837.63, "qty": 0.02, "trade_ts_ms": 1723161255342,
                "event_ts_ms": 1723161255343, "buyer_is_maker": True,
-               "recv_ts_ns": 1723161254087896568}
+               "recv_ts_ns": 1723161254087896568, "trade_ts_us": 1723161255342000,
+               "event_ts_us": 1723161255343000}
     assert {k: lines[0][k] for k in want_bt} == want_bt
     assert {k: lines[1][k] for k in want_tr} == want_tr
 

@@ -28,6 +28,12 @@ CAPTURES = [DATA / "spot_btcusdt_20240808.gz", DATA / "spot_ethusdt_20240808.gz"
 EXCERPTS = DATA / "excerpts"
 
 
+def exchange_us(t: int) -> int:
+    """The stored microseconds of an exchange time: Binance sends milliseconds (13 digits)
+    or, with timeUnit=MICROSECOND, microseconds (16 digits); 10**14 separates the two."""
+    return t * 1000 if t < 10**14 else t
+
+
 def python_record(frame: bytes, recv_ns: int) -> BookTicker | Trade | None:
     """What binfeed should store for a frame, by Python's json and float()."""
     msg = json.loads(frame)
@@ -37,10 +43,12 @@ def python_record(frame: bytes, recv_ns: int) -> BookTicker | Trade | None:
     event = data.get("e")
     if (event is None and "u" in data) or event == "bookTicker":
         return BookTicker(data["s"].upper(), data["u"], float(data["b"]), float(data["B"]),
-                          float(data["a"]), float(data["A"]), recv_ns, data.get("E", 0))
+                          float(data["a"]), float(data["A"]), recv_ns,
+                          exchange_us(data.get("E", 0)))
     if event == "trade":
         return Trade(data["s"].upper(), data["t"], float(data["p"]), float(data["q"]),
-                     data["T"], data["E"], data["m"], data.get("M"), recv_ns)
+                     exchange_us(data["T"]), exchange_us(data["E"]), data["m"], data.get("M"),
+                     recv_ns)
     return None
 
 

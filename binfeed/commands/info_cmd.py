@@ -47,7 +47,12 @@ def info(queue_dir: Path | None, bus_root: Path | None, as_json: bool, max_gaps:
     records, disk use, newest record and writer of each (read from segment headers only,
     so it is quick on any size).
 
-    Exit status: 0, or 1 when the queue cannot be read (the message says why).
+    Every record is checked as it is counted: damage (records failing their checksum,
+    missing segment files, unreadable segments) is listed under "damage", never counted,
+    and makes the exit status 1 (run `binfeed verify DIR` for the full report).
+
+    Exit status: 0, or 1 when the queue cannot be read or holds damage (the message says
+    why).
 
     Example:
 
@@ -69,9 +74,18 @@ def info(queue_dir: Path | None, bus_root: Path | None, as_json: bool, max_gaps:
         doc["records_by_type"] = dict(s.records_by_type)
         doc["records_by_symbol"] = {k: dict(v) for k, v in s.records_by_symbol.items()}
         doc["total_records"] = s.total_records
+        doc["ok"] = not _damage(s)
         click.echo(json.dumps(doc, indent=2, default=str))
-        return
-    print_summary(s, max_gaps)
+    else:
+        print_summary(s, max_gaps)
+    if _damage(s):
+        raise click.ClickException(
+            f"{queue_dir} holds damage ({len(_damage(s))} finding(s) listed above): run "
+            f"`binfeed verify {queue_dir}` for the full report")
+
+
+def _damage(s: QueueSummary) -> list[dict[str, object]]:
+    return [d for d in s.damage if d["severity"] == "damage"]
 
 
 def print_summary(s: QueueSummary, max_gaps: int) -> None:
@@ -88,6 +102,9 @@ def print_summary(s: QueueSummary, max_gaps: int) -> None:
     disk = sum(seg.bytes_on_disk for seg in s.segments)
     click.echo(f"segments  {len(s.segments)} ({_size(disk)} on disk)")
     for seg in s.segments:
+        if seg.error is not None:
+            click.echo(f"  {seg.seq:>6}  unreadable: {seg.error}")
+            continue
         state = "sealed" if seg.sealed else "open"
         click.echo(f"  {seg.seq:>6}  {seg.records:>10} / {seg.capacity:<10} {state:<6} "
                    f"created {_time(seg.created_ns)}")
@@ -106,6 +123,11 @@ def print_summary(s: QueueSummary, max_gaps: int) -> None:
                    f"next {g.next_seq if g.next_seq is not None else '-'}")
     if len(s.gaps) > max_gaps:
         click.echo(f"  ... {len(s.gaps) - max_gaps} more (use --gaps N or --json)")
+    damage = _damage(s)
+    click.echo(f"damage    {len(damage) or 'none'}"
+               + (" (damaged records and segments are not counted above)" if damage else ""))
+    for d in s.damage:
+        click.echo(f"  {d['severity']}: {d['message']}")
 
 
 def _print_bus(root: Path, queues: list[BusQueue], as_json: bool) -> None:

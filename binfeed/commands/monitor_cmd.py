@@ -136,7 +136,10 @@ def _seed(state: MonitorState, reader: QueueReader, queue_dir: Path) -> None:
     newest segment, and the one before it when the newest holds no market data yet
     (it was just rolled)."""
     seq, pos = reader.position
-    current = reader.segment.slots(0, pos)
+    try:
+        current = reader.segment.slots(0, pos)
+    except errors.QueueError:
+        return  # unreadable: the reader reports it when it gets there
     types = current["type"]
     if not ((types == RecordType.BOOK_TICKER) | (types == RecordType.TRADE)).any():
         older = [p for s, p in list_segments(queue_dir) if s < seq][-1:]
@@ -174,10 +177,14 @@ def _describe(rep: Report, reader: QueueReader, queue_dir: Path) -> None:
         rep.writer = writer_status(queue_dir)
     except errors.BinfeedError as exc:
         rep.notes.append(f"writer status unknown: {exc}")
-    seg = reader.segment
     seq, pos = reader.position
-    rep.segment_seq, rep.segment_index, rep.segment_capacity = seq, pos, seg.capacity
-    rep.backlog = max(0, seg.committed() - pos)
+    rep.segment_seq, rep.segment_index = seq, pos
+    try:
+        seg = reader.segment
+        rep.segment_capacity = seg.capacity
+        rep.backlog = max(0, seg.committed() - pos)
+    except errors.QueueError as exc:
+        rep.notes.append(str(exc))
     try:
         segments = list_segments(queue_dir)
     except errors.QueueNotFoundError:

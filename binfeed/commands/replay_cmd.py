@@ -21,6 +21,7 @@ from binfeed.commands.common import (
     symbols_option,
     translate_errors,
 )
+from binfeed.commands.damage import DamageLog
 from binfeed.export import CSV_HEADER, csv_lines, jsonl_lines, npz_tables
 from binfeed.queue import QueueReader, list_segments
 
@@ -117,8 +118,15 @@ def replay(queue_dir: Path, fmt: str, symbols: str | None, output: Path | None,
     (--from) on its own clock; at the end of the data it stays open and idle, answering
     pings. It runs until Ctrl-C or SIGTERM.
 
+    Every record is checked (checksum, type) before it is printed. Damage is never
+    printed as data: each damaged record, missing segment file (a hole, read past) or
+    unreadable segment is reported on stderr with its file and slot, every good record is
+    still printed, and the exit status is 1 (run `binfeed verify DIR` for a full report).
+    With --follow, a hole is reported and following goes on.
+
     Exit status: 0 on success (also when interrupted with --follow or --serve), 1 when the
-    queue cannot be read or served (the message says why), 2 for bad arguments.
+    queue cannot be read or served, or held damage (the messages say why), 2 for bad
+    arguments.
 
     Example:
 
@@ -145,24 +153,27 @@ def replay(queue_dir: Path, fmt: str, symbols: str | None, output: Path | None,
             raise click.UsageError("--format npz writes a file: add --output FILE.npz")
         if follow:
             raise click.UsageError("--follow prints text: use --format jsonl or csv")
+    damage = DamageLog(queue_dir)
     if not follow:
-        with QueueReader(queue_dir) as reader:
+        with QueueReader(queue_dir, on_damage=damage) as reader:
             if fmt == "npz":
                 assert output is not None
                 _write_npz(reader, wanted_names, output, window)
             else:
                 _write_to(output, reader, fmt, wanted_names, include_all, False, window)
+        damage.finish()
         return
     # --follow ends with SIGINT, which must exit 0 whenever it comes: while waiting for
     # the queue (KeyboardInterrupt) or while printing (a handler that ends the loop).
     try:
         if not _has_segments(queue_dir):
             log.info("waiting for a queue to appear at %s", queue_dir)
-        with QueueReader.wait_for(queue_dir) as reader:
+        with QueueReader.wait_for(queue_dir, on_damage=damage) as reader:
             _write_to(output, reader, fmt, wanted_names, include_all, True, window)
     except KeyboardInterrupt:
         with contextlib.suppress(OSError):
             sys.stdout.flush()
+    damage.finish()
 
 
 def _write_to(output: Path | None, reader: QueueReader, fmt: str, names: list[str],

@@ -253,8 +253,8 @@ typedef struct bf_segment_header {
  * |           8 |    4 | name_len u32   | 1..BF_SYMBOL_MAX                                    |
  * |          12 |    4 | zero           |                                                     |
  * |          16 |   32 | name           | UTF-8 bytes, NUL padded: ASCII letters upper-case,  |
- * |             |      |                | digits, `_` `-` `.`, and any non-ASCII character    |
- * |             |      |                | (Binance lists UTF-8 symbols since 2025-12), as is  |
+ * |             |      |                | digits, `_` `-` `.`; other characters as they are   |
+ * |             |      |                | (Binance allows UTF-8 symbols since 2025-12)        |
  * Every segment begins with one SYMBOL record per symbol known when it was created,
  * and a new symbol's SYMBOL record precedes its first use; so a reader resolves every
  * id from the segment it is in, starting anywhere.
@@ -972,7 +972,8 @@ typedef struct bfr_reader {
     const bf_segment_header *hdr; /* == map */
     const unsigned char *slots;   /* slot 0 */
     uint32_t slot_size;           /* stride, from the header */
-    uint32_t looked;              /* the reader looked for a successor once already */
+    uint32_t sealed_seen;         /* `sealed` was observed set in this segment */
+    uint32_t looked;              /* looked for a successor once already in this segment */
     uint32_t version;             /* format version of the segment */
     uint32_t end_checked;         /* bf_segment_end_check was done for this segment */
     uint64_t pos;                 /* next slot to return */
@@ -1229,6 +1230,7 @@ static inline void bfr__enter(bfr_reader *r, uint64_t seq, const unsigned char *
     r->pos = 0;
     r->avail = 0;
     r->looked = 0;
+    r->sealed_seen = 0;
     r->end_checked = 0;
     r->idle_polls = 0;
     r->checks = 0;
@@ -1242,6 +1244,7 @@ static inline void bfr__enter_dead(bfr_reader *r, uint64_t seq) {
     r->dead = 1;
     r->pos = r->avail = r->limit = 0;
     r->looked = 0;
+    r->sealed_seen = 0;
     r->end_checked = 1;
     r->checks = 0;
     r->last_check_ns = bfr__mono_ns();
@@ -1406,8 +1409,8 @@ static inline int bfr__follow(bfr_reader *r) {
             if ((rc = bfr__end_check(r, n)) < 0) return rc;
         }
         /* the first time at once (the writer created the successor before sealing) */
-        if (r->looked && !bfr__check_due(r)) return 0;
-        r->looked = 1;
+        if (r->sealed_seen && !bfr__check_due(r)) return 0;
+        r->sealed_seen = 1;
     } else {
         /* the first time at once, so that a one-shot reader sees a finished segment */
         if (r->looked && !bfr__check_due(r)) return 0;

@@ -3,15 +3,20 @@
  * The example consumer to copy: it uses only the header-only reader binfeed_reader.h.
  *
  * Build:  cc -O2 -Wall -Wextra -Werror -I csrc/include examples/c/bf_tail.c -o bf_tail
- * Usage:  bf_tail DIR [--follow] [--timeout-ms N] [--from-end] [--verify-crc]
+ * Usage:  bf_tail DIR [--follow] [--timeout-ms N] [--from-end] [--no-verify]
  *   (default)        print every record present now, oldest first, then exit 0
  *   --follow         then keep printing new records as they are published, across
  *                    segment rolls; wait for the queue if it does not exist yet;
  *                    SIGINT / SIGTERM end it (exit 0, output flushed)
  *   --timeout-ms N   with --follow: exit 0 once no record arrived for N ms
  *   --from-end       start after the last record published at start
- *   --verify-crc     check every record's crc32c (a mismatch is an error)
- * Exit status: 0 ok, 1 error (message on stderr), 2 bad usage.
+ *   --no-verify      do not check records (by default every record's checksum and type
+ *                    are checked, and damage is never printed as a record)
+ * Damage (a record failing its checksum, missing segment files, an unreadable segment) is
+ * reported on stderr ("bf_tail: damage: <file> slot <n>: ...") where it is met, every good
+ * record is still printed, and the exit status is 1. Records of a type this header does not
+ * know (a newer writer) are skipped, reported once per type ("bf_tail: warning: ...").
+ * Exit status: 0 ok, 1 error or damage (messages on stderr), 2 bad usage.
  *
  * Output format (fixed; binfeed's Python reader reproduces it byte for byte). One line per
  * record, fields separated by one space, integers in decimal, doubles with printf "%.17g"
@@ -23,11 +28,12 @@
  *         maker=<0|1> best_match=<0|1|->            ("-": the stream does not say)
  *   gap SYM stream=<STREAM> reason=<REASON> last=<u64> next=<u64> recv=<recv_ts_ns>
  *   connection conn=<id> event=<EVENT> code=<i64> recv=<recv_ts_ns> detail=<text>
- *   unknown type=<n> seq=<u64> recv=<recv_ts_ns>
+ *   recovery event=<RECOVERY> segment=<seq> slot=<n> count=<n> recv=<recv_ts_ns> detail=<text>
  * (the trade line is one line; it is wrapped here only.)
  * STREAM: bookTicker | trade | <number>. REASON: sequence_jump | disconnected | stalled |
  * writer_restart | server_shutdown | <number>. EVENT: connected | disconnected | subscribed |
- * subscribe_refused | rotated | server_shutdown | stalled | <number>.
+ * subscribe_refused | rotated | server_shutdown | stalled | <number>. RECOVERY: torn_tail |
+ * damaged | hole | older_format | <number>. Times (trade_ts, event_ts, ts) are microseconds.
  * detail: the UTF-8 text up to its first NUL, with '\' written as "\\" and every byte below
  * 0x20 or equal to 0x7f written as "\x" and two lower-case hex digits (so a line never
  * breaks); other bytes as they are.
@@ -60,6 +66,7 @@ static const char *const REASONS[] = {"sequence_jump", "disconnected", "stalled"
 static const char *const EVENTS[] = {"connected", "disconnected", "subscribed",
                                      "subscribe_refused", "rotated", "server_shutdown",
                                      "stalled"};
+static const char *const RECOVERIES[] = {"torn_tail", "damaged", "hole", "older_format"};
 
 static void print_symbol_name(const bfr_reader *r, uint64_t id) {
     const char *name = bfr_symbol(r, id);
@@ -80,6 +87,9 @@ static void print_detail(const char *d, size_t max) {
             putchar(c);
     }
 }
+
+static unsigned long long damaged = 0;      /* damage reports met */
+static unsigned char unknown_seen[65536 / 8]; /* unknown record types already reported */
 
 static void print_record(const bfr_reader *r, const bf_slot *s) {
     char b1[16], b2[16];
@@ -131,14 +141,30 @@ static void print_record(const bfr_reader *r, const bf_slot *s) {
         putchar('\n');
         break;
     }
-    default:
-        printf("unknown type=%u seq=%llu recv=%llu\n", (unsigned)s->type, seq, recv);
+    case BF_REC_RECOVERY: {
+        const bf_recovery_event *v = &s->body.recovery;
+        printf("recovery event=%s segment=%llu slot=%llu count=%llu recv=%llu detail=",
+               name_of(v->event, RECOVERIES, 4, b1, sizeof b1),
+               (unsigned long long)v->segment_seq, (unsigned long long)v->slot,
+               (unsigned long long)v->count, recv);
+        print_detail(v->detail, sizeof v->detail);
+        putchar('\n');
+        break;
+    }
+    default: /* a newer writer's record: skipped, said once per type */
+        if (!(unknown_seen[s->type / 8] & (1u << (s->type % 8)))) {
+            unknown_seen[s->type / 8] |= (unsigned char)(1u << (s->type % 8));
+            fflush(stdout);
+            fprintf(stderr, "bf_tail: warning: record type %u is unknown to this reader "
+                    "(written by a newer binfeed?): such records are skipped\n",
+                    (unsigned)s->type);
+        }
         break;
     }
 }
 
 static int usage(void) {
-    fputs("usage: bf_tail DIR [--follow] [--timeout-ms N] [--from-end] [--verify-crc]\n",
+    fputs("usage: bf_tail DIR [--follow] [--timeout-ms N] [--from-end] [--no-verify]\n",
           stderr);
     return 2;
 }
@@ -163,8 +189,10 @@ int main(int argc, char **argv) {
             if (*end || timeout_ms < 0) return usage();
         } else if (strcmp(argv[i], "--from-end") == 0) {
             flags |= BFR_FROM_END;
+        } else if (strcmp(argv[i], "--no-verify") == 0) {
+            flags |= BFR_NO_VERIFY;
         } else if (strcmp(argv[i], "--verify-crc") == 0) {
-            flags |= BFR_VERIFY_CRC;
+            flags |= BFR_VERIFY_CRC; /* the default now; kept for old scripts */
         } else if (argv[i][0] == '-' || dir) {
             return usage();
         } else {
@@ -207,6 +235,12 @@ int main(int argc, char **argv) {
             idle_since = 0;
             continue;
         }
+        if (rc == BF_EDAMAGED) { /* skipped: report it and go on */
+            fflush(stdout);
+            fprintf(stderr, "bf_tail: damage: %s\n", r.error);
+            damaged++;
+            continue;
+        }
         if (rc < 0) {
             fflush(stdout);
             fprintf(stderr, "bf_tail: %s\n", r.error);
@@ -228,6 +262,11 @@ int main(int argc, char **argv) {
         if (rc == 1) {
             print_record(&r, s);
             idle_since = 0;
+        } else if (rc == BF_EDAMAGED) {
+            fflush(stdout);
+            fprintf(stderr, "bf_tail: damage: %s\n", r.error);
+            damaged++;
+            idle_since = 0;
         } else if (rc < 0) {
             fprintf(stderr, "bf_tail: %s\n", r.error);
             status = 1;
@@ -235,6 +274,11 @@ int main(int argc, char **argv) {
         }
     }
     fflush(stdout);
+    if (damaged) {
+        fprintf(stderr, "bf_tail: %llu damaged record(s) or segment(s) of %s were skipped "
+                "(listed above); run `binfeed verify %s`\n", damaged, dir, dir);
+        status = 1;
+    }
     bfr_close(&r);
     return status;
 }

@@ -107,6 +107,7 @@ static inline unsigned char *qt_map_rw(const char *path, size_t *len) {
 /* Reads every record available now; counts per type; returns the total or < 0. */
 typedef struct qt_counts {
     uint64_t total, book_tickers, trades, symbols, gaps, connections;
+    uint64_t recoveries; /* BF_REC_RECOVERY records */
 } qt_counts;
 
 static inline int qt_drain(bfr_reader *r, qt_counts *c) {
@@ -119,8 +120,105 @@ static inline int qt_drain(bfr_reader *r, qt_counts *c) {
         c->symbols += s->type == BF_REC_SYMBOL;
         c->gaps += s->type == BF_REC_GAP;
         c->connections += s->type == BF_REC_CONNECTION;
+        c->recoveries += s->type == BF_REC_RECOVERY;
     }
     return rc;
+}
+
+/* ------------------------------------------------------------ damage on purpose */
+
+/* Byte offset of slot i in a segment file of the default geometry. */
+static inline uint64_t qt_slot_offset(uint64_t i) {
+    return (uint64_t)BF_HEADER_SIZE + i * BF_SLOT_SIZE;
+}
+
+/* XORs one byte of a file with `mask` (pread + pwrite, as damage on disk would be).
+ * Returns 0 or -1. */
+static inline int qt_flip_byte(const char *path, uint64_t off, unsigned char mask) {
+    int fd = open(path, O_RDWR);
+    if (fd < 0) return -1;
+    unsigned char b;
+    int ok = pread(fd, &b, 1, (off_t)off) == 1;
+    b ^= mask;
+    ok = ok && pwrite(fd, &b, 1, (off_t)off) == 1;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* Flips bit 0 of a body byte of slot i (its crc32c no longer matches). */
+static inline int qt_damage_slot(const char *path, uint64_t i) {
+    return qt_flip_byte(path, qt_slot_offset(i) + BF_SLOT_HEADER_SIZE + 5, 0x01);
+}
+
+/* Writes n bytes at off of a file with pwrite. Returns 0 or -1. */
+static inline int qt_pwrite(const char *path, uint64_t off, const void *buf, size_t n) {
+    int fd = open(path, O_RDWR);
+    if (fd < 0) return -1;
+    int ok = pwrite(fd, buf, n, (off_t)off) == (ssize_t)n;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+static inline int qt_pwrite_u64(const char *path, uint64_t off, uint64_t v) {
+    return qt_pwrite(path, off, &v, sizeof v);
+}
+
+static inline int qt_pwrite_u32(const char *path, uint64_t off, uint32_t v) {
+    return qt_pwrite(path, off, &v, sizeof v);
+}
+
+/* Reads the header of a segment file into *h (pread). Returns 0 or -1. */
+static inline int qt_read_header(const char *path, bf_segment_header *h) {
+    memset(h, 0, sizeof *h);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    int ok = pread(fd, h, sizeof *h, 0) == (ssize_t)sizeof *h;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* Reads slot i of a segment file into *s (pread). Returns 0 or -1. */
+static inline int qt_read_slot(const char *path, uint64_t i, bf_slot *s) {
+    memset(s, 0, sizeof *s);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    int ok = pread(fd, s, sizeof *s, (off_t)qt_slot_offset(i)) == (ssize_t)sizeof *s;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* What a reader met, record by record: bfr_next until it returns 0 or an error other
+ * than BF_EDAMAGED, going on after each damage report. */
+#define QT_MAX_DAMAGE 16
+typedef struct qt_walk {
+    qt_counts c;                           /* records returned */
+    size_t ndamage;                        /* BF_EDAMAGED returns */
+    bfr_damage damage[QT_MAX_DAMAGE];      /* the first QT_MAX_DAMAGE of them */
+    char first_error[BFR_ERROR_MAX];       /* r->error of the first damage report */
+    int rc;                                /* what ended the walk: 0 or an error */
+} qt_walk;
+
+static inline int qt_walk_all(bfr_reader *r, qt_walk *wk) {
+    memset(wk, 0, sizeof *wk);
+    for (int guard = 0; guard < 1000000; guard++) {
+        int rc = qt_drain(r, &wk->c);
+        if (rc != BF_EDAMAGED) {
+            wk->rc = rc;
+            return rc;
+        }
+        if (wk->ndamage == 0) snprintf(wk->first_error, sizeof wk->first_error, "%s", r->error);
+        if (wk->ndamage < QT_MAX_DAMAGE) wk->damage[wk->ndamage] = r->damage;
+        wk->ndamage++;
+    }
+    wk->rc = BF_ESTATE; /* damage reports without end */
+    return wk->rc;
+}
+
+/* 1 if the 16 bytes are all zero. */
+static inline int qt_id_is_zero(const uint8_t id[BF_QUEUE_ID_SIZE]) {
+    for (unsigned i = 0; i < BF_QUEUE_ID_SIZE; i++)
+        if (id[i]) return 0;
+    return 1;
 }
 
 #endif

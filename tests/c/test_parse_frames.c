@@ -73,22 +73,84 @@ static void test_good_shapes(void) {
         CHECK(r[1].seq == 50093239213ull && b->ask_qty == 0.001 && b->bid_qty == 1.0);
         b = &r[2].body.book_ticker;
         CHECK(b->bid_price == 5 && b->bid_qty == 4 && b->ask_price == 3 && b->ask_qty == 2);
-        b = &r[3].body.book_ticker; /* futures: timestamp = E */
-        CHECK(r[3].seq == 5123107839020ull && b->timestamp == 1723161256314ull);
+        b = &r[3].body.book_ticker; /* futures: timestamp = E, milliseconds stored as us */
+        CHECK(r[3].seq == 5123107839020ull && b->timestamp == 1723161256314000ull);
         CHECK(b->bid_price == dec("61800.20") && b->ask_qty == dec("2.510"));
         const bf_trade *t = &r[4].body.trade;
         CHECK(r[4].type == BF_REC_TRADE && r[4].seq == 3735683259ull && t->trade_id == r[4].seq);
         CHECK(t->price == dec("61837.63") && t->qty == dec("0.02"));
-        CHECK(t->trade_ts_us == 1723161255342ull && t->event_ts_us == 1723161255343ull);
+        /* exchange times are stored in microseconds: a millisecond T / E times 1000 */
+        CHECK(t->trade_ts_us == 1723161255342000ull && t->event_ts_us == 1723161255343000ull);
         CHECK(t->flags == (BF_TRADE_F_BUYER_IS_MAKER | BF_TRADE_F_BEST_MATCH |
                            BF_TRADE_F_BEST_MATCH_KNOWN));
         t = &r[5].body.trade; /* legacy b/a ignored */
         CHECK(t->flags == (BF_TRADE_F_BEST_MATCH | BF_TRADE_F_BEST_MATCH_KNOWN));
-        CHECK(t->price == dec("28165.47") && t->trade_ts_us == 1680652799999ull);
+        CHECK(t->price == dec("28165.47") && t->trade_ts_us == 1680652799999000ull);
+        CHECK(t->event_ts_us == 1680652800000000ull);
         t = &r[6].body.trade; /* futures: no M */
         CHECK(t->flags == 0 && t->symbol_id == 2 && t->qty == dec("0.006"));
+        CHECK(t->trade_ts_us == 1723161256321000ull && t->event_ts_us == 1723161256322000ull);
     }
     free(r);
+}
+
+/* Exchange times are stored in microseconds: a value below 10^14 is milliseconds (times
+ * 1000), one at or above it is already microseconds (timeUnit=MICROSECOND) and is stored as
+ * it is; on the fast path and on the yyjson path alike. */
+static void test_time_units(void) {
+    const char *frames[] = {
+        /* a 16-digit microsecond trade (timeUnit=MICROSECOND) */
+        "{\"stream\":\"btcusdt@trade\",\"data\":{\"e\":\"trade\",\"E\":1723161255343123,"
+        "\"s\":\"BTCUSDT\",\"t\":100,\"p\":\"1.5\",\"q\":\"2\",\"T\":1723161255342456,"
+        "\"m\":true,\"M\":true}}",
+        /* the largest millisecond value, and the smallest microsecond one */
+        "{\"e\":\"trade\",\"E\":100000000000000,\"s\":\"BTCUSDT\",\"t\":101,\"p\":\"1.5\","
+        "\"q\":\"2\",\"T\":99999999999999,\"m\":false,\"M\":true}",
+        /* a microsecond futures bookTicker E, and a millisecond one */
+        "{\"e\":\"bookTicker\",\"u\":7,\"s\":\"BTCUSDT\",\"b\":\"1\",\"B\":\"1\",\"a\":\"2\","
+        "\"A\":\"1\",\"T\":1723161256313000,\"E\":1723161256314789}",
+        "{\"e\":\"bookTicker\",\"u\":8,\"s\":\"BTCUSDT\",\"b\":\"1\",\"B\":\"1\",\"a\":\"2\","
+        "\"A\":\"1\",\"T\":1723161256313,\"E\":1723161256315}",
+        /* a microsecond trade time with a millisecond event time: each judged alone */
+        "{\"e\":\"trade\",\"E\":1723161255344,\"s\":\"BTCUSDT\",\"t\":102,\"p\":\"1.5\","
+        "\"q\":\"2\",\"T\":1723161255342999,\"m\":false}",
+    };
+    const int kinds[] = {BF_FRAME_TRADE, BF_FRAME_TRADE, BF_FRAME_BOOK_TICKER,
+                         BF_FRAME_BOOK_TICKER, BF_FRAME_TRADE};
+    enum { N = sizeof frames / sizeof frames[0] };
+    const char *names[2] = {"units-json", "units-fast"};
+    for (int fast = 0; fast <= 1; fast++) {
+        bf_writer *w = open_writer(names[fast], 0);
+        bf_parser *p = new_parser(w, 0);
+        bf_parser_set_fast_path(p, fast);
+        for (size_t i = 0; i < N; i++) {
+            int rc = bf_ingest(p, frames[i], strlen(frames[i]), 1 + i, NULL);
+            if (rc != kinds[i]) {
+                fprintf(stderr, "time units frame %zu (fast %d): %d, want %d (%s)\n", i, fast,
+                        rc, kinds[i], bf_parser_error(p));
+                bf_test_failures++;
+            }
+        }
+        bf_parser_free(p);
+        bf_writer_close(w);
+        bf_slot *r;
+        size_t n = read_records(names[fast], &r);
+        CHECK(n == N);
+        if (n == N) {
+            CHECK(r[0].type == BF_REC_TRADE && r[0].seq == 100);
+            CHECK(r[0].body.trade.trade_ts_us == 1723161255342456ull); /* stored as is */
+            CHECK(r[0].body.trade.event_ts_us == 1723161255343123ull);
+            CHECK(r[1].body.trade.trade_ts_us == 99999999999999000ull);
+            CHECK(r[1].body.trade.event_ts_us == 100000000000000ull);
+            CHECK(r[2].type == BF_REC_BOOK_TICKER &&
+                  r[2].body.book_ticker.timestamp == 1723161256314789ull);
+            CHECK(r[3].type == BF_REC_BOOK_TICKER &&
+                  r[3].body.book_ticker.timestamp == 1723161256315000ull);
+            CHECK(r[4].body.trade.trade_ts_us == 1723161255342999ull);
+            CHECK(r[4].body.trade.event_ts_us == 1723161255344000ull);
+        }
+        free(r);
+    }
 }
 
 /* Every line of the excerpts: stored ones give the expected kinds; the fast path and the
@@ -306,7 +368,16 @@ static const bad_case BAD[] = {
     {"{\"u\":1,\"s\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\","
      "\"A\":\"1\"}",
      BF_ESYMBOL, "33 bytes"},
-    {"{\"u\":1,\"s\":\"BTC\xc3\xa9\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}", BF_ESYMBOL,
+    /* 33 bytes of valid UTF-8 (11 three-byte characters): too long (non-ASCII symbols are
+     * allowed since format version 2, see test_parse_symbols.c) */
+    {"{\"u\":1,\"s\":\"\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8"
+     "\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}",
+     BF_ESYMBOL, "33 bytes"},
+    {"{\"u\":1,\"s\":\"BTC USDT\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}", BF_ESYMBOL,
+     "BTC USDT"},
+    {"{\"u\":1,\"s\":\"BTC@USDT\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}", BF_ESYMBOL,
+     "BTC@USDT"},
+    {"{\"u\":1,\"s\":\"BTC\\\"USDT\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}", BF_ESYMBOL,
      "symbol"},
     /* trade fields */
     {TR("\"s\":\"BTCUSDT\",\"t\":1," TR_OK_REST), BF_EFIELD, "\"E\""},
@@ -472,6 +543,7 @@ static void test_batch(void) {
 int main(int argc, char **argv) {
     if (argc > 1) scratch_dir = argv[1];
     test_good_shapes();
+    test_time_units();
     test_excerpts();
     test_unstored_and_control();
     test_bad_frames();

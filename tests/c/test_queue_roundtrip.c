@@ -1,6 +1,7 @@
 /* Round trip through the queue: every record type written by the C writer comes back
  * bit-exact, in order, with its symbols resolved; a reopened queue continues after the
- * last record with the same symbol ids; crc32c matches the reference everywhere. */
+ * last record with the same symbol ids and the same queue_id; crc32c matches the reference
+ * everywhere; segment headers are version 2 with header_crc over bytes 0..55 and 60..127. */
 #include "queue_test_util.h"
 
 #include <math.h>
@@ -13,6 +14,30 @@ static void check_crc_vectors(void) {
     CHECK(bf_crc32c(0, zeros, 32) == 0x8A9136AAu); /* RFC 3720 B.4 */
     /* chaining */
     CHECK(bf_crc32c(bf_crc32c(0, "1234", 4), "56789", 5) == 0xE3069283u);
+}
+
+/* The header of segment seq is a version-2 header of queue `qid`, its header_crc covering
+ * bytes 0..55 then 60..127 (queue_id included), not the bytes from 128 on. */
+static void check_header(const char *dir, uint64_t seq, const uint8_t qid[BF_QUEUE_ID_SIZE]) {
+    bf_segment_header h;
+    CHECK(qt_read_header(qt_segment_path(dir, seq), &h) == 0);
+    CHECK(memcmp(h.magic, BF_MAGIC, 8) == 0 && h.version == 2 && BF_FORMAT_VERSION == 2);
+    CHECK(h.segment_seq == seq && h.header_size == BF_HEADER_SIZE && h.slot_size == BF_SLOT_SIZE);
+    CHECK(memcmp(h.queue_id, qid, BF_QUEUE_ID_SIZE) == 0);
+    const unsigned char *b = (const unsigned char *)&h;
+    uint32_t want = bf_crc32c(bf_crc32c(0, b, 56), b + 60, 128 - 60);
+    CHECK(h.header_crc == want && bf_header_crc32c(&h) == want);
+    CHECK(bf_crc32c(0, b, 56) != want); /* not the version-1 checksum */
+    CHECK(h.reserved0 == 0 && h.seal_flags == 0 && h.damage_first == 0 && h.damage_count == 0);
+    h.queue_id[15] ^= 1; /* queue_id is covered */
+    CHECK(bf_header_crc32c(&h) != want);
+    h.queue_id[15] ^= 1;
+    h.sealed_ns ^= 1; /* the writer's fields after byte 128 are not */
+    bf_store_release_u64(&h.write_index, 12345);
+    CHECK(bf_header_crc32c(&h) == want);
+    char msg[256];
+    CHECK_RC(bf_segment_check(&h, BF_HEADER_SIZE + h.capacity * h.slot_size, seq, "x", msg,
+                              sizeof msg), BF_OK);
 }
 
 int main(int argc, char **argv) {
@@ -34,7 +59,8 @@ int main(int argc, char **argv) {
     CHECK(bf_writer_symbol_name(w, 0) == NULL);
     const uint64_t N = 5000;
     for (uint64_t i = 0; i < N; i++) CHECK_RC(qt_append_bt(w, i, i % 2 ? eth : btc), BF_OK);
-    CHECK_RC(bf_append_trade(w, 42, 777, 61234.5, 0.00012, 1723075200123ull, 1723075200124ull,
+    /* exchange times in microseconds, stored as given */
+    CHECK_RC(bf_append_trade(w, 42, 777, 61234.5, 0.00012, 1723075200123456ull, 1723075200124789ull,
                              BF_TRADE_F_BUYER_IS_MAKER | BF_TRADE_F_BEST_MATCH |
                                  BF_TRADE_F_BEST_MATCH_KNOWN, eth), BF_OK);
     CHECK_RC(bf_append_gap(w, 43, btc, BF_STREAM_TRADE, BF_GAP_SEQUENCE_JUMP, 10, 15), BF_OK);
@@ -63,9 +89,18 @@ int main(int argc, char **argv) {
     const uint64_t total1 = 2 + N + 4 + 1 + 3;
     CHECK(st.write_index == total1 && st.records_written == total1 && st.symbols == 2);
 
+    /* The queue's identity: random, in the header of every segment. */
+    uint8_t qid[BF_QUEUE_ID_SIZE], qid2[BF_QUEUE_ID_SIZE];
+    CHECK_RC(bf_writer_queue_id(w, qid), BF_OK);
+    CHECK(!qt_id_is_zero(qid));
+    CHECK(st.recovery_events == 0);
+    check_header(dir, 1, qid);
+
     /* A reader in the same process sees everything while the writer is open. */
     bfr_reader r;
+    CHECK(BFR_VERIFY_CRC == 0); /* kept for old callers: verifying is the default */
     CHECK_RC(bfr_open(&r, dir, BFR_FROM_START | BFR_VERIFY_CRC), BF_OK);
+    CHECK(r.version == 2);
     const bf_slot *s;
     CHECK_RC(bfr_next(&r, &s), 1);
     CHECK(s->type == BF_REC_SYMBOL && s->body.symbol.symbol_id == 1 &&
@@ -81,8 +116,8 @@ int main(int argc, char **argv) {
     CHECK_RC(bfr_next(&r, &s), 1);
     CHECK(s->type == BF_REC_TRADE && s->seq == 777 && s->recv_ts_ns == 42);
     CHECK(s->body.trade.price == 61234.5 && s->body.trade.qty == 0.00012 &&
-          s->body.trade.trade_id == 777 && s->body.trade.trade_ts_us == 1723075200123ull &&
-          s->body.trade.event_ts_us == 1723075200124ull && s->body.trade.flags == 7 &&
+          s->body.trade.trade_id == 777 && s->body.trade.trade_ts_us == 1723075200123456ull &&
+          s->body.trade.event_ts_us == 1723075200124789ull && s->body.trade.flags == 7 &&
           s->body.trade.symbol_id == eth);
     CHECK_RC(bfr_next(&r, &s), 1);
     CHECK(s->type == BF_REC_GAP && s->seq == 0 && s->body.gap.symbol_id == btc &&
@@ -130,6 +165,11 @@ int main(int argc, char **argv) {
     w = qt_open(dir, 0, 0);
     CHECK_RC(bf_writer_get_stats(w, &st), BF_OK);
     CHECK(st.segment_seq == 2 && st.symbols == 2 && st.write_index == 2 && st.recovered_cut == 0);
+    CHECK(st.recovery_events == 0); /* a clean close: nothing to report, no RECOVERY record */
+    /* the same queue_id after a restart, in the new segment too */
+    CHECK_RC(bf_writer_queue_id(w, qid2), BF_OK);
+    CHECK(memcmp(qid, qid2, BF_QUEUE_ID_SIZE) == 0);
+    check_header(dir, 2, qid);
     CHECK(qt_symbol(w, "ethusdt") == eth);
     CHECK(qt_symbol(w, "SOLUSDT") == 3);
     CHECK_RC(qt_append_bt(w, N + 1, 3), BF_OK);
@@ -137,7 +177,7 @@ int main(int argc, char **argv) {
     qt_counts c;
     memset(&c, 0, sizeof c);
     CHECK_RC(qt_drain(&r, &c), 0);
-    CHECK(c.symbols == 3 && c.book_tickers == 1 && c.total == 4);
+    CHECK(c.symbols == 3 && c.book_tickers == 1 && c.total == 4 && c.recoveries == 0);
     CHECK(strcmp(bfr_symbol(&r, 3), "SOLUSDT") == 0);
     bfr_tell(&r, &pos);
     CHECK(pos.segment_seq == 2 && pos.index == 4 && pos.global_index == total1 + 1 + 4);

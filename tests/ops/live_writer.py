@@ -54,8 +54,8 @@ def main() -> None:
             b, bq, a, aq = book_values(i)
             w.append_book_ticker(sym, i + 1, b, bq, a, aq, recv_ts_ns=now)
             if args.trade_every and i % args.trade_every == 0:
-                w.append_trade(sym, i + 1, b, bq, trade_ts_ms=now // 1_000_000 - 1,
-                               event_ts_ms=now // 1_000_000, buyer_is_maker=bool(i % 2),
+                w.append_trade(sym, i + 1, b, bq, trade_ts_us=(now // 1_000_000 - 1) * 1000,
+                               event_ts_us=now // 1_000_000 * 1000, buyer_is_maker=bool(i % 2),
                                best_match=True, recv_ts_ns=now)
             if args.rate:
                 due = t0 + (i + 1) / args.rate

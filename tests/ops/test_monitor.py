@@ -36,7 +36,7 @@ def test_state_counts_rates_latest_quotes_and_gaps(tmp_path: Path) -> None:
             sym = ("BTCUSDT", "ETHUSDT", "SOLUSDT")[i % 3]
             w.append_book_ticker(sym, i + 1, *book_values(i), recv_ts_ns=1_000 + i)
             if i % 10 == 0:
-                w.append_trade(sym, i, 5.0 + i, 0.5, trade_ts_ms=1, event_ts_ms=2,
+                w.append_trade(sym, i, 5.0 + i, 0.5, trade_ts_us=1000, event_ts_us=2000,
                                buyer_is_maker=False, recv_ts_ns=1_000 + i)
         w.append_gap("ETHUSDT", Stream.TRADE, GapReason.SEQUENCE_JUMP, last_seq=7,
                      next_seq=9, recv_ts_ns=2_000)

@@ -78,10 +78,11 @@ def write_frames(path: Path, frames: list[SourceFrame], segment_slots: int = 0) 
             if f.stream == "bookTicker":
                 w.append_book_ticker(d["s"], d["u"], float(d["b"]), float(d["B"]),
                                      float(d["a"]), float(d["A"]), recv_ts_ns=f.recv_ns,
-                                     timestamp_ms=d.get("E", 0))
+                                     timestamp_us=d.get("E", 0) * 1000)
             elif f.stream == "trade":
                 w.append_trade(d["s"], d["t"], float(d["p"]), float(d["q"]),
-                               trade_ts_ms=d["T"], event_ts_ms=d["E"], buyer_is_maker=d["m"],
+                               trade_ts_us=d["T"] * 1000, event_ts_us=d["E"] * 1000,
+                               buyer_is_maker=d["m"],
                                best_match=d.get("M"), recv_ts_ns=f.recv_ns)
 
 
@@ -377,10 +378,10 @@ def test_odd_records_round_trip_through_the_c_parser(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     with QueueWriter(src) as w:
         w.append_book_ticker("BTCUSDT", 7, 1e-8, 123456789.123, 5e-324, 1.7976931348623157e308,
-                             recv_ts_ns=1, timestamp_ms=1723161255208)
-        w.append_trade("ETHUSDT", 9, 0.1 + 0.2, 3.0, trade_ts_ms=11, event_ts_ms=12,
+                             recv_ts_ns=1, timestamp_us=1723161255208000)
+        w.append_trade("ETHUSDT", 9, 0.1 + 0.2, 3.0, trade_ts_us=11000, event_ts_us=12000,
                        buyer_is_maker=True, best_match=None, recv_ts_ns=2)
-        w.append_trade("ETHUSDT", 10, 2500.5, 0.0, trade_ts_ms=13, event_ts_ms=14,
+        w.append_trade("ETHUSDT", 10, 2500.5, 0.0, trade_ts_us=13000, event_ts_us=14000,
                        buyer_is_maker=False, best_match=False, recv_ts_ns=3)
     frames = list(queue_frames(src, symbols=["btcusdt", "ETHUSDT"]))
     assert '"E":1723161255208' in frames[0].payload

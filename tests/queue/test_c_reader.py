@@ -19,6 +19,7 @@ from binfeed.records import (
     Gap,
     GapReason,
     Record,
+    Recovery,
     Stream,
     SymbolDefinition,
     Trade,
@@ -47,16 +48,19 @@ def as_bf_tail_line(r: Record) -> str:
         return f"symbol {r.symbol_id} {r.symbol}"
     if isinstance(r, BookTicker):
         return (f"book_ticker {r.symbol} seq={r.update_id} recv={r.recv_ts_ns} "
-                f"ts={r.timestamp_ms} bid={g(r.bid_price)} bidq={g(r.bid_qty)} "
+                f"ts={r.timestamp_us} bid={g(r.bid_price)} bidq={g(r.bid_qty)} "
                 f"ask={g(r.ask_price)} askq={g(r.ask_qty)}")
     if isinstance(r, Trade):
         best = "-" if r.best_match is None else str(int(r.best_match))
         return (f"trade {r.symbol} seq={r.trade_id} recv={r.recv_ts_ns} price={g(r.price)} "
-                f"qty={g(r.qty)} trade_ts={r.trade_ts_ms} event_ts={r.event_ts_ms} "
+                f"qty={g(r.qty)} trade_ts={r.trade_ts_us} event_ts={r.event_ts_us} "
                 f"maker={int(r.buyer_is_maker)} best_match={best}")
     if isinstance(r, Gap):
         return (f"gap {r.symbol} stream={r.stream.wire_name} reason={r.reason.name.lower()} "
                 f"last={r.last_seq or 0} next={r.next_seq or 0} recv={r.recv_ts_ns}")
+    if isinstance(r, Recovery):
+        return (f"recovery event={r.event.name.lower()} segment={r.segment_seq} slot={r.slot} "
+                f"count={r.count} recv={r.recv_ts_ns} detail={c_escape(r.detail)}")
     assert isinstance(r, Connection)
     return (f"connection conn={r.conn_id} event={r.event.name.lower()} code={r.code} "
             f"recv={r.recv_ts_ns} detail={c_escape(r.detail)}")
@@ -81,10 +85,10 @@ def test_c_example_prints_what_python_reads(tmp_path: Path, bf_tail: Path) -> No
     q = tmp_path / "q"
     with QueueWriter(q, segment_slots=64) as w:
         write_book_tickers(w, 0, 500, ["BTCUSDT", "ETHUSDT", "1000SATSUSDT"])
-        w.append_trade("BTCUSDT", 3735683259, 61837.63, 0.02, trade_ts_ms=1723161255342,
-                       event_ts_ms=1723161255343, buyer_is_maker=True, best_match=True,
+        w.append_trade("BTCUSDT", 3735683259, 61837.63, 0.02, trade_ts_us=1723161255342000,
+                       event_ts_us=1723161255343000, buyer_is_maker=True, best_match=True,
                        recv_ts_ns=1)
-        w.append_trade("ETHUSDT", 10, 0.1 + 0.2, 1e-8, trade_ts_ms=1, event_ts_ms=2,
+        w.append_trade("ETHUSDT", 10, 0.1 + 0.2, 1e-8, trade_ts_us=1, event_ts_us=2,
                        buyer_is_maker=False, best_match=None, recv_ts_ns=2)
         w.append_gap("ETHUSDT", Stream.TRADE, GapReason.SEQUENCE_JUMP, last_seq=10,
                      next_seq=13, recv_ts_ns=3)
@@ -93,7 +97,7 @@ def test_c_example_prints_what_python_reads(tmp_path: Path, bf_tail: Path) -> No
         w.append_connection(ConnectionEvent.SUBSCRIBE_REFUSED, 2, code=-1121,
                             detail="Invalid symbol\tfoo\\bar é", recv_ts_ns=5)
         w.append_book_ticker("BTCUSDT", 99, 5e-324, 1.7976931348623157e308, 1 / 3, 2 / 3,
-                             timestamp_ms=1723161256313)
+                             timestamp_us=1723161256313000)
     out = subprocess.run([str(bf_tail), str(q)], capture_output=True, text=True, check=True)
     expected = python_lines(q)
     assert len(expected) > 500

@@ -33,8 +33,11 @@ def test_bad_magic_is_refused(tmp_path: Path) -> None:
     patch(seg, 0, b"NOTBINF!")
     with pytest.raises(errors.QueueCorruptError, match="not a binfeed segment"):
         Segment(seg)
-    with pytest.raises(errors.QueueCorruptError):
-        QueueReader(q)
+    # the reader opens, and reports the segment (skipped) instead of returning its data
+    with QueueReader(q) as reader, pytest.raises(errors.DamagedRecordError,
+                                                 match="not a binfeed segment") as caught:
+        reader.poll()
+    assert caught.value.damage.kind == "header"
     with pytest.raises(errors.QueueCorruptError):
         QueueWriter(q)  # the writer refuses to append after garbage too
 
@@ -61,15 +64,15 @@ def test_truncated_segment_is_refused(tmp_path: Path) -> None:
 def test_header_field_damage_is_detected_by_the_header_crc(tmp_path: Path) -> None:
     q, seg = make_queue(tmp_path)
     patch(seg, 40, struct.pack("<Q", 12345))  # created_ns changed, crc not updated
-    with pytest.raises(errors.QueueCorruptError, match="damaged header"):
+    with pytest.raises(errors.QueueCorruptError, match="corrupt header"):
         Segment(seg)
     with pytest.raises(errors.QueueCorruptError):
         QueueWriter(q)
 
 
 def test_torn_record_is_cut_by_recovery(tmp_path: Path) -> None:
-    """A crash that left write_index ahead of a slot's bytes (power loss): the next writer
-    checks crc32c of the unsealed segment and cuts at the first bad slot."""
+    """A crash that left write_index ahead of the slots' bytes (power loss): the next writer
+    checks crc32c of the unsealed segment and cuts the torn tail after the last good slot."""
     q = tmp_path / "q"
     proc = spawn_writer(q, 50, symbols="BTCUSDT", hold=True)
     wait_line(proc, "DONE")
@@ -77,8 +80,9 @@ def test_torn_record_is_cut_by_recovery(tmp_path: Path) -> None:
     proc.wait()
     seg = list_segments(q)[-1][1]
     slot_40 = 4096 + 128 * (1 + 40)  # slot 0 holds the SYMBOL record
-    patch(seg, slot_40 + 32, b"\x00" * 16)  # the page with record 41's prices never landed
+    patch(seg, slot_40, b"\x00" * 128 * 10)  # the pages of records 41..50 never landed
     with QueueWriter(q) as w:
         assert w.stats().recovered_cut == 10
+        assert [r.event.name for r in w.recovery] == ["TORN_TAIL"]
     recs = [r for r in QueueReader(q).records() if isinstance(r, BookTicker)]
     assert [r.update_id for r in recs] == list(range(1, 41))

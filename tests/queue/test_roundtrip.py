@@ -55,26 +55,28 @@ def test_book_ticker_round_trip_is_bit_exact(tmp_path: Path) -> None:
 
 def test_every_record_kind_round_trips(tmp_path: Path) -> None:
     with QueueWriter(tmp_path / "q") as w:
-        w.append_trade("btcusdt", 3735683259, 61837.63, 0.02, trade_ts_ms=1723161255342,
-                       event_ts_ms=1723161255343, buyer_is_maker=True, best_match=True,
+        w.append_trade("btcusdt", 3735683259, 61837.63, 0.02, trade_ts_us=1723161255342000,
+                       event_ts_us=1723161255343000, buyer_is_maker=True, best_match=True,
                        recv_ts_ns=7)
-        w.append_trade("BTCUSDT", 3735683260, 1e-8, 123456.5, trade_ts_ms=1, event_ts_ms=2,
+        w.append_trade("BTCUSDT", 3735683260, 1e-8, 123456.5, trade_ts_us=1, event_ts_us=2,
                        buyer_is_maker=False, best_match=None, recv_ts_ns=8)
         w.append_gap("BTCUSDT", Stream.TRADE, GapReason.SEQUENCE_JUMP, last_seq=3735683260,
                      next_seq=3735683262, recv_ts_ns=9)
         w.append_connection(ConnectionEvent.CONNECTED, 3, code=1006, detail="wss://x/stream",
                             recv_ts_ns=10)
         w.append_book_ticker("BTCUSDT", 5, 1.5, 2.5, 3.5, 4.5, recv_ts_ns=11,
-                             timestamp_ms=1723161256313)
+                             timestamp_us=1723161256313000)
     recs = list(QueueReader(tmp_path / "q").records())
     assert recs == [
-        Trade("BTCUSDT", 3735683259, 61837.63, 0.02, 1723161255342, 1723161255343, True, True,
-              7),
+        Trade("BTCUSDT", 3735683259, 61837.63, 0.02, 1723161255342000, 1723161255343000, True,
+              True, 7),
         Trade("BTCUSDT", 3735683260, 1e-8, 123456.5, 1, 2, False, None, 8),
         Gap("BTCUSDT", Stream.TRADE, GapReason.SEQUENCE_JUMP, 3735683260, 3735683262, 9),
         Connection(ConnectionEvent.CONNECTED, 3, 1006, "wss://x/stream", 10),
-        BookTicker("BTCUSDT", 5, 1.5, 2.5, 3.5, 4.5, 11, 1723161256313),
+        BookTicker("BTCUSDT", 5, 1.5, 2.5, 3.5, 4.5, 11, 1723161256313000),
     ]
+    assert recs[0].trade_ts_ms == 1723161255342  # type: ignore[union-attr]
+    assert recs[4].timestamp_ms == 1723161256313  # type: ignore[union-attr]
     assert recs[2].stream_name == "btcusdt@trade"  # type: ignore[union-attr]
 
 
@@ -98,7 +100,7 @@ def test_invalid_records_write_nothing(tmp_path: Path) -> None:
         with pytest.raises(errors.InvalidRecordError):
             w.append_book_ticker("BTCUSDT", 1, math.nan, 1.0, 2.0, 3.0)
         with pytest.raises(errors.InvalidRecordError):
-            w.append_trade("BTCUSDT", 1, math.inf, 1.0, trade_ts_ms=1, event_ts_ms=1,
+            w.append_trade("BTCUSDT", 1, math.inf, 1.0, trade_ts_us=1, event_ts_us=1,
                            buyer_is_maker=False)
         with pytest.raises(errors.InvalidRecordError):
             w.append_book_ticker(999, 1, 1.0, 1.0, 2.0, 3.0)  # undefined symbol id
