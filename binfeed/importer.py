@@ -31,6 +31,7 @@ import numpy as np
 
 from binfeed._ffi import lib, string
 from binfeed.capture import CaptureBatch, CaptureError, pack_blocks, read_blocks
+from binfeed.durability import SyncPolicy
 from binfeed.errors import BinfeedError, QueueError
 from binfeed.ingest import FrameKind, Ingestor
 from binfeed.queue import QueueWriter, Segment, list_segments, symbols_in
@@ -114,6 +115,7 @@ def import_captures(
     segment_slots: int = 0,
     dedup: bool = False,
     report: ImportReport | None = None,
+    sync: SyncPolicy | None = None,
 ) -> ImportReport:
     """Appends the frames of ``files`` (in order) to the queue at ``queue``.
 
@@ -129,6 +131,7 @@ def import_captures(
         report: the report to fill (default: a new one). Pass one to learn what was
             imported when the import raises: it then holds the files begun, the frames
             ingested and the records written before the failure.
+        sync: durability level (:mod:`binfeed.durability`; default none).
 
     Returns:
         the report; records are counted by reading back what this import wrote.
@@ -141,13 +144,17 @@ def import_captures(
     start = time.perf_counter()
     first_segment: int | None = None
     try:
-        with QueueWriter(queue, segment_slots=segment_slots) as writer:
+        sync = sync or SyncPolicy()
+        with QueueWriter(queue, segment_slots=segment_slots,
+                         sync_on_seal=sync.on_seal) as writer:
             first_segment = writer.stats().segment_seq
+            periodic = _PeriodicSync(writer, sync.every_s)
             with Ingestor(writer, max_frame=max_frame, keep_older=not dedup) as ingestor, \
                     ThreadPoolExecutor(1, thread_name_prefix="binfeed-import-read") as pool:
                 for path in files:
                     report.files.append(os.fspath(path))
-                    _import_file(ingestor, os.fspath(path), pool, report, keep_malformed)
+                    _import_file(ingestor, os.fspath(path), pool, report, keep_malformed,
+                                 periodic)
     except BinfeedError:
         report.seconds = time.perf_counter() - start
         if first_segment is not None:
@@ -161,6 +168,20 @@ def import_captures(
     assert first_segment is not None  # the writer opened, or it raised above
     _count_written(Path(queue), first_segment, report)
     return report
+
+
+class _PeriodicSync:
+    """fdatasync of the open segment every ``every_s`` seconds (0: never), between batches."""
+
+    def __init__(self, writer: QueueWriter, every_s: float) -> None:
+        self.writer = writer
+        self.every_s = every_s
+        self.last = time.monotonic()
+
+    def tick(self) -> None:
+        if self.every_s and time.monotonic() - self.last >= self.every_s:
+            self.writer.sync()
+            self.last = time.monotonic()
 
 
 def _prefetched(items: Iterator[T], pool: ThreadPoolExecutor) -> Iterator[T]:
@@ -177,7 +198,7 @@ def _prefetched(items: Iterator[T], pool: ThreadPoolExecutor) -> Iterator[T]:
 
 
 def _import_file(ingestor: Ingestor, path: str, pool: ThreadPoolExecutor,
-                 report: ImportReport, keep: int) -> None:
+                 report: ImportReport, keep: int, periodic: _PeriodicSync) -> None:
     last_line = 0
     try:
         # decompression (which releases the GIL) runs ahead in the helper thread; the
@@ -197,6 +218,7 @@ def _import_file(ingestor: Ingestor, path: str, pool: ThreadPoolExecutor,
                 _tally(ingestor, path, batch, results[:done], report, keep, ask_again=False)
                 raise
             _tally(ingestor, path, batch, results, report, keep)
+            periodic.tick()
             last_line = int(batch.line_nos[-1])
     except CaptureError as exc:
         report.malformed_count += 1

@@ -140,6 +140,8 @@ class QueueWriter:
         segment_slots: records per segment file (0: the default, 1 Mi slots = 128 MiB).
         utc_day_roll: also start a new segment when a record's receive time crosses UTC midnight.
         prefault: touch every page of a new segment when creating it (no page faults later).
+        sync_on_seal: make each segment durable when it is sealed (fdatasync, directory
+            fsync: see :mod:`binfeed.durability`).
 
     Raises:
         QueueLockedError: another live writer holds the queue; the message names it.
@@ -157,6 +159,7 @@ class QueueWriter:
         segment_slots: int = 0,
         utc_day_roll: bool = False,
         prefault: bool = False,
+        sync_on_seal: bool = False,
     ) -> None:
         self.path = Path(path)
         if segment_slots and segment_slots < lib.BF_MIN_SEGMENT_SLOTS:
@@ -175,9 +178,9 @@ class QueueWriter:
             ) from exc
         opts = ffi.new("bf_writer_opts *")
         opts.segment_slots = segment_slots
-        opts.flags = (lib.BF_WRITER_UTC_DAY_ROLL if utc_day_roll else 0) | (
-            lib.BF_WRITER_PREFAULT if prefault else 0
-        )
+        opts.flags = ((lib.BF_WRITER_UTC_DAY_ROLL if utc_day_roll else 0)
+                      | (lib.BF_WRITER_PREFAULT if prefault else 0)
+                      | (lib.BF_WRITER_SYNC_SEAL if sync_on_seal else 0))
         out = ffi.new("bf_writer **")
         errbuf = ffi.new("char[]", 1024)
         rc = lib.bf_writer_open(os.fsencode(self.path), opts, out, errbuf, len(errbuf))

@@ -114,7 +114,8 @@ class RecorderConfig:
         backoff_base, backoff_cap, healthy_after: reconnection delays (see retry.py).
         open_timeout, close_timeout, reply_timeout: per connection.
         params_per_message: streams per SUBSCRIBE message.
-        sync_interval: msync the queue this often (seconds; 0 = never, the OS writes back).
+        sync_interval: fdatasync the open segment this often (seconds; 0 = never: the OS
+            writes back; see binfeed.durability and record --sync).
         prefault_at: prepare the next segment once the current one is this full (0..1).
         maintenance_interval: how often the queue is checked for the two above.
         ssl_context: TLS settings for wss:// (default: system CAs, hostname verified).
@@ -138,7 +139,7 @@ class RecorderConfig:
     close_timeout: float = 2.0
     reply_timeout: float = control.DEFAULT_REPLY_TIMEOUT
     params_per_message: int = DEFAULT_PARAMS_PER_MESSAGE
-    sync_interval: float = 5.0
+    sync_interval: float = 0.0
     prefault_at: float = 0.5
     maintenance_interval: float = 0.2
     ssl_context: ssl.SSLContext | None = None

@@ -6,6 +6,7 @@
   every other flag; the command line wins.
 - :func:`retain_option`: ``--retain 7d|50GiB`` (:mod:`binfeed.retention`).
 - :func:`segment_slots_option`: ``--segment-slots N`` of the commands that write a queue.
+- :func:`sync_option`: ``--sync none|seal|interval:S`` (:mod:`binfeed.durability`).
 - :func:`translate_errors`: binfeed's exceptions become ``Error: ...``, exit 1.
 """
 
@@ -71,6 +72,34 @@ def segment_slots_option() -> Callable[[F], F]:
         help="Records per segment file (0: the queue's default, 1 Mi records). A new "
         "segment reserves its whole size on disk when it is created: smaller segments "
         "need less free space at a time, and retention drops data in smaller steps.")
+
+
+class SyncType(click.ParamType):
+    """``none``, ``seal`` or ``interval:SECONDS``, as a :class:`~binfeed.durability.SyncPolicy`."""
+
+    name = "none|seal|interval:S"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        from binfeed.durability import SyncPolicy, parse_sync
+
+        if isinstance(value, SyncPolicy):
+            return value
+        try:
+            return parse_sync(str(value))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def sync_option() -> Callable[[F], F]:
+    """``--sync LEVEL``: what a writing command does for durability; the command receives
+    ``sync`` (a :class:`~binfeed.durability.SyncPolicy`)."""
+    return click.option(
+        "--sync", "sync", type=SyncType(), default="none", show_default=True,
+        help="Durability against a power cut (a crash of the process loses nothing "
+        "published at any level): none (the kernel writes back when it likes), seal "
+        "(fdatasync each segment when it is sealed), interval:SECONDS (seal, and the open "
+        "segment every SECONDS). See docs/reliability.md for what each costs.")
 
 
 def split_symbols(value: str | None) -> list[str]:

@@ -8,7 +8,13 @@ from typing import NoReturn
 import click
 
 from binfeed import errors
-from binfeed.commands.common import config_option, queue_location, segment_slots_option
+from binfeed.commands.common import (
+    config_option,
+    queue_location,
+    segment_slots_option,
+    sync_option,
+)
+from binfeed.durability import SyncPolicy
 from binfeed.importer import ImportReport, import_captures
 from binfeed.ingest import FrameKind
 
@@ -32,9 +38,10 @@ EXIT_MALFORMED = 3
               "last one stored for their stream (importing a file twice then adds nothing). "
               "Default: every frame is appended, in the order given.")
 @segment_slots_option()
+@sync_option()
 @config_option()
 def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: int,
-            max_frame: int, dedup: bool, segment_slots: int) -> None:
+            max_frame: int, dedup: bool, segment_slots: int, sync: SyncPolicy) -> None:
     """Append the frames of capture FILEs to the queue, files in the order given.
 
     A capture has one frame per line: "<receive time, ns since the epoch> <frame>" (the
@@ -76,7 +83,7 @@ def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: 
     report = ImportReport()
     try:
         import_captures(queue, files, keep_malformed=show_malformed, max_frame=max_frame,
-                        segment_slots=segment_slots, dedup=dedup, report=report)
+                        segment_slots=segment_slots, dedup=dedup, report=report, sync=sync)
     except errors.QueueLockedError as exc:
         _fail(queue, report, show_malformed, exc,
               "Stop that writer (e.g. the recorder) first, or import into another queue "

@@ -24,7 +24,9 @@ from binfeed.commands.common import (
     recorder_default_name,
     retain_option,
     segment_slots_option,
+    sync_option,
 )
+from binfeed.durability import SyncPolicy
 from binfeed.retention import RetentionPolicy, retention_task
 
 log = logging.getLogger("binfeed.record")
@@ -50,6 +52,7 @@ EXIT_ENDPOINT = 5
               metavar="SECONDS", help="Record this long, then seal and exit 0. "
               "Default: until SIGINT/SIGTERM.")
 @segment_slots_option()
+@sync_option()
 @click.option("--streams-per-connection", type=click.IntRange(1, 1024),
               default=DEFAULT_STREAMS_PER_CONNECTION, show_default=True,
               help="Streams per WebSocket connection (Binance allows 1024).")
@@ -61,8 +64,9 @@ EXIT_ENDPOINT = 5
 @retain_option()
 @config_option()
 def record(queue: Path, symbols: str, streams: str, url: str, duration: float | None,
-           segment_slots: int, streams_per_connection: int, stall_timeout: float,
-           show_status: bool | None, retain: RetentionPolicy | None) -> None:
+           segment_slots: int, sync: SyncPolicy, streams_per_connection: int,
+           stall_timeout: float, show_status: bool | None,
+           retain: RetentionPolicy | None) -> None:
     """Record Binance Spot market streams into the queue at DIR.
 
     Connects to the combined-stream endpoint, subscribes, and appends every bookTicker and
@@ -104,17 +108,18 @@ def record(queue: Path, symbols: str, streams: str, url: str, duration: float | 
     except errors.ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     config = RecorderConfig(endpoint, wanted, streams_per_connection=streams_per_connection,
-                            stall_timeout=stall_timeout)
+                            stall_timeout=stall_timeout, sync_interval=sync.every_s)
     live = sys.stderr.isatty() if show_status is None else show_status
     code = run_record(queue, config, duration=duration, segment_slots=segment_slots,
-                      live_status=live, out=sys.stdout, retain=retain)
+                      live_status=live, out=sys.stdout, retain=retain,
+                      sync_on_seal=sync.on_seal)
     sys.exit(code)
 
 
 def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = None,
                segment_slots: int = 0, live_status: bool = False,
                out: IO[str] | None = None, status_interval: float = 1.0,
-               retain: RetentionPolicy | None = None) -> int:
+               retain: RetentionPolicy | None = None, sync_on_seal: bool = False) -> int:
     """Opens the queue, records until the duration ends or SIGINT/SIGTERM, seals.
 
     Returns:
@@ -125,7 +130,7 @@ def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = 
 
     out = out or sys.stdout
     try:
-        writer = QueueWriter(queue, segment_slots=segment_slots)
+        writer = QueueWriter(queue, segment_slots=segment_slots, sync_on_seal=sync_on_seal)
     except errors.QueueError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_QUEUE

@@ -65,6 +65,10 @@ typedef struct bf_writer_opts {
 #define BF_MIN_SEGMENT_SLOTS 64u
 #define BF_WRITER_UTC_DAY_ROLL 1u /* also roll when recv time crosses UTC midnight */
 #define BF_WRITER_PREFAULT 2u     /* touch every page of a new segment when creating it */
+#define BF_WRITER_SYNC_SEAL 4u    /* make every sealed segment durable: fdatasync it and fsync
+                                     the directory when it is sealed (on the thread calling
+                                     bf_writer_prepare_next when one keeps segments ready, else
+                                     at the roll), and at close */
 
 typedef struct bf_writer_stats {
     uint64_t segment_seq;      /* seq of the segment being written */

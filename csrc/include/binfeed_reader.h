@@ -714,23 +714,23 @@ static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_siz
                                    const char *path, char *msg, size_t msglen) {
     if (file_size < BF_HEADER_SIZE || !h) {
         snprintf(msg, msglen,
-                 "%s is truncated: %llu bytes, shorter than the %u-byte segment header",
+                 "%.1024s is truncated: %llu bytes, shorter than the %u-byte segment header",
                  path, (unsigned long long)file_size, BF_HEADER_SIZE);
         return BF_ECORRUPT;
     }
     if (memcmp(h->magic, BF_MAGIC, 8) != 0) {
-        snprintf(msg, msglen, "%s is not a binfeed segment (bad magic)", path);
+        snprintf(msg, msglen, "%.1024s is not a binfeed segment (bad magic)", path);
         return BF_ECORRUPT;
     }
     if (h->version > BF_FORMAT_VERSION) {
         snprintf(msg, msglen,
-                 "%s was written by binfeed format version %u, newer than version %u that "
+                 "%.1024s was written by binfeed format version %u, newer than version %u that "
                  "this build understands; upgrade binfeed to read it",
                  path, (unsigned)h->version, BF_FORMAT_VERSION);
         return BF_EVERSION;
     }
     if (h->version < BF_FORMAT_VERSION_MIN || bf_header_crc32c(h) != h->header_crc) {
-        snprintf(msg, msglen, "%s has a corrupt header (%s)", path,
+        snprintf(msg, msglen, "%.1024s has a corrupt header (%s)", path,
                  h->version < BF_FORMAT_VERSION_MIN ? "version 0" : "header checksum mismatch");
         return BF_ECORRUPT;
     }
@@ -748,19 +748,19 @@ static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_siz
     else if (h->version >= 2 && (h->seal_flags & ~BF_SEAL_F_DAMAGED) != 0)
         bad = "seal_flags";
     if (bad) {
-        snprintf(msg, msglen, "%s has a corrupt header (invalid %s)", path, bad);
+        snprintf(msg, msglen, "%.1024s has a corrupt header (invalid %s)", path, bad);
         return BF_ECORRUPT;
     }
     uint64_t n = bf_load_acquire_u64(&h->write_index);
     if (n > h->capacity) {
-        snprintf(msg, msglen, "%s has a corrupt header (write_index %llu > capacity %llu)",
+        snprintf(msg, msglen, "%.1024s has a corrupt header (write_index %llu > capacity %llu)",
                  path, (unsigned long long)n, (unsigned long long)h->capacity);
         return BF_ECORRUPT;
     }
     uint64_t need = (uint64_t)h->header_size + n * h->slot_size;
     if (file_size < need) {
         snprintf(msg, msglen,
-                 "%s is truncated: %llu bytes, but its %llu published records need %llu",
+                 "%.1024s is truncated: %llu bytes, but its %llu published records need %llu",
                  path, (unsigned long long)file_size, (unsigned long long)n,
                  (unsigned long long)need);
         return BF_ECORRUPT;
@@ -768,7 +768,7 @@ static inline int bf_segment_check(const bf_segment_header *h, uint64_t file_siz
     uint64_t full = (uint64_t)h->header_size + h->capacity * h->slot_size;
     if (file_size < full && !bf_load_acquire_u32(&h->sealed)) {
         snprintf(msg, msglen,
-                 "%s is truncated: %llu bytes, but it is not sealed and its capacity of %llu "
+                 "%.1024s is truncated: %llu bytes, but it is not sealed and its capacity of %llu "
                  "records needs %llu",
                  path, (unsigned long long)file_size, (unsigned long long)h->capacity,
                  (unsigned long long)full);

@@ -198,6 +198,8 @@ static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64
     return BF_OK;
 }
 
+static int make_sealed_durable(bf_writer *w, const bf_segment *s, char *err, size_t errlen);
+
 /* Creates segment seq+1, then seals and truncates the current one (the order readers
  * rely on: see "Roll" in binfeed_reader.h). day_recv_ns: the receive time of the record
  * that starts a new UTC day, 0 for other rolls. */
@@ -232,8 +234,20 @@ static int roll(bf_writer *w, uint64_t day_recv_ns) {
     set_current(w, used);
     if (!deferred) {
         rc = bf__segment_truncate(&old, old_used, w->dir, err, sizeof err);
+        if (rc == BF_OK) rc = make_sealed_durable(w, &old, err, sizeof err);
         bf__segment_close(&old);
-        if (rc != BF_OK) fail(w, BF_OK, err); /* only space is lost: report, go on */
+        if (rc != BF_OK) fail(w, BF_OK, err); /* the data is written: report, go on */
+    }
+    return BF_OK;
+}
+
+/* With BF_WRITER_SYNC_SEAL: a sealed segment's pages and the directory entry reach the disk. */
+static int make_sealed_durable(bf_writer *w, const bf_segment *s, char *err, size_t errlen) {
+    if (!(w->opts.flags & BF_WRITER_SYNC_SEAL)) return BF_OK;
+    if (fdatasync(s->fd) != 0 || fsync(w->dirfd) != 0) {
+        bf__fmt(err, errlen, "cannot sync sealed segment %llu of %s: %s",
+                (unsigned long long)s->hdr->segment_seq, w->dir, strerror(errno));
+        return BF_EIO;
     }
     return BF_OK;
 }
@@ -250,6 +264,7 @@ static int finish_retired(bf_writer *w) {
     if (r.fd < 0) return BF_OK;
     char err[BF_ERR_MAX] = "";
     int rc = bf__segment_truncate(&r, used, w->dir, err, sizeof err);
+    if (rc == BF_OK) rc = make_sealed_durable(w, &r, err, sizeof err);
     bf__segment_close(&r);
     return rc == BF_OK ? BF_OK : fail(w, rc, err);
 }
@@ -590,7 +605,9 @@ int bf_writer_open(const char *dir, const bf_writer_opts *opts, bf_writer **out,
     }
     if (o.segment_slots == 0) o.segment_slots = BF_DEFAULT_SEGMENT_SLOTS;
     if (o.segment_slots < BF_MIN_SEGMENT_SLOTS || o.segment_slots > BF_MAX_SEGMENT_SLOTS ||
-        (o.flags & ~(uint32_t)(BF_WRITER_UTC_DAY_ROLL | BF_WRITER_PREFAULT)) || o.reserved) {
+        (o.flags & ~(uint32_t)(BF_WRITER_UTC_DAY_ROLL | BF_WRITER_PREFAULT |
+                               BF_WRITER_SYNC_SEAL)) ||
+        o.reserved) {
         bf__fmt(errbuf, errlen,
                 "invalid writer options: segment_slots must be 0 (default %u) or %u..%llu, "
                 "flags a combination of BF_WRITER_*, reserved 0",
@@ -660,6 +677,7 @@ int bf_writer_close(bf_writer *w) {
     if (w->cur.hdr) {
         publish(w);
         rc = bf__segment_seal(&w->cur, w->index, bf__realtime_ns(), w->dir, err, sizeof err);
+        if (rc == BF_OK) rc = make_sealed_durable(w, &w->cur, err, sizeof err);
     }
     destroy(w);
     return rc;
