@@ -29,7 +29,8 @@ class Finding:
         slot: the slot (the first of a run), or None when about the whole file.
         kind: ``hole``, ``header``, ``version``, ``index``, ``write_index``, ``checksum``,
             ``record``, ``symbol`` (damage); ``unknown_type``, ``duplicate``, ``reversal``
-            (warnings); ``unpublished``, ``untruncated``, ``damaged_seal`` (information).
+            (warnings); ``unpublished``, ``untruncated``, ``damaged_seal``, ``recovery``
+            (information: a RECOVERY record says what a writer's recovery cut or kept).
         severity: ``damage``, ``warning`` or ``info``.
         count: records, slots or segments concerned.
         detail: what was found, in words.

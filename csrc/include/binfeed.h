@@ -201,6 +201,7 @@ int bf_writer_queue_id(const bf_writer *w, uint8_t out[BF_QUEUE_ID_SIZE]);
 #define BF_FINDING_UNPUBLISHED 12u /* complete slots past write_index of an unsealed segment */
 #define BF_FINDING_UNTRUNCATED 13u /* sealed, not yet truncated to its used length */
 #define BF_FINDING_DAMAGED_SEAL 14u /* sealed as damaged by a recovering writer */
+#define BF_FINDING_RECOVERY 15u    /* a RECOVERY record: what a writer's recovery found */
 
 typedef struct bf_finding {
     char segment[BF_SEGMENT_NAME_MAX]; /* the segment file's name */

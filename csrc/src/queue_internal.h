@@ -67,9 +67,11 @@ int bf__segment_publish(int dirfd, const char *dir, bf_segment *s, uint64_t seq,
                         size_t errlen);
 
 /* Opens and maps an existing segment read-write and validates its header.
- * BF_ENOTFOUND, BF_ECORRUPT, BF_EVERSION, BF_EIO. */
-int bf__segment_open(int dirfd, const char *dir, uint64_t seq, bf_segment *out, char *err,
-                     size_t errlen);
+ * BF_ENOTFOUND, BF_ECORRUPT, BF_EVERSION, BF_EIO. With `torn_ok` (recovery of the newest
+ * segment), a file shorter than its header claims (what a power cut can leave) is accepted:
+ * out->capacity is then the slots the file holds, and *short_file (may be NULL) is set. */
+int bf__segment_open(int dirfd, const char *dir, uint64_t seq, int torn_ok, bf_segment *out,
+                     int *short_file, char *err, size_t errlen);
 
 /* Seals a segment whose final write_index is `used`: sealed_ns, store-release sealed = 1,
  * then truncates the file to its used length. Does not unmap. The two steps are also

@@ -118,12 +118,13 @@ int bf__segment_publish(int dirfd, const char *dir, bf_segment *s, uint64_t seq,
     return BF_OK;
 }
 
-int bf__segment_open(int dirfd, const char *dir, uint64_t seq, bf_segment *out, char *err,
-                     size_t errlen) {
+int bf__segment_open(int dirfd, const char *dir, uint64_t seq, int torn_ok, bf_segment *out,
+                     int *short_file, char *err, size_t errlen) {
     bf_segment s = BF_SEGMENT_NONE;
     char name[BF_SEGMENT_NAME_MAX], path[4096 + BF_SEGMENT_NAME_MAX];
     bf_segment_name(name, sizeof name, seq);
     snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (short_file) *short_file = 0;
     s.fd = openat(dirfd, name, O_RDWR | O_CLOEXEC);
     if (s.fd < 0) {
         int e = errno;
@@ -152,6 +153,16 @@ int bf__segment_open(int dirfd, const char *dir, uint64_t seq, bf_segment *out, 
     s.map_len = (size_t)size;
     s.hdr = (bf_segment_header *)map;
     int rc = bf_segment_check(s.hdr, size, seq, path, err, errlen);
+    if (rc == BF_ECORRUPT && torn_ok) {
+        /* Judge every other field as if the file had its full length: only a short file
+         * is forgiven (its missing tail is a torn tail, cut by recovery). */
+        uint64_t full = (uint64_t)s.hdr->header_size + s.hdr->capacity * s.hdr->slot_size;
+        if (s.hdr->slot_size >= BF_SLOT_SIZE && size < full &&
+            bf_segment_check(s.hdr, full, seq, path, err, errlen) == BF_OK) {
+            rc = BF_OK;
+            if (short_file) *short_file = 1;
+        }
+    }
     if (rc != BF_OK) {
         bf__segment_close(&s);
         return rc;

@@ -259,6 +259,13 @@ static void check_slots(ctx *c, const unsigned char *slots, uint64_t n, uint32_t
         case BF_REC_GAP:
             check_symbol_use(c, s->body.gap.symbol_id, i);
             break;
+        case BF_REC_RECOVERY: {
+            const bf_recovery_event *r = &s->body.recovery;
+            add(c, c->name, (int64_t)i, BF_FINDING_RECOVERY, BF_SEVERITY_INFO, r->count,
+                "a writer's recovery: %.*s", (int)strnlen(r->detail, sizeof r->detail),
+                r->detail);
+            break;
+        }
         default:
             break;
         }
@@ -457,6 +464,7 @@ const char *bf_finding_kind_name(uint32_t kind) {
     case BF_FINDING_UNPUBLISHED: return "unpublished";
     case BF_FINDING_UNTRUNCATED: return "untruncated";
     case BF_FINDING_DAMAGED_SEAL: return "damaged_seal";
+    case BF_FINDING_RECOVERY: return "recovery";
     default: return "unknown";
     }
 }

@@ -447,7 +447,8 @@ static int recover(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t *ne
     for (uint64_t seq = highest, depth = 0; seq >= lowest && seq >= 1; seq--, depth++) {
         int newest = seq == highest;
         bf_segment s;
-        int rc = bf__segment_open(w->dirfd, w->dir, seq, &s, err, errlen);
+        int short_file = 0;
+        int rc = bf__segment_open(w->dirfd, w->dir, seq, 1, &s, &short_file, err, errlen);
         if (rc != BF_OK) {
             if (newest) {
                 /* the user must look at it: never write after a file it cannot read */
@@ -483,6 +484,23 @@ static int recover(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t *ne
         }
         bf_scan sc;
         uint64_t final_n = 0;
+        if (short_file && (newest || !sealed)) {
+            /* a power cut lost the file's tail: the slots it no longer holds are torn */
+            uint64_t n = bf_load_acquire_u64(&s.hdr->write_index);
+            if (n > s.capacity) {
+                w->recovered_cut += n - s.capacity;
+                add_report(w, BF_RECOVERY_TORN_TAIL, seq, s.capacity, n - s.capacity,
+                           "%s/%020llu%s: the file was cut short (%zu bytes): %llu published "
+                           "slot(s) from slot %llu are lost", w->dir, (unsigned long long)seq,
+                           BF_SEGMENT_SUFFIX, s.map_len,
+                           (unsigned long long)(n - s.capacity),
+                           (unsigned long long)s.capacity);
+                bf_store_release_u64(&s.hdr->write_index, s.capacity);
+            }
+        } else if (short_file) {
+            bf__segment_close(&s); /* a sealed, truncated older segment: nothing to do */
+            continue;
+        }
         rc = scan_segment(w, &s, seq, &sc, &market);
         if (rc == BF_OK && (newest || !sealed))
             rc = finish_segment(w, &s, seq, &sc, &final_n, err, errlen);
