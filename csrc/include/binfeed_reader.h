@@ -583,6 +583,95 @@ static inline uint32_t bf_slot_crc32c(const void *slot, uint32_t slot_size) {
     return bf_crc32c(0, (const unsigned char *)slot + 4, (size_t)slot_size - 4);
 }
 
+/*
+ * The same value, about three times faster for 128-byte slots: three independent CRC
+ * streams over bytes 4..39, 40..79 and 80..127 run in parallel in the CPU (the crc32
+ * instruction has a latency of 3 cycles but a throughput of 1), then are combined by
+ * shifting the first two over the bytes that follow them:
+ *   raw(A|B|C) = shift88(raw(~0, A)) ^ shift48(raw(0, B)) ^ raw(0, C)
+ * where raw() is CRC32C without the final inversion and shiftN(x) = raw(x, N zero bytes),
+ * linear in x, so four 256-entry tables per N give it. bf_slot_crc_tables_init fills the
+ * tables (8 KiB, about 20 us); the writer and the reader both use this. Thread-safe once
+ * initialised (read-only).
+ */
+typedef struct bf_slot_crc_tables {
+    int hw; /* the SSE4.2 path is available */
+    uint32_t shift88[4][256];
+    uint32_t shift48[4][256];
+} bf_slot_crc_tables;
+
+/* raw CRC32C state x advanced over n (<= 128) zero bytes */
+static inline uint32_t bf__crc_raw_shift(uint32_t x, size_t n) {
+    static const unsigned char zeros[128] = {0};
+    return ~bf_crc32c_sw(~x, zeros, n);
+}
+
+static inline void bf_slot_crc_tables_init(bf_slot_crc_tables *t) {
+    t->hw = bf_crc32c_hw_available();
+    uint32_t bit88[32], bit48[32];
+    for (int i = 0; i < 32; i++) { /* shiftN is linear: tables from the 32 single bits */
+        bit88[i] = bf__crc_raw_shift(1u << i, 88);
+        bit48[i] = bf__crc_raw_shift(1u << i, 48);
+    }
+    for (int k = 0; k < 4; k++)
+        for (uint32_t b = 0; b < 256; b++) {
+            uint32_t a = 0, c = 0;
+            for (int i = 0; i < 8; i++)
+                if (b & (1u << i)) {
+                    a ^= bit88[8 * k + i];
+                    c ^= bit48[8 * k + i];
+                }
+            t->shift88[k][b] = a;
+            t->shift48[k][b] = c;
+        }
+}
+
+#define BF__CRC_SHIFT(t, x)                                                                \
+    ((t)[0][(x) & 0xffu] ^ (t)[1][((x) >> 8) & 0xffu] ^ (t)[2][((x) >> 16) & 0xffu] ^      \
+     (t)[3][(x) >> 24])
+
+/* Combines the three raw stream states (see above) into a slot's crc32c value. */
+static inline uint32_t bf_slot_crc_combine(const bf_slot_crc_tables *t, uint32_t a, uint32_t b,
+                                           uint32_t c) {
+    return ~(BF__CRC_SHIFT(t->shift88, a) ^ BF__CRC_SHIFT(t->shift48, b) ^ c);
+}
+
+#if BF_HAVE_CRC32C_HW
+__attribute__((target("sse4.2"))) static inline uint32_t bf__slot_crc128_hw(
+    const bf_slot_crc_tables *t, const unsigned char *p) {
+    unsigned long long a, b = 0, d = 0, v;
+    uint32_t w;
+    memcpy(&w, p + 4, 4);
+    a = __builtin_ia32_crc32si(0xffffffffu, w);
+    for (int i = 0; i < 4; i++) {
+        memcpy(&v, p + 8 + 8 * i, 8);
+        a = __builtin_ia32_crc32di(a, v);
+        memcpy(&v, p + 40 + 8 * i, 8);
+        b = __builtin_ia32_crc32di(b, v);
+        memcpy(&v, p + 80 + 8 * i, 8);
+        d = __builtin_ia32_crc32di(d, v);
+    }
+    memcpy(&v, p + 72, 8);
+    b = __builtin_ia32_crc32di(b, v);
+    memcpy(&v, p + 112, 8);
+    d = __builtin_ia32_crc32di(d, v);
+    memcpy(&v, p + 120, 8);
+    d = __builtin_ia32_crc32di(d, v);
+    return bf_slot_crc_combine(t, (uint32_t)a, (uint32_t)b, (uint32_t)d);
+}
+#endif
+
+/* bf_slot_crc32c(slot, slot_size), with the fast path for 128-byte slots. */
+static inline uint32_t bf_slot_crc32c_fast(const bf_slot_crc_tables *t, const void *slot,
+                                           uint32_t slot_size) {
+#if BF_HAVE_CRC32C_HW
+    if (slot_size == 128 && t->hw) return bf__slot_crc128_hw(t, (const unsigned char *)slot);
+#else
+    (void)t;
+#endif
+    return bf_slot_crc32c(slot, slot_size);
+}
+
 /* The value header_crc must hold: CRC32C of header bytes 0..55, then (version 2 and
  * later) of bytes 60..127 (queue_id and the reserved bytes around it). */
 static inline uint32_t bf_header_crc32c(const bf_segment_header *h) {
@@ -982,7 +1071,7 @@ typedef struct bfr_reader {
     uint64_t seg_seq;             /* the segment's seq (also when `dead`) */
     int seg_fd;                   /* holds the segment's F_OFD read lock */
     int dead;                     /* segment seg_seq is unreadable: it is skipped */
-    int hw_crc;                   /* SSE4.2 crc32 available */
+    bf_slot_crc_tables crc;       /* for verifying slots (bf_slot_crc32c_fast) */
     /* following rolls without syscalls while tailing */
     int dirfd;
     uint32_t idle_polls;
@@ -1466,7 +1555,7 @@ static inline int bfr__open(bfr_reader *r, const char *dir, unsigned flags) {
     if (!dir || !*dir || (flags & ~(unsigned)BFR_FLAGS_ALL))
         return bfr__fail(r, BF_EINVAL, "bfr_open: dir must be a path and flags BFR_*");
     r->flags = flags;
-    r->hw_crc = bf_crc32c_hw_available();
+    bf_slot_crc_tables_init(&r->crc);
     size_t len = strlen(dir);
     r->dir = (char *)malloc(len + 1);
     if (!r->dir) return bfr__fail(r, BF_ENOMEM, "out of memory");
@@ -1531,12 +1620,7 @@ static inline int bfr_open(bfr_reader *r, const char *dir, unsigned flags) {
 }
 
 static inline int bfr__crc_ok(const bfr_reader *r, const bf_slot *s) {
-#if BF_HAVE_CRC32C_HW
-    if (BFR__LIKELY(r->hw_crc))
-        return bf_crc32c_hw(0, (const unsigned char *)s + 4, (size_t)r->slot_size - 4) ==
-               s->crc32c;
-#endif
-    return bf_crc32c_sw(0, (const unsigned char *)s + 4, (size_t)r->slot_size - 4) == s->crc32c;
+    return bf_slot_crc32c_fast(&r->crc, s, r->slot_size) == s->crc32c;
 }
 
 /* bfr_next's general path: verification, SYMBOL records, reloading write_index, rolls. */

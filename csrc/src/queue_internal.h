@@ -136,13 +136,8 @@ static inline int bf__symtab_defined(const bf_symtab *t, uint64_t id) {
 
 /* ---------------------------------------------------------------- slot_crc.c */
 
-/* Tables that shift a CRC32C state over 88 and 48 zero bytes, for the three-stream
- * slot checksum. */
-typedef struct bf_slot_crc {
-    int hw; /* SSE4.2 present */
-    uint32_t shift88[4][256];
-    uint32_t shift48[4][256];
-} bf_slot_crc;
+/* The writer's slot checksum tables (binfeed_reader.h: bf_slot_crc_tables). */
+typedef bf_slot_crc_tables bf_slot_crc;
 
 void bf__slot_crc_init(bf_slot_crc *c);
 

@@ -315,7 +315,7 @@ static void check_segment(ctx *c, uint64_t seq, prev_segment *prev) {
         return;
     }
     uint64_t size = (uint64_t)st.st_size;
-    char msg[320];
+    char msg[2048];
     if (size < BF_HEADER_SIZE) {
         bf_segment_check(NULL, size, seq, c->name, msg, sizeof msg);
         add(c, c->name, -1, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, 1, "%s", msg);
