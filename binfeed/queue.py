@@ -630,6 +630,8 @@ class QueueReader:
         self._first = ffi.new("uint64_t *")
         self._count = ffi.new("uint64_t *")
         self._empty = np.empty(0, SLOT_DTYPE)
+        self._symbols_seen = 0
+        self._unknown_seen = 0
         if from_end:  # the symbols defined before the start point, learnt by C
             for sid in range(1, int(lib.bf_py_reader_symbol_capacity(self._r)) + 1):
                 name = lib.bf_py_reader_symbol(self._r, sid)
@@ -743,10 +745,14 @@ class QueueReader:
         batch = seg.slots(first, first + count)
         if seg.version < 2:
             batch = upgrade_v1(batch)
-        types = batch["type"]
-        if (types == RecordType.SYMBOL).any():
+        # C counts what needs a look, so that a small batch costs no numpy scan
+        symbols_seen = int(lib.bf_py_reader_symbols_seen(self._r))
+        if symbols_seen != self._symbols_seen:
+            self._symbols_seen = symbols_seen
             self.symbols.update(symbols_in(batch))
-        if not np.isin(types, _KNOWN_TYPE_ARRAY).all():
+        unknown_seen = int(lib.bf_py_reader_unknown_seen(self._r))
+        if unknown_seen != self._unknown_seen:
+            self._unknown_seen = unknown_seen
             self._warn_unknown(batch, seg, first)
         return batch
 

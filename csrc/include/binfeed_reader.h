@@ -1087,6 +1087,8 @@ typedef struct bfr_reader {
     char (*symbols)[BF_SYMBOL_MAX + 1];
     uint64_t symbols_cap;
     bf_slot upgraded;             /* a version-1 record converted to version 2 */
+    uint64_t symbols_seen;        /* SYMBOL records passed (a binding refreshes its names) */
+    uint64_t unknown_seen;        /* records of types this header does not know, passed */
     bfr_damage damage;
     char error[BFR_ERROR_MAX];
 } bfr_reader;
@@ -1643,6 +1645,9 @@ static BFR__COLD int bfr__next_slow(bfr_reader *r, const bf_slot **out) {
                     r->pos = at;
                     return rc;
                 }
+                r->symbols_seen++;
+            } else if (!bf_record_type_known(s->type)) {
+                r->unknown_seen++;
             }
             if (r->version < 2) {
                 bf_slot_upgrade_v1(&r->upgraded, s);
@@ -1717,6 +1722,9 @@ static inline int bfr_next_batch(bfr_reader *r, uint64_t max, uint64_t *seq, uin
                     int rc = bfr__learn_symbol(r, s);
                     if (rc == BF_ENOMEM) return rc;
                     if (rc == BF_EDAMAGED) break;
+                    r->symbols_seen++;
+                } else if (BFR__UNLIKELY(!bf_record_type_known(s->type))) {
+                    r->unknown_seen++;
                 }
             }
             if (i > start) {

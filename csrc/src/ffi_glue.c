@@ -158,3 +158,7 @@ uint32_t bf_py_segment_sealed(const void *header) {
 }
 
 const char *bf_py_damage_kind_name(uint32_t kind) { return bfr_damage_kind_name(kind); }
+
+uint64_t bf_py_reader_symbols_seen(const bfr_reader *r) { return r->symbols_seen; }
+
+uint64_t bf_py_reader_unknown_seen(const bfr_reader *r) { return r->unknown_seen; }

@@ -65,6 +65,9 @@ void bf_py_reader_damage(const bfr_reader *r, bfr_damage *out);
 uint32_t bf_py_reader_version(const bfr_reader *r);
 const char *bf_py_reader_symbol(const bfr_reader *r, uint64_t id);
 uint64_t bf_py_reader_symbol_capacity(const bfr_reader *r);
+/** SYMBOL records and records of unknown types the reader has passed (counters). */
+uint64_t bf_py_reader_symbols_seen(const bfr_reader *r);
+uint64_t bf_py_reader_unknown_seen(const bfr_reader *r);
 void bf_py_reader_tell(const bfr_reader *r, bfr_position *out);
 /** bfr_close and free. NULL is a no-op. */
 void bf_py_reader_close(bfr_reader *r);
