@@ -750,7 +750,9 @@ static inline uint32_t bf_header_crc32c(const bf_segment_header *h) {
  *   an index mismatch is reported at the roll and reading goes on.
  * Writers (recovery): slots after the last good slot of the newest segment are a torn
  *   tail (a crash, a power cut without fsync): they are cut (write_index lowered to just
- *   after the last good slot) and the count is recorded (BF_RECOVERY_TORN_TAIL). A damaged
+ *   after the last good slot) and the count is recorded (BF_RECOVERY_TORN_TAIL). A newest
+ *   (or unsealed) segment whose file is shorter than its header says (a power cut lost its
+ *   size) is a torn tail too: the published slots the file no longer holds are cut. A damaged
  *   slot followed by good ones is not a torn write: the segment is kept whole (only a torn
  *   tail after its last good slot is cut), sealed with BF_SEAL_F_DAMAGED, damage_first and
  *   damage_count, logged, and recorded (BF_RECOVERY_DAMAGED); the writer continues in a
@@ -1181,7 +1183,7 @@ static inline int bfr__next_present(int dirfd, uint64_t after, uint64_t *next) {
         return BF_EIO;
     }
     rewinddir(d);
-    uint64_t best = 0, seq;
+    uint64_t best = 0, seq = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
         if (bf_parse_segment_name(e->d_name, &seq) && seq > after && (best == 0 || seq < best))

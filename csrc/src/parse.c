@@ -192,8 +192,8 @@ static int bad_symbol(bf_parser *p, const bf_msg *msg) {
     }
     shown[n] = '\0';
     return fail(p, BF_ESYMBOL,
-                "symbol \"s\" must be 1 to %u characters of A-Z, a-z, 0-9, '_' or '-', got "
-                "\"%s\"%s (%zu bytes)",
+                "symbol \"s\" must be 1 to %u bytes of UTF-8 (ASCII letters, digits, '_', "
+                "'-', '.' and non-ASCII letters), got \"%s\"%s (%zu bytes)",
                 BF_SYMBOL_MAX, shown, msg->symbol_len > n ? "..." : "", msg->symbol_len);
 }
 

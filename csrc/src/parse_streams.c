@@ -1,5 +1,6 @@
 /* parse_streams.c -- see parse_streams.h. */
 #include "parse_streams.h"
+#include "queue_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -7,17 +8,10 @@
 #define INITIAL_CAPACITY 64u
 
 int bf_symkey_make(const char *name, size_t len, bf_symkey *key) {
-    if (name == NULL || len == 0 || len > BF_SYMBOL_MAX) return BF_ESYMBOL;
+    /* the writer's rule (UTF-8; ASCII letters upper-cased), so that both name a symbol
+     * the same way */
     memset(key, 0, sizeof *key);
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (c >= 'a' && c <= 'z') {
-            c = (char)(c - 'a' + 'A');
-        } else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
-            return BF_ESYMBOL;
-        }
-        key->u.name[i] = c;
-    }
+    if (bf__symbol_normalize(name, len, key->u.name) != BF_OK) return BF_ESYMBOL;
     key->len = (uint32_t)len;
     return BF_OK;
 }

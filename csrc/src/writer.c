@@ -396,6 +396,21 @@ static void finish_sealed_truncation(bf_writer *w, bf_segment *s, uint64_t seq, 
     (void)bf__segment_truncate(s, n, w->dir, err, errlen);
 }
 
+/* Zeroes the written slots from slot n on (up to the first empty one) of a segment recovery
+ * is about to seal with write_index n: records a killed writer wrote but never published,
+ * or a torn tail just cut. Sealing comes first and truncation after it, so without this a
+ * reader (or `binfeed verify`, or the next recovery if this writer dies in between) could
+ * see a sealed, untruncated segment with a record past write_index: the sign of a lowered
+ * write_index, reported as damage. Zeroed, it is the legal "sealed, not yet truncated". */
+static void clear_unpublished(bf_segment *s, uint64_t n) {
+    uint32_t size = s->hdr->slot_size;
+    for (uint64_t i = n; i < s->capacity; i++) {
+        unsigned char *slot = s->map + s->hdr->header_size + i * size;
+        if (!bf_slot_written(slot, size)) break;
+        memset(slot, 0, size);
+    }
+}
+
 /* Applies the damage policy (binfeed_reader.h, "Damage") to a segment recovery must
  * finish: the newest one, or an unsealed predecessor. Returns its final write_index. */
 static int finish_segment(bf_writer *w, bf_segment *s, uint64_t seq, const bf_scan *sc,
@@ -429,7 +444,10 @@ static int finish_segment(bf_writer *w, bf_segment *s, uint64_t seq, const bf_sc
         }
     }
     *final_n = n;
-    if (!sealed) return bf__segment_seal(s, n, bf__realtime_ns(), w->dir, err, errlen);
+    if (!sealed) {
+        clear_unpublished(s, n);
+        return bf__segment_seal(s, n, bf__realtime_ns(), w->dir, err, errlen);
+    }
     finish_sealed_truncation(w, s, seq, err, errlen);
     return BF_OK;
 }

@@ -370,8 +370,9 @@ static const bad_case BAD[] = {
      BF_ESYMBOL, "33 bytes"},
     /* 33 bytes of valid UTF-8 (11 three-byte characters): too long (non-ASCII symbols are
      * allowed since format version 2, see test_parse_symbols.c) */
-    {"{\"u\":1,\"s\":\"\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8"
-     "\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}",
+    {"{\"u\":1,\"s\":\"\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81"
+     "\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\xe5\xb8\x81\",\"b\":\"1\",\"B\":\"1\","
+     "\"a\":\"1\",\"A\":\"1\"}",
      BF_ESYMBOL, "33 bytes"},
     {"{\"u\":1,\"s\":\"BTC USDT\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}", BF_ESYMBOL,
      "BTC USDT"},

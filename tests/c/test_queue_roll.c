@@ -146,6 +146,9 @@ static void died_mid_roll(const char *dir) {
     munmap(m, len);
     w = qt_open(dir, 64, 0);
     CHECK(qt_file_size(qt_segment_path(dir, 1)) == BF_HEADER_SIZE + 11 * BF_SLOT_SIZE);
+    bf_writer_stats st;
+    CHECK_RC(bf_writer_get_stats(w, &st), BF_OK);
+    CHECK(st.recovery_events == 0 && st.recovered_cut == 0); /* nothing was damaged */
     m = qt_map_rw(qt_segment_path(dir, 1), &len);
     CHECK(m && bf_load_acquire_u32(&((bf_segment_header *)m)->sealed) == 1);
     if (m) munmap(m, len);
