@@ -1623,6 +1623,22 @@ static inline int bfr_open(bfr_reader *r, const char *dir, unsigned flags) {
     return rc;
 }
 
+/* The cached count is used up: reloads write_index, or follows the queue to what comes
+ * next. 1: more to read; 0: nothing now; < 0: error or damage (as bfr_next). */
+static inline int bfr__refill(bfr_reader *r) {
+    if (BFR__UNLIKELY(!r->hdr && !r->dead)) return bfr__fail(r, BF_ECLOSED, "reader is not open");
+    if (r->hdr) {
+        uint64_t n = 0;
+        int rc = bfr__published(r, &n);
+        if (rc < 0) return rc;
+        if (n > r->pos) {
+            r->avail = n;
+            return 1;
+        }
+    }
+    return bfr__follow(r);
+}
+
 static inline int bfr__crc_ok(const bfr_reader *r, const bf_slot *s) {
     return bf_slot_crc32c_fast(&r->crc, s, r->slot_size) == s->crc32c;
 }
@@ -1658,18 +1674,7 @@ static BFR__COLD int bfr__next_slow(bfr_reader *r, const bf_slot **out) {
             *out = s;
             return 1;
         }
-        if (BFR__UNLIKELY(!r->hdr && !r->dead))
-            return bfr__fail(r, BF_ECLOSED, "reader is not open");
-        if (r->hdr) {
-            uint64_t n = 0;
-            int rc = bfr__published(r, &n);
-            if (rc < 0) return rc;
-            if (n > r->pos) {
-                r->avail = n;
-                continue;
-            }
-        }
-        int rc = bfr__follow(r);
+        int rc = bfr__refill(r);
         if (rc <= 0) return rc;
     }
 }
@@ -1740,18 +1745,7 @@ static inline int bfr_next_batch(bfr_reader *r, uint64_t max, uint64_t *seq, uin
             const bf_slot *dummy;
             return bfr__next_slow(r, &dummy);
         }
-        if (BFR__UNLIKELY(!r->hdr && !r->dead))
-            return bfr__fail(r, BF_ECLOSED, "reader is not open");
-        if (r->hdr) {
-            uint64_t n = 0;
-            int rc = bfr__published(r, &n);
-            if (rc < 0) return rc;
-            if (n > r->pos) {
-                r->avail = n;
-                continue;
-            }
-        }
-        int rc = bfr__follow(r);
+        int rc = bfr__refill(r);
         if (rc <= 0) return rc;
     }
 }
