@@ -131,6 +131,60 @@ int bf_writer_append(bf_writer *w, const bf_slot *slot);
  *  how many were written). */
 int bf_writer_append_many(bf_writer *w, const bf_slot *slots, size_t n);
 
+/** Record constructors: each fills the whole slot *s as one record of its type (the body
+ *  as in "Slots and records" of binfeed_reader.h, flags 0, unused bytes zero, crc32c 0: the
+ *  writer sets it), for bf_writer_append and bf_writer_append_many. The typed appends
+ *  below store their records with these too. They validate nothing (the appends do).
+ *  s must not be NULL. Thread-safe: they touch *s only. */
+static inline void bf_slot_book_ticker(bf_slot *s, uint64_t recv_ts_ns, uint64_t update_id,
+                                       uint64_t timestamp_us, double bid_price, double bid_qty,
+                                       double ask_price, double ask_qty, uint64_t symbol_id) {
+    s->crc32c = 0;
+    s->type = BF_REC_BOOK_TICKER;
+    s->flags = 0;
+    s->seq = update_id;
+    s->recv_ts_ns = recv_ts_ns;
+    s->body.book_ticker.timestamp = timestamp_us;
+    s->body.book_ticker.bid_price = bid_price;
+    s->body.book_ticker.bid_qty = bid_qty;
+    s->body.book_ticker.ask_price = ask_price;
+    s->body.book_ticker.ask_qty = ask_qty;
+    s->body.book_ticker.symbol_id = symbol_id;
+    memset(s->body.raw + sizeof(bf_book_ticker), 0, BF_BODY_SIZE - sizeof(bf_book_ticker));
+}
+
+/** A TRADE record (flags: BF_TRADE_F_*; the slot's seq is the trade id). */
+static inline void bf_slot_trade(bf_slot *s, uint64_t recv_ts_ns, uint64_t trade_id,
+                                 double price, double qty, uint64_t trade_ts_us,
+                                 uint64_t event_ts_us, uint32_t flags, uint64_t symbol_id) {
+    memset(s, 0, sizeof *s);
+    s->type = BF_REC_TRADE;
+    s->seq = trade_id;
+    s->recv_ts_ns = recv_ts_ns;
+    s->body.trade.price = price;
+    s->body.trade.qty = qty;
+    s->body.trade.trade_id = trade_id;
+    s->body.trade.trade_ts_us = trade_ts_us;
+    s->body.trade.event_ts_us = event_ts_us;
+    s->body.trade.symbol_id = symbol_id;
+    s->body.trade.flags = (uint8_t)flags;
+}
+
+/** A GAP record: records of (symbol_id, stream) may be missing between last_seq and
+ *  next_seq (BF_GAP_* reason; 0 = a seq not known). */
+static inline void bf_slot_gap(bf_slot *s, uint64_t recv_ts_ns, uint64_t symbol_id,
+                               uint32_t stream, uint32_t reason, uint64_t last_seq,
+                               uint64_t next_seq) {
+    memset(s, 0, sizeof *s);
+    s->type = BF_REC_GAP;
+    s->recv_ts_ns = recv_ts_ns;
+    s->body.gap.symbol_id = symbol_id;
+    s->body.gap.stream = stream;
+    s->body.gap.reason = reason;
+    s->body.gap.last_seq = last_seq;
+    s->body.gap.next_seq = next_seq;
+}
+
 /** Typed appends (the fast path used by the parser). Same validation as above. Exchange
  *  times are microseconds (a millisecond source multiplies by 1000). */
 int bf_append_book_ticker(bf_writer *w, uint64_t recv_ts_ns, uint64_t update_id,

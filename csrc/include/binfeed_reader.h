@@ -302,6 +302,7 @@ typedef struct bf_segment_header {
 
 #define BF_STREAM_BOOK_TICKER 1u
 #define BF_STREAM_TRADE 2u
+#define BF_STREAM_COUNT 2u /* streams are numbered 1 .. BF_STREAM_COUNT */
 
 #define BF_TRADE_F_BUYER_IS_MAKER 1u
 #define BF_TRADE_F_BEST_MATCH 2u

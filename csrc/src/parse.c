@@ -104,7 +104,7 @@ static void seed_after_restart(bf_parser *p) {
     for (size_t i = 0; i < p->streams.capacity; i++) {
         bf_stream_entry *e = &p->streams.slots[i];
         if (e->symbol_id == 0) continue;
-        for (uint32_t stream = 1; stream <= BF_PARSER_STREAMS; stream++) {
+        for (uint32_t stream = 1; stream <= BF_STREAM_COUNT; stream++) {
             uint64_t seq;
             if (bf__writer_recovered_last_seq(p->writer, e->symbol_id, stream, &seq) != BF_OK)
                 continue;
@@ -225,13 +225,6 @@ static int resolve_symbol(bf_parser *p, const bf_msg *msg, bf_stream_entry **out
     return BF_OK;
 }
 
-static void fill_slot_header(bf_slot *s, uint16_t type, uint64_t seq, uint64_t recv_ts_ns) {
-    memset(s, 0, sizeof *s);
-    s->type = type;
-    s->seq = seq;
-    s->recv_ts_ns = recv_ts_ns;
-}
-
 /* Appends the record, preceded by GAP(reason, last, seq) in the same publish if reason != 0. */
 static int append_record(bf_parser *p, const bf_msg *msg, uint64_t symbol_id, uint64_t recv,
                          uint32_t gap_reason, uint64_t gap_last) {
@@ -246,32 +239,13 @@ static int append_record(bf_parser *p, const bf_msg *msg, uint64_t symbol_id, ui
                                  msg->trade_ts_us, msg->event_ts_us, msg->trade_flags, symbol_id);
     } else {
         bf_slot slots[2];
-        fill_slot_header(&slots[0], BF_REC_GAP, 0, recv);
-        slots[0].body.gap.symbol_id = symbol_id;
-        slots[0].body.gap.stream = msg->stream;
-        slots[0].body.gap.reason = gap_reason;
-        slots[0].body.gap.last_seq = gap_last;
-        slots[0].body.gap.next_seq = msg->seq;
-        if (msg->stream == BF_STREAM_BOOK_TICKER) {
-            fill_slot_header(&slots[1], BF_REC_BOOK_TICKER, msg->seq, recv);
-            bf_book_ticker *b = &slots[1].body.book_ticker;
-            b->timestamp = msg->timestamp_us;
-            b->bid_price = msg->values[0];
-            b->bid_qty = msg->values[1];
-            b->ask_price = msg->values[2];
-            b->ask_qty = msg->values[3];
-            b->symbol_id = symbol_id;
-        } else {
-            fill_slot_header(&slots[1], BF_REC_TRADE, msg->seq, recv);
-            bf_trade *t = &slots[1].body.trade;
-            t->price = msg->values[0];
-            t->qty = msg->values[1];
-            t->trade_id = msg->seq;
-            t->trade_ts_us = msg->trade_ts_us;
-            t->event_ts_us = msg->event_ts_us;
-            t->symbol_id = symbol_id;
-            t->flags = (uint8_t)msg->trade_flags;
-        }
+        bf_slot_gap(&slots[0], recv, symbol_id, msg->stream, gap_reason, gap_last, msg->seq);
+        if (msg->stream == BF_STREAM_BOOK_TICKER)
+            bf_slot_book_ticker(&slots[1], recv, msg->seq, msg->timestamp_us, msg->values[0],
+                                msg->values[1], msg->values[2], msg->values[3], symbol_id);
+        else
+            bf_slot_trade(&slots[1], recv, msg->seq, msg->values[0], msg->values[1],
+                          msg->trade_ts_us, msg->event_ts_us, msg->trade_flags, symbol_id);
         rc = bf_writer_append_many(p->writer, slots, 2);
     }
     if (rc != BF_OK) return writer_fail(p, rc, "appending a record");
@@ -381,7 +355,7 @@ int bf_ingest_batch(bf_parser *p, const char *buf, const size_t *offsets,
 int bf_parser_stream_lost(bf_parser *p, const char *symbol, size_t len, uint32_t stream,
                           uint32_t reason) {
     if (p == NULL) return BF_EINVAL;
-    if (stream != BF_STREAM_BOOK_TICKER && stream != BF_STREAM_TRADE)
+    if (stream == 0 || stream > BF_STREAM_COUNT)
         return fail(p, BF_EINVAL, "stream_lost: unknown stream %u", stream);
     if (reason < BF_GAP_SEQUENCE_JUMP || reason > BF_GAP_SERVER_SHUTDOWN)
         return fail(p, BF_EINVAL, "stream_lost: unknown gap reason %u", reason);
@@ -402,7 +376,7 @@ int bf_parser_stream_lost(bf_parser *p, const char *symbol, size_t len, uint32_t
 
 int bf_parser_last_seq(const bf_parser *p, uint64_t symbol_id, uint32_t stream, uint64_t *out) {
     if (p == NULL || out == NULL) return BF_EINVAL;
-    if (stream != BF_STREAM_BOOK_TICKER && stream != BF_STREAM_TRADE) return BF_EINVAL;
+    if (stream == 0 || stream > BF_STREAM_COUNT) return BF_EINVAL;
     const bf_stream_entry *entry = bf_streams_find_id(&p->streams, symbol_id);
     *out = entry && entry->streams[stream - 1].has_last ? entry->streams[stream - 1].last : 0;
     return BF_OK;
@@ -414,7 +388,7 @@ int bf_parser_stream_stats(const bf_parser *p, bf_stream_stat *out, size_t cap, 
     for (size_t i = 0; i < p->streams.capacity; i++) {
         const bf_stream_entry *e = &p->streams.slots[i];
         if (e->symbol_id == 0) continue;
-        for (uint32_t s = 0; s < BF_PARSER_STREAMS; s++) {
+        for (uint32_t s = 0; s < BF_STREAM_COUNT; s++) {
             const bf_stream_state *st = &e->streams[s];
             if (!st->has_last && st->duplicates == 0) continue;
             if (n < cap) {

@@ -35,12 +35,10 @@ typedef struct bf_stream_state {
     uint64_t last_recv_ns;  /* receive time of the last stored record */
 } bf_stream_state;
 
-#define BF_PARSER_STREAMS 2u /* BF_STREAM_BOOK_TICKER (1) and BF_STREAM_TRADE (2) */
-
 typedef struct bf_stream_entry {
     bf_symkey key;
     uint64_t symbol_id; /* 0 = free slot */
-    bf_stream_state streams[BF_PARSER_STREAMS]; /* index: BF_STREAM_* - 1 */
+    bf_stream_state streams[BF_STREAM_COUNT]; /* index: BF_STREAM_* - 1 */
 } bf_stream_entry;
 
 typedef struct bf_streams {

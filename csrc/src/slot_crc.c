@@ -49,15 +49,7 @@ uint32_t bf__slot_crc_book_ticker(const bf_slot_crc *c, uint64_t seq, uint64_t r
                                   ask_qty, symbol_id);
 #endif
     bf_slot s;
-    memset(&s, 0, sizeof s);
-    s.type = BF_REC_BOOK_TICKER;
-    s.seq = seq;
-    s.recv_ts_ns = recv_ts_ns;
-    s.body.book_ticker.timestamp = timestamp;
-    s.body.book_ticker.bid_price = bid_price;
-    s.body.book_ticker.bid_qty = bid_qty;
-    s.body.book_ticker.ask_price = ask_price;
-    s.body.book_ticker.ask_qty = ask_qty;
-    s.body.book_ticker.symbol_id = symbol_id;
+    bf_slot_book_ticker(&s, recv_ts_ns, seq, timestamp, bid_price, bid_qty, ask_price, ask_qty,
+                        symbol_id);
     return bf__slot_crc(c, &s);
 }

@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Per (symbol, stream): the last seq seen, and this segment's duplicates and reversals. */
+/* Per (symbol, stream): the last seq seen, and this segment's duplicates and reversals.
+ * Stream states are kept at STREAM_INDEX(id, stream). */
+#define STREAM_INDEX(id, stream) ((id) * BF_STREAM_COUNT + (stream) - 1)
 typedef struct stream_state {
     uint64_t last;
     uint64_t dup, rev;           /* in the current segment */
@@ -34,7 +36,7 @@ typedef struct ctx {
     char name[BF_SEGMENT_NAME_MAX];
     /* symbols: defined in the current segment, streams of the queue */
     uint8_t *defined;            /* [id] */
-    stream_state *streams;       /* [id * 2 + stream - 1] */
+    stream_state *streams;       /* [STREAM_INDEX(id, stream)] */
     uint64_t ids_cap;
     uint64_t *touched;           /* stream indexes touched in this segment */
     size_t ntouched, touched_cap;
@@ -82,10 +84,11 @@ static int grow_ids(ctx *c, uint64_t id) {
     if (!d) return BF_ENOMEM;
     c->defined = d;
     memset(d + c->ids_cap, 0, cap - c->ids_cap);
-    stream_state *s = realloc(c->streams, cap * 2 * sizeof *s);
+    stream_state *s = realloc(c->streams, cap * BF_STREAM_COUNT * sizeof *s);
     if (!s) return BF_ENOMEM;
     c->streams = s;
-    memset(s + c->ids_cap * 2, 0, (cap - c->ids_cap) * 2 * sizeof *s);
+    memset(s + c->ids_cap * BF_STREAM_COUNT, 0,
+           (cap - c->ids_cap) * BF_STREAM_COUNT * sizeof *s);
     c->ids_cap = cap;
     return BF_OK;
 }
@@ -129,7 +132,7 @@ static int list_seqs(const char *dir, uint64_t **out, size_t *n, char *err, size
 }
 
 static void note_stream(ctx *c, uint64_t id, uint32_t stream, uint64_t seq, uint64_t slot) {
-    stream_state *s = &c->streams[id * 2 + stream - 1];
+    stream_state *s = &c->streams[STREAM_INDEX(id, stream)];
     if (s->seen) {
         if (seq == s->last) {
             if (s->dup++ == 0) s->dup_slot = (int64_t)slot;
@@ -147,7 +150,7 @@ static void note_stream(ctx *c, uint64_t id, uint32_t stream, uint64_t seq, uint
                 c->touched = t;
                 c->touched_cap = cap;
             }
-            c->touched[c->ntouched++] = id * 2 + stream - 1;
+            c->touched[c->ntouched++] = STREAM_INDEX(id, stream);
             s->touched = 1;
         }
     }
@@ -159,8 +162,9 @@ static void note_stream(ctx *c, uint64_t id, uint32_t stream, uint64_t seq, uint
 static void end_segment(ctx *c) {
     for (size_t i = 0; i < c->ntouched; i++) {
         stream_state *s = &c->streams[c->touched[i]];
-        uint64_t id = c->touched[i] / 2;
-        const char *stream = c->touched[i] % 2 == 0 ? "bookTicker" : "trade";
+        uint64_t id = c->touched[i] / BF_STREAM_COUNT;
+        uint32_t kind = (uint32_t)(c->touched[i] % BF_STREAM_COUNT) + 1;
+        const char *stream = kind == BF_STREAM_BOOK_TICKER ? "bookTicker" : "trade";
         if (s->dup)
             add(c, c->name, s->dup_slot, BF_FINDING_DUPLICATE, BF_SEVERITY_WARNING, s->dup,
                 "%llu duplicate %s record(s) of symbol id %llu (the same sequence again; an "

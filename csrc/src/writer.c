@@ -28,8 +28,8 @@
 #define RECOVERY_MARKET_DEPTH 8 /* older segments scanned for last seqs if the newest has none */
 
 typedef struct bf_last_seq {
-    uint64_t seq[BF__STREAM_COUNT];
-    uint64_t from_segment[BF__STREAM_COUNT]; /* seq of the segment it came from; 0 = none */
+    uint64_t seq[BF_STREAM_COUNT];
+    uint64_t from_segment[BF_STREAM_COUNT]; /* seq of the segment it came from; 0 = none */
 } bf_last_seq;
 
 struct bf_writer {
@@ -284,7 +284,7 @@ static int append_normalized(bf_writer *w, const bf_slot *norm);
 
 static int note_last_seq(bf_writer *w, uint64_t sym, uint32_t stream, uint64_t seq,
                          uint64_t segment) {
-    if (sym == 0 || sym > (1ull << 32) || stream == 0 || stream > BF__STREAM_COUNT) return BF_OK;
+    if (sym == 0 || sym > (1ull << 32) || stream == 0 || stream > BF_STREAM_COUNT) return BF_OK;
     if (sym > w->recovered_cap) {
         uint64_t cap = w->recovered_cap ? w->recovered_cap : 64;
         while (cap < sym) cap *= 2;
@@ -800,7 +800,7 @@ static int normalize_slot(bf_writer *w, const bf_slot *in, bf_slot *out) {
     case BF_REC_GAP: {
         const bf_gap *g = &in->body.gap;
         if (!bf__symtab_defined(&w->syms, g->symbol_id)) return bad_symbol(w, g->symbol_id);
-        if (g->stream == 0 || g->stream > BF__STREAM_COUNT)
+        if (g->stream == 0 || g->stream > BF_STREAM_COUNT)
             return failf(w, BF_EINVAL, "gap record has unknown stream %u", (unsigned)g->stream);
         if (g->reason < BF_GAP_SEQUENCE_JUMP || g->reason > BF_GAP_SERVER_SHUTDOWN)
             return failf(w, BF_EINVAL, "gap record has unknown reason %u", (unsigned)g->reason);
@@ -892,21 +892,13 @@ int bf_append_book_ticker(bf_writer *w, uint64_t recv_ts_ns, uint64_t update_id,
         int rc = make_room(w, recv_ts_ns);
         if (rc != BF_OK) return rc;
     }
+    /* the checksum from the values, so that the slot's lines are written once */
     uint32_t crc = bf__slot_crc_book_ticker(&w->crc, update_id, recv_ts_ns, timestamp_us,
                                             bid_price, bid_qty, ask_price, ask_qty, symbol_id);
     bf_slot *s = slot_at(w, w->index);
     PREFETCH_SLOT(s);
-    s->type = BF_REC_BOOK_TICKER;
-    s->flags = 0;
-    s->seq = update_id;
-    s->recv_ts_ns = recv_ts_ns;
-    s->body.book_ticker.timestamp = timestamp_us;
-    s->body.book_ticker.bid_price = bid_price;
-    s->body.book_ticker.bid_qty = bid_qty;
-    s->body.book_ticker.ask_price = ask_price;
-    s->body.book_ticker.ask_qty = ask_qty;
-    s->body.book_ticker.symbol_id = symbol_id;
-    memset(s->body.raw + sizeof(bf_book_ticker), 0, BF_BODY_SIZE - sizeof(bf_book_ticker));
+    bf_slot_book_ticker(s, recv_ts_ns, update_id, timestamp_us, bid_price, bid_qty, ask_price,
+                        ask_qty, symbol_id);
     s->crc32c = crc;
     w->index++;
     publish(w);
@@ -918,21 +910,12 @@ int bf_append_trade(bf_writer *w, uint64_t recv_ts_ns, uint64_t trade_id, double
                     double qty, uint64_t trade_ts_us, uint64_t event_ts_us, uint32_t flags,
                     uint64_t symbol_id) {
     if (!w) return BF_EINVAL;
-    bf_slot s;
-    memset(&s, 0, sizeof s);
-    s.type = BF_REC_TRADE;
-    s.seq = trade_id;
-    s.recv_ts_ns = recv_ts_ns;
-    s.body.trade.price = price;
-    s.body.trade.qty = qty;
-    s.body.trade.trade_id = trade_id;
-    s.body.trade.trade_ts_us = trade_ts_us;
-    s.body.trade.event_ts_us = event_ts_us;
-    s.body.trade.symbol_id = symbol_id;
     if (flags > 0xffu)
         return failf(w, BF_EINVAL, "trade %llu has unknown flags 0x%x",
                      (unsigned long long)trade_id, (unsigned)flags);
-    s.body.trade.flags = (uint8_t)flags;
+    bf_slot s;
+    bf_slot_trade(&s, recv_ts_ns, trade_id, price, qty, trade_ts_us, event_ts_us, flags,
+                  symbol_id);
     return bf_writer_append(w, &s);
 }
 
@@ -940,14 +923,7 @@ int bf_append_gap(bf_writer *w, uint64_t recv_ts_ns, uint64_t symbol_id, uint32_
                   uint32_t reason, uint64_t last_seq, uint64_t next_seq) {
     if (!w) return BF_EINVAL;
     bf_slot s;
-    memset(&s, 0, sizeof s);
-    s.type = BF_REC_GAP;
-    s.recv_ts_ns = recv_ts_ns;
-    s.body.gap.symbol_id = symbol_id;
-    s.body.gap.stream = stream;
-    s.body.gap.reason = reason;
-    s.body.gap.last_seq = last_seq;
-    s.body.gap.next_seq = next_seq;
+    bf_slot_gap(&s, recv_ts_ns, symbol_id, stream, reason, last_seq, next_seq);
     return bf_writer_append(w, &s);
 }
 
@@ -1061,7 +1037,7 @@ uint64_t bf__writer_symbol_count(const bf_writer *w) { return w ? w->syms.count 
 
 int bf__writer_recovered_last_seq(const bf_writer *w, uint64_t symbol_id, uint32_t stream,
                                   uint64_t *seq) {
-    if (!w || !seq || stream == 0 || stream > BF__STREAM_COUNT) return BF_EINVAL;
+    if (!w || !seq || stream == 0 || stream > BF_STREAM_COUNT) return BF_EINVAL;
     if (symbol_id == 0 || symbol_id > w->recovered_cap) return BF_ENOTFOUND;
     const bf_last_seq *e = &w->recovered[symbol_id - 1];
     if (e->from_segment[stream - 1] == 0) return BF_ENOTFOUND;

@@ -12,9 +12,6 @@
 
 #include "binfeed.h"
 
-/* Number of stream kinds tracked (BF_STREAM_BOOK_TICKER .. BF_STREAM_TRADE). */
-#define BF__STREAM_COUNT 2u
-
 /* 1 if the queue already had segments when this writer opened it (a restart), else 0. */
 int bf__writer_restarted(const bf_writer *w);
 
