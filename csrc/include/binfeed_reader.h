@@ -978,6 +978,7 @@ static inline void bf_slot_upgrade_v1(bf_slot *dst, const bf_slot *src) {
 /*
  * Functions (all static inline, no library needed):
  *   bfr_open / bfr_close       a cursor from the oldest record or from the end
+ *   bfr_open_segment           a cursor from the first record of a given segment
  *   bfr_next                   the next record or 0 (never blocks, no syscall while tailing)
  *   bfr_wait                   the same with a timeout (spin, then sleep with backoff)
  *   bfr_next_batch             a run of consecutive good slots of one segment (bindings)
@@ -1553,11 +1554,14 @@ static inline void bfr_close(bfr_reader *r) {
     r->dead = 0;
 }
 
-static inline int bfr__open(bfr_reader *r, const char *dir, unsigned flags) {
+/* The part of opening that is the same wherever the reader starts: r's fields, the
+ * directory. Nothing is mapped yet. */
+static inline int bfr__open_dir(bfr_reader *r, const char *dir, unsigned flags,
+                                unsigned allowed) {
     memset(r, 0, sizeof *r);
     r->seg_fd = -1;
     r->dirfd = -1;
-    if (!dir || !*dir || (flags & ~(unsigned)BFR_FLAGS_ALL))
+    if (!dir || !*dir || (flags & ~allowed))
         return bfr__fail(r, BF_EINVAL, "bfr_open: dir must be a path and flags BFR_*");
     r->flags = flags;
     bf_slot_crc_tables_init(&r->crc);
@@ -1572,6 +1576,12 @@ static inline int bfr__open(bfr_reader *r, const char *dir, unsigned flags) {
                          "cannot open queue directory %s: %s%s", dir, strerror(e),
                          e == ENOENT ? " (no queue there yet: start a writer first)" : "");
     }
+    return BF_OK;
+}
+
+static inline int bfr__open(bfr_reader *r, const char *dir, unsigned flags) {
+    int opened = bfr__open_dir(r, dir, flags, BFR_FLAGS_ALL);
+    if (opened != BF_OK) return opened;
     for (int attempt = 0; attempt < 100; attempt++) {
         uint64_t lo, hi, count;
         int rc = bfr_list_segments(dir, &lo, &hi, &count);
@@ -1622,6 +1632,32 @@ static inline int bfr_open(bfr_reader *r, const char *dir, unsigned flags) {
     int rc = bfr__open(r, dir, flags);
     if (rc != BF_OK) bfr_close(r); /* keeps r->error */
     return rc;
+}
+
+/* Opens a reader at the first record of segment `seq` of queue `dir`, for a look at some
+ * segments without reading the queue from its start (the parser reads the newest ones
+ * after a writer restart). From there it reads on across later segments, as a reader of
+ * bfr_open does. flags: 0 or BFR_NO_VERIFY. Returns BF_OK; BF_ENOTFOUND if the directory
+ * or that segment does not exist (or retention is deleting it); BF_ECORRUPT, BF_EVERSION
+ * or BF_EIO if the segment cannot be read (unlike bfr_open, which reports an unreadable
+ * first segment on the first bfr_next: here the caller asked for this one); BF_EINVAL,
+ * BF_ENOMEM. On failure r->error says which file and why, and r holds nothing (bfr_close
+ * is then optional). Thread-safety and ownership as bfr_open. */
+static inline int bfr_open_segment(bfr_reader *r, const char *dir, uint64_t seq,
+                                   unsigned flags) {
+    if (!r) return BF_EINVAL;
+    int rc = bfr__open_dir(r, dir, flags, BFR_NO_VERIFY);
+    const unsigned char *m = NULL;
+    size_t len = 0;
+    int fd = -1;
+    if (rc == BF_OK) rc = bfr__map_file(r, seq, &m, &len, &fd);
+    if (rc != BF_OK) {
+        bfr_close(r); /* keeps r->error */
+        return rc;
+    }
+    bfr__enter(r, seq, m, len, fd);
+    r->error[0] = '\0';
+    return BF_OK;
 }
 
 /* The cached count is used up: reloads write_index, or follows the queue to what comes

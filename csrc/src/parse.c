@@ -26,6 +26,7 @@
 #include "binfeed.h"
 #include "parse_frame.h"
 #include "parse_internal.h"
+#include "parse_resume.h"
 #include "parse_streams.h"
 #include "writer_internal.h"
 #include "yyjson.h"
@@ -96,24 +97,31 @@ static int load_writer_symbols(bf_parser *p) {
     return BF_OK;
 }
 
-/* After a writer restart, every stream whose last record the writer found gets that seq
- * (so that frames stored before the restart are recognised as duplicates) and a pending
- * WRITER_RESTART gap (frames may have been missed while no recorder ran). */
-static void seed_after_restart(bf_parser *p) {
-    if (!bf__writer_restarted(p->writer)) return;
+/* After a writer restart, every stream whose last record is found in the queue's newest
+ * segments (parse_resume.h) gets that seq (so that frames stored before the restart are
+ * recognised as duplicates) and a pending WRITER_RESTART gap (frames may have been missed
+ * while no recorder ran). */
+static int seed_after_restart(bf_parser *p) {
+    uint64_t newest = bf__writer_newest_at_open(p->writer);
+    if (newest == 0) return BF_OK;
+    bf_resume found;
+    int rc = bf_resume_scan(bf__writer_dir(p->writer), newest, &found, p->error,
+                            sizeof p->error);
+    if (rc != BF_OK) return rc;
     for (size_t i = 0; i < p->streams.capacity; i++) {
         bf_stream_entry *e = &p->streams.slots[i];
         if (e->symbol_id == 0) continue;
         for (uint32_t stream = 1; stream <= BF_STREAM_COUNT; stream++) {
             uint64_t seq;
-            if (bf__writer_recovered_last_seq(p->writer, e->symbol_id, stream, &seq) != BF_OK)
-                continue;
+            if (bf_resume_last_seq(&found, e->symbol_id, stream, &seq) != BF_OK) continue;
             bf_stream_state *st = &e->streams[stream - 1];
             st->last = seq;
             st->has_last = 1;
             st->pending_reason = BF_GAP_WRITER_RESTART;
         }
     }
+    bf_resume_free(&found);
+    return BF_OK;
 }
 
 int bf_parser_new(bf_writer *w, const bf_parser_opts *opts, bf_parser **out) {
@@ -132,7 +140,7 @@ int bf_parser_new(bf_writer *w, const bf_parser_opts *opts, bf_parser **out) {
     if (rc == BF_OK) rc = reserve((void **)&p->buf, &p->buf_cap, INITIAL_BUFFER);
     if (rc == BF_OK) rc = reserve(&p->arena, &p->arena_cap, INITIAL_BUFFER * 4);
     if (rc == BF_OK) rc = load_writer_symbols(p);
-    if (rc == BF_OK) seed_after_restart(p);
+    if (rc == BF_OK) rc = seed_after_restart(p);
     if (rc != BF_OK) {
         bf_parser_free(p);
         return rc;

@@ -25,12 +25,6 @@
         __builtin_prefetch((const char *)(s) + PREFETCH_AHEAD, 1, 3);                      \
         __builtin_prefetch((const char *)(s) + PREFETCH_AHEAD + 64, 1, 3);                 \
     } while (0)
-#define RECOVERY_MARKET_DEPTH 8 /* older segments scanned for last seqs if the newest has none */
-
-typedef struct bf_last_seq {
-    uint64_t seq[BF_STREAM_COUNT];
-    uint64_t from_segment[BF_STREAM_COUNT]; /* seq of the segment it came from; 0 = none */
-} bf_last_seq;
 
 struct bf_writer {
     /* hot: read by every append, written only by the appending thread */
@@ -51,9 +45,7 @@ struct bf_writer {
     uint64_t first_index;      /* queue-wide index of slot 0 of the current segment */
     uint64_t segments_created;
     uint64_t recovered_cut;
-    int restarted;
-    bf_last_seq *recovered;    /* [id - 1], recovered_cap entries */
-    uint64_t recovered_cap;
+    uint64_t newest_at_open;   /* seq of the newest segment the queue had at open, 0 if none */
     uint8_t queue_id[BF_QUEUE_ID_SIZE];
     int have_queue_id;         /* learnt from the queue's newest version-2 segment */
     bf_recovery_report reports[BF_RECOVERY_REPORTS_MAX]; /* what recovery found */
@@ -282,27 +274,6 @@ static int make_room(bf_writer *w, uint64_t recv_ts_ns) {
 
 static int append_normalized(bf_writer *w, const bf_slot *norm);
 
-static int note_last_seq(bf_writer *w, uint64_t sym, uint32_t stream, uint64_t seq,
-                         uint64_t segment) {
-    if (sym == 0 || sym > (1ull << 32) || stream == 0 || stream > BF_STREAM_COUNT) return BF_OK;
-    if (sym > w->recovered_cap) {
-        uint64_t cap = w->recovered_cap ? w->recovered_cap : 64;
-        while (cap < sym) cap *= 2;
-        bf_last_seq *r = realloc(w->recovered, cap * sizeof *r);
-        if (!r) return BF_ENOMEM;
-        memset(r + w->recovered_cap, 0, (cap - w->recovered_cap) * sizeof *r);
-        w->recovered = r;
-        w->recovered_cap = cap;
-    }
-    bf_last_seq *e = &w->recovered[sym - 1];
-    /* Segments are scanned newest first: an older segment never overrides a newer one. */
-    if (e->from_segment[stream - 1] == 0 || e->from_segment[stream - 1] == segment) {
-        e->seq[stream - 1] = seq;
-        e->from_segment[stream - 1] = segment;
-    }
-    return BF_OK;
-}
-
 /* Records a finding of recovery (reported to the caller and written as a RECOVERY record). */
 static void add_report(bf_writer *w, uint32_t event, uint64_t seq, uint64_t slot, uint64_t count,
                        const char *fmt, ...) BF_PRINTF(6, 7);
@@ -333,9 +304,8 @@ typedef struct bf_scan {
     uint64_t bad;        /* bad slots in all */
 } bf_scan;
 
-/* Checks every published slot of an open segment and learns symbols and last seqs from the
- * good ones. *market is set when a market-data record was seen. */
-static int scan_segment(bf_writer *w, bf_segment *s, uint64_t seq, bf_scan *out, int *market) {
+/* Checks every published slot of an open segment and learns the symbols of the good ones. */
+static int scan_segment(bf_writer *w, bf_segment *s, bf_scan *out) {
     uint64_t n = bf_load_acquire_u64(&s->hdr->write_index);
     if (n > s->capacity) n = s->capacity;
     uint32_t slot_size = s->hdr->slot_size;
@@ -349,28 +319,13 @@ static int scan_segment(bf_writer *w, bf_segment *s, uint64_t seq, bf_scan *out,
         }
         r.good_end = i + 1;
         r.bad_before = r.bad;
-        if (verdict != BF_SLOT_OK) continue; /* a newer writer's record: nothing to learn */
+        /* a newer writer's record (verdict not OK) teaches nothing */
+        if (verdict != BF_SLOT_OK || slot->type != BF_REC_SYMBOL) continue;
+        const bf_symbol_def *d = &slot->body.symbol;
         int rc = BF_OK;
-        switch (slot->type) {
-        case BF_REC_SYMBOL: {
-            const bf_symbol_def *d = &slot->body.symbol;
-            if (d->name_len >= 1 && d->name_len <= BF_SYMBOL_MAX)
-                rc = bf__symtab_set(&w->syms, d->symbol_id, d->name, d->name_len);
-            if (rc == BF_ESYMBOL) rc = BF_OK; /* conflicting definition: keep the newest */
-            break;
-        }
-        case BF_REC_BOOK_TICKER:
-            *market = 1;
-            rc = note_last_seq(w, slot->body.book_ticker.symbol_id, BF_STREAM_BOOK_TICKER,
-                               slot->seq, seq);
-            break;
-        case BF_REC_TRADE:
-            *market = 1;
-            rc = note_last_seq(w, slot->body.trade.symbol_id, BF_STREAM_TRADE, slot->seq, seq);
-            break;
-        default:
-            break;
-        }
+        if (d->name_len >= 1 && d->name_len <= BF_SYMBOL_MAX)
+            rc = bf__symtab_set(&w->syms, d->symbol_id, d->name, d->name_len);
+        if (rc == BF_ESYMBOL) rc = BF_OK; /* conflicting definition: keep the newest */
         if (rc != BF_OK) return rc;
     }
     *out = r;
@@ -454,15 +409,15 @@ static int finish_segment(bf_writer *w, bf_segment *s, uint64_t seq, const bf_sc
 
 /* Recovers the queue a predecessor left (see "Recovery" and "Damage" in binfeed_reader.h):
  * checks the newest segment (and an unsealed predecessor: a writer killed mid-roll), cuts a
- * torn tail, keeps damaged segments whole, seals and truncates; relearns symbols, last seqs
- * and the queue_id. *next_first is the queue-wide index the new segment starts at. */
+ * torn tail, keeps damaged segments whole, seals and truncates; relearns the symbols and
+ * the queue_id. *next_first is the queue-wide index the new segment starts at. What the
+ * records say (the last seq of each stream) is for their readers: see parse_resume.h. */
 static int recover(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t *next_first,
                    char *err, size_t errlen) {
     *next_first = 0;
     if (highest == 0) return BF_OK;
-    w->restarted = 1;
-    int market = 0;
-    for (uint64_t seq = highest, depth = 0; seq >= lowest && seq >= 1; seq--, depth++) {
+    w->newest_at_open = highest;
+    for (uint64_t seq = highest; seq >= lowest && seq >= 1; seq--) {
         int newest = seq == highest;
         bf_segment s;
         int short_file = 0;
@@ -494,8 +449,7 @@ static int recover(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t *ne
         int sealed = bf_load_acquire_u32(&s.hdr->sealed) != 0;
         if (!newest && sealed) /* a roll's deferred truncation the writer did not live to do */
             finish_sealed_truncation(w, &s, seq, err, errlen);
-        int need = newest || !sealed || (!market && depth <= RECOVERY_MARKET_DEPTH) ||
-                   w->syms.defined < w->syms.count;
+        int need = newest || !sealed || w->syms.defined < w->syms.count;
         if (!need) {
             bf__segment_close(&s);
             break;
@@ -519,7 +473,7 @@ static int recover(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t *ne
             bf__segment_close(&s); /* a sealed, truncated older segment: nothing to do */
             continue;
         }
-        rc = scan_segment(w, &s, seq, &sc, &market);
+        rc = scan_segment(w, &s, &sc);
         if (rc == BF_OK && (newest || !sealed))
             rc = finish_segment(w, &s, seq, &sc, &final_n, err, errlen);
         if (newest) *next_first = s.hdr->first_index + final_n;
@@ -623,7 +577,6 @@ static void destroy(bf_writer *w) {
     bf__lock_release(w->lock_fd);
     if (w->dirfd >= 0) close(w->dirfd);
     bf__symtab_free(&w->syms);
-    free(w->recovered);
     free(w->dir);
     pthread_cond_destroy(&w->spare_done);
     pthread_mutex_destroy(&w->mu);
@@ -1031,16 +984,10 @@ int bf_writer_queue_id(const bf_writer *w, uint8_t out[BF_QUEUE_ID_SIZE]) {
 
 /* ------------------------------------------------------------------ writer_internal.h */
 
-int bf__writer_restarted(const bf_writer *w) { return w ? w->restarted : 0; }
+int bf__writer_restarted(const bf_writer *w) { return w && w->newest_at_open != 0; }
+
+uint64_t bf__writer_newest_at_open(const bf_writer *w) { return w ? w->newest_at_open : 0; }
+
+const char *bf__writer_dir(const bf_writer *w) { return w ? w->dir : NULL; }
 
 uint64_t bf__writer_symbol_count(const bf_writer *w) { return w ? w->syms.count : 0; }
-
-int bf__writer_recovered_last_seq(const bf_writer *w, uint64_t symbol_id, uint32_t stream,
-                                  uint64_t *seq) {
-    if (!w || !seq || stream == 0 || stream > BF_STREAM_COUNT) return BF_EINVAL;
-    if (symbol_id == 0 || symbol_id > w->recovered_cap) return BF_ENOTFOUND;
-    const bf_last_seq *e = &w->recovered[symbol_id - 1];
-    if (e->from_segment[stream - 1] == 0) return BF_ENOTFOUND;
-    *seq = e->seq[stream - 1];
-    return BF_OK;
-}

@@ -4,6 +4,8 @@
 
 #include "binfeed.h"
 #include "bf_test.h"
+#include "parse_resume.h"
+#include "writer_internal.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -48,6 +50,17 @@ static inline bf_writer *qt_open(const char *dir, uint64_t slots, uint32_t flags
         exit(2);
     }
     return w;
+}
+
+/* The last seq of (symbol_id, stream) that a parser on w resumes from after a restart:
+ * a scan of the segments the queue had when w opened it (parse_resume.h). */
+static inline int qt_resumed_seq(const bf_writer *w, uint64_t symbol_id, uint32_t stream,
+                                 uint64_t *seq) {
+    bf_resume found;
+    int rc = bf_resume_scan(bf__writer_dir(w), bf__writer_newest_at_open(w), &found, NULL, 0);
+    if (rc == BF_OK) rc = bf_resume_last_seq(&found, symbol_id, stream, seq);
+    bf_resume_free(&found);
+    return rc;
 }
 
 static inline uint64_t qt_symbol(bf_writer *w, const char *name) {

@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
     if (w2) {
         CHECK(bf__writer_restarted(w2) == 1);
         uint64_t seq = 0;
-        CHECK_RC(bf__writer_recovered_last_seq(w2, 1, BF_STREAM_BOOK_TICKER, &seq), BF_OK);
+        CHECK_RC(qt_resumed_seq(w2, 1, BF_STREAM_BOOK_TICKER, &seq), BF_OK);
         CHECK(seq == 1001);
         CHECK_RC(bf_writer_close(w2), BF_OK);
     }

@@ -9,9 +9,10 @@
  *   - writes into a queue with a hole and reports it (BF_RECOVERY_HOLE);
  *   - writes each report as a BF_REC_RECOVERY record after the SYMBOL records of its first
  *     segment;
- * and keeps the symbol ids and the queue_id, continues the queue-wide index and reports the
- * last seq per stream for the parser. Readers return every good record and report each
- * damaged slot (BF_EDAMAGED) without returning it. */
+ * and keeps the symbol ids and the queue_id and continues the queue-wide index; a parser
+ * opened on it then finds the last seq per stream in what recovery kept (parse_resume.h).
+ * Readers return every good record and report each damaged slot (BF_EDAMAGED) without
+ * returning it. */
 #include "queue_test_util.h"
 #include "writer_internal.h"
 
@@ -134,13 +135,13 @@ static void torn_tail(const char *scratch) {
     CHECK(bf__writer_symbol_count(w) == 2);
     uint64_t seq = 0;
     /* slots 2..51 hold records i = 0..49: last book ticker i = 48, last trade i = 49 */
-    CHECK_RC(bf__writer_recovered_last_seq(w, 1, BF_STREAM_BOOK_TICKER, &seq), BF_OK);
+    CHECK_RC(qt_resumed_seq(w, 1, BF_STREAM_BOOK_TICKER, &seq), BF_OK);
     CHECK(seq == 1048);
-    CHECK_RC(bf__writer_recovered_last_seq(w, 2, BF_STREAM_TRADE, &seq), BF_OK);
+    CHECK_RC(qt_resumed_seq(w, 2, BF_STREAM_TRADE, &seq), BF_OK);
     CHECK(seq == 5049);
-    CHECK_RC(bf__writer_recovered_last_seq(w, 1, BF_STREAM_TRADE, &seq), BF_ENOTFOUND);
-    CHECK_RC(bf__writer_recovered_last_seq(w, 3, BF_STREAM_TRADE, &seq), BF_ENOTFOUND);
-    CHECK_RC(bf__writer_recovered_last_seq(w, 1, 9, &seq), BF_EINVAL);
+    CHECK_RC(qt_resumed_seq(w, 1, BF_STREAM_TRADE, &seq), BF_ENOTFOUND);
+    CHECK_RC(qt_resumed_seq(w, 3, BF_STREAM_TRADE, &seq), BF_ENOTFOUND);
+    CHECK_RC(qt_resumed_seq(w, 1, 9, &seq), BF_EINVAL);
     CHECK(qt_symbol(w, "AAAUSDT") == 1 && qt_symbol(w, "bbbusdt") == 2);
     CHECK_RC(qt_append_bt(w, 7777, 1), BF_OK);
     CHECK_RC(bf_writer_close(w), BF_OK);
@@ -169,7 +170,7 @@ static void torn_tail(const char *scratch) {
     CHECK(memcmp(qid, qid2, BF_QUEUE_ID_SIZE) == 0);
     CHECK_RC(bf_writer_close(w), BF_OK);
     w = qt_open(dir, SLOTS, 0);
-    CHECK_RC(bf__writer_recovered_last_seq(w, 1, BF_STREAM_BOOK_TICKER, &seq), BF_OK);
+    CHECK_RC(qt_resumed_seq(w, 1, BF_STREAM_BOOK_TICKER, &seq), BF_OK);
     CHECK(seq == 1000 + 7777);
     CHECK_RC(bf_writer_close(w), BF_OK);
 }
@@ -233,9 +234,9 @@ static void damaged_middle(const char *scratch) {
           memcmp(h2.queue_id, h1.queue_id, BF_QUEUE_ID_SIZE) == 0);
     /* the last seqs come from the good records after the damage too */
     uint64_t seq = 0;
-    CHECK_RC(bf__writer_recovered_last_seq(w, 1, BF_STREAM_BOOK_TICKER, &seq), BF_OK);
+    CHECK_RC(qt_resumed_seq(w, 1, BF_STREAM_BOOK_TICKER, &seq), BF_OK);
     CHECK(seq == 1198);
-    CHECK_RC(bf__writer_recovered_last_seq(w, 2, BF_STREAM_TRADE, &seq), BF_OK);
+    CHECK_RC(qt_resumed_seq(w, 2, BF_STREAM_TRADE, &seq), BF_OK);
     CHECK(seq == 5199);
     CHECK_RC(qt_append_bt(w, 200, 1), BF_OK);
     CHECK_RC(bf_writer_close(w), BF_OK);
@@ -388,7 +389,7 @@ int main(int argc, char **argv) {
     bf_writer *w = qt_open(dir, SLOTS, 0);
     uint64_t seq = 0;
     CHECK(bf__writer_restarted(w) == 0 && bf__writer_symbol_count(w) == 0);
-    CHECK_RC(bf__writer_recovered_last_seq(w, 1, BF_STREAM_BOOK_TICKER, &seq), BF_ENOTFOUND);
+    CHECK_RC(qt_resumed_seq(w, 1, BF_STREAM_BOOK_TICKER, &seq), BF_ENOTFOUND);
     bf_writer_stats st;
     CHECK_RC(bf_writer_get_stats(w, &st), BF_OK);
     CHECK(st.recovery_events == 0 && st.write_index == 0);

@@ -217,9 +217,9 @@ static void writer_on_v1(const char *scratch) {
     /* the symbols and last seqs of the version-1 segment are relearnt */
     CHECK(st.symbols == 1 && qt_symbol(w, "btcusdt") == 1);
     uint64_t seq = 0;
-    CHECK_RC(bf__writer_recovered_last_seq(w, 1, BF_STREAM_TRADE, &seq), BF_OK);
+    CHECK_RC(qt_resumed_seq(w, 1, BF_STREAM_TRADE, &seq), BF_OK);
     CHECK(seq == 3735683259ull);
-    CHECK_RC(bf__writer_recovered_last_seq(w, 1, BF_STREAM_BOOK_TICKER, &seq), BF_OK);
+    CHECK_RC(qt_resumed_seq(w, 1, BF_STREAM_BOOK_TICKER, &seq), BF_OK);
     CHECK(seq == 5123107839020ull);
     /* SYMBOL, then the RECOVERY record */
     CHECK(st.write_index == 2);
