@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -34,16 +33,15 @@ from binfeed.capture import CaptureBatch, CaptureError, pack_blocks, read_blocks
 from binfeed.durability import SyncPolicy
 from binfeed.errors import BinfeedError, QueueError
 from binfeed.ingest import FrameKind, Ingestor
-from binfeed.queue import QueueWriter, Segment, list_segments, symbols_in
-from binfeed.records import BOOK_TICKER_DTYPE, GAP_DTYPE, TRADE_DTYPE, RecordType
+from binfeed.queue import QueueWriter
+from binfeed.records import Stream
 
 __all__ = ["DEFAULT_KEEP_MALFORMED", "ImportReport", "Malformed", "import_captures"]
 
 #: Malformed lines remembered with their reason (all are counted).
 DEFAULT_KEEP_MALFORMED = 100
 
-_TYPE_NAMES = {RecordType.BOOK_TICKER: "bookTicker", RecordType.TRADE: "trade",
-               RecordType.GAP: "gap"}
+_TYPE_NAMES = {stream: stream.wire_name for stream in Stream}
 
 T = TypeVar("T")
 
@@ -134,7 +132,7 @@ def import_captures(
         sync: durability level (:mod:`binfeed.durability`; default none).
 
     Returns:
-        the report; records are counted by reading back what this import wrote.
+        the report; records are counted by the parser as it stores them.
 
     Raises:
         QueueError: the queue cannot be opened or written (locked by another writer, disk
@@ -142,31 +140,28 @@ def import_captures(
     """
     report = ImportReport() if report is None else report
     start = time.perf_counter()
-    first_segment: int | None = None
     try:
         sync = sync or SyncPolicy()
         with QueueWriter(queue, segment_slots=segment_slots,
                          sync_on_seal=sync.on_seal) as writer:
-            first_segment = writer.stats().segment_seq
             periodic = _PeriodicSync(writer, sync.every_s)
             with Ingestor(writer, max_frame=max_frame, keep_older=not dedup) as ingestor, \
                     ThreadPoolExecutor(1, thread_name_prefix="binfeed-import-read") as pool:
-                for path in files:
-                    report.files.append(os.fspath(path))
-                    _import_file(ingestor, os.fspath(path), pool, report, keep_malformed,
-                                 periodic)
-    except BinfeedError:
+                try:
+                    for path in files:
+                        report.files.append(os.fspath(path))
+                        _import_file(ingestor, os.fspath(path), pool, report, keep_malformed,
+                                     periodic)
+                except BinfeedError:
+                    # What was appended before the failure stays (the writer seals it on
+                    # the way out): count it, so that the caller can report it along with
+                    # the error, which is the one to raise.
+                    with contextlib.suppress(BinfeedError):
+                        _count_stored(ingestor, report)
+                    raise
+                _count_stored(ingestor, report)
+    finally:
         report.seconds = time.perf_counter() - start
-        if first_segment is not None:
-            # What was appended before the failure stays (the writer sealed it on the way
-            # out): count it, so that the caller can report it along with the error. The
-            # import's own failure is the error to raise, not one of this read-back.
-            with contextlib.suppress(BinfeedError):
-                _count_written(Path(queue), first_segment, report)
-        raise
-    report.seconds = time.perf_counter() - start
-    assert first_segment is not None  # the writer opened, or it raised above
-    _count_written(Path(queue), first_segment, report)
     return report
 
 
@@ -255,27 +250,11 @@ def _note_malformed(ingestor: Ingestor, path: str, batch: CaptureBatch, results:
         report.malformed.append(Malformed(path, int(batch.line_nos[i]), rc, reason))
 
 
-def _count_written(queue: Path, first_segment: int, report: ImportReport) -> None:
-    """Records per type and symbol in the segments this import's writer made (columns read
-    in place: only the type and symbol id of each record are touched)."""
-    symbols: dict[int, str] = {}
-    for seq, seg_path in list_segments(queue):
-        if seq < first_segment:
-            continue
-        with Segment(seg_path) as seg:
-            slots = seg.slots()
-            symbols.update(symbols_in(slots))
-            types = slots["type"]
-            for rtype, dtype in ((RecordType.BOOK_TICKER, BOOK_TICKER_DTYPE),
-                                 (RecordType.TRADE, TRADE_DTYPE), (RecordType.GAP, GAP_DTYPE)):
-                ids = slots.view(dtype)["symbol_id"][types == rtype]  # copies 8 B a record
-                if not len(ids):
-                    continue
-                counts = np.bincount(ids.astype(np.intp))
-                name = _TYPE_NAMES[rtype]
-                for sid in np.flatnonzero(counts).tolist():
-                    count = int(counts[sid])
-                    symbol = symbols.get(sid, f"#{sid}")
-                    report.records_by_type[name] += count
-                    report.records_by_symbol.setdefault(symbol, Counter())[name] += count
-            del slots, types
+def _count_stored(ingestor: Ingestor, report: ImportReport) -> None:
+    """Records per type and symbol that this import stored, from the parser's own
+    per-stream figures (records and GAPs it wrote)."""
+    for c in ingestor.stream_counts():
+        for name, count in ((_TYPE_NAMES[c.stream], c.stored), ("gap", c.gaps)):
+            if count:
+                report.records_by_type[name] += count
+                report.records_by_symbol.setdefault(c.symbol, Counter())[name] += count

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from binfeed import errors
 from binfeed._ffi import ffi, lib, raise_status, string
+from binfeed.records import Stream
 
 if TYPE_CHECKING:
     from binfeed.queue import QueueWriter
@@ -44,6 +45,7 @@ __all__ = [
     "IngestInfo",
     "Ingestor",
     "ParserCounters",
+    "StreamCounts",
 ]
 
 
@@ -77,6 +79,34 @@ class ParserCounters:
     control: int  #: control replies and serverShutdown
     errors: int
     gaps: int  #: GAP records written
+
+
+@dataclass(frozen=True)
+class StreamCounts:
+    """One stream's figures, as this parser saw them (:meth:`Ingestor.stream_counts`).
+
+    Attributes:
+        symbol: the symbol as the queue stores it ('BTCUSDT').
+        stream: bookTicker or trade.
+        stored: records this parser stored.
+        duplicates: frames this parser dropped as duplicates.
+        gaps: GAP records of the stream this parser wrote.
+        last_seq: the last seq in the queue (also from before a restart), 0 if none.
+        last_recv_ns: receive time of the last record this parser stored, 0 if none.
+    """
+
+    symbol: str
+    stream: Stream
+    stored: int
+    duplicates: int
+    gaps: int
+    last_seq: int
+    last_recv_ns: int
+
+    @property
+    def name(self) -> str:
+        """The stream's name as Binance spells it ('btcusdt@bookTicker')."""
+        return f"{self.symbol.lower()}@{self.stream.wire_name}"
 
 
 @dataclass(frozen=True)
@@ -372,10 +402,9 @@ class Ingestor:
             sid = self._ids.get(key, 0)
         return sid
 
-    def stream_stats(self) -> list[tuple[str, int, int]]:
-        """Per stream this parser has seen: (stream name as Binance spells it, e.g.
-        ``btcusdt@bookTicker``, records stored by this parser, receive time in ns of the
-        last one or 0). One C call plus a table scan: for status displays, not per frame."""
+    def stream_counts(self) -> list[StreamCounts]:
+        """The figures of every stream this parser has a last seq or a duplicate for, in no
+        particular order. One C call plus a table scan: not for the per-frame path."""
         total = ffi.new("size_t *")
         lib.bf_parser_stream_stats(self._handle(), ffi.NULL, 0, total)
         cap = int(total[0])
@@ -387,9 +416,16 @@ class Ingestor:
         for i in range(min(cap, int(total[0]))):
             st = arr[i]
             name = self._writer.symbol_name(int(st.symbol_id)) or f"?{st.symbol_id}"
-            kind = "bookTicker" if st.stream == lib.BF_STREAM_BOOK_TICKER else "trade"
-            out.append((f"{name.lower()}@{kind}", int(st.stored), int(st.last_recv_ns)))
+            out.append(StreamCounts(name, Stream(int(st.stream)), int(st.stored),
+                                    int(st.duplicates), int(st.gaps), int(st.last_seq),
+                                    int(st.last_recv_ns)))
         return out
+
+    def stream_stats(self) -> list[tuple[str, int, int]]:
+        """Per stream this parser has seen: (stream name as Binance spells it, e.g.
+        ``btcusdt@bookTicker``, records stored by this parser, receive time in ns of the
+        last one or 0), from :meth:`stream_counts`: for status displays, not per frame."""
+        return [(c.name, c.stored, c.last_recv_ns) for c in self.stream_counts()]
 
     def counters(self) -> ParserCounters:
         """The parser's totals."""

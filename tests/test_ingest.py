@@ -19,7 +19,7 @@ import pytest
 from binfeed import errors
 from binfeed._ffi import lib
 from binfeed.capture import read_batches, read_frames
-from binfeed.ingest import PARSE_ERRORS, FrameKind, Ingestor
+from binfeed.ingest import PARSE_ERRORS, FrameKind, Ingestor, StreamCounts
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.records import BookTicker, Gap, GapReason, Stream, Trade
 
@@ -229,6 +229,13 @@ def test_gaps_duplicates_and_lost_streams_as_a_reader_sees_them(tmp_path: Path) 
         assert ingestor.last_seq("btcusdt", lib.BF_STREAM_BOOK_TICKER) == 9
         assert ingestor.last_seq(1, lib.BF_STREAM_BOOK_TICKER) == 9
         assert ingestor.last_seq("NOPE", lib.BF_STREAM_TRADE) == 0
+        # the per-stream figures binfeed import reports
+        assert sorted(ingestor.stream_counts(), key=lambda c: c.stream) == [
+            StreamCounts("BTCUSDT", Stream.BOOK_TICKER, 2, 1, 1, 9, 3),
+            StreamCounts("BTCUSDT", Stream.TRADE, 4, 2, 1, 105, 105),
+        ]
+        assert sorted(ingestor.stream_stats()) == [("btcusdt@bookTicker", 2, 3),
+                                                   ("btcusdt@trade", 4, 105)]
     records = stored(queue)
     gaps = [r for r in records if isinstance(r, Gap)]
     assert gaps == [

@@ -396,6 +396,7 @@ typedef struct bf_stream_stat {
     uint64_t duplicates;   /* frames dropped as duplicates by this parser */
     uint64_t last_seq;     /* last seq in the queue (also from before a restart), 0 if none */
     uint64_t last_recv_ns; /* receive time of the last record this parser stored, 0 if none */
+    uint64_t gaps;         /* GAP records of the stream written by this parser */
 } bf_stream_stat;
 
 /** Fills out[0 .. min(cap, *total)) with the streams the parser has a last seq or a

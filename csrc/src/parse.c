@@ -298,6 +298,7 @@ static int store(bf_parser *p, const bf_msg *msg, uint64_t recv, bf_ingest_info 
     if (gap_reason != 0) {
         info->gaps = 1;
         p->counters.gaps++;
+        st->gaps++;
     }
     if (msg->stream == BF_STREAM_BOOK_TICKER) {
         p->counters.book_tickers++;
@@ -408,6 +409,7 @@ int bf_parser_stream_stats(const bf_parser *p, bf_stream_stat *out, size_t cap, 
                 o->duplicates = st->duplicates;
                 o->last_seq = st->has_last ? st->last : 0;
                 o->last_recv_ns = st->last_recv_ns;
+                o->gaps = st->gaps;
             }
             n++;
         }

@@ -32,6 +32,7 @@ typedef struct bf_stream_state {
     uint8_t zero[6];
     uint64_t stored;        /* records this parser stored for the stream */
     uint64_t duplicates;    /* frames this parser dropped as duplicates */
+    uint64_t gaps;          /* GAP records this parser wrote before the stream's records */
     uint64_t last_recv_ns;  /* receive time of the last stored record */
 } bf_stream_state;
 

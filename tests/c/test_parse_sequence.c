@@ -287,9 +287,11 @@ static void test_keep_older(void) {
     for (size_t i = 0; i < 2; i++) {
         if (stats[i].stream == BF_STREAM_TRADE) {
             CHECK(stats[i].stored == 5 && stats[i].last_seq == 60 && stats[i].last_recv_ns == 260);
+            CHECK(stats[i].gaps == 1); /* the jump 51 -> 60 */
         } else {
             CHECK(stats[i].stream == BF_STREAM_BOOK_TICKER);
             CHECK(stats[i].stored == 2 && stats[i].last_seq == 3 && stats[i].last_recv_ns == 103);
+            CHECK(stats[i].gaps == 0);
         }
         CHECK(stats[i].duplicates == 0 && stats[i].reserved == 0);
     }
