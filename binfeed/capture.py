@@ -5,10 +5,11 @@ in ``tests/data/binance``) or a bare frame, whose receive time is then unknown (
 lines are skipped; line numbers count every line, from 1. Compression is recognised by the
 gzip magic bytes, whatever the file is called.
 
-Files are read in large blocks, so reading is streaming (memory stays bounded).
-:func:`read_batches` splits each block with numpy into one packed buffer for
-:meth:`binfeed.ingest.Ingestor.ingest_packed`, the form the import command uses, at a small
-cost next to decompression; :func:`read_frames` yields one frame at a time.
+Files are read in large blocks, so reading is streaming (memory stays bounded). The lines
+of a block are split by the one parser of the line format, ``bf_capture_split``
+(``csrc/src/parse_capture.c``), in place: :func:`read_batches` gives each block as one
+packed buffer for :meth:`binfeed.ingest.Ingestor.ingest_packed` (what the import command
+uses); :func:`read_frames` yields one frame at a time from the same batches.
 
 Example::
 
@@ -37,9 +38,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     _inflate = zlib  # type: ignore[assignment]
     _INFLATE_ERRORS = (zlib.error,)
 
-#: bf_capture_split (csrc/src/parse_capture.c), when the extension exposes it.
-_capture_split = getattr(lib, "bf_capture_split", None)
-
 __all__ = [
     "GZIP_MAGIC",
     "CaptureBatch",
@@ -54,14 +52,6 @@ __all__ = [
 GZIP_MAGIC = b"\x1f\x8b"
 #: Decompressed bytes read at a time.
 BLOCK_SIZE = 1 << 22
-
-#: Receive times have at most this many digits (so that they fit in 64 bits); a longer
-#: digit prefix is not taken as a receive time (the line then fails as a frame).
-MAX_STAMP_DIGITS = 19
-
-_DIGITS = frozenset(b"0123456789")
-_POW10_DESC = np.array([10**k for k in reversed(range(MAX_STAMP_DIGITS))], np.uint64)
-_COLS = np.arange(MAX_STAMP_DIGITS + 1)
 
 
 class CaptureError(errors.BinfeedError):
@@ -148,38 +138,6 @@ def _blocks(path: str | os.PathLike[str], block_size: int) -> Iterator[bytearray
             yield tail
 
 
-def _split_line(line: bytes) -> tuple[int, bytes]:
-    """(receive ns, frame) of one non-empty line without its line end."""
-    if line[0] in _DIGITS:
-        stamp, sep, frame = line.partition(b" ")
-        if sep and stamp.isdigit() and len(stamp) <= MAX_STAMP_DIGITS:
-            return int(stamp), frame
-    return 0, line
-
-
-def read_frames(
-    path: str | os.PathLike[str], *, block_size: int = BLOCK_SIZE
-) -> Iterator[tuple[int, int, bytes]]:
-    """Yields ``(line number, receive ns, frame)`` for every non-empty line of a capture.
-
-    Raises:
-        CaptureError: the file cannot be opened, or its gzip stream is damaged (raised
-            when the damage is reached, after the frames before it).
-    """
-    line_no = 0
-    for block in _blocks(path, block_size):
-        lines = bytes(block).split(b"\n")
-        if lines[-1] == b"":
-            lines.pop()
-        for line in lines:
-            line_no += 1
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if line:
-                recv, frame = _split_line(line)
-                yield line_no, recv, frame
-
-
 @dataclass(frozen=True)
 class CaptureBatch:
     """The frames of one block of a capture, packed for one
@@ -221,17 +179,14 @@ def read_blocks(path: str | os.PathLike[str], *, block_size: int = BLOCK_SIZE
     return _blocks(path, block_size)
 
 
-def pack_blocks(blocks: Iterable[bytearray], *, use_c: bool = True) -> Iterator[CaptureBatch]:
+def pack_blocks(blocks: Iterable[bytearray]) -> Iterator[CaptureBatch]:
     """One :class:`CaptureBatch` per block of whole lines (from :func:`read_blocks`); line
     numbers count from the first block's first line. Each block is modified in place (its
-    receive times blanked) and becomes the batch's buffer.
-
-    The lines are split in C (``bf_capture_split``) when the extension has it, else with
-    numpy (``use_c=False`` forces numpy); neither takes a Python step per line."""
-    pack = _pack_block_c if use_c and _capture_split is not None else _pack_block
+    receive times blanked) and becomes the batch's buffer. The lines are split in C
+    (``bf_capture_split``), with no Python step per line."""
     first_line = 1
     for block in blocks:
-        batch, lines = pack(block, first_line)
+        batch, lines = _pack_block(block, first_line)
         first_line += lines
         if batch is not None:
             yield batch
@@ -248,63 +203,43 @@ def read_batches(
     return pack_blocks(read_blocks(path, block_size=block_size))
 
 
-def _pack_block_c(block: bytearray, first_line: int) -> tuple[CaptureBatch | None, int]:
-    """Packs a block of whole lines with bf_capture_split (csrc/src/parse_capture.c)."""
+def read_frames(
+    path: str | os.PathLike[str], *, block_size: int = BLOCK_SIZE
+) -> Iterator[tuple[int, int, bytes]]:
+    """Yields ``(line number, receive ns, frame)`` for every non-empty line of a capture;
+    the frame is the rest of the line as it is (without its line end).
+
+    Raises:
+        CaptureError: the file cannot be opened, or its gzip stream is damaged (raised
+            when the damage is reached, after the frames before it).
+    """
+    for batch in read_batches(path, block_size=block_size):
+        buf = batch.buf
+        offsets = batch.offsets.tolist()
+        for i, (line_no, recv) in enumerate(zip(batch.line_nos.tolist(),
+                                                batch.recv_ts_ns.tolist(), strict=True)):
+            start = offsets[i]
+            end = buf.find(b"\n", start, offsets[i + 1])
+            if end < 0:  # the last line of the file, without a line end
+                end = offsets[i + 1]
+            if end > start and buf[end - 1] == 13:  # "\r\n"
+                end -= 1
+            yield line_no, recv, bytes(buf[start:end])
+
+
+def _pack_block(block: bytearray, first_line: int) -> tuple[CaptureBatch | None, int]:
+    """Packs a block of whole lines with bf_capture_split; returns the batch (None if no
+    frame) and the block's line count."""
     cap = block.count(b"\n") + 1
     offsets = np.empty(cap + 1, np.uint64)
     recv = np.empty(cap, np.uint64)
     line_nos = np.empty(cap, np.uint64)
     lines = ffi.new("uint64_t *")
-    n = _capture_split(ffi.from_buffer(block), len(block), 1, cap, first_line,  # type: ignore[misc]
-                       ffi.from_buffer("size_t[]", offsets), ffi.from_buffer("uint64_t[]", recv),
-                       ffi.from_buffer("uint64_t[]", line_nos), lines)
+    n = lib.bf_capture_split(ffi.from_buffer(block), len(block), 1, cap, first_line,
+                             ffi.from_buffer("size_t[]", offsets),
+                             ffi.from_buffer("uint64_t[]", recv),
+                             ffi.from_buffer("uint64_t[]", line_nos), lines)
     if n == 0:
         return None, int(lines[0])
     return (CaptureBatch(block, offsets[: n + 1], recv[:n], line_nos[:n].astype(np.int64)),
             int(lines[0]))
-
-
-def _pack_block(block: bytearray, first_line: int) -> tuple[CaptureBatch | None, int]:
-    """Packs a block of whole lines with numpy; returns the batch (None if no frame) and
-    its line count."""
-    data = np.frombuffer(block, np.uint8)
-    n = data.size
-    ends = np.flatnonzero(data == 10)  # the line ends (exclusive)
-    if n and data[-1] != 10:
-        ends = np.append(ends, n)
-    lines = ends.size
-    if lines == 0:
-        return None, 0
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    content_end = ends.copy()  # without a "\r" before the "\n"
-    has_cr = (content_end > starts) & (data[np.maximum(content_end - 1, 0)] == 13)
-    content_end[has_cr] -= 1
-    frames = np.flatnonzero(content_end > starts)  # non-empty lines
-    if frames.size == 0:
-        return None, lines
-    starts, length = starts[frames], content_end[frames] - starts[frames]
-    rows = np.arange(frames.size)
-
-    # "<1..19 digits> <frame>": look at the first MAX_STAMP_DIGITS + 1 bytes of each line.
-    head = data[np.minimum(starts[:, None] + _COLS, n - 1)]
-    digit = ((head - 48) <= 9) & (length[:, None] > _COLS)  # uint8: below "0" wraps high
-    stamp_len = np.where(digit.all(axis=1), _COLS.size, digit.argmin(axis=1))
-    sep = np.minimum(stamp_len, _COLS.size - 1)
-    stamped = ((stamp_len >= 1) & (stamp_len <= MAX_STAMP_DIGITS) & (sep < length)
-               & (head[rows, sep] == 32))
-    recv = np.zeros(frames.size, np.uint64)
-    buf = block if isinstance(block, bytearray) else bytearray(block)
-    view = np.frombuffer(buf, np.uint8)
-    for width in np.unique(stamp_len[stamped]).tolist():  # usually one width (19 digits)
-        group = np.flatnonzero(stamped & (stamp_len == width))
-        # value = digits . powers of ten (below 10^19 < 2^64: no overflow)
-        recv[group] = (head[group, :width] - 48).astype(np.uint64) @ _POW10_DESC[-width:]
-        # blank "<digits> " so that it joins the previous frame's whitespace
-        view[starts[group][:, None] + _COLS[: width + 1]] = 32
-    offsets = np.empty(frames.size + 1, np.uint64)
-    offsets[:-1] = np.where(stamped, starts + stamp_len + 1, starts)
-    offsets[-1] = n
-    line_nos = frames.astype(np.int64) + first_line
-    return CaptureBatch(buf, offsets, recv, line_nos), lines

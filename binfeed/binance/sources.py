@@ -5,13 +5,12 @@ A source is a callable returning a fresh iterable of frames (so a server can sta
 for each connection when every connection gets its own clock). binfeed's captures
 (``binfeed/data/*.gz``, ``tests/data/binance/*.gz``) are lines
 ``<local receive time, ns> <combined envelope>``; :func:`capture_source` serves them, the
-payload text byte for byte as Binance sent it. Issue 6's ``replay --serve`` plugs a
-queue-backed source in the same way.
+payload text byte for byte as Binance sent it. ``replay --serve`` plugs a queue-backed
+source in the same way.
 """
 
 from __future__ import annotations
 
-import gzip
 import heapq
 import json
 import logging
@@ -19,6 +18,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
+
+from binfeed.capture import read_frames
 
 log = logging.getLogger("binfeed.server")
 
@@ -50,20 +51,11 @@ class SourceFrame(NamedTuple):
 Source = Callable[[], Iterable[SourceFrame]]
 
 
-def _open_text(path: Path) -> Iterable[str]:
-    with open(path, "rb") as probe:
-        gz = probe.read(2) == b"\x1f\x8b"
-    if gz:
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
-def parse_capture_line(line: str) -> SourceFrame | None:
-    """'<ns> {"stream":"btcusdt@trade","data":{...}}' -> SourceFrame; None for lines that
-    are not a timed combined-stream envelope (REST snapshots, blank lines)."""
-    ts, _, frame = line.strip().partition(" ")
-    if not ts.isdigit() or not frame:
-        return None
+def envelope_frame(recv_ns: int, frame: str) -> SourceFrame | None:
+    """A combined-stream envelope received at ``recv_ns``,
+    ``{"stream":"btcusdt@trade","data":{...}}``, as a SourceFrame whose payload is the
+    ``data`` text byte for byte; None for anything else (REST snapshots, replies)."""
+    frame = frame.strip()
     if frame.startswith(_PREFIX):
         end = frame.find('"', len(_PREFIX))
         if end > 0 and frame.startswith(_DATA, end + 1) and frame.endswith("}"):
@@ -71,7 +63,7 @@ def parse_capture_line(line: str) -> SourceFrame | None:
             payload = frame[end + 1 + len(_DATA) : -1]
             symbol, sep, stream = name.partition("@")
             if sep:
-                return SourceFrame(int(ts), symbol, stream, payload)
+                return SourceFrame(recv_ns, symbol, stream, payload)
     try:
         obj = json.loads(frame)
     except ValueError:
@@ -81,22 +73,23 @@ def parse_capture_line(line: str) -> SourceFrame | None:
     symbol, sep, stream = obj["stream"].partition("@")
     if not sep:
         return None
-    return SourceFrame(int(ts), symbol, stream, json.dumps(obj["data"], separators=(",", ":")))
+    return SourceFrame(recv_ns, symbol, stream, json.dumps(obj["data"], separators=(",", ":")))
 
 
 def read_capture(path: str | os.PathLike[str]) -> Iterator[SourceFrame]:
-    """The frames of one capture file (gzip or plain text), in file order."""
+    """The frames of one capture file (gzip or plain text, lines read by
+    :func:`binfeed.capture.read_frames`), in file order. Lines without a receive time
+    (which could not be paced) and frames that are not a combined-stream envelope are
+    skipped."""
     skipped = 0
-    src = _open_text(Path(path))
-    with src as lines:  # type: ignore[attr-defined]
-        for line in lines:
-            frame = parse_capture_line(line)
-            if frame is None:
-                skipped += 1
-                continue
-            yield frame
+    for _, recv_ns, raw in read_frames(path):
+        frame = envelope_frame(recv_ns, raw.decode("utf-8")) if recv_ns else None
+        if frame is None:
+            skipped += 1
+            continue
+        yield frame
     if skipped:
-        log.debug("%s: %d lines are not combined-stream frames (skipped)", path, skipped)
+        log.debug("%s: %d lines are not timed combined-stream frames (skipped)", path, skipped)
 
 
 def load_capture(paths: Sequence[str | os.PathLike[str]]) -> list[SourceFrame]:

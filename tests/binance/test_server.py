@@ -18,9 +18,10 @@ from binfeed.binance.sources import (
     SourceFrame,
     bundled_sample,
     capture_source,
+    envelope_frame,
     list_source,
     load_capture,
-    parse_capture_line,
+    read_capture,
 )
 
 pytestmark = pytest.mark.anyio
@@ -56,19 +57,24 @@ async def recv_until_closed(ws, seconds: float = 5.0) -> tuple[list[str], Connec
                 return out, exc
 
 
-def test_capture_lines_keep_payload_bytes() -> None:
-    line = ('1723161254087891268 {"stream":"btcusdt@bookTicker","data":{"u":50093239212,'
-            '"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000",'
-            '"A":"1.54698000"}}')
-    f = parse_capture_line(line)
+def test_capture_envelopes_keep_payload_bytes(tmp_path: Path) -> None:
+    envelope = ('{"stream":"btcusdt@bookTicker","data":{"u":50093239212,'
+                '"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000","a":"61837.64000000",'
+                '"A":"1.54698000"}}')
+    f = envelope_frame(1723161254087891268, envelope)
     assert f == SourceFrame(1723161254087891268, "btcusdt", "bookTicker",
                             '{"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000",'
                             '"a":"61837.64000000","A":"1.54698000"}')
-    spaced = '5 { "stream" : "a@trade", "data" : {"e": "trade"} }'
-    assert parse_capture_line(spaced) == SourceFrame(5, "a", "trade", '{"e":"trade"}')
-    assert parse_capture_line('123 {"lastUpdateId":1,"bids":[]}') is None
-    assert parse_capture_line("") is None
-    assert parse_capture_line("abc {}") is None
+    spaced = '{ "stream" : "a@trade", "data" : {"e": "trade"} }'
+    assert envelope_frame(5, spaced) == SourceFrame(5, "a", "trade", '{"e":"trade"}')
+    assert envelope_frame(123, '{"lastUpdateId":1,"bids":[]}') is None
+    assert envelope_frame(1, "") is None
+    assert envelope_frame(1, "abc {}") is None
+    # lines without a receive time cannot be paced: skipped
+    capture = tmp_path / "capture.txt"
+    capture.write_text(f"7 {spaced}\n{spaced}\nabc {{}}\n\n9 {envelope}\n")
+    assert [(f.recv_ns, f.name) for f in read_capture(capture)] == [
+        (7, "a@trade"), (9, "btcusdt@bookTicker")]
 
 
 def test_both_real_captures_merge_in_time_order() -> None:
