@@ -17,10 +17,10 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 
+from binfeed.display import duration, size, utc_time
 from binfeed.export import CONNECTION_EVENT_NAMES, GAP_REASON_NAMES, STREAM_NAMES
 from binfeed.queue import WriterStatus
 from binfeed.records import (
@@ -272,50 +272,11 @@ def _last_per_symbol(ids: np.ndarray) -> list[int]:
 # --------------------------------------------------------------------------------------
 
 
-def fmt_time(ns: int | None) -> str:
-    """'2024-08-09 00:00:00.123Z' (UTC, ms), '-' for None/0."""
-    if not ns:
-        return "-"
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
-
-
-def fmt_lag(seconds: float | None) -> str:
-    """A lag in the unit that reads best: '850 us', '12.3 ms', '4.20 s', '3h12m'."""
-    if seconds is None:
-        return "-"
-    if seconds < 0:
-        return f"-{fmt_lag(-seconds)} (clock skew)"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:.1f} ms"
-    if seconds < 120:
-        return f"{seconds:.2f} s"
-    minutes = int(seconds // 60)
-    if minutes < 120:
-        return f"{minutes}m{int(seconds % 60):02d}s"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours}h{minutes % 60:02d}m"
-    return f"{hours // 24}d{hours % 24:02d}h"
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
-
-
 def _writer_text(w: WriterStatus | None) -> str:
     if w is None:
         return "-"
     if w.live:
-        return f"live: pid {w.pid} on {w.host} ({w.command}), since {fmt_time(w.started_ns)}"
+        return f"live: pid {w.pid} on {w.host} ({w.command}), since {utc_time(w.started_ns)}"
     if w.pid:
         return f"none live (last: pid {w.pid} on {w.host}, {w.command})"
     return "none"
@@ -347,7 +308,7 @@ def render_screen(rep: Report, width: int, height: int, color: bool = True) -> l
         lines.append((plain, style))
 
     head = f"binfeed monitor  {rep.path}"
-    right = f"{fmt_time(rep.now_ns)}  Ctrl-C quits"
+    right = f"{utc_time(rep.now_ns)}  Ctrl-C quits"
     pad = max(1, width - len(head) - len(right))
     add(head + " " * pad + right, REVERSE)
     if rep.waiting:
@@ -359,20 +320,20 @@ def render_screen(rep: Report, width: int, height: int, color: bool = True) -> l
         fill = (f"{rep.segment_index:,} / {rep.segment_capacity:,} slots "
                 f"({100 * (rep.segment_index or 0) / max(rep.segment_capacity or 1, 1):.0f}%)")
         add(f"segment  #{rep.segment_seq}  {fill}   segments {rep.segments} "
-            f"({_size(rep.disk_bytes)} on disk)"
+            f"({size(rep.disk_bytes)} on disk)"
             + (f"   reader backlog {rep.backlog:,}" if rep.backlog else ""))
     by_type = "  ".join(f"{k} {v:,.0f}/s" for k, v in rep.rates.items()
                         if k in ("bookTicker", "trade"))
     add(f"records  {rep.rate:,.0f}/s" + (f"  ({by_type})" if by_type else "")
         + f"   {rep.total:,} since start ({rep.elapsed_s:.0f} s)")
     lag_style = RED if rep.stale else ""
-    newest = fmt_time(rep.last_recv_ns)
-    add(f"lag      {fmt_lag(rep.lag_s)} behind wall clock (newest record received {newest})"
+    newest = utc_time(rep.last_recv_ns)
+    add(f"lag      {duration(rep.lag_s)} behind wall clock (newest record received {newest})"
         + ("  STALE" if rep.stale else ""), lag_style)
     gap_line = f"gaps     {rep.gaps_total} since start"
     if rep.recent_gaps:
         g = rep.recent_gaps[-1]
-        gap_line += (f"   last: {fmt_time(g.recv_ts_ns)} {g.stream} {g.reason} "
+        gap_line += (f"   last: {utc_time(g.recv_ts_ns)} {g.stream} {g.reason} "
                      f"{g.last_seq or '-'}..{g.next_seq or '-'}")
     add(gap_line, RED if rep.gaps_new else "")
     add(f"conn     {rep.connection_events} events since start"
@@ -387,7 +348,7 @@ def render_screen(rep: Report, width: int, height: int, color: bool = True) -> l
     for s in shown:
         q, t = s.quote, s.trade
         newest_ns = max(q.recv_ts_ns if q else 0, t.recv_ts_ns if t else 0)
-        age = fmt_lag((rep.now_ns - newest_ns) / 1e9) if newest_ns else "-"
+        age = duration((rep.now_ns - newest_ns) / 1e9) if newest_ns else "-"
         add(f"{s.symbol:<14}{s.rates['bookTicker']:>9,.0f}{s.rates['trade']:>9,.0f}  "
             f"{_num(q.bid if q else None):>14} {_num(q.bid_qty if q else None):>12} "
             f"{_num(q.ask if q else None):>14} {_num(q.ask_qty if q else None):>12}  "
@@ -411,7 +372,7 @@ def report_dict(rep: Report) -> dict[str, object]:
     """The report as plain JSON-able data (what :func:`render_line` prints)."""
     w = rep.writer
     doc: dict[str, object] = {
-        "time": fmt_time(rep.now_ns),
+        "time": utc_time(rep.now_ns),
         "now_ns": rep.now_ns,
         "queue": rep.path,
         "waiting": rep.waiting,
@@ -469,8 +430,6 @@ __all__ = [
     "STALE_AFTER_S",
     "MonitorState",
     "Report",
-    "fmt_lag",
-    "fmt_time",
     "render_line",
     "render_screen",
     "report_dict",

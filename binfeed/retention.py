@@ -38,18 +38,19 @@ import anyio.abc
 
 from binfeed import errors
 from binfeed._ffi import ffi, lib, string
+from binfeed.display import AGE_UNITS, IEC_UNITS, exact_duration, exact_size
 from binfeed.queue import list_segments
 from binfeed.records import HEADER_SIZE
 
 log = logging.getLogger(__name__)
 
-_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_SIZE_UNITS = {
-    "b": 1,
-    "k": 1024, "kb": 1000, "kib": 1024,
-    "m": 1024**2, "mb": 1000**2, "mib": 1024**2,
-    "g": 1024**3, "gb": 1000**3, "gib": 1024**3,
-    "t": 1024**4, "tb": 1000**4, "tib": 1024**4,
+_AGE_UNITS = dict(AGE_UNITS)
+# the binary units (KiB, ... also spelt K, ...) and their decimal cousins (kB = 1000 B, ...)
+_SIZE_UNITS = {"b": 1} | {
+    spelling: factor
+    for power, (unit, binary) in enumerate(IEC_UNITS[1:], 1)
+    for spelling, factor in ((unit.lower(), binary), (unit[0].lower(), binary),
+                             (unit[0].lower() + "b", 1000**power))
 }
 _PART_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]+)\s*")
 #: Default pause between two retention passes of a recorder.
@@ -71,9 +72,9 @@ class RetentionPolicy:
     def __str__(self) -> str:
         parts = []
         if self.max_age_s is not None:
-            parts.append(_format_age(self.max_age_s))
+            parts.append(exact_duration(self.max_age_s))
         if self.max_bytes is not None:
-            parts.append(_format_size(self.max_bytes))
+            parts.append(exact_size(self.max_bytes))
         return ",".join(parts) or "keep everything"
 
 
@@ -116,22 +117,6 @@ def _invalid(text: str, why: str) -> errors.ConfigError:
     return errors.ConfigError(
         f"invalid retention {text!r}: {why}; give an age like 36h, 7d, 2w or a size like "
         "50GiB, 500MB, or both: 7d,50GiB")
-
-
-def _format_age(seconds: float) -> str:
-    for unit in ("w", "d", "h", "m"):
-        n = seconds / _AGE_UNITS[unit]
-        if n >= 1 and n == int(n):
-            return f"{int(n)}{unit}"
-    return f"{seconds:g}s"
-
-
-def _format_size(n: int) -> str:
-    for unit in ("TiB", "GiB", "MiB", "KiB"):
-        v = n / _SIZE_UNITS[unit.lower()]
-        if v >= 1 and v == int(v):
-            return f"{int(v)}{unit}"
-    return f"{n}B"
 
 
 @dataclass

@@ -5,30 +5,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from binfeed.bus import BusQueue, list_queues
 from binfeed.commands.common import config_option, queue_location, translate_errors
-from binfeed.monitor import fmt_lag
+from binfeed.display import duration, size, utc_time
 from binfeed.summary import QueueSummary, summarize
-
-
-def _time(ns: int | None) -> str:
-    if not ns:
-        return "-"
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
-        size /= 1024
-    return f"{n} B"
 
 
 @click.command("info")
@@ -92,7 +76,7 @@ def print_summary(s: QueueSummary, max_gaps: int) -> None:
     """Prints the human-readable summary of a queue (what `binfeed info` shows)."""
     w = s.writer
     if w is not None and w.live:
-        writer = f"live: pid {w.pid} on {w.host} ({w.command}), since {_time(w.started_ns)}"
+        writer = f"live: pid {w.pid} on {w.host} ({w.command}), since {utc_time(w.started_ns)}"
     elif w is not None and w.pid:
         writer = f"none live (last: pid {w.pid} on {w.host}, {w.command})"
     else:
@@ -100,25 +84,26 @@ def print_summary(s: QueueSummary, max_gaps: int) -> None:
     click.echo(f"queue     {s.path}")
     click.echo(f"writer    {writer}")
     disk = sum(seg.bytes_on_disk for seg in s.segments)
-    click.echo(f"segments  {len(s.segments)} ({_size(disk)} on disk)")
+    click.echo(f"segments  {len(s.segments)} ({size(disk)} on disk)")
     for seg in s.segments:
         if seg.error is not None:
             click.echo(f"  {seg.seq:>6}  unreadable: {seg.error}")
             continue
         state = "sealed" if seg.sealed else "open"
         click.echo(f"  {seg.seq:>6}  {seg.records:>10} / {seg.capacity:<10} {state:<6} "
-                   f"created {_time(seg.created_ns)}")
+                   f"created {utc_time(seg.created_ns)}")
     click.echo(f"records   {s.total_records}")
     for name, count in sorted(s.records_by_type.items()):
         click.echo(f"  {name:<12} {count:>12}")
-    click.echo(f"time      {_time(s.first_recv_ns)} .. {_time(s.last_recv_ns)} (receive time)")
+    click.echo(f"time      {utc_time(s.first_recv_ns)} .. {utc_time(s.last_recv_ns)} "
+               "(receive time)")
     click.echo(f"symbols   {len(s.records_by_symbol)}")
     for name, counts in sorted(s.records_by_symbol.items()):
         parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         click.echo(f"  {name:<14} {parts}")
     click.echo(f"gaps      {len(s.gaps)}")
     for g in s.gaps[:max_gaps]:
-        click.echo(f"  {_time(g.recv_ts_ns)} {g.stream:<24} {g.reason:<16} "
+        click.echo(f"  {utc_time(g.recv_ts_ns)} {g.stream:<24} {g.reason:<16} "
                    f"last {g.last_seq if g.last_seq is not None else '-'} "
                    f"next {g.next_seq if g.next_seq is not None else '-'}")
     if len(s.gaps) > max_gaps:
@@ -146,11 +131,11 @@ def _print_bus(root: Path, queues: list[BusQueue], as_json: bool) -> None:
     for q in queues:
         newest = "-"
         if q.last_recv_ns:
-            newest = f"{_time(q.last_recv_ns)} ({fmt_lag((now - q.last_recv_ns) / 1e9)} ago)"
+            newest = f"{utc_time(q.last_recv_ns)} ({duration((now - q.last_recv_ns) / 1e9)} ago)"
         w = q.writer
         writer = f"live pid {w.pid}" if w.live else ("none" if not w.pid else
                                                       f"none (last pid {w.pid})")
-        click.echo(f"  {q.name:<32} {q.segments:>8} {q.records:>14,} {_size(q.bytes_on_disk):>11}"
+        click.echo(f"  {q.name:<32} {q.segments:>8} {q.records:>14,} {size(q.bytes_on_disk):>11}"
                    f"  {newest:<38} {writer}")
         if q.error:
             click.echo(f"    problem: {q.error}")

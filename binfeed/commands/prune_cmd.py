@@ -14,16 +14,8 @@ from binfeed.commands.common import (
     retain_option,
     translate_errors,
 )
+from binfeed.display import size
 from binfeed.retention import RetentionPolicy
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 @click.command("prune")
@@ -56,8 +48,8 @@ def prune(queue_dir: Path, retain: RetentionPolicy, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleted"
     for path in result.deleted:
         click.echo(f"{verb} {path}")
-    summary = (f"{verb} {len(result.deleted)} segment(s), {_size(result.bytes_freed)}; "
-               f"kept {result.kept_segments} ({_size(result.kept_bytes)}) under "
+    summary = (f"{verb} {len(result.deleted)} segment(s), {size(result.bytes_freed)}; "
+               f"kept {result.kept_segments} ({size(result.kept_bytes)}) under "
                f"--retain {retain}")
     if result.held_by_reader is not None:
         summary += f"; {result.held_by_reader.name} is open in a reader, kept with newer ones"

@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from binfeed.cli import main
-from binfeed.monitor import MonitorState, fmt_lag, render_screen
+from binfeed.display import duration
+from binfeed.monitor import MonitorState, render_screen
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.records import ConnectionEvent, GapReason, Stream
 from tests.ops.helpers import BINFEED, env, spawn_binfeed, spawn_live_writer, stop, wait_line
@@ -92,7 +93,7 @@ def test_state_counts_rates_latest_quotes_and_gaps(tmp_path: Path) -> None:
     (3 * 3600 + 720, "3h12m"), (-0.5, "-500.0 ms (clock skew)"),
 ])
 def test_lag_formatting(seconds: float, text: str) -> None:
-    assert fmt_lag(seconds) == text
+    assert duration(seconds) == text
 
 
 def test_lines_mode_counts_exactly_what_a_writer_process_commits(tmp_path: Path) -> None:
