@@ -22,6 +22,7 @@ import click
 from click.core import ParameterSource
 
 from binfeed import bus
+from binfeed.commands.params import RETENTION, SYNC
 from binfeed.errors import BinfeedError, ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,28 +75,11 @@ def segment_slots_option() -> Callable[[F], F]:
         "need less free space at a time, and retention drops data in smaller steps.")
 
 
-class SyncType(click.ParamType):
-    """``none``, ``seal`` or ``interval:SECONDS``, as a :class:`~binfeed.durability.SyncPolicy`."""
-
-    name = "none|seal|interval:S"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> Any:
-        from binfeed.durability import SyncPolicy, parse_sync
-
-        if isinstance(value, SyncPolicy):
-            return value
-        try:
-            return parse_sync(str(value))
-        except ConfigError as exc:
-            self.fail(str(exc), param, ctx)
-
-
 def sync_option() -> Callable[[F], F]:
     """``--sync LEVEL``: what a writing command does for durability; the command receives
     ``sync`` (a :class:`~binfeed.durability.SyncPolicy`)."""
     return click.option(
-        "--sync", "sync", type=SyncType(), default="none", show_default=True,
+        "--sync", "sync", type=SYNC, default="none", show_default=True,
         help="Durability against a power cut (a crash of the process loses nothing "
         "published at any level): none (the kernel writes back when it likes), seal "
         "(fdatasync each segment when it is sealed), interval:SECONDS (seal, and the open "
@@ -327,29 +311,12 @@ def config_option() -> Callable[[F], F]:
 # --------------------------------------------------------------------------------------
 
 
-class RetentionType(click.ParamType):
-    """A click type for ``--retain``: '7d', '36h', '50GiB', '7d,50GiB'."""
-
-    name = "retention"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> Any:
-        from binfeed.retention import RetentionPolicy, parse_retention
-
-        if isinstance(value, RetentionPolicy):
-            return value
-        try:
-            return parse_retention(str(value))
-        except ConfigError as exc:
-            self.fail(str(exc), param, ctx)
-
-
 def retain_option(required: bool = False) -> Callable[[F], F]:
     """``--retain AGE|SIZE``: the command receives ``retain`` as a
     :class:`binfeed.retention.RetentionPolicy` (None when not given)."""
     extra: dict[str, Any] = {"required": True} if required else {"default": None}
     return click.option(
-        "--retain", "retain", type=RetentionType(), metavar="AGE|SIZE",
+        "--retain", "retain", type=RETENTION, metavar="AGE|SIZE",
         help="Keep this much: an age (36h, 7d, 2w), a size (50GiB, 500MB) or both "
         "(7d,50GiB). Older whole sealed segments are deleted, never the newest, never one "
         "a reader has open.", **extra)

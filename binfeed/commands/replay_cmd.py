@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import click
 import numpy as np
@@ -22,45 +22,13 @@ from binfeed.commands.common import (
     translate_errors,
 )
 from binfeed.commands.damage import DamageLog
+from binfeed.commands.params import SPEED, TIME
 from binfeed.export import CSV_HEADER, csv_lines, jsonl_lines, npz_tables
 from binfeed.queue import QueueReader, list_segments
+from binfeed.selection import Selection
 
 FORMATS = ("jsonl", "csv", "npz")
 log = logging.getLogger("binfeed.replay")
-
-
-class TimeType(click.ParamType):
-    """``--from``/``--to``: ISO 8601 or ns since the epoch -> ns (binfeed.serve.parse_time)."""
-
-    name = "time"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> Any:
-        if isinstance(value, int):
-            return value
-        from binfeed.serve import parse_time
-
-        try:
-            return parse_time(str(value))
-        except errors.ConfigError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-class SpeedType(click.ParamType):
-    """``--speed``: '1', 'N', 'max' -> a factor, or None for max."""
-
-    name = "speed"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> Any:
-        if value is None or isinstance(value, float):
-            return value
-        from binfeed.serve import parse_speed
-
-        try:
-            return parse_speed(str(value))
-        except errors.ConfigError as exc:
-            self.fail(str(exc), param, ctx)
 
 
 @click.command("replay")
@@ -76,10 +44,10 @@ class SpeedType(click.ParamType):
 @click.option("--follow", "-F", is_flag=True,
               help="After the existing records, keep printing new ones as they are committed "
               "(across segment rolls) until interrupted; waits for the queue to appear.")
-@click.option("--from", "time_from", type=TimeType(), default=None, metavar="T",
+@click.option("--from", "time_from", type=TIME, default=None, metavar="T",
               help="Only records received at or after T (ISO 8601, UTC unless it says "
               "otherwise, or ns since the epoch).")
-@click.option("--to", "time_to", type=TimeType(), default=None, metavar="T",
+@click.option("--to", "time_to", type=TIME, default=None, metavar="T",
               help="Only records received before T.")
 @click.option("--serve", is_flag=True,
               help="Serve the recorded bookTicker and trade frames as a Binance-compatible "
@@ -88,7 +56,7 @@ class SpeedType(click.ParamType):
               help="--serve: the address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=9443, show_default=True,
               help="--serve: the port (0: any free port, printed at start).")
-@click.option("--speed", type=SpeedType(), default="1", show_default=True, metavar="1|N|max",
+@click.option("--speed", type=SPEED, default="1", show_default=True, metavar="1|N|max",
               help="--serve: 1 = the recorded pace, N = N times faster, max = as fast as "
               "the client reads.")
 @config_option()
@@ -140,13 +108,12 @@ def replay(queue_dir: Path, fmt: str, symbols: str | None, output: Path | None,
         binfeed replay data/q --serve --port 9443 --speed 10
         binfeed record --queue copy --symbols btcusdt --url ws://127.0.0.1:9443
     """
-    wanted_names = split_symbols(symbols)
-    window = (time_from, time_to)
+    selection = Selection.of(split_symbols(symbols), start_ns=time_from, end_ns=time_to)
     if serve:
         if follow or output is not None or fmt != "jsonl" or include_all:
             raise click.UsageError("--serve serves frames: drop --follow, --output, --format "
                                    "and --all")
-        _serve(queue_dir, host, port, speed, time_from, time_to, wanted_names)
+        _serve(queue_dir, host, port, speed, selection)
         return
     if fmt == "npz":
         if output is None:
@@ -158,9 +125,9 @@ def replay(queue_dir: Path, fmt: str, symbols: str | None, output: Path | None,
         with QueueReader(queue_dir, on_damage=damage) as reader:
             if fmt == "npz":
                 assert output is not None
-                _write_npz(reader, wanted_names, output, window)
+                _write_npz(reader, selection, output)
             else:
-                _write_to(output, reader, fmt, wanted_names, include_all, False, window)
+                _write_to(output, reader, fmt, selection, include_all, False)
         damage.finish()
         return
     # --follow ends with SIGINT, which must exit 0 whenever it comes: while waiting for
@@ -169,20 +136,19 @@ def replay(queue_dir: Path, fmt: str, symbols: str | None, output: Path | None,
         if not _has_segments(queue_dir):
             log.info("waiting for a queue to appear at %s", queue_dir)
         with QueueReader.wait_for(queue_dir, on_damage=damage) as reader:
-            _write_to(output, reader, fmt, wanted_names, include_all, True, window)
+            _write_to(output, reader, fmt, selection, include_all, True)
     except KeyboardInterrupt:
         with contextlib.suppress(OSError):
             sys.stdout.flush()
     damage.finish()
 
 
-def _write_to(output: Path | None, reader: QueueReader, fmt: str, names: list[str],
-              include_all: bool, follow: bool,
-              window: tuple[int | None, int | None]) -> None:
+def _write_to(output: Path | None, reader: QueueReader, fmt: str, selection: Selection,
+              include_all: bool, follow: bool) -> None:
     stream: IO[str] = (output.open("w", encoding="utf-8", newline="\n") if output
                        else sys.stdout)
     try:
-        _write_text(reader, fmt, names, include_all, follow, stream, window)
+        _write_text(reader, fmt, selection, include_all, follow, stream)
     except BrokenPipeError:  # `| head`: the reader went away, which is fine
         _silence_stdout()
     finally:
@@ -197,30 +163,8 @@ def _has_segments(queue_dir: Path) -> bool:
         return False
 
 
-def _wanted(reader: QueueReader, names: list[str]) -> set[int] | None:
-    if not names:
-        return None
-    return {sid for sid, name in reader.symbols.items() if name in names}
-
-
-def _in_window(batch: np.ndarray, window: tuple[int | None, int | None]) -> np.ndarray:
-    """The records of a batch received in [from, to) (a copy; the batch itself when no
-    window is set)."""
-    start, end = window
-    if start is None and end is None:
-        return batch
-    recv = batch["recv_ts_ns"]
-    keep = np.ones(len(batch), dtype=bool)
-    if start is not None:
-        keep &= recv >= start
-    if end is not None:
-        keep &= recv < end
-    return batch[keep]
-
-
-def _write_text(reader: QueueReader, fmt: str, names: list[str], include_all: bool,
-                follow: bool, out: IO[str],
-                window: tuple[int | None, int | None] = (None, None)) -> None:
+def _write_text(reader: QueueReader, fmt: str, selection: Selection, include_all: bool,
+                follow: bool, out: IO[str]) -> None:
     fmt_lines = jsonl_lines if fmt == "jsonl" else csv_lines
     if fmt == "csv":
         out.write(CSV_HEADER + "\n")
@@ -243,8 +187,9 @@ def _write_text(reader: QueueReader, fmt: str, names: list[str], include_all: bo
                 time.sleep(0.0005 if idle < 200 else 0.01)
                 continue
             idle = 0
-            batch = _in_window(batch, window)
-            lines = fmt_lines(batch, reader.symbols, _wanted(reader, names), include_all)
+            batch = selection.window(batch)
+            lines = fmt_lines(batch, reader.symbols, selection.symbol_ids(reader.symbols),
+                              include_all)
             if lines:
                 out.write("\n".join(lines))
                 out.write("\n")
@@ -254,15 +199,15 @@ def _write_text(reader: QueueReader, fmt: str, names: list[str], include_all: bo
             signal.signal(signal.SIGINT, previous)
 
 
-def _write_npz(reader: QueueReader, names: list[str], output: Path,
-               window: tuple[int | None, int | None] = (None, None)) -> None:
+def _write_npz(reader: QueueReader, selection: Selection, output: Path) -> None:
     parts: dict[str, list[np.ndarray]] = {"book_ticker": [], "trade": [], "gap": []}
     while True:
         batch = reader.poll(1 << 20)
         if len(batch) == 0:
             break
-        batch = _in_window(batch, window)
-        for key, table in npz_tables(batch, reader.symbols, _wanted(reader, names)).items():
+        batch = selection.window(batch)
+        ids = selection.symbol_ids(reader.symbols)
+        for key, table in npz_tables(batch, reader.symbols, ids).items():
             parts[key].append(table)
     tables = {k: np.concatenate(v) if v else np.empty(0) for k, v in parts.items()}
     try:
@@ -278,15 +223,15 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-def _serve(queue_dir: Path, host: str, port: int, speed: float | None, start_ns: int | None,
-           end_ns: int | None, symbols: list[str]) -> None:
+def _serve(queue_dir: Path, host: str, port: int, speed: float | None,
+           selection: Selection) -> None:
     """Runs the loopback server over the queue until SIGINT/SIGTERM."""
     import anyio
 
+    from binfeed.binance.queue_source import queue_source
     from binfeed.binance.server import BinanceServer, ServerConfig
-    from binfeed.serve import queue_source
 
-    source = queue_source(queue_dir, start_ns=start_ns, end_ns=end_ns, symbols=symbols or None)
+    source = queue_source(queue_dir, selection)
     with QueueReader(queue_dir, from_end=True) as probe:
         known = sorted(set(probe.symbols.values()))
     config = ServerConfig(host=host, port=port, speed=speed, clock="per_connection")

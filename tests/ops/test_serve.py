@@ -20,10 +20,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
+from binfeed.binance.queue_source import decimal_text, queue_frames
 from binfeed.binance.sources import SourceFrame, bundled_sample, load_capture
 from binfeed.cli import main
+from binfeed.commands.params import parse_speed, parse_time
 from binfeed.queue import QueueReader, QueueWriter
-from binfeed.serve import decimal_text, parse_speed, parse_time, queue_frames
+from binfeed.selection import Selection
 from tests.ops.helpers import BINFEED, env, spawn_binfeed
 
 DECIMAL = re.compile(r"\d+\.\d{8,}")
@@ -383,11 +385,11 @@ def test_odd_records_round_trip_through_the_c_parser(tmp_path: Path) -> None:
                        buyer_is_maker=True, best_match=None, recv_ts_ns=2)
         w.append_trade("ETHUSDT", 10, 2500.5, 0.0, trade_ts_us=13000, event_ts_us=14000,
                        buyer_is_maker=False, best_match=False, recv_ts_ns=3)
-    frames = list(queue_frames(src, symbols=["btcusdt", "ETHUSDT"]))
+    frames = list(queue_frames(src, Selection.of(["btcusdt", "ETHUSDT"])))
     assert '"E":1723161255208' in frames[0].payload
     assert '"M"' not in frames[1].payload
     assert frames[2].payload.endswith('"m":false,"M":false}')
-    assert list(queue_frames(src, symbols=["SOLUSDT"])) == []
+    assert list(queue_frames(src, Selection.of(["SOLUSDT"]))) == []
     with QueueWriter(dst) as w, ingest.Ingestor(w) as ing:
         for f in frames:
             envelope = f'{{"stream":"{f.name}","data":{f.payload}}}'

@@ -1,8 +1,11 @@
-"""A queue as a Binance market-stream source: ``binfeed replay DIR --serve``.
+"""A queue as a Binance market-stream source (``binfeed replay DIR --serve``): records
+back into the frames Binance sent.
 
 :func:`queue_source` turns a recorded queue back into the frames Binance sent, for the
 loopback server (:mod:`binfeed.binance.server`): bookTicker and trade records become
-payloads in Binance's own JSON format, paced by their recorded receive times.
+payloads in Binance's own JSON format, paced by their recorded receive times. Which records
+is a :class:`binfeed.selection.Selection` (symbols, a window of receive times), the same
+one ``binfeed replay`` prints with.
 
 - bookTicker: ``{"u":..,"s":"BTCUSDT","b":"61837.63000000","B":..,"a":..,"A":..}``
   (plus ``"E"`` when the record carries an exchange time, as USD-M futures frames do);
@@ -27,7 +30,6 @@ import logging
 import math
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,7 @@ from binfeed.records import (
     TRADE_DTYPE,
     RecordType,
 )
+from binfeed.selection import EVERYTHING, Selection
 
 log = logging.getLogger(__name__)
 
@@ -68,48 +71,6 @@ def decimal_text(x: float) -> str:
     if len(frac) < MIN_DECIMALS:
         frac += "0" * (MIN_DECIMALS - len(frac))
     return f"{whole}.{frac}"
-
-
-def parse_time(text: str) -> int:
-    """``--from``/``--to``: an ISO 8601 time (UTC unless it says otherwise; a date alone
-    means its midnight) or an integer of nanoseconds since the epoch (as ``recv_ts_ns``
-    prints). Returns ns since the epoch.
-
-    Raises:
-        ConfigError: anything else.
-    """
-    s = text.strip()
-    if s.isdigit():
-        return int(s)
-    try:
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00") if s.endswith("Z") else s)
-    except ValueError:
-        raise errors.ConfigError(
-            f"invalid time {text!r}: give an ISO 8601 time like 2024-08-09T00:00:00Z (UTC "
-            "unless an offset is given) or nanoseconds since the epoch") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    seconds = int(dt.timestamp())
-    return seconds * 1_000_000_000 + dt.microsecond * 1000
-
-
-def parse_speed(text: str) -> float | None:
-    """``--speed``: '1' (the recorded pace), 'N' (N times faster), 'max' (None).
-
-    Raises:
-        ConfigError: not a positive number or 'max'.
-    """
-    s = text.strip().lower()
-    if s in ("max", "inf", "0"):
-        return None
-    try:
-        speed = float(s.rstrip("x"))
-    except ValueError:
-        speed = -1.0
-    if not math.isfinite(speed) or speed <= 0:
-        raise errors.ConfigError(f"invalid speed {text!r}: give 1 (recorded pace), a factor "
-                                 "like 10 or 0.5, or max")
-    return speed
 
 
 def _book_payloads(batch: np.ndarray, idx: np.ndarray, names: list[str]) -> list[str]:
@@ -147,35 +108,26 @@ def _trade_payloads(batch: np.ndarray, idx: np.ndarray, names: list[str]) -> lis
 
 
 def batch_frames(
-    batch: np.ndarray,
-    symbols: dict[int, str],
-    *,
-    start_ns: int | None = None,
-    end_ns: int | None = None,
-    wanted: set[str] | None = None,
+    batch: np.ndarray, symbols: dict[int, str], selection: Selection = EVERYTHING
 ) -> list[SourceFrame]:
     """The bookTicker and trade records of a batch of slots as frames, in queue order.
 
     Args:
         batch: slots from :meth:`QueueReader.poll`.
         symbols: id -> name, holding every id of the batch.
-        start_ns, end_ns: keep records received in [start_ns, end_ns).
-        wanted: upper-case symbols to keep (None: all).
+        selection: which records to keep (default: all).
     """
     types = batch["type"]
     keep = (types == _BT) | (types == _TR)
-    if start_ns is not None or end_ns is not None:
-        recv = batch["recv_ts_ns"]
-        if start_ns is not None:
-            keep &= recv >= start_ns
-        if end_ns is not None:
-            keep &= recv < end_ns
+    in_window = selection.in_window(batch["recv_ts_ns"])
+    if in_window is not None:
+        keep &= in_window
     # symbol_id sits at different offsets in the two bodies.
     sid = np.where(types == _BT, batch.view(BOOK_TICKER_DTYPE)["symbol_id"],
                    batch.view(TRADE_DTYPE)["symbol_id"])
-    if wanted is not None:
-        ids = [i for i, name in symbols.items() if name.upper() in wanted]
-        keep &= np.isin(sid, np.array(ids, dtype=np.uint64))
+    ids = selection.symbol_ids(symbols)
+    if ids is not None:
+        keep &= np.isin(sid, np.array(sorted(ids), dtype=np.uint64))
     idx = np.flatnonzero(keep)
     if not len(idx):
         return []
@@ -197,14 +149,12 @@ def batch_frames(
 
 def queue_frames(
     queue_dir: str | os.PathLike[str],
+    selection: Selection = EVERYTHING,
     *,
-    start_ns: int | None = None,
-    end_ns: int | None = None,
-    symbols: list[str] | None = None,
     batch_records: int = 4096,
 ) -> Iterator[SourceFrame]:
     """Every bookTicker and trade frame of the queue in receive-time order (ties in queue
-    order), as committed when called, within [start_ns, end_ns).
+    order), as committed when called, of the records ``selection`` keeps.
 
     A recorded queue is already in receive order and is streamed as it is read. A queue
     filled by importing several captures one after the other is not: its frames are then
@@ -215,11 +165,10 @@ def queue_frames(
     Raises:
         QueueNotFoundError, QueueCorruptError, QueueVersionError: from the reader.
     """
-    wanted = {s.upper() for s in symbols} if symbols else None
     if _in_receive_order(queue_dir):
-        yield from _frames_in_queue_order(queue_dir, start_ns, end_ns, wanted, batch_records)
+        yield from _frames_in_queue_order(queue_dir, selection, batch_records)
     else:
-        yield from _frames_in_time_order(queue_dir, start_ns, end_ns, wanted, batch_records)
+        yield from _frames_in_time_order(queue_dir, selection, batch_records)
 
 
 def _market(slots: np.ndarray) -> np.ndarray:
@@ -245,22 +194,19 @@ def _in_receive_order(queue_dir: str | os.PathLike[str]) -> bool:
     return True
 
 
-def _frames_in_queue_order(queue_dir: str | os.PathLike[str], start_ns: int | None,
-                           end_ns: int | None, wanted: set[str] | None,
+def _frames_in_queue_order(queue_dir: str | os.PathLike[str], selection: Selection,
                            batch_records: int) -> Iterator[SourceFrame]:
     with QueueReader(queue_dir, on_damage=_log_damage) as reader:
         while True:
             batch = reader.poll(batch_records)
             if not len(batch):
                 return
-            frames = batch_frames(batch, reader.symbols, start_ns=start_ns, end_ns=end_ns,
-                                  wanted=wanted)
+            frames = batch_frames(batch, reader.symbols, selection)
             del batch
             yield from frames
 
 
-def _frames_in_time_order(queue_dir: str | os.PathLike[str], start_ns: int | None,
-                          end_ns: int | None, wanted: set[str] | None,
+def _frames_in_time_order(queue_dir: str | os.PathLike[str], selection: Selection,
                           batch_records: int) -> Iterator[SourceFrame]:
     # The reader's batches are zero-copy views of the mapped segments: keeping them keeps
     # the slots readable without loading them; only the index below is built.
@@ -286,16 +232,11 @@ def _frames_in_time_order(queue_dir: str | os.PathLike[str], start_ns: int | Non
         for k in np.unique(which).tolist():
             here = which == k
             out[here] = batches[k][rows[here]]
-        yield from batch_frames(out, symbols, start_ns=start_ns, end_ns=end_ns, wanted=wanted)
+        yield from batch_frames(out, symbols, selection)
 
 
-def queue_source(
-    queue_dir: str | os.PathLike[str],
-    *,
-    start_ns: int | None = None,
-    end_ns: int | None = None,
-    symbols: list[str] | None = None,
-) -> Source:
+def queue_source(queue_dir: str | os.PathLike[str], selection: Selection = EVERYTHING
+                 ) -> Source:
     """A :data:`~binfeed.binance.sources.Source` replaying the queue: each call (each
     server connection) reads it again from the beginning.
 
@@ -304,14 +245,12 @@ def queue_source(
     """
     path = Path(queue_dir)
     QueueReader(path).close()  # fail now, not in the first connection
-    return lambda: queue_frames(path, start_ns=start_ns, end_ns=end_ns, symbols=symbols)
+    return lambda: queue_frames(path, selection)
 
 
 __all__ = [
     "batch_frames",
     "decimal_text",
-    "parse_speed",
-    "parse_time",
     "queue_frames",
     "queue_source",
 ]
