@@ -1,9 +1,12 @@
-"""A Binance-compatible market-stream WebSocket server for loopback: tests, demos, replays.
+"""A Binance-compatible market-stream WebSocket server for loopback (tests, demos,
+replays): its I/O, connections and listener.
 
 It speaks what :mod:`binfeed.binance.exchange` models (paths, SUBSCRIBE & co with Binance's
 replies and errors, 1024 streams per connection, 5 incoming messages per second or close
 1008, pings every ``ping_interval`` seconds) and serves frames from a pluggable source
-(:mod:`binfeed.binance.sources`): real captures, or issue 6's queue-backed replay.
+(:mod:`binfeed.binance.sources`: real captures; :mod:`binfeed.binance.queue_source`: a
+recorded queue). The playback clock is :mod:`binfeed.binance.playback`, fault injection
+:mod:`binfeed.binance.faults`; this module moves their decisions over the sockets.
 
 Clock (``ServerConfig.clock``):
 
@@ -17,18 +20,15 @@ Clock (``ServerConfig.clock``):
 - ``"per_connection"``: every connection starts its own playback from the beginning.
 
 Pace (``ServerConfig.speed``): 1.0 is the recorded pace (frame times from the source),
-N is N times faster, None is as fast as the client reads.
+N is N times faster, None is as fast as the client reads (see the playback module).
 
 At the end of the data connections stay open and idle, answering pings, so a recorder
 does not reconnect in a loop.
 
-Fault injection (``ServerConfig.faults`` or :meth:`BinanceServer.inject`), per connection
-(numbered 1, 2, 3... in accept order), after a number of frames sent on it:
-``abort`` (TCP closed without a close frame: the client sees 1006), ``reset`` (TCP RST),
-``close`` (a close frame with ``code``: 1000, 1001, 1008, 1011...), ``stall`` (nothing sent
-any more, not even pongs; the socket stays open), ``shutdown`` (a ``serverShutdown`` event,
-then close 1001 after ``grace`` seconds). ``ServerConfig.refuse`` names symbols whose
-streams are refused (an error reply to SUBSCRIBE, HTTP 400 when named in the URL).
+Fault injection (``ServerConfig.faults`` or :meth:`BinanceServer.inject`): abort, reset,
+close, stall, shutdown, per connection, after a number of frames sent on it (see the
+faults module). ``ServerConfig.refuse`` names symbols whose streams are refused (an error
+reply to SUBSCRIBE, HTTP 400 when named in the URL).
 
 Network: binds 127.0.0.1 by default. Plain ``ws://``, or ``wss://`` with
 ``ServerConfig.ssl_context``.
@@ -38,13 +38,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import socket
 import ssl
 import struct
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -58,37 +57,16 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from binfeed.binance import exchange
-from binfeed.binance.sources import Source, SourceFrame
+from binfeed.binance.faults import Fault, FaultAction, FaultSchedule, apply_fault
+from binfeed.binance.playback import Encoded, Playback, encode_text_frame
+from binfeed.binance.sources import Source
 
 log = logging.getLogger("binfeed.server")
-
-FaultAction = Literal["abort", "reset", "close", "stall", "shutdown"]
 
 #: Frames queued per connection before the playback waits for that client.
 OUTBOX_FRAMES = 8192
 #: Bytes written to the socket per send call at most.
 SEND_CHUNK = 256 * 1024
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A fault to inject on a connection.
-
-    Args:
-        action: abort | reset | close | stall | shutdown (see the module doc).
-        after_frames: act once this many market-data frames were sent on the connection.
-        connection: the connection's number (1 = the first accepted), 0 = every connection.
-        code: the close code of ``close`` (1006 is not a code one can send: use ``abort``).
-        reason: the close reason.
-        grace: ``shutdown``: seconds between the event and the close (frames keep flowing).
-    """
-
-    action: FaultAction
-    after_frames: int = 0
-    connection: int = 1
-    code: int = 1011
-    reason: str = ""
-    grace: float = 1.0
 
 
 @dataclass
@@ -132,116 +110,6 @@ class ConnectionStats:
     closed_at: float | None = None
 
 
-def encode_text_frame(payload: bytes) -> bytes:
-    """One unmasked, unfragmented WebSocket text frame (server to client, no extension)."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
-    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
-
-
-class _Encoded:
-    """A source frame's wire bytes, raw and combined, made once for all connections."""
-
-    __slots__ = ("_combined", "_raw", "frame", "name")
-
-    def __init__(self, frame: SourceFrame, name: str) -> None:
-        self.frame = frame
-        self.name = name
-        self._raw: bytes | None = None
-        self._combined: bytes | None = None
-
-    def wire(self, combined: bool) -> bytes:
-        if combined:
-            if self._combined is None:
-                payload = self.frame.payload
-                body = (f'{{"stream":"{self.name}","data":{payload}}}' if isinstance(payload, str)
-                        else b'{"stream":"' + self.name.encode() + b'","data":' + payload + b"}")
-                self._combined = encode_text_frame(
-                    body.encode() if isinstance(body, str) else body)
-            return self._combined
-        if self._raw is None:
-            payload = self.frame.payload
-            self._raw = encode_text_frame(
-                payload.encode() if isinstance(payload, str) else payload)
-        return self._raw
-
-
-class _Playback:
-    """Plays a source on one clock to the connections subscribed to each stream."""
-
-    def __init__(self, source: Source, config: ServerConfig, server: BinanceServer) -> None:
-        self._source = source
-        self._config = config
-        self._server = server
-        self.subscribers: dict[str, set[_Connection]] = {}
-        self.members: set[_Connection] = set()
-        self._changed = anyio.Event()
-        self.started = False
-        self.finished = anyio.Event()
-        self.frames_played = 0
-
-    def subscribe(self, conn: _Connection, names: Iterable[str]) -> None:
-        for name in names:
-            self.subscribers.setdefault(name, set()).add(conn)
-        self.members.add(conn)
-        self._changed.set()
-
-    def unsubscribe(self, conn: _Connection, names: Iterable[str]) -> None:
-        for name in names:
-            subs = self.subscribers.get(name)
-            if subs is not None:
-                subs.discard(conn)
-                if not subs:
-                    del self.subscribers[name]
-        self._changed.set()
-
-    def leave(self, conn: _Connection) -> None:
-        self.unsubscribe(conn, list(self.subscribers))
-        self.members.discard(conn)
-
-    async def _wait_change(self) -> None:
-        self._changed = anyio.Event()
-        await self._changed.wait()
-
-    async def run(self) -> None:
-        while not self.subscribers:
-            await self._wait_change()
-        self.started = True
-        speed = self._config.speed
-        clock = anyio.current_time
-        t0: tuple[float, int] | None = None
-        since_yield = 0
-        for frame in self._source():
-            name = frame.name
-            if speed is not None:
-                if t0 is None:
-                    t0 = (clock(), frame.recv_ns)
-                delay = t0[0] + (frame.recv_ns - t0[1]) / 1e9 / speed - clock()
-                if delay > 0.0005:
-                    await anyio.sleep(delay)
-                    since_yield = 0
-            else:
-                while not self.subscribers:
-                    await self._wait_change()
-            subs = self.subscribers.get(name)
-            self.frames_played += 1
-            if subs:
-                encoded = _Encoded(frame, name)
-                for conn in list(subs):
-                    while not conn.offer(encoded):
-                        await conn.room()
-                        since_yield = 0
-            since_yield += 1
-            if since_yield >= 512:
-                await anyio.lowlevel.checkpoint()
-                since_yield = 0
-        self.finished.set()
-        log.info("playback finished after %d frames", self.frames_played)
-
-
 class _Connection:
     """One accepted client: handshake, reader, writer, pinger, faults."""
 
@@ -251,21 +119,21 @@ class _Connection:
         self.stream = stream
         self.protocol = ServerProtocol(max_size=self.config.max_message)
         self.lock = anyio.Lock()
-        self.outbox: deque[_Encoded] = deque()
+        self.outbox: deque[Encoded] = deque()
         self._wake = anyio.Event()
         self._room = anyio.Event()
         self.stats: ConnectionStats | None = None
         self.session: exchange.Session | None = None
-        self.playback: _Playback | None = None
+        self.playback: Playback | None = None
         self.stalled = False
         self.closing = False
-        self.faults: list[Fault] = []
+        self.faults = FaultSchedule((), 0)
         self.budget = exchange.IncomingBudget(self.config.incoming_limit)
         self._tg: anyio.abc.TaskGroup | None = None
         self._unanswered_since: float | None = None  # oldest ping without a pong since
 
     # -- playback interface -----------------------------------------------------------
-    def offer(self, encoded: _Encoded) -> bool:
+    def offer(self, encoded: Encoded) -> bool:
         """Queues a frame; False when the outbox is full (the playback waits)."""
         if self.stalled or self.closing:
             return True
@@ -332,8 +200,7 @@ class _Connection:
         self.stats = ConnectionStats(number, request.path, time.monotonic(), route.combined)
         self.server.connections.append(self.stats)
         self.session = exchange.Session(route, self.server.refuses, self.config.bare_errors)
-        self.faults = sorted((f for f in self.config.faults if f.connection in (0, number)),
-                             key=lambda f: f.after_frames)
+        self.faults = FaultSchedule(self.config.faults, number)
         self.server.live[number] = self
         log.info("connection %d: %s", number, request.path)
         self.playback = self.server.playback_for(self)
@@ -437,9 +304,7 @@ class _Connection:
                 if not outbox:
                     await self._wake.wait()
                 continue
-            limit = math.inf
-            if self.faults:
-                limit = max(0, self.faults[0].after_frames - stats.frames_sent)
+            limit = self.faults.frames_until_next(stats.frames_sent)
             combined = self.session.combined
             parts: list[bytes] = []
             size = 0
@@ -460,8 +325,8 @@ class _Connection:
 
     async def _check_faults(self) -> None:
         assert self.stats is not None
-        while self.faults and self.faults[0].after_frames <= self.stats.frames_sent:
-            await self.apply(self.faults.pop(0))
+        while (fault := self.faults.due(self.stats.frames_sent)) is not None:
+            await self.apply(fault)
 
     async def _pinger(self) -> None:
         assert self.stats is not None
@@ -517,27 +382,28 @@ class _Connection:
         self.stats.faults_applied.append(fault.action)
         log.info("connection %d: injecting %s after %d frames", self.stats.number, fault.action,
                  self.stats.frames_sent)
-        if fault.action in ("abort", "reset") or (fault.action == "close" and fault.code == 1006):
-            self._stop_receiving_frames()
-            if fault.action == "reset":
-                sock = self.stream.extra(anyio.abc.SocketAttribute.raw_socket)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            await self.stream.aclose()
-            self._cancel()
-        elif fault.action == "close":
-            await self.close(fault.code, fault.reason)
-        elif fault.action == "stall":
-            self.stalled = True
-            self._stop_receiving_frames()
-        elif fault.action == "shutdown":
-            event = exchange.server_shutdown_event(time.time_ns() // 1_000_000)
-            async with self.lock:
-                self.protocol.send_text(event.encode())
-                await self._write(self.protocol.data_to_send())
-            if self._tg is not None:
-                self._tg.start_soon(self._close_later, fault.grace)
-        else:  # pragma: no cover - Literal keeps this out
-            raise ValueError(f"unknown fault {fault.action!r}")
+        await apply_fault(self, fault)
+
+    # faults.FaultTarget
+    async def abort(self, *, reset: bool) -> None:
+        self._stop_receiving_frames()
+        if reset:
+            sock = self.stream.extra(anyio.abc.SocketAttribute.raw_socket)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await self.stream.aclose()
+        self._cancel()
+
+    def stall(self) -> None:
+        self.stalled = True
+        self._stop_receiving_frames()
+
+    async def announce_shutdown(self, grace: float) -> None:
+        event = exchange.server_shutdown_event(time.time_ns() // 1_000_000)
+        async with self.lock:
+            self.protocol.send_text(event.encode())
+            await self._write(self.protocol.data_to_send())
+        if self._tg is not None:
+            self._tg.start_soon(self._close_later, grace)
 
     def _stop_receiving_frames(self) -> None:
         """Leaves the playback (which, at max speed, waits for a subscriber instead of
@@ -571,7 +437,7 @@ class BinanceServer:
         self.live: dict[int, _Connection] = {}
         self.port = 0
         self._numbers = 0
-        self.shared = _Playback(source, self.config, self)
+        self.shared = Playback(source, self.config.speed)
         self._task_group: anyio.abc.TaskGroup | None = None
         refused = {s.lower() for s in self.config.refuse}
         self.refuses: Callable[[str], bool] = lambda name: name.partition("@")[0] in refused
@@ -597,9 +463,9 @@ class BinanceServer:
         self._numbers += 1
         return self._numbers
 
-    def playback_for(self, conn: _Connection) -> _Playback:
+    def playback_for(self, conn: _Connection) -> Playback:
         if self.config.clock == "per_connection":
-            return _Playback(self.source, self.config, self)
+            return Playback(self.source, self.config.speed)
         return self.shared
 
     async def inject(self, fault: Fault) -> None:
@@ -656,3 +522,14 @@ async def open_server(source: Source, config: ServerConfig | None = None,
             yield server
         finally:
             tg.cancel_scope.cancel()
+
+
+__all__ = [
+    "BinanceServer",
+    "ConnectionStats",
+    "Fault",
+    "FaultAction",
+    "ServerConfig",
+    "encode_text_frame",
+    "open_server",
+]

@@ -1,0 +1,157 @@
+"""The loopback server's playback: a source's frames on one clock, to the connections
+subscribed to each stream.
+
+Pace (``speed``): 1.0 is the recorded pace (frame times from the source), N is N times
+faster, None is as fast as the slowest subscribed client reads (the playback then waits
+while no connection has any subscription, so a reconnecting client misses only what was
+in flight on the connection it lost). Playback starts when the first subscription comes.
+Each frame's wire bytes are made once (:class:`Encoded`), for every connection.
+
+The server (:mod:`binfeed.binance.server`) runs one playback for all connections (the
+shared clock, like the exchange) or one per connection; its connections are the
+:class:`Subscriber` of this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+import anyio
+import anyio.lowlevel
+
+from binfeed.binance.sources import Source, SourceFrame
+
+__all__ = ["Encoded", "Playback", "Subscriber", "encode_text_frame"]
+
+log = logging.getLogger("binfeed.server")
+
+#: Frames played between two checkpoints when no sleep or wait came in between.
+_CHECKPOINT_EVERY = 512
+
+
+def encode_text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented WebSocket text frame (server to client, no extension)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
+
+
+class Encoded:
+    """A source frame's wire bytes, raw and combined, made once for all connections."""
+
+    __slots__ = ("_combined", "_raw", "frame", "name")
+
+    def __init__(self, frame: SourceFrame, name: str) -> None:
+        self.frame = frame
+        self.name = name
+        self._raw: bytes | None = None
+        self._combined: bytes | None = None
+
+    def wire(self, combined: bool) -> bytes:
+        """The frame as a ``/stream`` (combined envelope) or a ``/ws`` (raw) client gets it."""
+        if combined:
+            if self._combined is None:
+                payload = self.frame.payload
+                body = (f'{{"stream":"{self.name}","data":{payload}}}' if isinstance(payload, str)
+                        else b'{"stream":"' + self.name.encode() + b'","data":' + payload + b"}")
+                self._combined = encode_text_frame(
+                    body.encode() if isinstance(body, str) else body)
+            return self._combined
+        if self._raw is None:
+            payload = self.frame.payload
+            self._raw = encode_text_frame(
+                payload.encode() if isinstance(payload, str) else payload)
+        return self._raw
+
+
+class Subscriber(Protocol):
+    """A connection as the playback sees it."""
+
+    def offer(self, encoded: Encoded) -> bool:
+        """Queues a frame; False when full (the playback then waits for :meth:`room`)."""
+
+    async def room(self) -> None:
+        """Returns once the subscriber can take a frame again."""
+
+
+class Playback:
+    """Plays a source on one clock to the subscribers of each stream.
+
+    Args:
+        source: the frames, in time order (called once per :meth:`run`).
+        speed: the pace (see the module doc).
+    """
+
+    def __init__(self, source: Source, speed: float | None) -> None:
+        self._source = source
+        self._speed = speed
+        self.subscribers: dict[str, set[Subscriber]] = {}
+        self.members: set[Subscriber] = set()
+        self._changed = anyio.Event()
+        self.started = False
+        self.finished = anyio.Event()
+        self.frames_played = 0
+
+    def subscribe(self, conn: Subscriber, names: Iterable[str]) -> None:
+        for name in names:
+            self.subscribers.setdefault(name, set()).add(conn)
+        self.members.add(conn)
+        self._changed.set()
+
+    def unsubscribe(self, conn: Subscriber, names: Iterable[str]) -> None:
+        for name in names:
+            subs = self.subscribers.get(name)
+            if subs is not None:
+                subs.discard(conn)
+                if not subs:
+                    del self.subscribers[name]
+        self._changed.set()
+
+    def leave(self, conn: Subscriber) -> None:
+        self.unsubscribe(conn, list(self.subscribers))
+        self.members.discard(conn)
+
+    async def _wait_change(self) -> None:
+        self._changed = anyio.Event()
+        await self._changed.wait()
+
+    async def run(self) -> None:
+        """Plays the source once, from the first subscription to its last frame."""
+        while not self.subscribers:
+            await self._wait_change()
+        self.started = True
+        speed = self._speed
+        clock = anyio.current_time
+        t0: tuple[float, int] | None = None
+        since_yield = 0
+        for frame in self._source():
+            name = frame.name
+            if speed is not None:
+                if t0 is None:
+                    t0 = (clock(), frame.recv_ns)
+                delay = t0[0] + (frame.recv_ns - t0[1]) / 1e9 / speed - clock()
+                if delay > 0.0005:
+                    await anyio.sleep(delay)
+                    since_yield = 0
+            else:
+                while not self.subscribers:
+                    await self._wait_change()
+            subs = self.subscribers.get(name)
+            self.frames_played += 1
+            if subs:
+                encoded = Encoded(frame, name)
+                for conn in list(subs):
+                    while not conn.offer(encoded):
+                        await conn.room()
+                        since_yield = 0
+            since_yield += 1
+            if since_yield >= _CHECKPOINT_EVERY:
+                await anyio.lowlevel.checkpoint()
+                since_yield = 0
+        self.finished.set()
+        log.info("playback finished after %d frames", self.frames_played)
