@@ -39,13 +39,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import ssl
 import struct
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import anyio
 import anyio.abc
@@ -59,6 +57,7 @@ from websockets.server import ServerProtocol
 from binfeed.binance import exchange
 from binfeed.binance.faults import Fault, FaultAction, FaultSchedule, apply_fault
 from binfeed.binance.playback import Encoded, Playback, encode_text_frame
+from binfeed.binance.server_config import ServerConfig
 from binfeed.binance.sources import Source
 
 log = logging.getLogger("binfeed.server")
@@ -67,26 +66,6 @@ log = logging.getLogger("binfeed.server")
 OUTBOX_FRAMES = 8192
 #: Bytes written to the socket per send call at most.
 SEND_CHUNK = 256 * 1024
-
-
-@dataclass
-class ServerConfig:
-    """How the server behaves (defaults: Binance's)."""
-
-    host: str = "127.0.0.1"
-    port: int = 0
-    speed: float | None = 1.0
-    clock: Literal["shared", "per_connection"] = "shared"
-    ping_interval: float | None = 20.0
-    ping_timeout: float = 60.0
-    incoming_limit: int = exchange.INCOMING_LIMIT
-    refuse: frozenset[str] = frozenset()
-    bare_errors: bool = False
-    faults: Sequence[Fault] = ()
-    open_timeout: float = 10.0
-    close_timeout: float = 5.0
-    max_message: int = 1 << 16
-    ssl_context: ssl.SSLContext | None = None  # serve wss:// (tests of TLS verification)
 
 
 @dataclass

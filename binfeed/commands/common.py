@@ -22,6 +22,7 @@ import click
 from click.core import ParameterSource
 
 from binfeed import bus
+from binfeed._ffi import lib
 from binfeed.commands.params import RETENTION, SYNC
 from binfeed.errors import BinfeedError, ConfigError
 
@@ -54,8 +55,6 @@ def symbols_option(help_text: str) -> Callable[[F], F]:
 def _check_segment_slots(ctx: click.Context, param: click.Parameter, value: int) -> int:
     # The writer refuses too small segments too, but only once the command runs, as an
     # exception: checking here makes it a usage error (exit 2) before anything is opened.
-    from binfeed._ffi import lib
-
     minimum = int(lib.BF_MIN_SEGMENT_SLOTS)
     if 0 < value < minimum:
         raise click.BadParameter(
@@ -70,7 +69,8 @@ def segment_slots_option() -> Callable[[F], F]:
     return click.option(
         "--segment-slots", "segment_slots", type=click.IntRange(min=0), default=0,
         show_default=True, metavar="N", callback=_check_segment_slots,
-        help="Records per segment file (0: the queue's default, 1 Mi records). A new "
+        help=f"Records per segment file (0: the queue's default, "
+        f"{lib.BF_DEFAULT_SEGMENT_SLOTS // 1024**2} Mi records). A new "
         "segment reserves its whole size on disk when it is created: smaller segments "
         "need less free space at a time, and retention drops data in smaller steps.")
 

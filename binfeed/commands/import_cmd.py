@@ -8,6 +8,7 @@ from typing import NoReturn
 import click
 
 from binfeed import errors
+from binfeed._ffi import lib
 from binfeed.commands.common import (
     config_option,
     queue_location,
@@ -32,7 +33,8 @@ EXIT_MALFORMED = 3
 @click.option("--show-malformed", type=click.IntRange(min=0), default=20, show_default=True,
               metavar="N", help="List at most N malformed lines with their reason.")
 @click.option("--max-frame", type=click.IntRange(min=0), default=0, metavar="BYTES",
-              help="Refuse frames longer than this (default: 1 MiB).")
+              help=f"Refuse frames longer than this (default: "
+              f"{lib.BF_DEFAULT_MAX_FRAME // 1024**2} MiB).")
 @click.option("--dedup", is_flag=True,
               help="Skip bookTicker/trade frames whose update or trade id is not above the "
               "last one stored for their stream (importing a file twice then adds nothing). "

@@ -14,6 +14,7 @@ import click
 import numpy as np
 
 from binfeed import errors
+from binfeed.binance.server_config import ServerConfig
 from binfeed.commands.common import (
     config_option,
     queue_location,
@@ -28,6 +29,8 @@ from binfeed.queue import QueueReader, list_segments
 from binfeed.selection import Selection
 
 FORMATS = ("jsonl", "csv", "npz")
+#: --serve's port when none is given (Binance's own: wss://stream.binance.com:9443).
+SERVE_PORT = 9443
 log = logging.getLogger("binfeed.replay")
 
 
@@ -52,9 +55,9 @@ log = logging.getLogger("binfeed.replay")
 @click.option("--serve", is_flag=True,
               help="Serve the recorded bookTicker and trade frames as a Binance-compatible "
               "WebSocket endpoint instead of printing them (see below).")
-@click.option("--host", default="127.0.0.1", show_default=True,
+@click.option("--host", default=ServerConfig.host, show_default=True,
               help="--serve: the address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=9443, show_default=True,
+@click.option("--port", type=click.IntRange(0, 65535), default=SERVE_PORT, show_default=True,
               help="--serve: the port (0: any free port, printed at start).")
 @click.option("--speed", type=SPEED, default="1", show_default=True, metavar="1|N|max",
               help="--serve: 1 = the recorded pace, N = N times faster, max = as fast as "
@@ -229,7 +232,7 @@ def _serve(queue_dir: Path, host: str, port: int, speed: float | None,
     import anyio
 
     from binfeed.binance.queue_source import queue_source
-    from binfeed.binance.server import BinanceServer, ServerConfig
+    from binfeed.binance.server import BinanceServer
 
     source = queue_source(queue_dir, selection)
     with QueueReader(queue_dir, from_end=True) as probe:
