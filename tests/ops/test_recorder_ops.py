@@ -11,31 +11,19 @@ import time
 from pathlib import Path
 
 import anyio
-import pytest
 
-from binfeed import bus
+from binfeed import bus, errors
 from binfeed.binance.sources import SourceFrame, bundled_sample, load_capture
-from binfeed.cli import all_commands
 from binfeed.queue import QueueReader
 from tests.ops.helpers import run_binfeed, spawn_binfeed
 from tests.ops.test_follow import interrupt, read_lines
-
-pytest.importorskip("binfeed.ingest", reason="the recorder's ingest module has not landed")
-
-
-def recorder_location(root: Path, streams: str) -> list[str]:
-    """``--bus-root ROOT`` once ``record`` takes it (requests-ops.md), else the same place
-    spelled as ``--queue ROOT/<default name>``."""
-    if any(p.name == "bus_root" for p in all_commands()["record"].params):
-        return ["--bus-root", str(root)]
-    return ["--queue", str(bus.queue_path(root, bus.recorder_queue_name(streams)))]
 
 
 def market_count(queue: Path) -> int:
     try:
         return sum(1 for r in QueueReader(queue).records()
                    if type(r).__name__ in ("BookTicker", "Trade"))
-    except Exception:  # not created yet
+    except errors.QueueNotFoundError:  # not created yet
         return 0
 
 
@@ -60,7 +48,7 @@ def test_two_recorders_a_follower_info_and_monitor_on_one_bus(tmp_path: Path) ->
         procs.append(follower)
         time.sleep(0.2)
         for streams in ("bookTicker", "trade"):
-            procs.append(spawn_binfeed("record", *recorder_location(root, streams),
+            procs.append(spawn_binfeed("record", "--bus-root", str(root),
                                        "--symbols", "btcusdt", "--streams", streams,
                                        "--url", url))
         deadline = time.monotonic() + 30

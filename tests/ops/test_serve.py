@@ -24,6 +24,7 @@ from binfeed.binance.queue_source import decimal_text, queue_frames
 from binfeed.binance.sources import SourceFrame, bundled_sample, load_capture
 from binfeed.cli import main
 from binfeed.commands.params import parse_speed, parse_time
+from binfeed.ingest import Ingestor
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.selection import Selection
 from tests.ops.helpers import BINFEED, env, spawn_binfeed
@@ -314,7 +315,7 @@ def test_serve_errors(tmp_path: Path, capture_queue: Path) -> None:
         assert "choose another --port" in busy.stderr
 
 
-# -- record -> serve -> record (needs the recorder: binfeed.ingest) --------------------
+# -- record -> serve -> record --------------------------------------------------------
 
 
 def records_of(q: Path) -> list[tuple[Any, ...]]:
@@ -330,7 +331,6 @@ def records_of(q: Path) -> list[tuple[Any, ...]]:
 def test_record_serve_record_gives_the_same_records(
     tmp_path: Path, capture: list[SourceFrame], speed: str
 ) -> None:
-    pytest.importorskip("binfeed.ingest", reason="the recorder's ingest module has not landed")
     from binfeed.binance.server import open_server
     from binfeed.binance.sources import list_source
 
@@ -376,7 +376,6 @@ def test_record_serve_record_gives_the_same_records(
 def test_odd_records_round_trip_through_the_c_parser(tmp_path: Path) -> None:
     """Exchange times on a bookTicker (USD-M futures frames carry E), a trade without a
     best-match flag, tiny and huge values: served payloads parse back to the same records."""
-    ingest = pytest.importorskip("binfeed.ingest", reason="the parser binding has not landed")
     src, dst = tmp_path / "src", tmp_path / "dst"
     with QueueWriter(src) as w:
         w.append_book_ticker("BTCUSDT", 7, 1e-8, 123456789.123, 5e-324, 1.7976931348623157e308,
@@ -390,7 +389,7 @@ def test_odd_records_round_trip_through_the_c_parser(tmp_path: Path) -> None:
     assert '"M"' not in frames[1].payload
     assert frames[2].payload.endswith('"m":false,"M":false}')
     assert list(queue_frames(src, Selection.of(["SOLUSDT"]))) == []
-    with QueueWriter(dst) as w, ingest.Ingestor(w) as ing:
+    with QueueWriter(dst) as w, Ingestor(w) as ing:
         for f in frames:
             envelope = f'{{"stream":"{f.name}","data":{f.payload}}}'
             ing.ingest_checked(envelope, f.recv_ns)
