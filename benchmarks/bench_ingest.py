@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Frame ingest benchmarks (issue 4): binfeed's C parser against pure-Python baselines.
+"""Frame ingest benchmarks: binfeed's C parser against pure-Python baselines.
 
 All figures come from one run on real frames (tests/data/binance), best of N rounds:
 
@@ -14,7 +14,7 @@ All figures come from one run on real frames (tests/data/binance), best of N rou
 
     python benchmarks/bench_ingest.py [--rounds N] [--quick] [--json FILE]
 
-Targets (issue 4): C ingest >= 8 M frames/s and >= 6x msgspec; per-frame call from Python
+Targets: C ingest >= 8 M frames/s and >= 6x msgspec; per-frame call from Python
 >= 2 M/s; batch >= 5 M/s; binfeed import >= 3x the msgspec importer, whole process.
 """
 

@@ -1,6 +1,6 @@
 """Turning batches of slots into JSON lines, CSV rows and numpy tables.
 
-The JSON-lines shape is a contract (issue 4): one object per record, numbers printed so
+The JSON-lines shape is a contract: one object per record, numbers printed so
 that ``float()`` gives the stored double back exactly (Python's shortest round-trip repr),
 symbols upper-case, times as integers. Fields after the documented ones may be added;
 documented ones keep their names and meaning.

@@ -10,6 +10,8 @@ as they are.
 from __future__ import annotations
 
 import gzip
+import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import pytest
 
 from binfeed import capture
 from binfeed.capture import CaptureError, pack_blocks, read_blocks, read_frames
+from tests import captures as c
 
 DATA = Path(__file__).resolve().parent / "data" / "binance"
 
@@ -84,9 +87,7 @@ def batched(path: Path, block_size: int) -> list[tuple[int, int, bytes]]:
 def test_real_captures(name: str) -> None:
     path = DATA / name
     frames = list(read_frames(path))
-    # the lines of each file (`zcat FILE | grep -c .`): every line of both holds a frame
-    assert len(frames) == {"spot_btcusdt_20240808.gz": 41249,
-                           "spot_ethusdt_20240808.gz": 33618}[name]
+    assert len(frames) == {c.BTC.name: c.BTC_LINES, c.ETH.name: c.ETH_LINES}[name]
     assert frames[0][:2] == (1, 1723161253937085768) if "btc" in name else True
     want = oracle(path, 1 << 16)
     assert batched(path, 1 << 16) == want  # many blocks
@@ -168,3 +169,20 @@ def test_missing_file() -> None:
         list(read_frames("/nonexistent/capture.gz"))
     assert capture.is_gzip(DATA / "spot_btcusdt_20240808.gz")
     assert not capture.is_gzip(DATA / "excerpts" / "trade.jsonl")
+
+
+def test_the_golden_figures_are_the_files() -> None:
+    """tests/captures.py, counted again from the files (frames by the stream name that
+    opens their envelope, as its docstring does with grep)."""
+    for path, figures in ((c.BTC, (c.BTC_LINES, c.BTC_BOOK_TICKERS, c.BTC_TRADES,
+                                   c.BTC_DEPTH, c.BTC_REST)),
+                          (c.ETH, (c.ETH_LINES, c.ETH_BOOK_TICKERS, c.ETH_TRADES,
+                                   c.ETH_DEPTH, c.ETH_REST))):
+        kinds: Counter[str] = Counter()
+        lines = 0
+        for _, _, frame in read_frames(path):
+            lines += 1
+            m = re.match(rb'\{"stream":"[a-z]*@([A-Za-z0-9@]*)"', frame)
+            kinds[m.group(1).decode() if m else "rest"] += 1
+        assert (lines, kinds["bookTicker"], kinds["trade"], kinds["depth@100ms"],
+                kinds["rest"]) == figures

@@ -25,6 +25,7 @@ from binfeed.cli import main
 from binfeed.commands.import_cmd import EXIT_MALFORMED
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.records import BookTicker, Trade
+from tests import captures as c
 from tests.queue.helpers import ROOT, spawn_writer, wait_line
 
 DATA = Path(__file__).resolve().parent / "data" / "binance"
@@ -59,18 +60,20 @@ def test_import_real_captures_summary_and_records(tmp_path: Path) -> None:
     queue = tmp_path / "q"
     code, out = run("--queue", str(queue), str(BTC), str(ETH))
     assert code == 0, out
-    assert "imported 74867 frames from 2 file(s)" in out
+    assert f"imported {c.FRAMES} frames from 2 file(s)" in out
     assert re.search(r"\(\d[\d,]* frames/s\)", out)
-    assert "records: 67980 (bookTicker 52117, trade 15863, gap 0)" in out
-    assert "  BTCUSDT: bookTicker 28040, trade 9757" in out
-    assert "  ETHUSDT: bookTicker 24077, trade 6106" in out
-    assert "skipped: 6887 (not stored 6887, duplicates 0, control replies 0)" in out
+    assert (f"records: {c.RECORDS} (bookTicker {c.BTC_BOOK_TICKERS + c.ETH_BOOK_TICKERS}, "
+            f"trade {c.BTC_TRADES + c.ETH_TRADES}, gap 0)") in out
+    assert f"  BTCUSDT: bookTicker {c.BTC_BOOK_TICKERS}, trade {c.BTC_TRADES}" in out
+    assert f"  ETHUSDT: bookTicker {c.ETH_BOOK_TICKERS}, trade {c.ETH_TRADES}" in out
+    assert (f"skipped: {c.UNSTORED} (not stored {c.UNSTORED}, duplicates 0, "
+            "control replies 0)") in out
     assert "malformed: 0" in out
     got = records(queue)
-    assert len(got) == 67980
+    assert len(got) == c.RECORDS
     first_bt = next(r for r in got if isinstance(r, BookTicker))
     first_tr = next(r for r in got if isinstance(r, Trade))
-    # the first bookTicker and trade lines of spot_btcusdt_20240808.gz (issue 4)
+    # the first bookTicker and trade lines of spot_btcusdt_20240808.gz (`zcat | head -2`)
     assert first_bt == BookTicker("BTCUSDT", 50093239212, 61837.63, 3.78826, 61837.64, 1.54698,
                                   1723161254087891268, 0)
     assert first_tr == Trade("BTCUSDT", 3735683259, 61837.63, 0.02, 1723161255342000,
@@ -80,15 +83,16 @@ def test_import_real_captures_summary_and_records(tmp_path: Path) -> None:
     code, out = run("--queue", str(queue), "--dedup", str(BTC))
     assert code == 0
     assert "records: 0 (bookTicker 0, trade 0, gap 0)" in out
-    assert "duplicates 37797" in out
-    assert len(records(queue)) == 67980
+    assert f"duplicates {c.BTC_RECORDS}" in out
+    assert len(records(queue)) == c.RECORDS
 
     # without --dedup every frame is appended again, in the order given (captures may come
     # in any order: an older file after a newer one must not be dropped)
     code, out = run("--queue", str(queue), str(BTC))
     assert code == 0
-    assert "records: 37797 (bookTicker 28040, trade 9757, gap 0)" in out
-    assert len(records(queue)) == 67980 + 37797
+    assert (f"records: {c.BTC_RECORDS} (bookTicker {c.BTC_BOOK_TICKERS}, "
+            f"trade {c.BTC_TRADES}, gap 0)") in out
+    assert len(records(queue)) == c.RECORDS + c.BTC_RECORDS
 
 
 def test_older_trades_after_newer_ones_are_all_imported(tmp_path: Path) -> None:
@@ -102,7 +106,7 @@ def test_older_trades_after_newer_ones_are_all_imported(tmp_path: Path) -> None:
     assert trades[45].trade_id == 3071245454  # the first legacy (2023) trade, kept
 
 
-def test_replay_prints_the_issue_s_first_lines(tmp_path: Path) -> None:
+def test_replay_prints_the_first_records_of_the_capture(tmp_path: Path) -> None:
     queue = tmp_path / "q"
     assert run("--queue", str(queue), str(BTC))[0] == 0
     result = CliRunner().invoke(main, ["replay", str(queue), "--format", "jsonl"])
@@ -239,10 +243,10 @@ def test_segment_slots_makes_smaller_segments_with_the_same_records(tmp_path: Pa
     small, default = tmp_path / "small", tmp_path / "default"
     code, out = run("--queue", str(small), "--segment-slots", "5000", str(BTC), str(ETH))
     assert code == 0, out
-    assert "records: 67980 (bookTicker 52117, trade 15863, gap 0)" in out
+    assert f"records: {c.RECORDS} (" in out
     assert run("--queue", str(default), str(BTC), str(ETH))[0] == 0
     assert len(list(default.glob("*.bfq"))) == 1
-    assert len(list(small.glob("*.bfq"))) >= 67980 // 5000  # several, not one of 1 Mi slots
+    assert len(list(small.glob("*.bfq"))) >= c.RECORDS // 5000  # several, not one of 1 Mi slots
 
     def replay(queue: Path) -> list[str]:
         result = CliRunner().invoke(main, ["replay", str(queue)])
@@ -250,7 +254,7 @@ def test_segment_slots_makes_smaller_segments_with_the_same_records(tmp_path: Pa
         return result.output.splitlines()
 
     lines = replay(small)
-    assert len(lines) >= 67980
+    assert len(lines) >= c.RECORDS
     assert lines == replay(default)
 
 

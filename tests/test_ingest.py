@@ -22,6 +22,7 @@ from binfeed.capture import read_batches, read_frames
 from binfeed.ingest import PARSE_ERRORS, FrameKind, Ingestor, StreamCounts
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.records import BookTicker, Gap, GapReason, Stream, Trade
+from tests import captures as c
 
 DATA = Path(__file__).resolve().parent / "data" / "binance"
 CAPTURES = [DATA / "spot_btcusdt_20240808.gz", DATA / "spot_ethusdt_20240808.gz"]
@@ -76,13 +77,13 @@ def test_real_captures_frame_by_frame_match_pythons_parse(tmp_path: Path) -> Non
                     assert ingestor.info.seq in (getattr(record, "update_id", None),
                                                  getattr(record, "trade_id", None))
         counters = ingestor.counters()
-    # the figures of tests/data/binance/README.md: no empty import passes
-    assert kinds == {FrameKind.BOOK_TICKER: 28040 + 24077, FrameKind.TRADE: 9757 + 6106,
-                     FrameKind.UNSTORED: 3451 + 1 + 3434 + 1}
-    assert counters.frames == 41249 + 33618
+    # the figures of the files (tests/captures.py): no empty import passes
+    assert kinds == {FrameKind.BOOK_TICKER: c.BTC_BOOK_TICKERS + c.ETH_BOOK_TICKERS,
+                     FrameKind.TRADE: c.BTC_TRADES + c.ETH_TRADES, FrameKind.UNSTORED: c.UNSTORED}
+    assert counters.frames == c.FRAMES
     assert counters.errors == counters.gaps == 0
     got = stored(queue)
-    assert len(got) == len(expected) == 67980
+    assert len(got) == len(expected) == c.RECORDS
     assert got == expected  # every value bit for bit (float ==), order, symbols, times
 
 
@@ -102,7 +103,7 @@ def test_batches_store_exactly_what_single_frames_store(tmp_path: Path) -> None:
     assert results == singles == listed
     single = stored(tmp_path / "single")
     assert stored(tmp_path / "batched") == single == stored(tmp_path / "list")
-    assert len(single) == 24077 + 6106
+    assert len(single) == c.ETH_RECORDS
 
 
 def test_excerpt_shapes(tmp_path: Path) -> None:

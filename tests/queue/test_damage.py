@@ -26,6 +26,7 @@ from binfeed import errors
 from binfeed._ffi import ffi, lib
 from binfeed.queue import Damage, QueueReader, QueueWriter, list_segments
 from binfeed.records import BookTicker, RecordType, Recovery, RecoveryEvent
+from tests import captures as c
 from tests.queue.helpers import ROOT, spawn_writer, wait_line
 
 CAPTURE = ROOT / "tests" / "data" / "binance" / "spot_btcusdt_20240808.gz"
@@ -84,7 +85,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]
     r = binfeed("replay", str(q))
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert len(lines) == 28040 + 9757  # the capture's bookTicker and trade frames
+    assert len(lines) == c.BTC_RECORDS  # the capture's bookTicker and trade frames
     return q, lines
 
 
