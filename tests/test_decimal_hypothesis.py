@@ -172,6 +172,7 @@ def from_doubles(draw: st.DrawFn) -> str:
 @settings(max_examples=1500, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(digit_strings, binance_like(), from_doubles()))
+@pytest.mark.slow
 def test_generated_decimals_equal_float(probe: Probe, text: str) -> None:
     got = probe.convert_one(text)
     if len(text) > MAX_LEN or math.isinf(float(text)):
@@ -206,6 +207,7 @@ near_misses = st.one_of(
 @settings(max_examples=600, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(near_misses, st.text(max_size=30)))
+@pytest.mark.slow
 def test_text_outside_the_grammar_is_refused(probe: Probe, text: str) -> None:
     if GRAMMAR.fullmatch(text) and text.isascii():
         return  # st.text() found a real decimal: covered above

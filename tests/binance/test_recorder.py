@@ -25,7 +25,8 @@ from .recorder_support import (
     values_of,
 )
 
-pytestmark = pytest.mark.anyio
+# a recorder against the loopback server: seconds each
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 async def test_every_frame_recorded_once_with_exact_values(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from .recorder_support import (
     record_until,
 )
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # binfeed record processes
 RECORD = [sys.executable, "-c", "from binfeed.commands.record_cmd import record; record()"]
 
 

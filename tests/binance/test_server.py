@@ -158,6 +158,7 @@ async def test_more_than_5_incoming_messages_per_second_closes_1008(
         assert stats.max_incoming_per_window == 6
 
 
+@pytest.mark.slow
 async def test_four_per_second_is_fine_and_pings_count(frames: list[SourceFrame]) -> None:
     # pings every 0.5 s (2 pongs/s) and 2 control messages/s: 4 per second, under 5
     async with open_server(list_source(frames), speed=1.0, ping_interval=0.5) as server, \
@@ -244,6 +245,7 @@ async def test_server_shutdown_event_then_close_1001(frames: list[SourceFrame]) 
         assert server.connections[0].frames_sent > 20  # frames kept flowing during grace
 
 
+@pytest.mark.slow
 async def test_shared_clock_and_per_connection_clock(frames: list[SourceFrame]) -> None:
     names = ("btcusdt@bookTicker",)
     want = expected(frames, *names)

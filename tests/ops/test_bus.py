@@ -163,6 +163,7 @@ def test_info_lists_the_bus(tmp_path: Path) -> None:
     assert "(0 queues)" in empty.output
 
 
+@pytest.mark.slow
 def test_two_writers_and_a_reader_share_one_bus(tmp_path: Path) -> None:
     """Two writer processes on one root, a follower of one of them, info listing both."""
     root = tmp_path / "bus"

@@ -80,6 +80,7 @@ def interrupt(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.slow
 def test_follower_started_before_the_queue_prints_exactly_its_records(
     tmp_path: Path, fmt: str
 ) -> None:
@@ -114,6 +115,7 @@ def test_follower_started_before_the_queue_prints_exactly_its_records(
             follower.kill()
 
 
+@pytest.mark.slow
 def test_follower_keeps_up_with_a_live_writer_then_flushes_on_sigint(tmp_path: Path) -> None:
     queue = tmp_path / "q"
     writer = spawn_live_writer(queue, 3000, "--segment-slots", "128", "--rate", "3000",

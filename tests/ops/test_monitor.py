@@ -96,6 +96,7 @@ def test_lag_formatting(seconds: float, text: str) -> None:
     assert duration(seconds) == text
 
 
+@pytest.mark.slow
 def test_lines_mode_counts_exactly_what_a_writer_process_commits(tmp_path: Path) -> None:
     q = tmp_path / "q"
     count = 2000
@@ -202,6 +203,7 @@ def last_screen(raw: bytes) -> list[str]:
     return [ANSI.sub("", line).rstrip("\r") for line in frame.split("\n")]
 
 
+@pytest.mark.slow
 def test_terminal_view_of_a_queue_being_written(tmp_path: Path) -> None:
     q = tmp_path / "q"
     writer = spawn_live_writer(q, 3000, "--segment-slots", "512", "--rate", "3000",
@@ -259,6 +261,7 @@ def test_terminal_view_of_a_queue_being_written(tmp_path: Path) -> None:
             mon.wait()
 
 
+@pytest.mark.slow
 def test_terminal_view_with_duration_and_sigterm(tmp_path: Path) -> None:
     q = tmp_path / "q"
     with QueueWriter(q, segment_slots=64) as w:

@@ -11,12 +11,15 @@ import time
 from pathlib import Path
 
 import anyio
+import pytest
 
 from binfeed import bus, errors
 from binfeed.binance.sources import SourceFrame, bundled_sample, load_capture
 from binfeed.queue import QueueReader
 from tests.ops.helpers import run_binfeed, spawn_binfeed
 from tests.ops.test_follow import interrupt, read_lines
+
+pytestmark = pytest.mark.slow  # two recorder processes, a follower, info and monitor
 
 
 def market_count(queue: Path) -> int:

@@ -180,6 +180,7 @@ async def assert_idle_but_alive(ws: Any, quiet: float = 0.3) -> None:
         await (await ws.ping())
 
 
+@pytest.mark.slow
 def test_combined_url_client_gets_every_frame_at_max_speed(
     capture_queue: Path, capture: list[SourceFrame]
 ) -> None:
@@ -202,6 +203,7 @@ def test_combined_url_client_gets_every_frame_at_max_speed(
         assert rc == 0, err
 
 
+@pytest.mark.slow
 def test_raw_path_and_subscribe_clients(capture_queue: Path,
                                         capture: list[SourceFrame]) -> None:
     trades = [f.payload for f in capture if f.stream == "trade"]
@@ -249,6 +251,7 @@ def paced_queue(path: Path, n: int = 41, step_ms: int = 25) -> None:
 
 
 @pytest.mark.parametrize(("speed", "span"), [("1", 1.0), ("4", 0.25)])
+@pytest.mark.slow
 def test_paced_replay_keeps_the_recorded_spacing(tmp_path: Path, speed: str,
                                                  span: float) -> None:
     q = tmp_path / "q"
@@ -328,6 +331,7 @@ def records_of(q: Path) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize("speed", ["max", "20"])
+@pytest.mark.slow
 def test_record_serve_record_gives_the_same_records(
     tmp_path: Path, capture: list[SourceFrame], speed: str
 ) -> None:

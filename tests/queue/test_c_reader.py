@@ -26,6 +26,8 @@ from binfeed.records import (
 )
 from tests.queue.helpers import ROOT, spawn_writer, wait_line, write_book_tickers
 
+pytestmark = pytest.mark.slow  # compiles and runs the C example against a live writer
+
 CC = os.environ.get("CC", "cc")
 
 

@@ -141,6 +141,7 @@ def line_of(q: Path, seq: int, slot: int, clean: list[str]) -> str:
 # ------------------------------------------------------------------------ clean queue
 
 
+@pytest.mark.slow
 def test_a_whole_queue_verifies_clean_and_reads_everywhere(
         recording: tuple[Path, list[str]], bf_tail: Path) -> None:
     q = recording[0]
@@ -159,6 +160,7 @@ def test_a_whole_queue_verifies_clean_and_reads_everywhere(
 
 
 @pytest.mark.parametrize("where", ["body", "type"])
+@pytest.mark.slow
 def test_a_damaged_record_is_reported_everywhere_and_never_printed(
         queue: Path, recording: tuple[Path, list[str]], bf_tail: Path, where: str) -> None:
     clean = recording[1]
@@ -220,6 +222,7 @@ def test_a_damaged_record_is_reported_everywhere_and_never_printed(
 # ------------------------------------------------------------------------ holes
 
 
+@pytest.mark.slow
 def test_a_deleted_middle_segment_is_a_hole_read_past(
         queue: Path, recording: tuple[Path, list[str]], bf_tail: Path) -> None:
     clean = recording[1]
@@ -272,6 +275,7 @@ def test_a_lowered_write_index_is_damage(
     assert tail(bf_tail, queue).returncode == 1
 
 
+@pytest.mark.slow
 def test_an_unreadable_segment_gives_a_message_never_a_traceback(
         queue: Path, bf_tail: Path) -> None:
     seg = segment(queue, 3)
@@ -313,6 +317,7 @@ HEADER_EDITS = {
 
 @pytest.mark.parametrize("crc", ["stale crc", "crc recomputed"])
 @pytest.mark.parametrize("edit", sorted(HEADER_EDITS))
+@pytest.mark.slow
 def test_edited_headers_get_the_same_verdict_from_c_and_python(
         queue: Path, bf_tail: Path, edit: str, crc: str) -> None:
     offset, data = HEADER_EDITS[edit]
@@ -427,6 +432,7 @@ def make_v1(q: Path) -> None:
                 reseal_slot_crc(path, i)
 
 
+@pytest.mark.slow
 def test_version_1_queues_stay_readable_and_record_continues_in_version_2(
         queue: Path, recording: tuple[Path, list[str]], bf_tail: Path) -> None:
     clean = recording[1]

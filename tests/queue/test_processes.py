@@ -17,6 +17,8 @@ from binfeed.queue import QueueReader, QueueWriter, list_segments, writer_status
 from binfeed.records import BookTicker
 from tests.queue.helpers import ROOT, spawn_writer, wait_line, write_book_tickers
 
+pytestmark = pytest.mark.slow  # writer and reader processes, kill -9 loops
+
 
 def spawn_reader(queue: Path, count: int, timeout: float = 20.0,
                  until_id: int = 0) -> subprocess.Popen[str]:
