@@ -145,7 +145,9 @@ class Ingestor:
         QueueClosedError: the writer is closed.
 
     After a restart on an existing queue, the parser knows the last sequence number of
-    every stream found there: frames already stored are duplicates, and the next record
+    every stream found in the queue's newest segments (it reads them when it is created:
+    the newest one, and older ones while those hold no market data, at most 8 more):
+    frames already stored are duplicates, and the next record
     of each such stream is preceded by a ``WRITER_RESTART`` gap unless a trade id proves
     continuity.
 
