@@ -284,7 +284,9 @@ static int append_normalized(bf_writer *w, const bf_slot *norm);
 
 static int note_last_seq(bf_writer *w, uint64_t sym, uint32_t stream, uint64_t seq,
                          uint64_t segment) {
-    if (sym == 0 || sym > (1ull << 32) || stream == 0 || stream > BF__STREAM_COUNT) return BF_OK;
+    /* only ids this queue defines: a damaged id must not size the table */
+    if (!bf__symtab_defined(&w->syms, sym) || stream == 0 || stream > BF__STREAM_COUNT)
+        return BF_OK;
     if (sym > w->recovered_cap) {
         uint64_t cap = w->recovered_cap ? w->recovered_cap : 64;
         while (cap < sym) cap *= 2;
