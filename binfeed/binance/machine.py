@@ -55,11 +55,24 @@ import enum
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from binfeed.binance import control
 from binfeed.binance.control import ControlChannel
 from binfeed.binance.endpoint import DEFAULT_PARAMS_PER_MESSAGE
+from binfeed.binance.events import (
+    AllSubscribed,
+    DataBuffered,
+    Ended,
+    Event,
+    FrameLike,
+    Opcode,
+    OutgoingFrame,
+    SendClose,
+    SendPong,
+    SendText,
+    ShutdownAnnounced,
+    Stalled,
+)
 from binfeed.binance.health import DEFAULT_STALL_TIMEOUT, stalled
 from binfeed.binance.pacing import OutgoingBudget
 from binfeed.binance.retry import Failure, FailureKind
@@ -86,103 +99,7 @@ _SERVER_SHUTDOWN = int(FrameKind.SERVER_SHUTDOWN)
 _BUFFERED = 0
 #: Combined-stream market data starts so; anything else (replies, events) is handled at once.
 _ENVELOPE = b'{"stream"'
-
-
-class Opcode(enum.IntEnum):
-    """WebSocket frame opcodes (RFC 6455 section 5.2); equal to websockets' ``Opcode``."""
-
-    CONT = 0x0
-    TEXT = 0x1
-    BINARY = 0x2
-    CLOSE = 0x8
-    PING = 0x9
-    PONG = 0xA
-
-
 _TEXT = Opcode.TEXT
-
-
-class FrameLike(Protocol):
-    """A received frame as transports hand it out (``websockets.frames.Frame`` is one)."""
-
-    @property
-    def opcode(self) -> int: ...
-
-    @property
-    def data(self) -> bytes | bytearray | memoryview: ...
-
-    @property
-    def fin(self) -> bool: ...
-
-
-# -- what the machine asks the transport to send ------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SendText:
-    """A text frame (a control message)."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class SendPong:
-    """A pong frame answering a ping with this payload."""
-
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class SendClose:
-    """A close frame: start the closing handshake."""
-
-    code: int
-    reason: str
-
-
-OutgoingFrame = SendText | SendPong | SendClose
-
-
-# -- what happened (for the shard's plan) ---------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AllSubscribed:
-    """Every stream of the connection is confirmed or refused."""
-
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class DataBuffered:
-    """A buffering connection received its first market data."""
-
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class ShutdownAnnounced:
-    """The server sent ``serverShutdown``: the connection should be replaced."""
-
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Stalled:
-    """No frame for ``silent`` seconds (over the stall timeout): the connection ends."""
-
-    silent: float
-
-
-@dataclass(frozen=True, slots=True)
-class Ended:
-    """The connection is over, for this reason."""
-
-    failure: Failure
-    at: float
-
-
-Event = AllSubscribed | DataBuffered | ShutdownAnnounced | Stalled | Ended | control.ControlEvent
 
 
 class State(enum.Enum):

@@ -41,7 +41,18 @@ from dataclasses import dataclass, field
 
 from binfeed.binance import control, health
 from binfeed.binance.endpoint import shard, split_for_url
-from binfeed.binance.machine import Appender, ConnectionMachine, Stalled
+from binfeed.binance.events import (
+    Action,
+    Audit,
+    Close,
+    Done,
+    Open,
+    Record,
+    Stalled,
+    StreamLost,
+    Wait,
+)
+from binfeed.binance.machine import Appender, ConnectionMachine
 from binfeed.binance.pacing import attempt_budget
 from binfeed.binance.retry import Backoff, Failure, FailureKind, Verdict, classify
 from binfeed.binance.settings import RecorderConfig
@@ -76,66 +87,6 @@ class RecorderStats:
     syncs: int = 0
     refused: list[str] = field(default_factory=list)
     confirmed: set[str] = field(default_factory=set)
-
-
-# -- records to append ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Audit:
-    """A CONNECTION record to append (``QueueWriter.append_connection``)."""
-
-    event: ConnectionEvent
-    conn_id: int
-    code: int
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class StreamLost:
-    """A stream that may have missed frames (``Ingestor.stream_lost``)."""
-
-    symbol: str
-    stream: int
-    reason: int
-
-
-Record = Audit | StreamLost
-
-
-# -- actions --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Open:
-    """Connect ``machine``, then report :meth:`ShardPlan.opened` or
-    :meth:`ShardPlan.open_failed`."""
-
-    machine: ConnectionMachine
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """``machine`` was told to close: let its connection send the close frame; with
-    ``wait``, until the connection is over."""
-
-    machine: ConnectionMachine
-    wait: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """Nothing to do before ``until`` (monotonic), unless a connection has news."""
-
-    until: float
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """Every stream of the shard was refused: nothing left to record."""
-
-
-Action = Open | Close | Wait | Done
 
 
 class RecorderPlan:

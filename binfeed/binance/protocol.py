@@ -19,6 +19,7 @@ without a network:
 :mod:`~binfeed.binance.machine`            one connection's state machine: frames and
                                            ticks in, frames to send and events out
 :mod:`~binfeed.binance.plan`               connect, reconnect, rotate, cut over
+:mod:`~binfeed.binance.events`             frames, events, actions, records in between
 :mod:`~binfeed.binance.settings`           RecorderConfig and the defaults it gathers
 :mod:`~binfeed.binance.exchange`           the server's side (routes, replies, limits)
 =========================================  ============================================

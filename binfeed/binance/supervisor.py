@@ -33,17 +33,9 @@ import anyio.abc
 from anyio.abc import TaskStatus
 
 from binfeed.binance.connection import Connection, TransportOptions
+from binfeed.binance.events import Audit, Close, Done, Open, Wait
 from binfeed.binance.machine import ConnectionMachine
-from binfeed.binance.plan import (
-    Audit,
-    Close,
-    Done,
-    Open,
-    RecorderPlan,
-    RecorderStats,
-    ShardPlan,
-    Wait,
-)
+from binfeed.binance.plan import RecorderPlan, RecorderStats, ShardPlan
 from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.transport import ConnectFailed
 from binfeed.errors import EndpointError, SubscriptionError

@@ -36,7 +36,7 @@ from websockets.uri import parse_uri
 
 from binfeed import __version__
 from binfeed.binance.endpoint import Endpoint
-from binfeed.binance.machine import OutgoingFrame, SendClose, SendPong, SendText
+from binfeed.binance.events import OutgoingFrame, SendClose, SendPong, SendText
 from binfeed.binance.retry import Failure, FailureKind
 
 log = logging.getLogger("binfeed.record")

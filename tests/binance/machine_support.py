@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from binfeed.binance.machine import Opcode
+from binfeed.binance.events import Opcode
 from binfeed.binance.streams import StreamId, StreamKind, stream_ids
 from binfeed.ingest import FrameKind
 

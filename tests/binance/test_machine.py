@@ -8,21 +8,18 @@ import random
 import pytest
 
 from binfeed.binance.control import Refused, Split, Subscribed
-from binfeed.binance.machine import (
+from binfeed.binance.events import (
     AllSubscribed,
-    ConnectionMachine,
-    ConnectionSettings,
     DataBuffered,
     Ended,
-    Mode,
     Opcode,
     SendClose,
     SendPong,
     SendText,
     ShutdownAnnounced,
     Stalled,
-    State,
 )
+from binfeed.binance.machine import ConnectionMachine, ConnectionSettings, Mode, State
 from binfeed.binance.pacing import DEFAULT_CONTROL_LIMIT, DEFAULT_CONTROL_WINDOW
 from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.streams import StreamId

@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 
 from binfeed.binance.endpoint import Endpoint
-from binfeed.binance.machine import ConnectionMachine, Mode, Opcode, SendText
-from binfeed.binance.plan import (
-    Audit,
-    Close,
-    Done,
-    Open,
-    RecorderPlan,
-    ShardPlan,
-    StreamLost,
-    Wait,
-)
+from binfeed.binance.events import Audit, Close, Done, Opcode, Open, SendText, StreamLost, Wait
+from binfeed.binance.machine import ConnectionMachine, Mode
+from binfeed.binance.plan import RecorderPlan, ShardPlan
 from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.streams import StreamKind, stream_ids

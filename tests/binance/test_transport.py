@@ -15,7 +15,8 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from binfeed.binance.machine import ConnectionMachine, SendPong
+from binfeed.binance.events import SendPong
+from binfeed.binance.machine import ConnectionMachine
 from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.transport import PongsLeftToCaller, connect_failure, receive_failure
 
