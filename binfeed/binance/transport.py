@@ -10,7 +10,7 @@ frames, and says how the network failed in plain values (:class:`~binfeed.binanc
 
 websockets' ``ClientProtocol`` answers every ping by itself. Binance counts pongs against
 its 5 messages per second, so binfeed's pongs go through the machine's outgoing budget:
-:class:`PongsLeftToCaller` hands pings out like any other frame and sends nothing for them.
+:class:`PongsLeftToCaller` hands pings out like any other frame and sends no pong of its own.
 Everything else of the WebSocket protocol stays websockets': masking, size and UTF-8
 checks, and the closing handshake (a received close frame is echoed here).
 """
@@ -32,6 +32,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
+from websockets.typing import BytesLike
 from websockets.uri import parse_uri
 
 from binfeed import __version__
@@ -70,13 +71,26 @@ class _ClosedInHandshake(Exception):
 
 class PongsLeftToCaller(ClientProtocol):
     """websockets' client protocol, except that a received ping is not answered: the
-    caller sends the pong (:meth:`send_pong`) when its budget allows."""
+    caller sends the pong (:meth:`send_pong`) when its budget allows.
 
-    def recv_frame(self, frame: Frame) -> None:
-        if frame.opcode is Opcode.PING:
-            self.events.append(frame)
-            return
-        super().recv_frame(frame)
+    ``recv_frame`` queues its automatic pong through ``send_frame``; that pong is dropped
+    there (``send_frame`` only runs when something is sent, so the frames of market data
+    pay nothing for it), while pongs sent through :meth:`send_pong` go out.
+    """
+
+    _sending_pong = False
+
+    def send_pong(self, data: BytesLike) -> None:
+        self._sending_pong = True
+        try:
+            super().send_pong(data)
+        finally:
+            self._sending_pong = False
+
+    def send_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.PONG and not self._sending_pong:
+            return  # websockets' own answer to a ping: the caller's to send
+        super().send_frame(frame)
 
 
 # -- exceptions as failures (pure) --------------------------------------------------------

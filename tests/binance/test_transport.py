@@ -45,7 +45,11 @@ def test_pings_are_handed_out_and_answered_by_the_machine_only() -> None:
     machine = ConnectionMachine(1, ids("btcusdt"), [], FakeParser())
     machine.opened(0.0)
     machine.receive_frames(frames, 1, 0.0)
-    assert machine.frames_to_send() == [SendPong(b"\x00\x07")]
+    (pong,) = machine.frames_to_send()
+    assert pong == SendPong(b"\x00\x07")
+    protocol.send_pong(pong.payload)  # what the transport does with it: it goes out
+    (wire,) = protocol.data_to_send()
+    assert wire[0] == 0x80 | Opcode.PONG  # FIN and the pong opcode (masked payload follows)
 
 
 def test_close_frames_are_still_echoed_by_websockets() -> None:
