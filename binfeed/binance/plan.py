@@ -35,6 +35,7 @@ cannot fix) and :class:`~binfeed.errors.SubscriptionError` (every stream refused
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from binfeed.binance.events import (
     StreamLost,
     Wait,
 )
-from binfeed.binance.machine import Appender, ConnectionMachine
+from binfeed.binance.machine import Appender, ConnectionMachine, State
 from binfeed.binance.pacing import attempt_budget
 from binfeed.binance.retry import Backoff, Failure, FailureKind, Verdict, classify
 from binfeed.binance.settings import RecorderConfig
@@ -215,6 +216,8 @@ class ShardPlan:
         if live.ended:
             self._lost(live, now)
             return None
+        if live.state is not State.OPEN:
+            return Wait(math.inf)  # ending (stalled, closed by the server): its Ended comes
         due = live.shutdown_announced or health.rotation_due(live.connected_at, now,
                                                              cfg.max_age)
         if due and now >= self.next_rotation_try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,18 @@ def test_a_stall_is_recorded_then_the_connection_is_replaced() -> None:
     assert records[2] == StreamLost("btcusdt", int(Stream.BOOK_TICKER), int(GapReason.STALLED))
     assert rec.stats.stalls == 1
     assert isinstance(action, Wait | Open)
+
+
+def test_no_rotation_is_started_for_a_connection_that_is_ending() -> None:
+    rec = plan(FakeParser(), max_age=10.0, stall_timeout=10.0)
+    (shard,) = rec.shards
+    live = open_next(shard, 0.0)
+    live.tick(10.0)  # stalled, at the moment the rotation is due
+    assert live.transport_done and not live.ended
+    assert shard.next_action(10.0) == Wait(math.inf)  # until its connection has ended
+    live.connection_lost(None, 10.1)
+    assert isinstance(shard.next_action(10.1), Wait | Open)
+    assert shard.live is None  # lost and reconnecting, not rotating
 
 
 def rotate(parser: FakeParser, **options: object) -> tuple[RecorderPlan, ShardPlan,
