@@ -144,14 +144,13 @@ async def bare_client(url: str, streams: str, n: int, decode: bool) -> float:
 async def recorder_client(url: str, symbols: list[str], n: int, queue: Path) -> float:
     from binfeed.binance.endpoint import Endpoint
     from binfeed.binance.streams import StreamKind, stream_ids
-    from binfeed.binance.supervisor import Recorder, RecorderConfig
-    from binfeed.ingest import Ingestor
-    from binfeed.queue import QueueReader, QueueWriter
+    from binfeed.binance.supervisor import RecorderConfig, open_recorder
+    from binfeed.queue import QueueReader
 
     config = RecorderConfig(Endpoint.parse(url),
                             stream_ids(symbols, [StreamKind.BOOK_TICKER, StreamKind.TRADE]))
-    with QueueWriter(queue) as writer, Ingestor(writer) as ingestor:
-        recorder = Recorder(config, writer, ingestor)
+    with open_recorder(queue, config) as recorder:
+        ingestor = recorder.ingestor
         async with anyio.create_task_group() as tg:
             await tg.start(recorder.run)
             await poll_until(lambda: ingestor.counters().frames >= n, 0.005)
@@ -216,14 +215,11 @@ with open(out, "w") as f:  # a file: a pipe would fill up and block the reader
 async def _latency_record(url: str, queue: Path, n: int, reader: subprocess.Popen) -> None:
     from binfeed.binance.endpoint import Endpoint
     from binfeed.binance.streams import StreamKind, stream_ids
-    from binfeed.binance.supervisor import Recorder, RecorderConfig
-    from binfeed.ingest import Ingestor
-    from binfeed.queue import QueueWriter
+    from binfeed.binance.supervisor import RecorderConfig, open_recorder
 
     config = RecorderConfig(Endpoint.parse(url), stream_ids(
         ["btcusdt", "ethusdt"], [StreamKind.BOOK_TICKER, StreamKind.TRADE]))
-    with QueueWriter(queue) as writer, Ingestor(writer) as ingestor:
-        recorder = Recorder(config, writer, ingestor)
+    with open_recorder(queue, config) as recorder:
         async with anyio.create_task_group() as tg:
             await tg.start(recorder.run)
             await poll_until(lambda: reader.poll() is not None, 0.05)

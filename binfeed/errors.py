@@ -16,6 +16,7 @@
      +-- ReadTimeout                  nothing arrived before the deadline (BF_ETIMEOUT)
      +-- ProtocolError                the exchange (or a server) broke Binance's protocol
      +-- SubscriptionError            the server refused a subscription
+     +-- EndpointError                the endpoint refused the recorder for good
      +-- ConfigError                  a configuration file or option is invalid
 
 Each message says what happened and what to do next.
@@ -101,6 +102,11 @@ class ProtocolError(BinfeedError):
 
 class SubscriptionError(BinfeedError):
     """The server refused a subscription."""
+
+
+class EndpointError(BinfeedError):
+    """The endpoint refused the recorder in a way retrying cannot fix (a person must act:
+    the message says what to check)."""
 
 
 class ConfigError(BinfeedError):

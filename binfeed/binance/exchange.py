@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from binfeed.binance.pacing import RollingWindow
+from binfeed.binance.pacing import BINANCE_MESSAGE_LIMIT, BINANCE_MESSAGE_WINDOW, RollingWindow
 
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 #: A well-formed stream name: ``<symbol>@<type>[@<option>]`` or an all-market ``!...`` one.
@@ -37,8 +37,8 @@ STREAM_NAME_RE = re.compile(r"(?:[a-z0-9_-]{1,32}|![A-Za-z0-9_]+)@[A-Za-z0-9_]+(
 #: Binance: 64-bit signed integer ids, or alphanumeric strings of at most 36 characters.
 ID_STRING_RE = re.compile(r"[A-Za-z0-9_-]{0,36}")
 MAX_STREAMS = 1024
-INCOMING_LIMIT = 5
-INCOMING_WINDOW = 1.0
+INCOMING_LIMIT = BINANCE_MESSAGE_LIMIT
+INCOMING_WINDOW = BINANCE_MESSAGE_WINDOW
 CLOSE_TOO_MANY_REQUESTS = (1008, "Too many requests")
 
 

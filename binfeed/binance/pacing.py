@@ -1,11 +1,15 @@
-"""Rate budgets: outgoing control messages per connection, connection attempts per process.
+"""Rate budgets: outgoing messages per connection, connection attempts per process.
 
 Binance counts every incoming message of a connection (PING, PONG and JSON control
-messages alike) and closes the connection with 1008 above 5 per second. binfeed sends at
-most 4 control messages per rolling window, leaving room for the pongs it owes the server
-(which are counted in the same window and never delayed), and makes the window slightly
-longer than a second (``DEFAULT_CONTROL_WINDOW``) so network jitter cannot squeeze two
-bursts into one of the server's seconds.
+messages alike) and closes the connection with 1008 above ``BINANCE_MESSAGE_LIMIT`` (5) per
+second. :class:`OutgoingBudget` counts everything a connection sends in one rolling window
+slightly longer than a second (``DEFAULT_CONTROL_WINDOW``, so network jitter cannot squeeze
+two bursts into one of the server's seconds): control messages go while fewer than
+``DEFAULT_CONTROL_LIMIT`` (4) were sent in the window, pongs while fewer than 5 were. The
+one slot control messages leave is a pong's, so a pong never waits behind SUBSCRIBEs, and
+no window ever holds a sixth message, however fast the server pings: a pong that finds the
+window full waits for room (the connection then answers only the latest ping, as RFC 6455
+section 5.5.3 allows).
 
 Binance also limits connection attempts to 300 per 5 minutes per IP; binfeed keeps all of
 its connections together under ``DEFAULT_ATTEMPTS_PER_WINDOW`` (240) per 5 minutes, room
@@ -18,7 +22,12 @@ from __future__ import annotations
 
 from collections import deque
 
-#: Control messages a connection sends per window (Binance allows 5 incoming messages/s).
+#: Binance's limit: messages a connection may send per second (PING, PONG and JSON control
+#: messages together); one more and Binance closes the connection with 1008.
+BINANCE_MESSAGE_LIMIT = 5
+#: Binance's window for BINANCE_MESSAGE_LIMIT, seconds.
+BINANCE_MESSAGE_WINDOW = 1.0
+#: Control messages a connection sends per window (the rest of the 5 is for pongs).
 DEFAULT_CONTROL_LIMIT = 4
 #: The window of DEFAULT_CONTROL_LIMIT, seconds: one second plus a margin for jitter.
 DEFAULT_CONTROL_WINDOW = 1.1
@@ -53,13 +62,19 @@ class RollingWindow:
         self._expire(now)
         return len(self._times)
 
-    def delay(self, now: float) -> float:
-        """Seconds to wait before one more event fits (0.0: it fits now)."""
+    def delay(self, now: float, limit: int | None = None) -> float:
+        """Seconds to wait before one more event fits (0.0: it fits now).
+
+        Args:
+            limit: judge against this many events per window instead of :attr:`limit` (a
+                higher one for events that take precedence, such as pongs).
+        """
         self._expire(now)
-        if len(self._times) < self.limit:
+        limit = self.limit if limit is None else limit
+        if len(self._times) < limit:
             return 0.0
         # The event that has to leave the window first is the (len - limit + 1)-th oldest.
-        oldest_to_leave = self._times[len(self._times) - self.limit]
+        oldest_to_leave = self._times[len(self._times) - limit]
         return max(0.0, oldest_to_leave + self.window - now)
 
     def record(self, now: float) -> None:
@@ -71,6 +86,33 @@ class RollingWindow:
 def control_budget() -> RollingWindow:
     """A connection's budget for outgoing control messages (and the pongs counted with them)."""
     return RollingWindow(DEFAULT_CONTROL_LIMIT, DEFAULT_CONTROL_WINDOW)
+
+
+class OutgoingBudget:
+    """Everything one connection sends, in one :func:`control_budget` window (see the
+    module doc): control messages within its limit, pongs up to Binance's.
+
+    Ask :meth:`pong_delay` or :meth:`control_delay` before sending, :meth:`record` after.
+    """
+
+    def __init__(self, pong_limit: int = BINANCE_MESSAGE_LIMIT) -> None:
+        self.sent = control_budget()
+        if pong_limit < self.sent.limit:
+            raise ValueError(f"pong_limit {pong_limit} is under the control limit "
+                             f"{self.sent.limit}: pongs would wait behind control messages")
+        self.pong_limit = pong_limit
+
+    def pong_delay(self, now: float) -> float:
+        """Seconds before a pong may go (0.0: now)."""
+        return self.sent.delay(now, self.pong_limit)
+
+    def control_delay(self, now: float) -> float:
+        """Seconds before a control message may go (0.0: now)."""
+        return self.sent.delay(now)
+
+    def record(self, now: float) -> None:
+        """Notes one message sent at ``now`` (a pong or a control message)."""
+        self.sent.record(now)
 
 
 def attempt_budget() -> RollingWindow:

@@ -1,18 +1,26 @@
 """binfeed's knowledge of Binance's market-stream protocol, without any I/O.
 
 Like python-websockets' protocol core, nothing here opens a socket, sleeps or imports an
-event loop or a network library: callers pass the time and the bytes, and get decisions
-and bytes back. The recorder's I/O layers (:mod:`binfeed.binance.connection`,
-:mod:`binfeed.binance.supervisor`) and the loopback server (:mod:`binfeed.binance.server`)
-are thin glue around these modules, which the tests drive without a network:
+event loop or a network library: callers pass the time and the frames, and get decisions
+and frames back. The recorder's I/O layers (:mod:`binfeed.binance.transport`, the
+websockets adapter; :mod:`binfeed.binance.connection` and
+:mod:`binfeed.binance.supervisor`, task glue) and the loopback server
+(:mod:`binfeed.binance.server`) are thin around these modules, which the tests drive
+without a network:
 
 =========================================  ============================================
 :mod:`~binfeed.binance.streams`            stream names (``btcusdt@bookTicker``)
 :mod:`~binfeed.binance.endpoint`           ``--url`` bases, connect URLs, sharding
 :mod:`~binfeed.binance.control`            SUBSCRIBE & co, replies matched by id
-:mod:`~binfeed.binance.pacing`             4 control messages per second, attempt budget
+:mod:`~binfeed.binance.pacing`             outgoing budget (pongs and 4 control
+                                           messages per 1.1 s), attempt budget
 :mod:`~binfeed.binance.retry`              retryable or fatal, backoff with full jitter
 :mod:`~binfeed.binance.health`             stalls, silent streams, rotation handover
+:mod:`~binfeed.binance.machine`            one connection's state machine: frames and
+                                           ticks in, frames to send and events out
+:mod:`~binfeed.binance.plan`               connect, reconnect, rotate, cut over
+:mod:`~binfeed.binance.events`             frames, events, actions, records in between
+:mod:`~binfeed.binance.settings`           RecorderConfig and the defaults it gathers
 :mod:`~binfeed.binance.exchange`           the server's side (routes, replies, limits)
 =========================================  ============================================
 
@@ -53,7 +61,7 @@ from binfeed.binance.health import (
     silent_streams,
     stalled,
 )
-from binfeed.binance.pacing import RollingWindow, attempt_budget, control_budget
+from binfeed.binance.pacing import OutgoingBudget, RollingWindow, attempt_budget, control_budget
 from binfeed.binance.retry import Backoff, Failure, FailureKind, Verdict, backoff_delays, classify
 from binfeed.binance.streams import (
     StreamId,
@@ -83,6 +91,7 @@ __all__ = [
     "Handover",
     "HandoverStep",
     "Listed",
+    "OutgoingBudget",
     "Refused",
     "RollingWindow",
     "Split",

@@ -21,15 +21,15 @@ import click
 from binfeed import errors
 from binfeed.binance.endpoint import Endpoint
 from binfeed.binance.server import open_server
+from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.sources import bundled_sample, capture_source
-from binfeed.binance.status import RecordingStatus, status_line, summary_lines
 from binfeed.binance.streams import parse_kinds, parse_symbols, stream_ids
-from binfeed.binance.supervisor import Recorder, RecorderConfig
+from binfeed.binance.supervisor import open_recorder
 from binfeed.commands.common import translate_errors
 from binfeed.commands.info_cmd import print_summary
+from binfeed.commands.record_status import RecordingStatus, status_line, summary_lines
 from binfeed.export import jsonl_lines
-from binfeed.ingest import Ingestor
-from binfeed.queue import QueueReader, QueueWriter
+from binfeed.queue import QueueReader
 from binfeed.summary import summarize
 
 
@@ -94,22 +94,17 @@ async def _serve_and_record(frames: list, queue: Path, speed: float, live: bool)
         config = RecorderConfig(Endpoint.parse(server.url),
                                 stream_ids(parse_symbols("btcusdt"),
                                            parse_kinds("bookTicker,trade")))
-        with QueueWriter(queue) as writer:
-            ingestor = Ingestor(writer)
-            try:
-                recorder = Recorder(config, writer, ingestor)
-                status = RecordingStatus(recorder, ingestor)
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(recorder.run)
-                    tg.start_soon(_show_status, status, live)
-                    await server.finished.wait()
-                    await anyio.sleep(0.5)  # the last frames in flight
-                    tg.cancel_scope.cancel()
-                if live:
-                    sys.stderr.write("\n")
-                return summary_lines(status.snapshot())[:1]
-            finally:
-                ingestor.close()
+        with open_recorder(queue, config) as recorder:
+            status = RecordingStatus(recorder)
+            async with anyio.create_task_group() as tg:
+                await tg.start(recorder.run)
+                tg.start_soon(_show_status, status, live)
+                await server.finished.wait()
+                await anyio.sleep(0.5)  # the last frames in flight
+                tg.cancel_scope.cancel()
+            if live:
+                sys.stderr.write("\n")
+            return summary_lines(status.snapshot())[:1]
 
 
 async def _show_status(status: RecordingStatus, live: bool) -> None:

@@ -16,6 +16,7 @@ import click
 
 from binfeed import errors
 from binfeed.commands.common import config_option, queue_location, translate_errors
+from binfeed.commands.damage import DamageLog
 from binfeed.monitor import MonitorState, Report, render_line, render_screen
 from binfeed.queue import QueueReader, Segment, list_segments, writer_status
 from binfeed.records import RecordType
@@ -54,8 +55,11 @@ def monitor(queue_dir: Path, interval: float, duration: float | None, once: bool
     count records committed since the monitor started; quotes and gaps also show what
     was written just before. A queue that does not exist yet is waited for.
 
-    Exit status: 0 (also on Ctrl-C or SIGTERM), 1 when the queue cannot be read, 2 for
-    bad arguments.
+    Damage met while reading (a record failing its checksum, a missing segment) is
+    reported on stderr as it is met and counted in the view.
+
+    Exit status: 0 (also on Ctrl-C or SIGTERM), 1 when the queue cannot be read or damage
+    was met, 2 for bad arguments.
 
     Example:
 
@@ -72,7 +76,9 @@ def monitor(queue_dir: Path, interval: float, duration: float | None, once: bool
         out.write(HIDE_CURSOR + HOME + CLEAR_SCREEN)
         out.flush()
     try:
-        _run(queue_dir, interval, duration, once, screen, not no_color, out)
+        damage = DamageLog(queue_dir)  # each on stderr as met; the view counts them
+        _run(queue_dir, interval, duration, once, screen, not no_color, out, damage)
+        damage.finish()
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
@@ -92,7 +98,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _run(queue_dir: Path, interval: float, duration: float | None, once: bool,
-         screen: bool, color: bool, out: IO[str]) -> None:
+         screen: bool, color: bool, out: IO[str], damage: DamageLog) -> None:
     start = time.monotonic()
     end = None if duration is None else start + duration
     state = MonitorState(str(queue_dir), time.time_ns())
@@ -100,7 +106,7 @@ def _run(queue_dir: Path, interval: float, duration: float | None, once: bool,
     reader = None
     while reader is None:
         try:
-            reader = QueueReader(queue_dir, from_end=True)
+            reader = QueueReader(queue_dir, from_end=True, on_damage=damage)
         except errors.QueueNotFoundError:
             if once:
                 raise
@@ -120,6 +126,9 @@ def _run(queue_dir: Path, interval: float, duration: float | None, once: bool,
             _drain(state, reader, next_report)
             rep = state.report(time.time_ns())
             _describe(rep, reader, queue_dir)
+            if damage.damage:
+                rep.notes.append(f"damage: {len(damage.damage)} skipped (last: "
+                                 f"{damage.damage[-1].message})")
             _emit(rep, screen, color, out)
             now = time.monotonic()
             if once or (end is not None and now >= end - 1e-3):

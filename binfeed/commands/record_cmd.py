@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -15,9 +16,9 @@ import click
 from binfeed import errors
 from binfeed.binance.endpoint import DEFAULT_BASE_URL, DEFAULT_STREAMS_PER_CONNECTION, Endpoint
 from binfeed.binance.health import DEFAULT_STALL_TIMEOUT
-from binfeed.binance.status import RecordingStatus, status_line, summary_lines
+from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.streams import parse_kinds, parse_symbols, stream_ids
-from binfeed.binance.supervisor import EndpointError, Recorder, RecorderConfig
+from binfeed.binance.supervisor import Recorder, open_recorder
 from binfeed.commands.common import (
     config_option,
     queue_location,
@@ -26,6 +27,7 @@ from binfeed.commands.common import (
     segment_slots_option,
     sync_option,
 )
+from binfeed.commands.record_status import RecordingStatus, status_line, summary_lines
 from binfeed.durability import SyncPolicy
 from binfeed.retention import RetentionPolicy, retention_task
 
@@ -125,23 +127,18 @@ def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = 
     Returns:
         the exit code (see ``binfeed record --help``).
     """
-    from binfeed.ingest import Ingestor
-    from binfeed.queue import QueueWriter
-
     out = out or sys.stdout
+    opened = contextlib.ExitStack()
     try:
-        writer = QueueWriter(queue, segment_slots=segment_slots, sync_on_seal=sync_on_seal)
+        recorder = opened.enter_context(open_recorder(
+            queue, config, segment_slots=segment_slots, sync_on_seal=sync_on_seal))
     except errors.QueueError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_QUEUE
-    status: RecordingStatus | None = None
-    ingestor = None
+    status = RecordingStatus(recorder)
     summary: list[str] = []
     code = EXIT_OK
     try:
-        ingestor = Ingestor(writer)
-        recorder = Recorder(config, writer, ingestor)
-        status = RecordingStatus(recorder, ingestor)
         anyio.run(_record, recorder, status, duration, live_status, status_interval, queue,
                   retain)
     except BaseException as exc:  # sorted by _exit_code below; nothing is swallowed
@@ -154,11 +151,8 @@ def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = 
             click.echo(f"Error: {_first_error(exc)}", err=True)
     finally:
         try:
-            if status is not None:
-                summary = summary_lines(status.snapshot())
-            if ingestor is not None:
-                ingestor.close()
-            writer.close()
+            summary = summary_lines(status.snapshot())
+            opened.close()  # the parser, then the writer: the queue is sealed
         except errors.BinfeedError as exc:
             click.echo(f"Error: sealing the queue failed: {exc}", err=True)
             code = code or EXIT_QUEUE
@@ -228,6 +222,6 @@ def _exit_code(exc: BaseException) -> int:
         return EXIT_QUEUE
     if isinstance(leaf, errors.SubscriptionError):
         return EXIT_REFUSED
-    if isinstance(leaf, EndpointError):
+    if isinstance(leaf, errors.EndpointError):
         return EXIT_ENDPOINT
     return EXIT_INTERNAL

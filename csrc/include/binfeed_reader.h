@@ -249,7 +249,8 @@ typedef struct bf_segment_header {
  * BF_REC_SYMBOL (16), 48 bytes: defines symbol_id -> name for the rest of the queue.
  * | body offset | size | field          | meaning                                             |
  * |------------:|-----:|----------------|-----------------------------------------------------|
- * |           0 |    8 | symbol_id u64  | 1, 2, 3, ... stable for the life of the queue       |
+ * |           0 |    8 | symbol_id u64  | 1, 2, 3, ... (at most 2^20) stable for the life of   |
+ * |             |      |                | the queue                                           |
  * |           8 |    4 | name_len u32   | 1..BF_SYMBOL_MAX                                    |
  * |          12 |    4 | zero           |                                                     |
  * |          16 |   32 | name           | UTF-8 bytes, NUL padded: ASCII letters upper-case,  |
@@ -292,6 +293,8 @@ typedef struct bf_segment_header {
 #define BF_SLOT_HEADER_SIZE 24u
 #define BF_BODY_SIZE 104u
 #define BF_SYMBOL_MAX 32u
+#define BF_SYMBOL_ID_MAX (1u << 20) /* highest valid symbol id: readers size tables by id, so
+                                        a larger one is an invalid record, not an allocation */
 
 #define BF_REC_BOOK_TICKER 1u
 #define BF_REC_TRADE 2u
@@ -1175,23 +1178,33 @@ static inline int bfr_list_segments(const char *dir, uint64_t *lowest, uint64_t 
     return BF_OK;
 }
 
-/* The lowest segment seq above `after` in queue `dir` (0 if none). BF_OK, BF_EIO. */
+/* The lowest segment seq above `after` in queue `dir` (0 if none). BF_OK, BF_EIO.
+ * readdir is no snapshot: a file renamed into the directory during the listing may be
+ * missed while one renamed in later is listed (seen on ext4: a writer that rolls, or
+ * recovers and rolls, while a reader lists would make seq+1 look missing, a false hole
+ * whose segments the reader would skip). Segments are created in seq order, so every one
+ * below a listed seq that exists was in place before that listing ended: a second listing
+ * sees it. So a result above after + 1 is listed again before it is believed. */
 static inline int bfr__next_present(int dirfd, uint64_t after, uint64_t *next) {
     *next = 0;
-    int fd = dup(dirfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        if (fd >= 0) close(fd);
-        return BF_EIO;
+    for (int pass = 0; pass < 2; pass++) {
+        int fd = dup(dirfd);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+            if (fd >= 0) close(fd);
+            return BF_EIO;
+        }
+        rewinddir(d);
+        uint64_t best = 0, seq = 0;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL)
+            if (bf_parse_segment_name(e->d_name, &seq) && seq > after &&
+                (best == 0 || seq < best))
+                best = seq;
+        closedir(d);
+        if (best != 0 && (*next == 0 || best < *next)) *next = best;
+        if (*next == 0 || *next == after + 1) break;
     }
-    rewinddir(d);
-    uint64_t best = 0, seq = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (bf_parse_segment_name(e->d_name, &seq) && seq > after && (best == 0 || seq < best))
-            best = seq;
-    closedir(d);
-    *next = best;
     return BF_OK;
 }
 
@@ -1377,7 +1390,7 @@ static inline int bfr__published(bfr_reader *r, uint64_t *n) {
 
 static inline int bfr__learn_symbol(bfr_reader *r, const bf_slot *s) {
     const bf_symbol_def *d = &s->body.symbol;
-    if (d->symbol_id == 0 || d->symbol_id > (1ull << 32) || d->name_len == 0 ||
+    if (d->symbol_id == 0 || d->symbol_id > BF_SYMBOL_ID_MAX || d->name_len == 0 ||
         d->name_len > BF_SYMBOL_MAX)
         return BF_EDAMAGED;
     if (d->symbol_id > r->symbols_cap) {

@@ -5,13 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SYMBOL_ID (1ull << 32) /* ids above are not the writer's: ignored */
-
 /* Notes (sym, stream) = seq from segment `segment`. Segments are read newest first and
  * each from start to end: a later record of the same segment wins, an older segment
  * never overrides a newer one. */
 static int note(bf_resume *r, uint64_t sym, uint32_t stream, uint64_t seq, uint64_t segment) {
-    if (sym == 0 || sym > MAX_SYMBOL_ID) return BF_OK;
+    if (sym == 0 || sym > BF_SYMBOL_ID_MAX) return BF_OK; /* not a valid id: never sized by */
     if (sym > r->cap) {
         uint64_t cap = r->cap ? r->cap : 64;
         while (cap < sym) cap *= 2;
@@ -45,12 +43,16 @@ static int scan_one(bf_resume *out, const char *dir, uint64_t seq, int *market, 
             if (got == BF_ENOMEM) rc = BF_ENOMEM;
             break;
         }
+        /* only ids the segment defines (a SYMBOL record before them) are tracked */
         if (s->type == BF_REC_BOOK_TICKER) {
             *market = 1;
-            rc = note(out, s->body.book_ticker.symbol_id, BF_STREAM_BOOK_TICKER, s->seq, seq);
+            if (bfr_symbol(&r, s->body.book_ticker.symbol_id))
+                rc = note(out, s->body.book_ticker.symbol_id, BF_STREAM_BOOK_TICKER, s->seq,
+                          seq);
         } else if (s->type == BF_REC_TRADE) {
             *market = 1;
-            rc = note(out, s->body.trade.symbol_id, BF_STREAM_TRADE, s->seq, seq);
+            if (bfr_symbol(&r, s->body.trade.symbol_id))
+                rc = note(out, s->body.trade.symbol_id, BF_STREAM_TRADE, s->seq, seq);
         }
     }
     bfr_close(&r);

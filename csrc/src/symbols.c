@@ -96,7 +96,7 @@ static int grow_index(bf_symtab *t, uint64_t entries) {
 
 int bf__symtab_set(bf_symtab *t, uint64_t id, const char *name, size_t len) {
     char norm[BF_SYMBOL_MAX];
-    if (id == 0 || id > (1ull << 32) || bf__symbol_normalize(name, len, norm) != BF_OK)
+    if (id == 0 || id > BF_SYMBOL_ID_MAX || bf__symbol_normalize(name, len, norm) != BF_OK)
         return BF_ESYMBOL;
     uint64_t have = bf__symtab_find(t, norm, len);
     if (have) return have == id ? BF_OK : BF_ESYMBOL;

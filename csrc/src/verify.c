@@ -236,7 +236,7 @@ static void check_slots(ctx *c, const unsigned char *slots, uint64_t n, uint32_t
         switch (s->type) {
         case BF_REC_SYMBOL: {
             const bf_symbol_def *d = &s->body.symbol;
-            if (d->symbol_id == 0 || d->symbol_id > (1ull << 32) || d->name_len == 0 ||
+            if (d->symbol_id == 0 || d->symbol_id > BF_SYMBOL_ID_MAX || d->name_len == 0 ||
                 d->name_len > BF_SYMBOL_MAX) {
                 add(c, c->name, (int64_t)i, BF_FINDING_RECORD, BF_SEVERITY_DAMAGE, 1,
                     "invalid SYMBOL record (id %llu, name length %u)",

@@ -15,8 +15,8 @@ from binfeed.binance.endpoint import Endpoint
 from binfeed.binance.server import BinanceServer
 from binfeed.binance.sources import SourceFrame, load_capture
 from binfeed.binance.streams import StreamId, StreamKind, stream_ids
-from binfeed.binance.supervisor import Recorder, RecorderConfig
-from binfeed.queue import QueueReader, QueueWriter
+from binfeed.binance.supervisor import Recorder, RecorderConfig, open_recorder
+from binfeed.queue import QueueReader
 from binfeed.records import BookTicker, Connection, ConnectionEvent, Gap, Trade
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "binance"
@@ -134,11 +134,7 @@ async def record_until(config: RecorderConfig, queue: Path, until: Callable[[Rec
                        *, limit: float = 20.0, segment_slots: int = 0) -> Recorder:
     """Runs the recorder (real parser, real queue) until ``until(recorder)`` or ``limit``
     seconds; the queue is sealed at the end."""
-    from binfeed.ingest import Ingestor
-
-    with QueueWriter(queue, segment_slots=segment_slots) as writer:
-        ingestor = Ingestor(writer)
-        recorder = Recorder(config, writer, ingestor)
+    with open_recorder(queue, config, segment_slots=segment_slots) as recorder:
         deadline = time.monotonic() + limit
         async with anyio.create_task_group() as tg:
             await tg.start(recorder.run)
@@ -149,7 +145,7 @@ async def record_until(config: RecorderConfig, queue: Path, until: Callable[[Rec
                                          f"recorder stats: {recorder.stats}")
                 await anyio.sleep(0.02)
             tg.cancel_scope.cancel()
-        recorder.ingestor_counters = getattr(ingestor, "counters", lambda: None)()
+        recorder.ingestor_counters = recorder.ingestor.counters()
     return recorder
 
 

@@ -10,7 +10,7 @@ import pytest
 from binfeed.binance.server import Fault, ServerConfig, open_server
 from binfeed.binance.sources import SourceFrame, list_source
 from binfeed.binance.streams import StreamKind
-from binfeed.binance.supervisor import Recorder
+from binfeed.binance.supervisor import open_recorder
 from binfeed.records import ConnectionEvent, GapReason
 
 from .recorder_support import (
@@ -218,9 +218,7 @@ async def test_malformed_frames_are_counted_and_the_connection_kept(tmp_path: Pa
 
 async def test_a_silent_stream_is_reported_not_reconnected(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from binfeed.binance.status import RecordingStatus
-    from binfeed.ingest import Ingestor
-    from binfeed.queue import QueueWriter
+    from binfeed.commands.record_status import RecordingStatus
 
     frames = [f for f in capture_frames() if f.symbol == "btcusdt"][:3000]
     async with open_server(list_source(frames), ServerConfig(speed=10.0,
@@ -228,9 +226,8 @@ async def test_a_silent_stream_is_reported_not_reconnected(
         # nosuchusdt: accepted by the server (as Binance does), then nothing ever comes
         config = config_for(server, ["btcusdt", "nosuchusdt"], kinds=[StreamKind.BOOK_TICKER],
                             silent_after=0.5)
-        with QueueWriter(tmp_path / "q") as writer, Ingestor(writer) as ingestor:
-            recorder = Recorder(config, writer, ingestor)
-            status = RecordingStatus(recorder, ingestor)
+        with open_recorder(tmp_path / "q", config) as recorder:
+            status = RecordingStatus(recorder)
             async with anyio.create_task_group() as tg:
                 await tg.start(recorder.run)
                 tg.start_soon(status.track, 0.1)

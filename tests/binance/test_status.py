@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from binfeed.binance.status import StatusSnapshot, StreamStatus, status_line, summary_lines
+from binfeed.commands.record_status import StatusSnapshot, StreamStatus, status_line, summary_lines
 
 
 def snap(**kw: object) -> StatusSnapshot:

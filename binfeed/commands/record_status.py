@@ -1,7 +1,9 @@
-"""The recorder's status: a live line on a terminal, key=value lines otherwise.
+"""The recorder's status (``record``, ``demo``): a live line on a terminal, else key=value.
 
-:class:`StatusSnapshot` is taken from the recorder, the parser's counters and the writer
-once a second (or at the end); the formatting functions are pure.
+:class:`RecordingStatus` takes a :class:`StatusSnapshot` from the recorder, its parser's
+counters and per-stream figures (``Ingestor.stream_stats()``) once a second (or at the end);
+the formatting functions are pure. Silent streams are the protocol core's verdict
+(:func:`binfeed.binance.health.silent_streams`): logged once, flagged, never reconnected for.
 """
 
 from __future__ import annotations
@@ -10,6 +12,11 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+import anyio
+
+from binfeed.binance.health import silent_streams
+from binfeed.binance.supervisor import Recorder
 
 log = logging.getLogger("binfeed.record")
 
@@ -111,74 +118,41 @@ def _kv(items: Mapping[str, object]) -> str:
 class RecordingStatus:
     """Builds :class:`StatusSnapshot` from a running recorder and its parser.
 
-    Per-stream figures come from the parser when it offers them (``stream_stats()``:
-    records and last receive time per stream); otherwise per-stream activity is followed
-    through ``last_seq(symbol, stream)`` once per :meth:`tick`, and failing that only the
-    totals are shown.
-
     Args:
-        recorder: a :class:`binfeed.binance.supervisor.Recorder`.
-        ingestor: the parser (``counters()``; optionally ``stream_stats()``, ``last_seq()``).
+        recorder: the recorder (its parser is ``recorder.ingestor``).
     """
 
-    def __init__(self, recorder: object, ingestor: object) -> None:
+    def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
-        self._ingestor = ingestor
         self._t0 = time.monotonic()
         self._last_tick = self._t0
         self._last_frames = 0
         self._rate = 0.0
-        self._seen: dict[str, tuple[int, float | None]] = {}
         self._silent: set[str] = set()
 
-    def _counters(self) -> dict[str, int]:
-        get = getattr(self._ingestor, "counters", None)
-        if get is None:
-            return {}
-        raw = get()
-        if isinstance(raw, Mapping):
-            return {k: int(v) for k, v in raw.items()}
-        return {k: int(getattr(raw, k)) for k in dir(raw)
-                if not k.startswith("_") and isinstance(getattr(raw, k), int)}
-
     def tick(self) -> None:
-        """Updates the frame rate and per-stream activity (call about once a second)."""
+        """Updates the frame rate and reports streams going silent or coming back (call
+        about once a second)."""
         now = time.monotonic()
-        frames = self._counters().get("frames", 0)
+        frames = self._recorder.ingestor.counters().frames
         if now > self._last_tick:
             self._rate = (frames - self._last_frames) / (now - self._last_tick)
         self._last_frames, self._last_tick = frames, now
-        last_seq = getattr(self._ingestor, "last_seq", None)
-        if last_seq is not None and not hasattr(self._ingestor, "stream_stats"):
-            from binfeed.binance.supervisor import STREAM_CODES
-
-            for stream in self._recorder.config.streams:  # type: ignore[attr-defined]
-                seq = int(last_seq(stream.symbol, int(STREAM_CODES[stream.kind])))
-                old = self._seen.get(stream.name)
-                if old is None:
-                    self._seen[stream.name] = (seq, now if seq else None)
-                elif seq != old[0]:
-                    self._seen[stream.name] = (seq, now)
         self._report_silence(now)
 
     def _report_silence(self, now: float) -> None:
-        """Logs a stream that went silent (once) and when it delivers again; silence is
-        reported, never reconnected for (see binfeed.binance.health)."""
-        rec = self._recorder
-        streams = self._streams(rec.config, rec.stats, now)  # type: ignore[attr-defined]
-        silent = {st.name for st in streams if st.silent}
+        """Logs a stream that went silent (once) and when it delivers again."""
+        silent = {st.name for st in self._streams(now) if st.silent}
         for name in sorted(silent - self._silent):
             log.warning("%s: no frame for %.0f s or more (an unknown symbol, or a quiet "
                         "market); reported only, its connection delivers other frames",
-                        name, rec.config.silent_after)  # type: ignore[attr-defined]
+                        name, self._recorder.config.silent_after)
         for name in sorted(self._silent - silent):
             log.info("%s: frames again", name)
         self._silent = silent
 
     async def track(self, interval: float = 1.0) -> None:
         """Calls :meth:`tick` every ``interval`` seconds until cancelled."""
-        import anyio
-
         while True:
             await anyio.sleep(interval)
             self.tick()
@@ -186,51 +160,42 @@ class RecordingStatus:
     def snapshot(self) -> StatusSnapshot:
         """What the status line and the summary show, now."""
         rec = self._recorder
-        stats = rec.stats  # type: ignore[attr-defined]
-        config = rec.config  # type: ignore[attr-defined]
-        c = self._counters()
+        stats = rec.stats
+        c = rec.ingestor.counters()
         now = time.monotonic()
-        conns = rec.connections  # type: ignore[attr-defined]
+        conns = rec.connections
         last_rx = max((conn.last_rx for conn in conns), default=None)
-        streams = self._streams(config, stats, now)
         return StatusSnapshot(
             elapsed=now - self._t0,
-            frames=c.get("frames", 0),
+            frames=c.frames,
             frames_per_second=self._rate,
-            book_tickers=c.get("book_tickers", 0),
-            trades=c.get("trades", 0),
-            duplicates=c.get("duplicates", 0),
-            malformed=c.get("errors", 0),
-            gaps=c.get("gaps", 0),
+            book_tickers=c.book_tickers,
+            trades=c.trades,
+            duplicates=c.duplicates,
+            malformed=c.errors,
+            gaps=c.gaps,
             connections=len(conns),
             connections_opened=stats.connections,
             reconnects=stats.reconnects,
             rotations=stats.rotations,
             stalls=stats.stalls,
             last_frame_age=None if last_rx is None else now - last_rx,
-            streams=streams,
+            streams=self._streams(now),
             refused=tuple(stats.refused),
         )
 
-    def _streams(self, config: object, stats: object, now: float) -> list[StreamStatus]:
-        silent_after = config.silent_after  # type: ignore[attr-defined]
-        refused = set(stats.refused)  # type: ignore[attr-defined]
+    def _streams(self, now: float) -> list[StreamStatus]:
+        """Every stream not refused: the parser's records and last receive time, and the
+        protocol core's silence verdict."""
+        rec = self._recorder
+        wall = time.time_ns()
         per: dict[str, tuple[int | None, float | None]] = {}
-        get = getattr(self._ingestor, "stream_stats", None)
-        if get is not None:
-            wall = time.time_ns()
-            for name, records, last_ns in get():
-                age = None if not last_ns else max(0.0, (wall - last_ns) / 1e9)
-                per[name] = (records, age)
-        else:
-            for name, (_, seen) in self._seen.items():
-                per[name] = (None, None if seen is None else now - seen)
-        out = []
-        for stream in config.streams:  # type: ignore[attr-defined]
-            if stream.name in refused:
-                continue
-            records, age = per.get(stream.name, (None, None))
-            since_start = now - self._t0
-            silent = (age if age is not None else since_start) >= silent_after
-            out.append(StreamStatus(stream.name, records, age, silent))
-        return out
+        for name, records, last_ns in rec.ingestor.stream_stats():
+            per[name] = (records, None if not last_ns else max(0.0, (wall - last_ns) / 1e9))
+        refused = set(rec.stats.refused)
+        wanted = [(s.name, *per.get(s.name, (None, None))) for s in rec.config.streams
+                  if s.name not in refused]
+        last_seen = {name: None if age is None else now - age for name, _, age in wanted}
+        silent = set(silent_streams(last_seen, self._t0, now, rec.config.silent_after))
+        return [StreamStatus(name, records, age, name in silent)
+                for name, records, age in wanted]

@@ -1,0 +1,523 @@
+"""One connection's state machine: received frames and ticks in, frames to send and events out.
+
+Sans-I/O and frame-level, in the manner of python-websockets' ``Protocol``: nothing here
+opens a socket, sleeps, reads a clock or imports an event loop or a network library, so any
+transport that yields WebSocket frames can drive it, and the tests drive it with frames and
+times. The glue (:mod:`binfeed.binance.connection`) calls an input method, then does what
+the machine asks:
+
+===============================================  ======================================
+input                                            then the caller
+===============================================  ======================================
+:meth:`~ConnectionMachine.opened`                sends :meth:`frames_to_send`
+:meth:`~ConnectionMachine.receive_frames`        if it returned True: sends
+(one read's frames and their receive time)       :meth:`frames_to_send`, passes the
+                                                 news on (:attr:`has_events`), re-arms
+                                                 its timer
+:meth:`~ConnectionMachine.tick` (at              the same
+:meth:`next_deadline`, or sooner)
+:meth:`~ConnectionMachine.close`,                the same (the shard's plan calls these)
+:meth:`go_live`, :meth:`detach`
+:meth:`~ConnectionMachine.cancel` (the glue      sends :meth:`frames_to_send`, bounded
+stops before the connection ended)               by the close timeout
+:meth:`~ConnectionMachine.connection_lost`,      nothing: the connection is over
+:meth:`~ConnectionMachine.connect_failed`
+===============================================  ======================================
+
+After any input, :attr:`transport_done` True means: send what is left, then close the
+transport; the machine needs nothing more from it.
+
+What the machine owns:
+
+- **Frames**: a text frame goes to the *appender*, ``append(frame, recv_ns) -> kind`` (the
+  C parser and queue, :meth:`binfeed.ingest.Ingestor.ingest`): the one thing the machine
+  calls rather than returns, because appending is synchronous, never waits (a memory map)
+  and its verdict (the parser's result) is needed at once. Records are the queue's; the
+  machine handles every other verdict: duplicates and unstored frames counted, control
+  replies matched to their requests (:mod:`~binfeed.binance.control`), ``serverShutdown``
+  noted, malformed frames counted and logged. Fragmented messages are joined first.
+- **Modes**: ``LIVE`` appends; ``BUFFERING`` (a replacement during a rotation) keeps market
+  data in a buffer until :meth:`go_live`; ``DETACHED`` (a replaced connection) drops it.
+- **Sending**: SUBSCRIBE messages and pongs, both under one
+  :class:`~binfeed.binance.pacing.OutgoingBudget` (Binance counts pongs as messages). The
+  transport must not answer pings itself; a pong that cannot go yet answers the latest ping.
+- **Watchdogs** of a live connection: no frame for ``stall_timeout`` (:func:`health.stalled`)
+  and a control reply overdue end it; a closing handshake not answered within
+  ``close_timeout`` is cut short.
+- **Failures**: the first reason the connection ended wins (:class:`retry.Failure`); a
+  close frame from the server is that reason. The transport answers close frames itself
+  (RFC 6455 section 5.5.1; websockets does), the machine never echoes one.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from binfeed.binance import control
+from binfeed.binance.control import ControlChannel
+from binfeed.binance.endpoint import DEFAULT_PARAMS_PER_MESSAGE
+from binfeed.binance.events import (
+    AllSubscribed,
+    DataBuffered,
+    Ended,
+    Event,
+    FrameLike,
+    Opcode,
+    OutgoingFrame,
+    SendClose,
+    SendPong,
+    SendText,
+    ShutdownAnnounced,
+    Stalled,
+)
+from binfeed.binance.health import DEFAULT_STALL_TIMEOUT, stalled
+from binfeed.binance.pacing import OutgoingBudget
+from binfeed.binance.retry import Failure, FailureKind
+from binfeed.binance.streams import StreamId
+from binfeed.errors import ProtocolError
+from binfeed.ingest import FrameKind
+from binfeed.records import GapReason
+
+log = logging.getLogger("binfeed.record")
+
+#: Seconds a closing handshake may take before the transport is closed anyway.
+DEFAULT_CLOSE_TIMEOUT = 2.0
+
+#: The appender: the C parser bound to the queue (binfeed.ingest.Ingestor.ingest).
+Appender = Callable[[bytes, int], int]
+
+# Parser verdicts as plain ints (the hot path compares ints). Kinds 1 and 2 stored a record.
+_STORED_MAX = int(max(FrameKind.BOOK_TICKER, FrameKind.TRADE))
+_DUPLICATE = int(FrameKind.DUPLICATE)
+_UNSTORED = int(FrameKind.UNSTORED)
+_CONTROL = int(FrameKind.CONTROL)
+_SERVER_SHUTDOWN = int(FrameKind.SERVER_SHUTDOWN)
+#: What a buffering machine's own append returns for market data it kept (not a C kind).
+_BUFFERED = 0
+#: Combined-stream market data starts so; anything else (replies, events) is handled at once.
+_ENVELOPE = b'{"stream"'
+_TEXT = Opcode.TEXT
+
+
+class State(enum.Enum):
+    CONNECTING = "connecting"  # before the handshake completed
+    OPEN = "open"
+    CLOSING = "closing"  # a close frame was sent or received; the transport is to close
+    CLOSED = "closed"  # the transport is closed (or never opened)
+
+
+class Mode(enum.Enum):
+    LIVE = "live"  # frames are appended; watched for stalls and overdue replies
+    BUFFERING = "buffering"  # a replacement: market data waits for go_live()
+    DETACHED = "detached"  # replaced: frames are dropped
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Timeouts and limits of one connection."""
+
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT
+    reply_timeout: float = control.DEFAULT_REPLY_TIMEOUT
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
+    params_per_message: int = DEFAULT_PARAMS_PER_MESSAGE
+
+
+@dataclass
+class ConnectionCounters:
+    """Per-connection counters (rare events; market data is counted by the parser)."""
+
+    frames: int = 0
+    duplicates: int = 0
+    unstored: int = 0
+    malformed: int = 0
+    control_replies: int = 0
+    pings: int = 0
+    pongs: int = 0
+
+
+@dataclass
+class _Closing:
+    since: float | None = None  # when our close frame was sent
+    received: tuple[int, str] | None = None  # the server's close frame (code, reason)
+    done: bool = False  # the transport should be closed now
+
+
+class ConnectionMachine:
+    """One combined-stream connection (see the module doc).
+
+    Args:
+        conn_id: recorder-local number (CONNECTION records, logs).
+        in_url: streams named in the connect URL (confirmed by the handshake).
+        to_subscribe: streams to SUBSCRIBE once open.
+        append: the appender (``append(frame, recv_ns) -> parser verdict``).
+        settings: timeouts and limits.
+        live: append at once (True) or buffer market data until :meth:`go_live`.
+    """
+
+    def __init__(self, conn_id: int, in_url: Sequence[StreamId],
+                 to_subscribe: Sequence[StreamId], append: Appender, *,
+                 settings: ConnectionSettings | None = None, live: bool = True) -> None:
+        self.conn_id = conn_id
+        self.in_url = list(in_url)
+        self.to_subscribe = list(to_subscribe)
+        self.settings = settings or ConnectionSettings()
+        self.channel = ControlChannel(reply_timeout=self.settings.reply_timeout,
+                                      params_per_message=self.settings.params_per_message)
+        self.budget = OutgoingBudget()
+        self.counters = ConnectionCounters()
+        self.state = State.CONNECTING
+        self.mode = Mode.LIVE if live else Mode.BUFFERING
+        self._sink = append
+        self._append: Appender = append if live else self._buffer_frame
+        self._buffer: list[tuple[bytes, int]] = []
+        self._fragments: list[bytes] | None = None
+        self._pong: bytes | None = None  # payload of the latest ping not answered yet
+        self._closing = _Closing()
+        self._frames: list[OutgoingFrame] = []
+        self._events: list[Event] = []
+        self._attention = False
+        # what the plan reads (monotonic seconds)
+        self.connected_at = 0.0
+        self.last_rx = 0.0  # the last received read of frames
+        self.first_data_at: float | None = None  # first market data (buffered)
+        self.subscribed_at: float | None = None  # every stream confirmed or refused
+        self.ended_at: float | None = None
+        self.confirmed: set[StreamId] = set()
+        self.refused: list[control.Refused] = []
+        self.shutdown_announced = False
+        self.failure: Failure | None = None
+
+    # -- state ------------------------------------------------------------------------
+    @property
+    def streams(self) -> list[StreamId]:
+        """Every stream this connection carries (URL and SUBSCRIBE)."""
+        return self.in_url + self.to_subscribe
+
+    @property
+    def fully_subscribed(self) -> bool:
+        """Every stream confirmed or refused, nothing waiting."""
+        return self.channel.waiting == 0 and len(self.confirmed) + len(self.refused) >= len(
+            set(self.streams))
+
+    @property
+    def ended(self) -> bool:
+        return self.state is State.CLOSED
+
+    @property
+    def transport_done(self) -> bool:
+        """The machine needs nothing more from the transport: send :meth:`frames_to_send`,
+        then close it."""
+        return self._closing.done
+
+    @property
+    def has_events(self) -> bool:
+        """Whether :meth:`events_received` has something."""
+        return bool(self._events)
+
+    @property
+    def gap_reason(self) -> GapReason:
+        """Why this connection's streams may have missed frames once it is gone."""
+        if self.failure is not None and self.failure.kind is FailureKind.STALLED:
+            return GapReason.STALLED
+        if self.shutdown_announced:
+            return GapReason.SERVER_SHUTDOWN
+        return GapReason.DISCONNECTED
+
+    # -- outputs ----------------------------------------------------------------------
+    def frames_to_send(self) -> list[OutgoingFrame]:
+        """The frames to send now, in order (call after every input)."""
+        frames, self._frames = self._frames, []
+        return frames
+
+    def events_received(self) -> list[Event]:
+        """What happened since the last call, in order."""
+        events, self._events = self._events, []
+        return events
+
+    def next_deadline(self, now: float) -> float | None:
+        """The latest time :meth:`tick` must be called (None: only after another input)."""
+        if self.state is State.CLOSED or self._closing.done:
+            return None
+        if self.state is State.CLOSING:
+            since = self._closing.since
+            return None if since is None else since + self.settings.close_timeout
+        if self.state is State.CONNECTING:
+            return None
+        times = []
+        if self.mode is Mode.LIVE:
+            times.append(self.last_rx + self.settings.stall_timeout)
+            reply = self.channel.next_deadline()
+            if reply is not None:
+                times.append(reply)
+        if self._pong is not None:
+            times.append(now + self.budget.pong_delay(now))
+        if self.channel.has_outgoing:
+            times.append(now + self.budget.control_delay(now))
+        return min(times) if times else None
+
+    # -- inputs: life cycle -----------------------------------------------------------
+    def opened(self, now: float) -> None:
+        """The handshake completed: the URL's streams are confirmed, SUBSCRIBEs queued."""
+        self.state = State.OPEN
+        self.connected_at = self.last_rx = now
+        self.confirmed.update(self.in_url)
+        if self.to_subscribe:
+            self.channel.subscribe(self.to_subscribe)
+        else:
+            self._all_subscribed(now)
+        self._send_due(now)
+
+    def connect_failed(self, failure: Failure, now: float) -> None:
+        """The attempt failed before the handshake completed."""
+        self._fail(failure)
+        self.state = State.CLOSED
+        self.ended_at = now
+
+    def connection_lost(self, failure: Failure | None, now: float) -> None:
+        """The transport is closed. ``failure``: what the transport saw (EOF, an error), or
+        None when the glue closed it (because :attr:`transport_done`, or cancelled)."""
+        if self.state is State.CLOSED:
+            return
+        received = self._closing.received
+        if received is not None:
+            self._fail(Failure(FailureKind.CLOSED, *received))
+        self._fail(failure or Failure(FailureKind.DROPPED, 1006, "connection ended"))
+        self.state = State.CLOSED
+        self.ended_at = now
+        assert self.failure is not None
+        self._event(Ended(self.failure, now))
+
+    def close(self, failure: Failure, now: float, code: int = 1000, reason: str = "") -> None:
+        """Starts the closing handshake (bounded by ``close_timeout``), recording
+        ``failure`` as the reason the connection ended (e.g. a rotation)."""
+        self._fail(failure)
+        if self.state is State.OPEN:
+            self._frames.append(SendClose(code, reason))
+            self.state = State.CLOSING
+            self._closing.since = now
+        elif self.state is State.CONNECTING:
+            self._closing.done = True
+
+    def cancel(self) -> None:
+        """The glue stops while the connection may still be open (the recorder is
+        cancelled): a close frame is queued unless something else ended it already."""
+        if self.state is State.OPEN and self.failure is None:
+            self._frames.append(SendClose(1000, ""))
+            self.state = State.CLOSING
+        self._closing.done = True
+
+    # -- inputs: modes ----------------------------------------------------------------
+    def go_live(self, now: float) -> int:
+        """Feeds the buffered market data to the appender (the parser drops what the old
+        connection already stored) and appends directly from now on; returns the number of
+        frames fed."""
+        buffered, self._buffer = self._buffer, []
+        self.mode = Mode.LIVE
+        self._append = sink = self._sink
+        for frame, recv_ns in buffered:
+            kind = sink(frame, recv_ns)
+            if not 0 < kind <= _STORED_MAX:
+                self._parsed(kind, frame, now)
+        return len(buffered)
+
+    def detach(self) -> None:
+        """Stops appending (a connection being replaced): what it still receives is
+        dropped; the replacement carries the same streams."""
+        self.mode = Mode.DETACHED
+        self._append = _drop
+        self._buffer = []
+
+    def _buffer_frame(self, frame: bytes, recv_ns: int) -> int:
+        if frame[:9] == _ENVELOPE:
+            self._buffer.append((frame, recv_ns))
+            return _BUFFERED
+        return self._sink(frame, recv_ns)
+
+    # -- inputs: frames (the hot path) ------------------------------------------------
+    def receive_frames(self, frames: Sequence[FrameLike], recv_ns: int, now: float) -> bool:
+        """Frames of one read, received at ``recv_ns`` (wall clock, ns: the records' receive
+        time) and ``now`` (monotonic, s).
+
+        Returns:
+            True when the caller has more to do than nothing: frames to send, events, or a
+            new deadline; False when the frames were market data and nothing else.
+        """
+        self._attention = False
+        self.last_rx = now
+        self.counters.frames += len(frames)
+        append = self._append
+        for frame in frames:
+            if frame.opcode == _TEXT and frame.fin:
+                # websockets hands out bytearray; bytes() is the cheapest way into the C
+                # call (cffi takes bytes without a conversion).
+                data = bytes(frame.data)
+                kind = append(data, recv_ns)
+                if not 0 < kind <= _STORED_MAX:
+                    self._parsed(kind, data, now)
+            else:
+                self._other(frame, recv_ns, now)
+        return self._attention
+
+    def _parsed(self, kind: int, frame: bytes, now: float) -> None:
+        """Every parser verdict but a stored record (rare)."""
+        c = self.counters
+        if kind == _BUFFERED:
+            if self.first_data_at is None:
+                self.first_data_at = now
+                self._event(DataBuffered(now))
+        elif kind == _DUPLICATE:
+            c.duplicates += 1
+        elif kind == _UNSTORED:
+            c.unstored += 1
+        elif kind == _CONTROL:
+            c.control_replies += 1
+            self._control_reply(frame, now)
+        elif kind == _SERVER_SHUTDOWN:
+            if not self.shutdown_announced:
+                log.warning("connection %d: the server announced a shutdown (serverShutdown); "
+                            "rotating to a new connection", self.conn_id)
+                self.shutdown_announced = True
+                self._event(ShutdownAnnounced(now))
+        elif kind < 0:
+            c.malformed += 1
+            if c.malformed <= 10 or c.malformed % 1000 == 0:
+                preview = frame[:120].decode("utf-8", "replace")
+                log.warning("connection %d: malformed frame #%d skipped (status %d): %s",
+                            self.conn_id, c.malformed, kind, preview)
+        else:
+            raise ProtocolError(f"the parser returned an unknown frame kind {kind}")
+
+    def _other(self, frame: FrameLike, recv_ns: int, now: float) -> None:
+        """Control frames and fragmented or binary messages."""
+        op = frame.opcode
+        if op == Opcode.PING:
+            self.counters.pings += 1
+            self._pong = bytes(frame.data)
+            self._send_due(now)
+        elif op == Opcode.CLOSE:
+            self._close_received(bytes(frame.data))
+        elif op in (Opcode.TEXT, Opcode.BINARY) and not frame.fin:
+            self._fragments = [bytes(frame.data)]
+        elif op == Opcode.CONT and self._fragments is not None:
+            self._fragments.append(bytes(frame.data))
+            if frame.fin:
+                message = b"".join(self._fragments)
+                self._fragments = None
+                self._deliver(message, recv_ns, now)
+        elif op == Opcode.BINARY:
+            self._deliver(bytes(frame.data), recv_ns, now)
+
+    def _deliver(self, message: bytes, recv_ns: int, now: float) -> None:
+        kind = self._append(message, recv_ns)
+        if not 0 < kind <= _STORED_MAX:
+            self._parsed(kind, message, now)
+
+    def _close_received(self, payload: bytes) -> None:
+        # RFC 6455 section 5.5.1: a 2-byte code, then a UTF-8 reason; none means 1005.
+        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+        reason = payload[2:].decode("utf-8", "replace")
+        self._closing.received = (code, reason)
+        self._fail(Failure(FailureKind.CLOSED, code, reason))
+        if self.state is State.OPEN:
+            self.state = State.CLOSING
+        self._closing.done = True
+        self._attention = True
+
+    # -- control messages -------------------------------------------------------------
+    def _control_reply(self, frame: bytes, now: float) -> None:
+        reply = control.parse_reply(frame)
+        if reply is None:
+            log.warning("connection %d: unrecognised control message: %r", self.conn_id,
+                        frame[:200])
+            return
+        for event in self.channel.handle_reply(reply):
+            if isinstance(event, control.Subscribed):
+                self.confirmed.update(event.streams)
+            elif isinstance(event, control.Refused):
+                self.refused.append(event)
+            elif isinstance(event, control.Split):
+                log.info("connection %d: SUBSCRIBE of %d streams refused (%s %s); retrying "
+                         "in halves to find the refused ones", self.conn_id,
+                         len(event.streams), event.code, event.msg)
+            elif isinstance(event, control.Unmatched):
+                log.warning("connection %d: reply matches no request: %r", self.conn_id,
+                            event.reply)
+            self._event(event)
+        if self.subscribed_at is None and self.fully_subscribed:
+            self._all_subscribed(now)
+        self._send_due(now)
+
+    def _all_subscribed(self, now: float) -> None:
+        self.subscribed_at = now
+        self._event(AllSubscribed(now))
+
+    def _send_due(self, now: float) -> None:
+        """Queues what the budget lets go now: the pong first, then control messages."""
+        self._attention = True
+        if self.state is not State.OPEN:
+            return
+        budget = self.budget
+        if self._pong is not None and budget.pong_delay(now) == 0.0:
+            self._frames.append(SendPong(self._pong))
+            self._pong = None
+            self.counters.pongs += 1
+            budget.record(now)
+        while self.channel.has_outgoing and budget.control_delay(now) == 0.0:
+            req = self.channel.next_request(now)
+            assert req is not None
+            text = req.encode()
+            log.debug("connection %d: -> %s", self.conn_id, text)
+            self._frames.append(SendText(text))
+            budget.record(now)
+
+    # -- inputs: time -----------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        """Time passed: sends what the budget now allows, and ends a live connection that
+        stalled or whose control reply is overdue, or a closing handshake that took too
+        long."""
+        if self.state is State.CLOSING:
+            since = self._closing.since
+            if since is not None and now - since >= self.settings.close_timeout:
+                self._closing.done = True
+            return
+        if self.state is not State.OPEN:
+            return
+        if self.mode is Mode.LIVE:
+            timeout = self.settings.stall_timeout
+            if stalled(self.last_rx, now, timeout):
+                silent = now - self.last_rx
+                log.warning("connection %d: no frame for %.1f s (stall timeout %.1f s); "
+                            "replacing it", self.conn_id, silent, timeout)
+                self._event(Stalled(silent))
+                self._end(Failure(FailureKind.STALLED, None, f"no frame for {silent:.1f} s"))
+                return
+            overdue = self.channel.expired(now)
+            if overdue:
+                log.warning("connection %d: no reply to %s within %.0f s; reconnecting",
+                            self.conn_id, overdue[0].encode(), self.settings.reply_timeout)
+                self._end(Failure(FailureKind.CONTROL, None, "control reply overdue"))
+                return
+        self._send_due(now)
+
+    # -- helpers ----------------------------------------------------------------------
+    def _end(self, failure: Failure) -> None:
+        """Ends the connection without a closing handshake."""
+        self._fail(failure)
+        self.state = State.CLOSING
+        self._closing.done = True
+
+    def _fail(self, failure: Failure) -> None:
+        if self.failure is None:
+            self.failure = failure
+
+    def _event(self, event: Event) -> None:
+        self._events.append(event)
+        self._attention = True
+
+
+def _drop(frame: bytes, recv_ns: int) -> int:
+    return _DUPLICATE
+

@@ -1,0 +1,305 @@
+"""One connection's state machine driven with frames and ticks: no socket, no event loop."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from binfeed.binance.control import Refused, Split, Subscribed
+from binfeed.binance.events import (
+    AllSubscribed,
+    DataBuffered,
+    Ended,
+    Opcode,
+    SendClose,
+    SendPong,
+    SendText,
+    ShutdownAnnounced,
+    Stalled,
+)
+from binfeed.binance.machine import ConnectionMachine, ConnectionSettings, Mode, State
+from binfeed.binance.pacing import DEFAULT_CONTROL_LIMIT, DEFAULT_CONTROL_WINDOW
+from binfeed.binance.retry import Failure, FailureKind
+from binfeed.binance.streams import StreamId
+from binfeed.records import GapReason
+
+from .machine_support import F, FakeParser, book, ids, reply
+
+
+def sent_texts(frames: list) -> list[dict]:
+    return [json.loads(f.text) for f in frames if isinstance(f, SendText)]
+
+
+def machine(parser: FakeParser, *, in_url: list[StreamId] | None = None,
+            to_subscribe: list[StreamId] | None = None, live: bool = True,
+            **settings: float) -> ConnectionMachine:
+    return ConnectionMachine(1, ids("btcusdt") if in_url is None else in_url,
+                             to_subscribe or [], parser,
+                             settings=ConnectionSettings(**settings), live=live)  # type: ignore[arg-type]
+
+
+# -- frames -------------------------------------------------------------------------
+
+
+def test_market_data_goes_to_the_parser_with_the_reads_receive_time() -> None:
+    parser = FakeParser()
+    m = machine(parser)
+    m.opened(0.0)
+    assert m.frames_to_send() == []
+    assert m.receive_frames([book(1), book(2)], 111, 1.0) is False  # nothing else to do
+    assert m.receive_frames([book(2), book(3)], 222, 2.0) is False
+    assert parser.stored == [("btcusdt@bookTicker", 1, 111), ("btcusdt@bookTicker", 2, 111),
+                             ("btcusdt@bookTicker", 3, 222)]
+    assert m.counters.frames == 4
+    assert m.counters.duplicates == 1
+    assert m.last_rx == 2.0
+
+
+def test_fragments_are_joined_into_one_message() -> None:
+    parser = FakeParser()
+    m = machine(parser)
+    m.opened(0.0)
+    whole = book(7).data
+    parts = [F(Opcode.TEXT, whole[:10], fin=False), F(Opcode.CONT, whole[10:30], fin=False),
+             F(Opcode.CONT, whole[30:])]
+    m.receive_frames(parts, 5, 1.0)
+    assert parser.stored == [("btcusdt@bookTicker", 7, 5)]
+    m.receive_frames([F(Opcode.BINARY, book(8).data)], 6, 1.0)  # binary: same parser
+    assert parser.seqs == [7, 8]
+
+
+def test_malformed_frames_are_counted_and_nothing_else() -> None:
+    parser = FakeParser()
+    m = machine(parser)
+    m.opened(0.0)
+    m.receive_frames([F(Opcode.TEXT, b"not json"), book(1)], 1, 1.0)
+    assert m.counters.malformed == 1
+    assert parser.seqs == [1]
+    assert m.state is State.OPEN
+    assert m.failure is None
+
+
+def test_server_shutdown_is_an_event_and_the_gap_reason() -> None:
+    m = machine(FakeParser())
+    m.opened(0.0)
+    assert m.receive_frames([F(Opcode.TEXT, b'{"e":"serverShutdown","E":1}')], 1, 3.0)
+    assert m.events_received() == [AllSubscribed(0.0), ShutdownAnnounced(3.0)]
+    assert m.shutdown_announced
+    assert m.gap_reason is GapReason.SERVER_SHUTDOWN
+
+
+# -- control messages -----------------------------------------------------------------
+
+
+def test_subscriptions_are_sent_on_open_and_confirmed_by_replies() -> None:
+    m = machine(FakeParser(), in_url=ids("btcusdt"), to_subscribe=ids("ethusdt", "xrpusdt"),
+                params_per_message=1)
+    m.opened(0.0)
+    assert sent_texts(m.frames_to_send()) == [
+        {"method": "SUBSCRIBE", "params": ["ethusdt@bookTicker"], "id": 1},
+        {"method": "SUBSCRIBE", "params": ["xrpusdt@bookTicker"], "id": 2}]
+    assert m.confirmed == set(ids("btcusdt"))
+    assert m.receive_frames([reply(1)], 1, 0.2)
+    assert m.receive_frames([reply(2)], 1, 0.3)
+    assert m.events_received() == [Subscribed(tuple(ids("ethusdt"))),
+                                   Subscribed(tuple(ids("xrpusdt"))), AllSubscribed(0.3)]
+    assert m.subscribed_at == 0.3
+    assert m.counters.control_replies == 2
+
+
+def test_a_refused_subscription_is_split_until_the_bad_stream_is_known() -> None:
+    m = machine(FakeParser(), in_url=[], to_subscribe=ids("btcusdt", "badusdt"))
+    m.opened(0.0)
+    (first,) = sent_texts(m.frames_to_send())
+    m.receive_frames([reply(first["id"], error=True)], 1, 0.1)
+    halves = sent_texts(m.frames_to_send())
+    assert [h["params"] for h in halves] == [["btcusdt@bookTicker"], ["badusdt@bookTicker"]]
+    m.receive_frames([reply(halves[0]["id"]), reply(halves[1]["id"], error=True)], 1, 0.2)
+    events = m.events_received()
+    assert isinstance(events[0], Split)
+    assert events[1] == Subscribed(tuple(ids("btcusdt")))
+    assert isinstance(events[2], Refused) and events[2].stream == ids("badusdt")[0]
+    assert events[3] == AllSubscribed(0.2)
+
+
+# -- the outgoing budget: pongs and control messages ----------------------------------
+
+
+def test_a_ping_is_answered_with_its_payload_at_once() -> None:
+    m = machine(FakeParser())
+    m.opened(0.0)
+    assert m.receive_frames([F(Opcode.PING, b"\x00\x01")], 1, 1.0)
+    assert m.frames_to_send() == [SendPong(b"\x00\x01")]
+    assert m.counters.pongs == 1
+
+
+def test_a_pong_leaves_fewer_slots_for_subscribes() -> None:
+    m = machine(FakeParser(), in_url=[], to_subscribe=ids(*[f"s{i}usdt" for i in range(8)]),
+                params_per_message=1)
+    m.receive_frames([F(Opcode.PING, b"p")], 1, 0.0)  # before open: not answered yet
+    m.opened(0.0)
+    out = m.frames_to_send()
+    assert out[0] == SendPong(b"p")  # the pong first
+    assert len(sent_texts(out)) == DEFAULT_CONTROL_LIMIT - 1
+    assert m.next_deadline(0.0) == pytest.approx(DEFAULT_CONTROL_WINDOW)
+    m.tick(DEFAULT_CONTROL_WINDOW)
+    assert len(sent_texts(m.frames_to_send())) == DEFAULT_CONTROL_LIMIT
+
+
+def test_pongs_wait_when_the_window_is_full_and_answer_the_latest_ping() -> None:
+    m = machine(FakeParser(), in_url=[], to_subscribe=ids(*[f"s{i}usdt" for i in range(8)]),
+                params_per_message=1)
+    m.opened(0.0)
+    assert len(m.frames_to_send()) == 4  # SUBSCRIBEs
+    m.receive_frames([F(Opcode.PING, b"1")], 1, 0.1)
+    assert m.frames_to_send() == [SendPong(b"1")]  # the fifth message: the pong's slot
+    # a sixth message would break Binance's limit: the next pongs wait, merged
+    assert m.receive_frames([F(Opcode.PING, b"2")], 1, 0.2)
+    assert m.receive_frames([F(Opcode.PING, b"3")], 1, 0.3)
+    assert m.frames_to_send() == []
+    assert m.next_deadline(0.3) == pytest.approx(DEFAULT_CONTROL_WINDOW)
+    m.tick(DEFAULT_CONTROL_WINDOW)
+    out = m.frames_to_send()
+    assert out[0] == SendPong(b"3")  # one pong, for the latest ping, before the SUBSCRIBEs
+    assert len(sent_texts(out)) == 2  # the pong of t=0.1 is still in the window
+    assert m.counters.pings == 3 and m.counters.pongs == 2
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_no_window_ever_holds_more_than_five_messages(seed: int) -> None:
+    # Pings at random (often far more than Binance's 20 s), SUBSCRIBEs queued: whatever
+    # the mix, what the machine sends stays within 5 messages per 1.1 s window.
+    rng = random.Random(seed)
+    m = machine(FakeParser(), in_url=[], to_subscribe=ids(*[f"s{i}usdt" for i in range(60)]),
+                params_per_message=1, stall_timeout=1e9, reply_timeout=1e9)
+    sent: list[float] = []
+    m.opened(0.0)
+    sent += [0.0] * len(m.frames_to_send())
+    t = 0.0
+    while t < 30.0:
+        t += rng.expovariate(8.0)
+        deadline = m.next_deadline(t)
+        if deadline is not None and deadline < t:
+            m.tick(deadline)
+            sent += [deadline] * len(m.frames_to_send())
+        m.receive_frames([F(Opcode.PING, str(t).encode())], 1, t)
+        sent += [t] * len(m.frames_to_send())
+    assert len(sent) > 60
+    for i, start in enumerate(sent):
+        assert len([x for x in sent[i:] if x < start + DEFAULT_CONTROL_WINDOW]) <= 5
+
+
+# -- watchdogs ------------------------------------------------------------------------
+
+
+def test_a_live_connection_without_frames_for_the_stall_timeout_ends() -> None:
+    m = machine(FakeParser(), stall_timeout=5.0)
+    m.opened(0.0)
+    m.receive_frames([book(1)], 1, 2.0)
+    assert m.next_deadline(2.0) == 7.0
+    m.tick(6.9)
+    assert not m.transport_done
+    m.tick(7.0)
+    assert m.transport_done
+    assert m.failure == Failure(FailureKind.STALLED, None, "no frame for 5.0 s")
+    assert Stalled(5.0) in m.events_received()
+    assert m.gap_reason is GapReason.STALLED
+    m.connection_lost(None, 7.1)
+    assert m.ended
+    assert m.events_received() == [Ended(m.failure, 7.1)]
+
+
+def test_a_buffering_or_detached_connection_is_not_judged_by_stalls() -> None:
+    m = machine(FakeParser(), stall_timeout=5.0, live=False)
+    m.opened(0.0)
+    m.tick(100.0)
+    assert not m.transport_done
+    m.detach()
+    m.tick(200.0)
+    assert not m.transport_done
+
+
+def test_an_overdue_reply_ends_the_connection() -> None:
+    m = machine(FakeParser(), in_url=[], to_subscribe=ids("ethusdt"), reply_timeout=3.0,
+                stall_timeout=100.0)
+    m.opened(0.0)
+    m.frames_to_send()
+    assert m.next_deadline(0.0) == 3.0
+    m.receive_frames([F(Opcode.PING, b"")], 1, 2.0)  # frames flow, but no reply
+    m.tick(3.0)
+    assert m.transport_done
+    assert m.failure == Failure(FailureKind.CONTROL, None, "control reply overdue")
+
+
+# -- closing --------------------------------------------------------------------------
+
+
+def test_a_close_frame_ends_the_connection_with_its_code() -> None:
+    m = machine(FakeParser())
+    m.opened(0.0)
+    payload = (1008).to_bytes(2, "big") + b"Too many requests"
+    assert m.receive_frames([F(Opcode.CLOSE, payload)], 1, 1.0)
+    assert m.frames_to_send() == []  # the transport echoes close frames, not the machine
+    assert m.transport_done
+    # the TCP close that follows does not change why it ended
+    m.connection_lost(Failure(FailureKind.DROPPED, 1006, "EOF"), 1.1)
+    assert m.failure == Failure(FailureKind.CLOSED, 1008, "Too many requests")
+
+
+def test_close_sends_a_close_frame_and_gives_up_waiting_after_the_close_timeout() -> None:
+    m = machine(FakeParser(), close_timeout=2.0)
+    m.opened(0.0)
+    m.close(Failure(FailureKind.CLOSED, 1000, "rotated"), 10.0, 1000, "rotated")
+    assert m.frames_to_send() == [SendClose(1000, "rotated")]
+    assert m.next_deadline(10.0) == 12.0
+    m.tick(11.9)
+    assert not m.transport_done
+    m.tick(12.0)
+    assert m.transport_done
+    m.connection_lost(None, 12.0)
+    assert m.failure == Failure(FailureKind.CLOSED, 1000, "rotated")
+
+
+def test_cancel_closes_politely_only_a_healthy_connection() -> None:
+    m = machine(FakeParser())
+    m.opened(0.0)
+    m.cancel()
+    assert m.frames_to_send() == [SendClose(1000, "")]
+    m.connection_lost(None, 1.0)
+    assert m.failure == Failure(FailureKind.DROPPED, 1006, "connection ended")
+    stalled = machine(FakeParser(), stall_timeout=1.0)
+    stalled.opened(0.0)
+    stalled.tick(1.0)
+    stalled.cancel()
+    assert stalled.frames_to_send() == []
+
+
+# -- rotation buffering ---------------------------------------------------------------
+
+
+def test_a_replacement_buffers_market_data_and_feeds_it_on_go_live() -> None:
+    parser = FakeParser()
+    old = machine(parser)
+    new = machine(parser, in_url=[], to_subscribe=ids("btcusdt"), live=False)
+    old.opened(0.0)
+    new.opened(1.0)
+    (sub,) = sent_texts(new.frames_to_send())
+    old.receive_frames([book(1), book(2)], 10, 1.1)
+    # the replacement's reply is handled at once; its market data waits
+    new.receive_frames([reply(sub["id"]), book(2), book(3)], 20, 1.2)
+    assert DataBuffered(1.2) in new.events_received()
+    assert new.first_data_at == 1.2 and new.subscribed_at == 1.2
+    old.receive_frames([book(3), book(4)], 30, 1.3)
+    new.receive_frames([book(4), book(5)], 40, 1.4)
+    assert parser.seqs == [1, 2, 3, 4]
+    old.detach()
+    old.receive_frames([book(5)], 50, 1.5)  # dropped: the replacement carries it
+    assert new.go_live(1.5) == 4
+    assert new.mode is Mode.LIVE
+    new.receive_frames([book(6)], 60, 1.6)
+    # nothing lost, nothing doubled, exchange order, each with its own receive time
+    assert parser.stored == [("btcusdt@bookTicker", s, ns) for s, ns in
+                             [(1, 10), (2, 10), (3, 30), (4, 30), (5, 40), (6, 60)]]
+    assert new.counters.duplicates == 3  # 2, 3 and 4 were already stored by the old one

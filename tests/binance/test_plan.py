@@ -1,0 +1,272 @@
+"""The shard's plan driven with machines, frames and times: reconnects, stalls, rotation."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from binfeed.binance.endpoint import Endpoint
+from binfeed.binance.events import Audit, Close, Done, Opcode, Open, SendText, StreamLost, Wait
+from binfeed.binance.machine import ConnectionMachine, Mode
+from binfeed.binance.plan import RecorderPlan, ShardPlan
+from binfeed.binance.retry import Failure, FailureKind
+from binfeed.binance.settings import RecorderConfig
+from binfeed.binance.streams import StreamKind, stream_ids
+from binfeed.errors import EndpointError, SubscriptionError
+from binfeed.records import ConnectionEvent, GapReason, Stream
+
+from .machine_support import F, FakeParser, book, ids, reply
+
+BTC = ids("btcusdt")
+
+
+def plan(parser: FakeParser, streams: list | None = None, **options: object) -> RecorderPlan:
+    config = RecorderConfig(Endpoint.parse("ws://127.0.0.1:9"),
+                            BTC if streams is None else streams, **options)  # type: ignore[arg-type]
+    return RecorderPlan(config, parser)
+
+
+def open_next(shard: ShardPlan, now: float) -> ConnectionMachine:
+    """Runs the next Open as the supervisor does, the handshake succeeding at ``now``."""
+    action = shard.next_action(now)
+    assert isinstance(action, Open), action
+    action.machine.opened(now)
+    shard.opened(action.machine, now)
+    return action.machine
+
+
+def audits(rec: RecorderPlan) -> list[tuple[ConnectionEvent, int]]:
+    return [(r.event, r.conn_id) for r in rec.records_to_append() if isinstance(r, Audit)]
+
+
+def test_connects_and_records_the_connection() -> None:
+    rec = plan(FakeParser(), max_age=100.0)
+    (shard,) = rec.shards
+    live = open_next(shard, 0.0)
+    assert live.in_url == BTC
+    assert audits(rec) == [(ConnectionEvent.CONNECTED, 1), (ConnectionEvent.SUBSCRIBED, 1)]
+    assert rec.stats.confirmed == {"btcusdt@bookTicker"}
+    assert shard.next_action(1.0) == Wait(100.0)  # nothing to do before the rotation
+    assert rec.connections == [live]
+
+
+def test_a_lost_connection_marks_its_streams_and_reconnects_after_a_backoff() -> None:
+    rec = plan(FakeParser(), backoff_base=2.0, backoff_cap=2.0)
+    (shard,) = rec.shards
+    first = open_next(shard, 0.0)
+    rec.records_to_append()
+    first.connection_lost(Failure(FailureKind.DROPPED, 1006, "reset"), 5.0)
+    action = shard.next_action(5.0)
+    records = rec.records_to_append()
+    assert records[0] == Audit(ConnectionEvent.DISCONNECTED, 1, 1006, "dropped 1006: reset")
+    assert records[1] == StreamLost("btcusdt", int(Stream.BOOK_TICKER),
+                                    int(GapReason.DISCONNECTED))
+    assert rec.stats.reconnects == 1
+    assert isinstance(action, Wait) and 5.0 <= action.until <= 7.0  # full jitter in [0, 2]
+    second = open_next(shard, action.until)
+    assert second.conn_id == 2 and shard.live is second
+
+
+def test_a_fatal_failure_raises_after_recording_the_attempt() -> None:
+    rec = plan(FakeParser())
+    (shard,) = rec.shards
+    action = shard.next_action(0.0)
+    assert isinstance(action, Open)
+    failure = Failure(FailureKind.TLS_VERIFY, detail="self-signed certificate")
+    action.machine.connect_failed(failure, 0.1)
+    with pytest.raises(EndpointError, match="certificate"):
+        shard.open_failed(action.machine, failure, 0.1)
+    assert audits(rec) == [(ConnectionEvent.DISCONNECTED, 1)]
+
+
+def test_http_400_for_streams_in_the_url_retries_with_subscribe_only() -> None:
+    rec = plan(FakeParser())
+    (shard,) = rec.shards
+    action = shard.next_action(0.0)
+    assert isinstance(action, Open) and action.machine.in_url == BTC
+    shard.open_failed(action.machine, Failure(FailureKind.HTTP, 400, streams_in_url=True), 0.0)
+    retry = open_next(shard, 0.0)  # at once
+    assert retry.in_url == [] and retry.to_subscribe == BTC
+
+
+def test_a_stall_is_recorded_then_the_connection_is_replaced() -> None:
+    rec = plan(FakeParser(), stall_timeout=5.0)
+    (shard,) = rec.shards
+    live = open_next(shard, 0.0)
+    rec.records_to_append()
+    live.receive_frames([book(1)], 1, 1.0)
+    live.tick(6.0)  # the connection's clock: 5 s without a frame
+    assert live.transport_done
+    live.connection_lost(None, 6.0)  # the glue closed the transport
+    action = shard.next_action(6.0)
+    records = rec.records_to_append()
+    assert records[0] == Audit(ConnectionEvent.STALLED, 1, 5000, "no frame for 5.0 s")
+    assert isinstance(records[1], Audit) and records[1].event is ConnectionEvent.DISCONNECTED
+    assert records[2] == StreamLost("btcusdt", int(Stream.BOOK_TICKER), int(GapReason.STALLED))
+    assert rec.stats.stalls == 1
+    assert isinstance(action, Wait | Open)
+
+
+def test_no_rotation_is_started_for_a_connection_that_is_ending() -> None:
+    rec = plan(FakeParser(), max_age=10.0, stall_timeout=10.0)
+    (shard,) = rec.shards
+    live = open_next(shard, 0.0)
+    live.tick(10.0)  # stalled, at the moment the rotation is due
+    assert live.transport_done and not live.ended
+    assert shard.next_action(10.0) == Wait(math.inf)  # until its connection has ended
+    live.connection_lost(None, 10.1)
+    assert isinstance(shard.next_action(10.1), Wait | Open)
+    assert shard.live is None  # lost and reconnecting, not rotating
+
+
+def rotate(parser: FakeParser, **options: object) -> tuple[RecorderPlan, ShardPlan,
+                                                          ConnectionMachine, ConnectionMachine]:
+    """A live connection at t=0 that recorded seqs 1-3, and its replacement opened at t=10
+    (rotation due at max_age=10)."""
+    rec = plan(parser, max_age=10.0, overlap=1.0, **options)
+    (shard,) = rec.shards
+    old = open_next(shard, 0.0)
+    old.receive_frames([book(1), book(2), book(3)], 1, 9.0)
+    assert shard.next_action(9.0) == Wait(10.0)
+    new = open_next(shard, 10.0)
+    assert new.mode is Mode.BUFFERING and old.mode is Mode.LIVE
+    rec.records_to_append()
+    return rec, shard, old, new
+
+
+def test_planned_rotation_overlaps_then_cuts_over_losing_and_doubling_nothing() -> None:
+    parser = FakeParser()
+    rec, shard, old, new = rotate(parser)
+    new.receive_frames([book(3), book(4)], 2, 10.2)  # buffered
+    old.receive_frames([book(4)], 3, 10.3)
+    assert shard.next_action(10.3) == Wait(11.2)  # overlap: 1 s after the first frame
+    old.receive_frames([book(5)], 4, 11.0)
+    new.receive_frames([book(5), book(6)], 5, 11.1)
+    action = shard.next_action(11.2)
+    assert action == Close(old)  # the plan told it: close frame 1000 "rotated"
+    assert old.mode is Mode.DETACHED and new.mode is Mode.LIVE
+    assert shard.live is new and shard.replacement is None
+    assert parser.seqs == [1, 2, 3, 4, 5, 6]
+    assert audits(rec) == [(ConnectionEvent.ROTATED, 1)]
+    assert rec.stats.rotations == 1
+    old.receive_frames([book(7)], 6, 11.3)  # the old one is dropped from now on
+    new.receive_frames([book(7)], 7, 11.3)
+    assert parser.stored[-1] == ("btcusdt@bookTicker", 7, 7)
+    assert shard.next_action(11.3) == Wait(20.0)  # the next rotation: max_age after it opened
+
+
+def test_server_shutdown_rotates_at_once_and_is_recorded_once() -> None:
+    rec = plan(FakeParser())
+    (shard,) = rec.shards
+    live = open_next(shard, 0.0)
+    rec.records_to_append()
+    live.receive_frames([F(Opcode.TEXT, b'{"e":"serverShutdown","E":1}')], 1, 5.0)
+    action = shard.next_action(5.0)
+    assert isinstance(action, Open) and action.machine.mode is Mode.BUFFERING
+    shard.open_failed(action.machine, Failure(FailureKind.REFUSED), 5.0)  # try again in 1 s
+    assert shard.next_action(5.5) == Wait(6.0)
+    assert isinstance(shard.next_action(6.0), Open)
+    events = [e for e, _ in audits(rec)]
+    assert events == [ConnectionEvent.SERVER_SHUTDOWN, ConnectionEvent.DISCONNECTED]
+    assert rec.stats.server_shutdowns == 1
+
+
+def test_a_replacement_never_ready_is_given_up_and_tried_again_later() -> None:
+    _, shard, old, new = rotate(FakeParser(), handover_timeout=5.0, rotation_retry=60.0,
+                                max_url_length=0)
+    # its SUBSCRIBE is never answered, so it never delivers
+    assert shard.next_action(14.9) == Wait(15.0)
+    action = shard.next_action(15.0)
+    assert action == Close(new)
+    assert new.mode is Mode.DETACHED and shard.live is old
+    assert shard.next_action(15.0) == Wait(75.0)
+
+
+def test_the_old_connection_lost_before_the_replacement_was_subscribed_marks_a_gap() -> None:
+    rec, shard, old, new = rotate(FakeParser(), max_url_length=0)
+    old.connection_lost(Failure(FailureKind.DROPPED, 1006, "reset"), 10.5)
+    action = shard.next_action(10.5)
+    assert isinstance(action, Wait | Open)  # cut over, then nothing to close
+    records = rec.records_to_append()
+    assert StreamLost("btcusdt", int(Stream.BOOK_TICKER), int(GapReason.DISCONNECTED)) in records
+    assert [r.event for r in records if isinstance(r, Audit)] == [
+        ConnectionEvent.ROTATED, ConnectionEvent.DISCONNECTED]
+    assert shard.live is new and new.mode is Mode.LIVE
+
+
+def test_refusals_end_a_shard_and_all_of_them_the_recorder() -> None:
+    streams = ids("btcusdt", "badusdt")
+    rec = plan(FakeParser(), streams, streams_per_connection=1, max_url_length=0)
+    first, second = rec.shards
+    good, bad = open_next(first, 0.0), open_next(second, 0.0)
+    (sub,) = bad.frames_to_send()
+    assert isinstance(sub, SendText)
+    bad.receive_frames([reply(json.loads(sub.text)["id"], error=True)], 1, 0.5)
+    action = second.next_action(0.5)
+    assert action == Close(bad, wait=True)
+    assert second.next_action(0.6) == Done()
+    assert rec.stats.refused == ["badusdt@bookTicker"]
+    assert isinstance(first.next_action(0.6), Wait)  # the other shard goes on
+    assert first.live is good and not good.transport_done
+
+
+def test_every_stream_refused_raises() -> None:
+    rec = plan(FakeParser(), ids("badusdt"), max_url_length=0)
+    (shard,) = rec.shards
+    m = open_next(shard, 0.0)
+    m.receive_frames([reply(1, error=True)], 1, 0.5)
+    with pytest.raises(SubscriptionError, match="refused every stream"):
+        shard.next_action(0.5)
+    assert audits(rec) == [(ConnectionEvent.CONNECTED, 1),
+                           (ConnectionEvent.SUBSCRIBE_REFUSED, 1)]
+
+
+def test_connection_attempts_wait_for_the_attempt_budget() -> None:
+    rec = plan(FakeParser())
+    (shard,) = rec.shards
+    for _ in range(rec.attempts.limit):
+        rec.attempts.record(0.0)
+    action = shard.next_action(1.0)
+    assert action == Wait(rec.attempts.window)
+
+
+def test_trade_streams_are_marked_with_the_parsers_trade_code() -> None:
+    streams = stream_ids(["btcusdt"], [StreamKind.BOOK_TICKER, StreamKind.TRADE])
+    rec = plan(FakeParser(), streams)
+    (shard,) = rec.shards
+    m = open_next(shard, 0.0)
+    m.connection_lost(None, 1.0)
+    shard.next_action(1.0)
+    lost = [r for r in rec.records_to_append() if isinstance(r, StreamLost)]
+    assert [r.stream for r in lost] == [int(Stream.BOOK_TICKER), int(Stream.TRADE)]
+
+
+def test_rotation_with_the_real_parser_stores_each_frame_once(tmp_path: Path) -> None:
+    from binfeed.ingest import Ingestor
+    from binfeed.queue import QueueReader, QueueWriter
+
+    from .recorder_support import capture_frames
+
+    frames = [f for f in capture_frames() if f.name == "btcusdt@bookTicker"][:300]
+    wire = [F(Opcode.TEXT, f'{{"stream":"{f.name}","data":{f.payload}}}'.encode())
+            for f in frames]
+    with QueueWriter(tmp_path / "q") as writer, Ingestor(writer) as ingestor:
+        config = RecorderConfig(Endpoint.parse("ws://127.0.0.1:9"), BTC, max_age=10.0,
+                                overlap=0.5)
+        rec = RecorderPlan(config, ingestor.ingest)
+        (shard,) = rec.shards
+        old = open_next(shard, 0.0)
+        old.receive_frames(wire[:100], 1, 1.0)
+        new = open_next(shard, 10.0)
+        new.receive_frames(wire[80:150], 2, 10.1)  # overlaps frames 80-99 and more
+        old.receive_frames(wire[100:160], 3, 10.2)
+        new.receive_frames(wire[150:200], 4, 10.3)
+        assert shard.next_action(10.6) == Close(old)
+        old.receive_frames(wire[160:220], 5, 10.7)  # dropped
+        new.receive_frames(wire[200:300], 6, 10.7)
+    with QueueReader(tmp_path / "q") as reader:
+        stored = [r.update_id for r in reader.records() if hasattr(r, "update_id")]
+    assert stored == [int(f.payload.split('"u":')[1].split(",")[0]) for f in frames]
