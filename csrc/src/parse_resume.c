@@ -27,10 +27,21 @@ static int note(bf_resume *r, uint64_t sym, uint32_t stream, uint64_t seq, uint6
     return BF_OK;
 }
 
-/* Reads segment `seq` alone. *market: it held market data. *readable: it could be read. */
-static int scan_one(bf_resume *out, const char *dir, uint64_t seq, int *market, int *readable) {
+/* 1 if every stream of symbols 1..symbols has its last seq. */
+static int complete(const bf_resume *r, uint64_t symbols) {
+    if (symbols == 0 || symbols > r->cap) return symbols == 0;
+    for (uint64_t id = 1; id <= symbols; id++)
+        for (uint32_t k = 0; k < BF_STREAM_COUNT; k++)
+            if (r->ids[id - 1].segment[k] == 0) return 0;
+    return 1;
+}
+
+/* Reads segment `seq` alone. *symbols: the highest symbol id it defines. *readable: it
+ * could be read. */
+static int scan_one(bf_resume *out, const char *dir, uint64_t seq, uint64_t *symbols,
+                    int *readable) {
     bfr_reader r;
-    *market = 0;
+    *symbols = 0;
     int rc = bfr_open_segment(&r, dir, seq, 0);
     *readable = rc == BF_OK;
     if (!*readable) return rc == BF_ENOMEM ? BF_ENOMEM : BF_OK;
@@ -44,13 +55,13 @@ static int scan_one(bf_resume *out, const char *dir, uint64_t seq, int *market, 
             break;
         }
         /* only ids the segment defines (a SYMBOL record before them) are tracked */
-        if (s->type == BF_REC_BOOK_TICKER) {
-            *market = 1;
+        if (s->type == BF_REC_SYMBOL && s->body.symbol.symbol_id > *symbols) {
+            *symbols = s->body.symbol.symbol_id;
+        } else if (s->type == BF_REC_BOOK_TICKER) {
             if (bfr_symbol(&r, s->body.book_ticker.symbol_id))
                 rc = note(out, s->body.book_ticker.symbol_id, BF_STREAM_BOOK_TICKER, s->seq,
                           seq);
         } else if (s->type == BF_REC_TRADE) {
-            *market = 1;
             if (bfr_symbol(&r, s->body.trade.symbol_id))
                 rc = note(out, s->body.trade.symbol_id, BF_STREAM_TRADE, s->seq, seq);
         }
@@ -64,15 +75,16 @@ int bf_resume_scan(const char *dir, uint64_t newest, bf_resume *out, char *err, 
     memset(out, 0, sizeof *out);
     for (uint64_t seq = newest, depth = 0; seq >= 1 && depth <= BF_RESUME_DEPTH;
          seq--, depth++) {
-        int market = 0, readable = 0;
-        int rc = scan_one(out, dir, seq, &market, &readable);
+        int readable = 0;
+        uint64_t symbols = 0;
+        int rc = scan_one(out, dir, seq, &symbols, &readable);
         if (rc != BF_OK) {
             bf_resume_free(out);
             if (err && errlen)
                 snprintf(err, errlen, "out of memory reading the last records of %s", dir);
             return rc;
         }
-        if (!readable || market) break;
+        if (!readable || complete(out, symbols)) break;
     }
     return BF_OK;
 }

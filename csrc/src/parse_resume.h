@@ -4,9 +4,9 @@
  * binfeed_reader.h (bfr_open_segment), so that the writer never has to know what a seq is.
  *
  * Segments read: `newest` (the newest one the queue had when the writer opened it), then
- * older ones while the ones read so far hold no market data (BOOK_TICKER, TRADE), at most
- * BF_RESUME_DEPTH older ones; reading stops at the first segment that is missing or cannot
- * be read. A stream's last seq comes from the newest of those segments that has a record
+ * older ones until every stream of every symbol the segments define has its last seq (a
+ * quiet symbol's trades may lie several segments back), at most BF_RESUME_DEPTH older
+ * ones; reading stops at the first segment that is missing or cannot be read. A stream's last seq comes from the newest of those segments that has a record
  * of it (BOOK_TICKER: the slot seq `u`; TRADE: the trade id). Damaged records are skipped
  * (the reader never returns them).
  * Not part of the public API. Thread-safety: a bf_resume is used by one thread.
@@ -19,7 +19,7 @@
 
 #include "binfeed.h"
 
-#define BF_RESUME_DEPTH 8u /* older segments read when the newer ones hold no market data */
+#define BF_RESUME_DEPTH 8u /* older segments read at most, for streams still unknown */
 
 typedef struct bf_resume_entry {
     uint64_t seq[BF_STREAM_COUNT];     /* index: BF_STREAM_* - 1 */

@@ -28,8 +28,10 @@ static void newest_with_market_data(const char *scratch) {
     CHECK_RC(bf_resume_scan(dir, 2, &found, NULL, 0), BF_OK);
     CHECK_RC(bf_resume_last_seq(&found, 1, BF_STREAM_BOOK_TICKER, &seq), BF_OK);
     CHECK(seq == 1011);
-    /* segment 2 holds market data: segment 1 (B's trades) is not read */
-    CHECK_RC(bf_resume_last_seq(&found, 2, BF_STREAM_TRADE, &seq), BF_ENOTFOUND);
+    /* segment 2 holds no trade of B (nor a bookTicker of B, nor a trade of A): segment 1
+     * is read for what is still unknown, and gives B's last trade */
+    CHECK_RC(bf_resume_last_seq(&found, 2, BF_STREAM_TRADE, &seq), BF_OK);
+    CHECK(seq == 504);
     CHECK_RC(bf_resume_last_seq(&found, 0, BF_STREAM_TRADE, &seq), BF_ENOTFOUND);
     CHECK_RC(bf_resume_last_seq(&found, 1, 0, &seq), BF_EINVAL);
     CHECK_RC(bf_resume_last_seq(&found, 1, BF_STREAM_COUNT + 1, &seq), BF_EINVAL);
