@@ -57,15 +57,12 @@ from binfeed.binance.machine import Appender, ConnectionMachine, State
 from binfeed.binance.pacing import attempt_budget
 from binfeed.binance.retry import Backoff, Failure, FailureKind, Verdict, classify
 from binfeed.binance.settings import RecorderConfig
-from binfeed.binance.streams import StreamId, StreamKind
+from binfeed.binance.streams import StreamId
 from binfeed.errors import EndpointError, SubscriptionError
-from binfeed.records import ConnectionEvent, GapReason, Stream
+from binfeed.records import ConnectionEvent, GapReason
 
 log = logging.getLogger("binfeed.record")
 
-#: The parser's stream code of each stream kind (both from their one source: the names).
-STREAM_CODES = {kind: code for kind in StreamKind for code in Stream
-                if code.wire_name == kind.value}
 #: After a failed replacement for a connection the server is shutting down, try again
 #: this soon (a planned rotation waits ``rotation_retry``).
 SHUTDOWN_ROTATION_RETRY = 1.0
@@ -132,7 +129,7 @@ class RecorderPlan:
         """The streams of ``machine`` may have missed frames."""
         for stream in machine.streams:
             self._records.append(
-                StreamLost(stream.symbol, int(STREAM_CODES[stream.kind]), int(reason)))
+                StreamLost(stream.symbol, int(stream.kind), int(reason)))
             self.stats.streams_lost += 1
 
     def _new_conn_id(self) -> int:

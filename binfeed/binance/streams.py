@@ -4,42 +4,39 @@ A stream name is the lower-case symbol, ``@`` and the stream type, exactly as Bi
 spells it: ``btcusdt@bookTicker``, ``btcusdt@trade``. Payloads carry the symbol upper-case
 (``"s":"BTCUSDT"``); only stream names are lower-case.
 
-Sans-I/O: no sockets, no event loop, no C extension.
+Sans-I/O: no sockets, no event loop (the stream kinds' codes come from the C header).
 """
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from binfeed.errors import ConfigError
+from binfeed.records import Stream
 
 #: Symbols binfeed accepts: what the queue can store (binfeed_reader.h: BF_SYMBOL_MAX = 32,
 #: characters [A-Za-z0-9_-]), written lower-case in stream names.
 SYMBOL_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
-class StreamKind(enum.Enum):
-    """The stream types binfeed records; the value is Binance's spelling."""
+#: The stream kinds binfeed records: the one enumeration, from the format header through
+#: ``lib`` (``binfeed.records.Stream``); ``wire_name`` is Binance's spelling.
+StreamKind = Stream
 
-    BOOK_TICKER = "bookTicker"
-    TRADE = "trade"
 
-    @classmethod
-    def parse(cls, text: str) -> StreamKind:
-        """'bookTicker', 'bookticker', 'BOOKTICKER' -> BOOK_TICKER.
+def parse_kind(text: str) -> StreamKind:
+    """'bookTicker', 'bookticker', 'BOOKTICKER' -> BOOK_TICKER.
 
-        Raises:
-            ConfigError: not a stream type binfeed records.
-        """
-        wanted = text.strip().lower()
-        for kind in cls:
-            if kind.value.lower() == wanted:
-                return kind
-        names = ", ".join(k.value for k in cls)
-        raise ConfigError(f"unknown stream type {text!r}: binfeed records {names}")
+    Raises:
+        ConfigError: not a stream type binfeed records.
+    """
+    try:
+        return Stream.from_wire(text.strip())
+    except ValueError:
+        names = ", ".join(k.wire_name for k in Stream)
+        raise ConfigError(f"unknown stream type {text!r}: binfeed records {names}") from None
 
 
 DEFAULT_KINDS = (StreamKind.BOOK_TICKER,)
@@ -70,7 +67,7 @@ class StreamId:
 
     @property
     def name(self) -> str:
-        return f"{self.symbol}@{self.kind.value}"
+        return f"{self.symbol}@{self.kind.wire_name}"
 
     def __str__(self) -> str:
         return self.name
@@ -82,7 +79,7 @@ class StreamId:
         if not sep or not SYMBOL_RE.fullmatch(symbol):
             return None
         for k in StreamKind:
-            if k.value == kind:
+            if k.wire_name == kind:
                 return cls(symbol, k)
         return None
 
@@ -119,7 +116,7 @@ def parse_kinds(text: str | Iterable[str] | None) -> list[StreamKind]:
     for item in items:
         if not item.strip():
             continue
-        kind = StreamKind.parse(item)
+        kind = parse_kind(item)
         if kind not in out:
             out.append(kind)
     return out or list(DEFAULT_KINDS)
