@@ -36,12 +36,13 @@ static int complete(const bf_resume *r, uint64_t symbols) {
     return 1;
 }
 
-/* Reads segment `seq` alone. *symbols: the highest symbol id it defines. *readable: it
- * could be read. */
+/* Reads segment `seq` alone. *symbols: the highest symbol id it defines. *market: it held
+ * market data. *readable: it could be read. */
 static int scan_one(bf_resume *out, const char *dir, uint64_t seq, uint64_t *symbols,
-                    int *readable) {
+                    int *market, int *readable) {
     bfr_reader r;
     *symbols = 0;
+    *market = 0;
     int rc = bfr_open_segment(&r, dir, seq, 0);
     *readable = rc == BF_OK;
     if (!*readable) return rc == BF_ENOMEM ? BF_ENOMEM : BF_OK;
@@ -58,10 +59,12 @@ static int scan_one(bf_resume *out, const char *dir, uint64_t seq, uint64_t *sym
         if (s->type == BF_REC_SYMBOL && s->body.symbol.symbol_id > *symbols) {
             *symbols = s->body.symbol.symbol_id;
         } else if (s->type == BF_REC_BOOK_TICKER) {
+            *market = 1;
             if (bfr_symbol(&r, s->body.book_ticker.symbol_id))
                 rc = note(out, s->body.book_ticker.symbol_id, BF_STREAM_BOOK_TICKER, s->seq,
                           seq);
         } else if (s->type == BF_REC_TRADE) {
+            *market = 1;
             if (bfr_symbol(&r, s->body.trade.symbol_id))
                 rc = note(out, s->body.trade.symbol_id, BF_STREAM_TRADE, s->seq, seq);
         }
@@ -73,11 +76,14 @@ static int scan_one(bf_resume *out, const char *dir, uint64_t seq, uint64_t *sym
 int bf_resume_scan(const char *dir, uint64_t newest, bf_resume *out, char *err, size_t errlen) {
     if (!dir || !out) return BF_EINVAL;
     memset(out, 0, sizeof *out);
-    for (uint64_t seq = newest, depth = 0; seq >= 1 && depth <= BF_RESUME_DEPTH;
-         seq--, depth++) {
-        int readable = 0;
+    uint64_t with_market = 0;
+    for (uint64_t seq = newest, read = 0; seq >= 1 && read < BF_RESUME_MAX_SEGMENTS &&
+                                          with_market <= BF_RESUME_DEPTH;
+         seq--, read++) {
+        int readable = 0, market = 0;
         uint64_t symbols = 0;
-        int rc = scan_one(out, dir, seq, &symbols, &readable);
+        int rc = scan_one(out, dir, seq, &symbols, &market, &readable);
+        with_market += market != 0;
         if (rc != BF_OK) {
             bf_resume_free(out);
             if (err && errlen)

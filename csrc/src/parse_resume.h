@@ -5,8 +5,10 @@
  *
  * Segments read: `newest` (the newest one the queue had when the writer opened it), then
  * older ones until every stream of every symbol the segments define has its last seq (a
- * quiet symbol's trades may lie several segments back), at most BF_RESUME_DEPTH older
- * ones; reading stops at the first segment that is missing or cannot be read. A stream's last seq comes from the newest of those segments that has a record
+ * quiet symbol's trades may lie several segments back), going back over at most
+ * BF_RESUME_DEPTH segments that hold market data (segments without any, which a
+ * crash-looping writer leaves one per start, do not count) and BF_RESUME_MAX_SEGMENTS in
+ * all; reading stops at the first segment that is missing or cannot be read. A stream's last seq comes from the newest of those segments that has a record
  * of it (BOOK_TICKER: the slot seq `u`; TRADE: the trade id). Damaged records are skipped
  * (the reader never returns them).
  * Not part of the public API. Thread-safety: a bf_resume is used by one thread.
@@ -19,7 +21,8 @@
 
 #include "binfeed.h"
 
-#define BF_RESUME_DEPTH 8u /* older segments read at most, for streams still unknown */
+#define BF_RESUME_DEPTH 8u /* older segments with market data read, for unknown streams */
+#define BF_RESUME_MAX_SEGMENTS 256u /* segments read in all, empty ones included */
 
 typedef struct bf_resume_entry {
     uint64_t seq[BF_STREAM_COUNT];     /* index: BF_STREAM_* - 1 */
