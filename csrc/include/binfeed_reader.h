@@ -1315,6 +1315,19 @@ static inline int bfr__map_file(bfr_reader *r, uint64_t seq, const unsigned char
 #define MADV_POPULATE_READ 22 /* Linux 5.14; older kernels say EINVAL: harmless */
 #endif
 
+/* The cursor at slot 0 of segment seq, nothing looked at yet (what entering a segment,
+ * readable or not, resets). */
+static inline void bfr__reset_cursor(bfr_reader *r, uint64_t seq) {
+    r->seg_seq = seq;
+    r->pos = 0;
+    r->avail = 0;
+    r->looked = 0;
+    r->sealed_seen = 0;
+    r->idle_polls = 0;
+    r->checks = 0;
+    r->last_check_ns = bfr__mono_ns();
+}
+
 /* Makes a mapped file current at slot 0. */
 static inline void bfr__enter(bfr_reader *r, uint64_t seq, const unsigned char *m, size_t size,
                               int fd) {
@@ -1333,29 +1346,18 @@ static inline void bfr__enter(bfr_reader *r, uint64_t seq, const unsigned char *
     uint64_t fit = (size - h->header_size) / h->slot_size;
     r->limit = fit < h->capacity ? fit : h->capacity;
     r->seg_fd = fd;
-    r->seg_seq = seq;
     r->dead = 0;
-    r->pos = 0;
-    r->avail = 0;
-    r->looked = 0;
-    r->sealed_seen = 0;
     r->end_checked = 0;
-    r->idle_polls = 0;
-    r->checks = 0;
-    r->last_check_ns = bfr__mono_ns();
+    bfr__reset_cursor(r, seq);
 }
 
 /* Marks segment seq unreadable (skipped), keeping nothing mapped. */
 static inline void bfr__enter_dead(bfr_reader *r, uint64_t seq) {
     bfr__unmap(r);
-    r->seg_seq = seq;
     r->dead = 1;
-    r->pos = r->avail = r->limit = 0;
-    r->looked = 0;
-    r->sealed_seen = 0;
+    r->limit = 0;
     r->end_checked = 1;
-    r->checks = 0;
-    r->last_check_ns = bfr__mono_ns();
+    bfr__reset_cursor(r, seq);
 }
 
 /* Moves to segment `seq`. BF_OK (entered); BF_ENOTFOUND (gone: retry later); BF_EVERSION
@@ -1377,15 +1379,12 @@ static inline int bfr__move_to(bfr_reader *r, uint64_t seq) {
     return bfr__damage(r, BFR_DAMAGE_HEADER, seq, 0, 1, what);
 }
 
-/* The published count (acquire), checked against what the file holds. */
-static inline int bfr__published(bfr_reader *r, uint64_t *n) {
+/* The published count (acquire), at most the slots the mapping holds: the judge refused a
+ * file too short for its write_index when it was mapped, so a larger value means the
+ * header changed since; the reader never reads past its mapping. */
+static inline uint64_t bfr__published(const bfr_reader *r) {
     uint64_t v = bf_load_acquire_u64(&r->hdr->write_index);
-    if (BFR__UNLIKELY(v > r->limit)) {
-        /* the file is shorter than write_index says: read what it holds, then report */
-        v = r->limit;
-    }
-    *n = v;
-    return BF_OK;
+    return BFR__UNLIKELY(v > r->limit) ? r->limit : v;
 }
 
 static inline int bfr__learn_symbol(bfr_reader *r, const bf_slot *s) {
@@ -1507,7 +1506,7 @@ static inline int bfr__follow(bfr_reader *r) {
         if (r->looked && !bfr__check_due(r)) return 0;
         r->looked = 1;
     } else if (bf_load_acquire_u32(&r->hdr->sealed)) {
-        if ((rc = bfr__published(r, &n)) < 0) return rc; /* final, after sealed */
+        n = bfr__published(r); /* final, after sealed */
         if (n > r->pos) {
             r->avail = n;
             return 1;
@@ -1534,7 +1533,7 @@ static inline int bfr__follow(bfr_reader *r) {
         if (next == 0) return 0;
         /* A successor exists, so this segment's write_index is final once loaded now
          * (its writer finished it or died). */
-        if ((rc = bfr__published(r, &n)) < 0) return rc;
+        n = bfr__published(r);
         if (n > r->pos) {
             r->avail = n;
             return 1;
@@ -1616,8 +1615,7 @@ static inline int bfr__open(bfr_reader *r, const char *dir, unsigned flags) {
         }
         if (rc != BF_OK) return rc;
         if (flags & BFR_FROM_END) {
-            uint64_t n = 0;
-            if ((rc = bfr__published(r, &n)) < 0) return rc;
+            uint64_t n = bfr__published(r);
             for (uint64_t i = 0; i < n; i++) { /* symbols defined before the start point */
                 const bf_slot *s = (const bf_slot *)(r->slots + i * r->slot_size);
                 if (s->type == BF_REC_SYMBOL && bf_slot_check(s, r->slot_size) == BF_SLOT_OK &&
@@ -1678,9 +1676,7 @@ static inline int bfr_open_segment(bfr_reader *r, const char *dir, uint64_t seq,
 static inline int bfr__refill(bfr_reader *r) {
     if (BFR__UNLIKELY(!r->hdr && !r->dead)) return bfr__fail(r, BF_ECLOSED, "reader is not open");
     if (r->hdr) {
-        uint64_t n = 0;
-        int rc = bfr__published(r, &n);
-        if (rc < 0) return rc;
+        uint64_t n = bfr__published(r);
         if (n > r->pos) {
             r->avail = n;
             return 1;
@@ -1857,8 +1853,7 @@ static inline void bfr_tell(const bfr_reader *r, bfr_position *out) {
  * later segments are not counted). */
 static inline uint64_t bfr_lag(const bfr_reader *r) {
     if (!r->hdr) return 0;
-    uint64_t n = bf_load_acquire_u64(&r->hdr->write_index);
-    if (n > r->limit) n = r->limit;
+    uint64_t n = bfr__published(r);
     return n > r->pos ? n - r->pos : 0;
 }
 
