@@ -10,7 +10,9 @@ appends market data through the C parser itself; this module only runs it:
   machine says so (a ping, a reply, a close...) does the task send, wake the clock and tell
   the supervisor;
 - the clock task: sleeps until the machine's next deadline (or a kick), then
-  ``machine.tick()`` and sends what it asks for.
+  ``machine.tick()`` and sends what it asks for. When the machine suspects a stall, the
+  clock asks the kernel whether the socket holds unread bytes (a zero-timeout peek) and
+  tells the machine, which decides.
 
 Structured concurrency: :meth:`Connection.run` is started with ``await tg.start(conn.run)``;
 it calls ``task_status.started()`` after the handshake, so a failed attempt raises
@@ -130,6 +132,8 @@ class Connection:
 
     async def _clock(self) -> None:
         machine = self.machine
+        transport = self._transport
+        assert transport is not None
         while True:
             self._wake = anyio.Event()
             now = time.monotonic()
@@ -138,6 +142,8 @@ class Connection:
             with anyio.move_on_after(delay):
                 await self._wake.wait()
             machine.tick(time.monotonic())
+            if machine.stall_suspected:
+                machine.socket_checked(transport.has_unread(), time.monotonic())
             await self._attend()
 
     async def _attend(self) -> None:

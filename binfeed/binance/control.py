@@ -265,6 +265,12 @@ class ControlChannel:
             del self._pending[req.id]
         return late
 
+    def restart_timers(self, now: float) -> None:
+        """The recorder was not running (a stopped process): every waiting request gets its
+        whole ``reply_timeout`` again from ``now`` (its reply may be unread in the socket)."""
+        for pending in self._pending.values():
+            pending.sent_at = max(pending.sent_at, now)
+
     def next_deadline(self) -> float | None:
         """When the oldest sent request times out (None: nothing sent is waiting)."""
         if not self._pending:

@@ -4,7 +4,10 @@ Decisions only; the supervisor acts on them.
 
 - **Stall**: a connection that delivered no frame at all (market data, replies, pings)
   for ``stall_timeout`` seconds is replaced. A socket can stay open while nothing flows;
-  only data proves the connection works.
+  only data proves the connection works. The timer measures the peer's silence, not the
+  recorder's own absence (:class:`StallWatch`): frames the kernel buffered while the
+  process was stopped, swapped out or its VM paused are read, never dropped with the
+  connection.
 - **Silent stream**: one stream quiet for ``silent_after`` seconds while its connection
   delivers other frames is reported (status line, log), never reconnected for: an unknown
   symbol (Binance accepts the subscription and sends nothing) or a quiet market look the
@@ -25,10 +28,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: No frame at all on a connection for this long: replace it.
 DEFAULT_STALL_TIMEOUT = 30.0
+#: A deadline met this much later than promised means the recorder was not running.
+ABSENCE_SLACK = 0.25
 #: One stream without a frame for this long: report it.
 DEFAULT_SILENT_AFTER = 60.0
 #: Replace a connection before Binance's 24 h cut.
@@ -46,6 +51,70 @@ DEFAULT_ROTATION_RETRY = 60.0
 def stalled(last_frame_at: float, now: float, stall_timeout: float) -> bool:
     """Whether a connection whose last frame arrived at ``last_frame_at`` is stalled."""
     return now - last_frame_at >= stall_timeout
+
+
+class StallStep(enum.Enum):
+    FINE = "fine"  # frames came within the stall timeout (or nothing is due yet)
+    ABSENT = "absent"  # the recorder was not running: nothing judged, silence counted anew
+    PROBE = "probe"  # the deadline passed: is anything waiting in the socket?
+
+
+@dataclass
+class StallWatch:
+    """One connection's stall timer: the peer's silence, measured while the recorder listens.
+
+    =============================================  =========================================
+    at a tick (the connection's clock woke)        then
+    =============================================  =========================================
+    later than ``ABSENCE_SLACK`` past the          ``ABSENT``: the process was not running
+    deadline :meth:`promise` was given             (SIGSTOP, swap, a paused VM) and could
+                                                   not have read; nothing is judged, the
+                                                   silence is counted from now (a reply's
+                                                   timeout starts again too)
+    less than ``timeout`` since the last frame     ``FINE``
+    (or since the silence was counted anew)
+    ``timeout`` or more                            ``PROBE``: the glue reads the socket with
+                                                   a zero timeout first (:meth:`probed`)
+    the probe finds unread bytes                   not a stall: the receive task reads them;
+                                                   the silence is counted from now
+    the probe finds the socket empty               stall: the peer sent nothing for
+                                                   ``timeout`` (everything it sent was read)
+    =============================================  =========================================
+
+    Args:
+        timeout: the stall timeout, seconds.
+        quiet_from: silence is not counted before this time (the connection's opening).
+    """
+
+    timeout: float
+    quiet_from: float = 0.0
+    #: How late the clock woke at the last ``ABSENT``, seconds.
+    late: float = 0.0
+    _promised: float | None = field(default=None, repr=False)
+
+    def deadline(self, last_frame_at: float) -> float:
+        """When a connection whose last frame came at ``last_frame_at`` is due a look."""
+        return max(last_frame_at, self.quiet_from) + self.timeout
+
+    def promise(self, deadline: float, now: float) -> None:
+        """The glue's clock sleeps until ``deadline`` (asked at ``now``)."""
+        self._promised = max(deadline, now)
+
+    def check(self, last_frame_at: float, now: float) -> StallStep:
+        """What a tick at ``now`` means (see the table)."""
+        promised, self._promised = self._promised, None
+        if promised is not None and now - promised > ABSENCE_SLACK:
+            self.quiet_from, self.late = now, now - promised
+            return StallStep.ABSENT
+        if stalled(max(last_frame_at, self.quiet_from), now, self.timeout):
+            return StallStep.PROBE
+        return StallStep.FINE
+
+    def probed(self, unread: bool, now: float) -> bool:
+        """The socket was read with a zero timeout after a ``PROBE``: True means stalled."""
+        if unread:
+            self.quiet_from = now
+        return not unread
 
 
 def silent_streams(

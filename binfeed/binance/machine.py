@@ -14,8 +14,10 @@ input                                            then the caller
 (one read's frames and their receive time)       :meth:`frames_to_send`, passes the
                                                  news on (:attr:`has_events`), re-arms
                                                  its timer
-:meth:`~ConnectionMachine.tick` (at              the same
-:meth:`next_deadline`, or sooner)
+:meth:`~ConnectionMachine.tick` (at              the same; first, if
+:meth:`next_deadline`, or sooner)                :attr:`stall_suspected`: reads the socket
+                                                 with a zero timeout and says what it found
+                                                 (:meth:`socket_checked`)
 :meth:`~ConnectionMachine.close`,                the same (the shard's plan calls these)
 :meth:`go_live`, :meth:`detach`
 :meth:`~ConnectionMachine.cancel` (the glue      sends :meth:`frames_to_send`, bounded
@@ -41,9 +43,12 @@ What the machine owns:
 - **Sending**: SUBSCRIBE messages and pongs, both under one
   :class:`~binfeed.binance.pacing.OutgoingBudget` (Binance counts pongs as messages). The
   transport must not answer pings itself; a pong that cannot go yet answers the latest ping.
-- **Watchdogs** of a live connection: no frame for ``stall_timeout`` (:func:`health.stalled`)
-  and a control reply overdue end it; a closing handshake not answered within
-  ``close_timeout`` is cut short.
+- **Watchdogs** of a live connection: no frame for ``stall_timeout``
+  (:class:`health.StallWatch`: the peer's silence, never the recorder's own absence, and
+  never while the socket holds unread bytes) and a control reply overdue end it; a closing
+  handshake not answered within ``close_timeout`` is cut short.
+- **Proof**: :attr:`proven_at` is when the connection, fully subscribed, stored its first
+  market data: what ends the shard's failure streak (:class:`retry.Backoff`).
 - **Failures**: the first reason the connection ended wins (:class:`retry.Failure`); a
   close frame from the server is that reason. The transport answers close frames itself
   (RFC 6455 section 5.5.1; websockets does), the machine never echoes one.
@@ -73,7 +78,7 @@ from binfeed.binance.events import (
     ShutdownAnnounced,
     Stalled,
 )
-from binfeed.binance.health import DEFAULT_STALL_TIMEOUT, stalled
+from binfeed.binance.health import DEFAULT_STALL_TIMEOUT, StallStep, StallWatch
 from binfeed.binance.pacing import OutgoingBudget
 from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.streams import StreamId
@@ -171,11 +176,13 @@ class ConnectionMachine:
         self.state = State.CONNECTING
         self.mode = Mode.LIVE if live else Mode.BUFFERING
         self._sink = append
-        self._append: Appender = append if live else self._buffer_frame
+        self._append: Appender = self._append_until_proven if live else self._buffer_frame
         self._buffer: list[tuple[bytes, int]] = []
         self._fragments: list[bytes] | None = None
         self._pong: bytes | None = None  # payload of the latest ping not answered yet
         self._closing = _Closing()
+        self._stall = StallWatch(self.settings.stall_timeout)
+        self._probe = False  # a stall is suspected: socket_checked() is due
         self._frames: list[OutgoingFrame] = []
         self._events: list[Event] = []
         self._attention = False
@@ -184,6 +191,7 @@ class ConnectionMachine:
         self.last_rx = 0.0  # the last received read of frames
         self.first_data_at: float | None = None  # first market data (buffered)
         self.subscribed_at: float | None = None  # every stream confirmed or refused
+        self.proven_at: float | None = None  # subscribed, then stored market data
         self.ended_at: float | None = None
         self.confirmed: set[StreamId] = set()
         self.refused: list[control.Refused] = []
@@ -211,6 +219,12 @@ class ConnectionMachine:
         """The machine needs nothing more from the transport: send :meth:`frames_to_send`,
         then close it."""
         return self._closing.done
+
+    @property
+    def stall_suspected(self) -> bool:
+        """The stall deadline passed without a frame: read the socket with a zero timeout
+        and tell :meth:`socket_checked` whether it held anything, before anything else."""
+        return self._probe
 
     @property
     def has_events(self) -> bool:
@@ -248,7 +262,7 @@ class ConnectionMachine:
             return None
         times = []
         if self.mode is Mode.LIVE:
-            times.append(self.last_rx + self.settings.stall_timeout)
+            times.append(self._stall.deadline(self.last_rx))
             reply = self.channel.next_deadline()
             if reply is not None:
                 times.append(reply)
@@ -256,13 +270,17 @@ class ConnectionMachine:
             times.append(now + self.budget.pong_delay(now))
         if self.channel.has_outgoing:
             times.append(now + self.budget.control_delay(now))
-        return min(times) if times else None
+        if not times:
+            return None
+        deadline = min(times)
+        self._stall.promise(deadline, now)  # a tick much later: the process was away
+        return deadline
 
     # -- inputs: life cycle -----------------------------------------------------------
     def opened(self, now: float) -> None:
         """The handshake completed: the URL's streams are confirmed, SUBSCRIBEs queued."""
         self.state = State.OPEN
-        self.connected_at = self.last_rx = now
+        self.connected_at = self.last_rx = self._stall.quiet_from = now
         self.confirmed.update(self.in_url)
         if self.to_subscribe:
             self.channel.subscribe(self.to_subscribe)
@@ -316,7 +334,8 @@ class ConnectionMachine:
         frames fed."""
         buffered, self._buffer = self._buffer, []
         self.mode = Mode.LIVE
-        self._append = sink = self._sink
+        sink = self._sink
+        self._append = sink if self.proven_at is not None else self._append_until_proven
         for frame, recv_ns in buffered:
             kind = sink(frame, recv_ns)
             if not 0 < kind <= _STORED_MAX:
@@ -333,8 +352,19 @@ class ConnectionMachine:
     def _buffer_frame(self, frame: bytes, recv_ns: int) -> int:
         if frame[:9] == _ENVELOPE:
             self._buffer.append((frame, recv_ns))
+            if self.proven_at is None and self.subscribed_at is not None:
+                self.proven_at = self.last_rx
             return _BUFFERED
         return self._sink(frame, recv_ns)
+
+    def _append_until_proven(self, frame: bytes, recv_ns: int) -> int:
+        """The appender of a live connection until its proof; then the sink itself (from
+        the next read on), so that the hot path pays nothing for it."""
+        kind = self._sink(frame, recv_ns)
+        if 0 < kind <= _STORED_MAX and self.subscribed_at is not None:
+            self.proven_at = self.last_rx
+            self._append = self._sink
+        return kind
 
     # -- inputs: frames (the hot path) ------------------------------------------------
     def receive_frames(self, frames: Sequence[FrameLike], recv_ns: int, now: float) -> bool:
@@ -486,14 +516,16 @@ class ConnectionMachine:
         if self.state is not State.OPEN:
             return
         if self.mode is Mode.LIVE:
-            timeout = self.settings.stall_timeout
-            if stalled(self.last_rx, now, timeout):
-                silent = now - self.last_rx
-                log.warning("connection %d: no frame for %.1f s (stall timeout %.1f s); "
-                            "replacing it", self.conn_id, silent, timeout)
-                self._event(Stalled(silent))
-                self._end(Failure(FailureKind.STALLED, None, f"no frame for {silent:.1f} s"))
+            step = self._stall.check(self.last_rx, now)
+            if step is StallStep.PROBE:
+                self._probe = True  # judged by socket_checked(), nothing else before it
                 return
+            if step is StallStep.ABSENT:
+                log.warning("connection %d: its clock woke %.1f s late (the process was "
+                            "stopped, swapped out or its VM paused?); reading what arrived "
+                            "meanwhile before judging the connection", self.conn_id,
+                            self._stall.late)
+                self.channel.restart_timers(now)
             overdue = self.channel.expired(now)
             if overdue:
                 log.warning("connection %d: no reply to %s within %.0f s; reconnecting",
@@ -501,6 +533,22 @@ class ConnectionMachine:
                 self._end(Failure(FailureKind.CONTROL, None, "control reply overdue"))
                 return
         self._send_due(now)
+
+    def socket_checked(self, unread: bool, now: float) -> None:
+        """After :attr:`stall_suspected`: whether the socket, read with a zero timeout,
+        held unread bytes (then the receive side reads them and the connection is kept),
+        or nothing (then the peer was silent for the stall timeout: the connection ends)."""
+        if not self._probe:
+            return
+        self._probe = False
+        if not self._stall.probed(unread, now):
+            self.tick(now)
+            return
+        silent, timeout = now - self.last_rx, self.settings.stall_timeout
+        log.warning("connection %d: no frame for %.1f s (stall timeout %.1f s); replacing it",
+                    self.conn_id, silent, timeout)
+        self._event(Stalled(silent))
+        self._end(Failure(FailureKind.STALLED, None, f"no frame for {silent:.1f} s"))
 
     # -- helpers ----------------------------------------------------------------------
     def _end(self, failure: Failure) -> None:

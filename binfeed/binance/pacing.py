@@ -1,25 +1,47 @@
 """Rate budgets: outgoing messages per connection, connection attempts per process.
 
-Binance counts every incoming message of a connection (PING, PONG and JSON control
-messages alike) and closes the connection with 1008 above ``BINANCE_MESSAGE_LIMIT`` (5) per
-second. :class:`OutgoingBudget` counts everything a connection sends in one rolling window
-slightly longer than a second (``DEFAULT_CONTROL_WINDOW``, so network jitter cannot squeeze
-two bursts into one of the server's seconds): control messages go while fewer than
-``DEFAULT_CONTROL_LIMIT`` (4) were sent in the window, pongs while fewer than 5 were. The
-one slot control messages leave is a pong's, so a pong never waits behind SUBSCRIBEs, and
-no window ever holds a sixth message, however fast the server pings: a pong that finds the
-window full waits for room (the connection then answers only the latest ping, as RFC 6455
-section 5.5.3 allows).
+**Outgoing messages.** Binance counts every message a connection sends (PING, PONG and
+JSON control messages alike) and closes the connection with 1008 above
+``BINANCE_MESSAGE_LIMIT`` (5) per second. :class:`OutgoingBudget` holds everything one
+connection sends to less, with a margin on both sides of the ratio:
 
-Binance also limits connection attempts to 300 per 5 minutes per IP; binfeed keeps all of
-its connections together under ``DEFAULT_ATTEMPTS_PER_WINDOW`` (240) per 5 minutes, room
-left for another process on the same machine.
+=====================================  ================================================
+rule                                   why
+=====================================  ================================================
+at most ``DEFAULT_MESSAGE_LIMIT`` (4)  one message under Binance's 5: a retransmitted
+messages in any window of              TCP segment can deliver two messages together,
+``DEFAULT_MESSAGE_WINDOW`` (1.1 s)     and the close frame that ends a connection is
+                                       sent at once, whatever the window holds
+the window is 1.1 s, not 1 s           up to 100 ms of network jitter cannot squeeze
+                                       two windows' messages into one of the server's
+                                       seconds
+control messages (SUBSCRIBE,           the last slot is a pong's: a pong never waits
+UNSUBSCRIBE, ...): at most             behind control messages
+``DEFAULT_CONTROL_LIMIT`` (3) of them
+pongs first                            a pong and a control message due together: the
+                                       pong goes first
+a pong that finds the window full      waits for room and then answers the latest ping
+                                       only (RFC 6455 section 5.5.3 allows it): a ping
+                                       flood gets at most 4 pongs per 1.1 s, and
+                                       Binance's ping every 20 s is answered within
+                                       1.1 s, far inside its 1-minute deadline
+=====================================  ================================================
+
+**Connection attempts.** Binance allows 300 connection attempts per 5 minutes per IP.
+:class:`TokenBucket` paces every attempt of a process (all shards, reconnects and
+rotations): a burst of ``DEFAULT_CONNECT_BURST`` (10) at once, then
+``DEFAULT_CONNECT_RATE`` (0.8) per second, so that any 5 minutes hold at most
+10 + 0.8 x 300 = 250 attempts (:meth:`TokenBucket.most_in`), room left for a second
+process on the same IP (one per second, as often suggested, would allow 310). Several
+recorders on one IP share Binance's limit: give each a share with ``record
+--connect-burst`` and ``--connect-rate`` (docs/recorder.md).
 
 Sans-I/O: callers pass the time (any monotonic clock, in seconds).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 #: Binance's limit: messages a connection may send per second (PING, PONG and JSON control
@@ -27,22 +49,27 @@ from collections import deque
 BINANCE_MESSAGE_LIMIT = 5
 #: Binance's window for BINANCE_MESSAGE_LIMIT, seconds.
 BINANCE_MESSAGE_WINDOW = 1.0
-#: Control messages a connection sends per window (the rest of the 5 is for pongs).
-DEFAULT_CONTROL_LIMIT = 4
-#: The window of DEFAULT_CONTROL_LIMIT, seconds: one second plus a margin for jitter.
-DEFAULT_CONTROL_WINDOW = 1.1
-#: Connection attempts per DEFAULT_ATTEMPT_WINDOW, all connections together.
-DEFAULT_ATTEMPTS_PER_WINDOW = 240
-#: Binance's window for connection attempts, seconds.
-DEFAULT_ATTEMPT_WINDOW = 300.0
+#: Messages a connection sends per DEFAULT_MESSAGE_WINDOW at most (pongs included).
+DEFAULT_MESSAGE_LIMIT = 4
+#: The window of DEFAULT_MESSAGE_LIMIT, seconds: one second plus a margin for jitter.
+DEFAULT_MESSAGE_WINDOW = 1.1
+#: Control messages per DEFAULT_MESSAGE_WINDOW at most (the rest is for a pong).
+DEFAULT_CONTROL_LIMIT = 3
+#: Binance's limit of connection attempts per IP, and its window, seconds.
+BINANCE_ATTEMPT_LIMIT = 300
+BINANCE_ATTEMPT_WINDOW = 300.0
+#: Connection attempts a process may make at once (all shards together).
+DEFAULT_CONNECT_BURST = 10
+#: Connection attempts per second after the burst (all shards together).
+DEFAULT_CONNECT_RATE = 0.8
 
 
 class RollingWindow:
     """At most ``limit`` events in any window of ``window`` seconds.
 
     :meth:`delay` says how long to wait before the next event may happen; :meth:`record`
-    notes one that happened (also one that could not wait, such as a pong, which then
-    delays the next ones).
+    notes one that happened (also one that could not wait, such as a close frame, which
+    then delays the next ones).
     """
 
     def __init__(self, limit: int, window: float) -> None:
@@ -83,38 +110,73 @@ class RollingWindow:
         self._times.append(now)
 
 
-def control_budget() -> RollingWindow:
-    """A connection's budget for outgoing control messages (and the pongs counted with them)."""
-    return RollingWindow(DEFAULT_CONTROL_LIMIT, DEFAULT_CONTROL_WINDOW)
-
-
 class OutgoingBudget:
-    """Everything one connection sends, in one :func:`control_budget` window (see the
-    module doc): control messages within its limit, pongs up to Binance's.
+    """Everything one connection sends (see the module's table): control messages up to
+    ``control_limit``, pongs up to ``limit`` per ``window``.
 
-    Ask :meth:`pong_delay` or :meth:`control_delay` before sending, :meth:`record` after.
+    Ask :meth:`pong_delay` or :meth:`control_delay` before sending, :meth:`record` after
+    (also for a close frame, which is never held back).
     """
 
-    def __init__(self, pong_limit: int = BINANCE_MESSAGE_LIMIT) -> None:
-        self.sent = control_budget()
-        if pong_limit < self.sent.limit:
-            raise ValueError(f"pong_limit {pong_limit} is under the control limit "
-                             f"{self.sent.limit}: pongs would wait behind control messages")
-        self.pong_limit = pong_limit
+    def __init__(self, limit: int = DEFAULT_MESSAGE_LIMIT,
+                 control_limit: int = DEFAULT_CONTROL_LIMIT,
+                 window: float = DEFAULT_MESSAGE_WINDOW) -> None:
+        if not 1 <= control_limit < limit:
+            raise ValueError(f"control_limit {control_limit} must be at least 1 and under "
+                             f"the limit {limit}: a pong must never wait behind control "
+                             "messages")
+        self.sent = RollingWindow(control_limit, window)
+        self.limit = limit
 
     def pong_delay(self, now: float) -> float:
         """Seconds before a pong may go (0.0: now)."""
-        return self.sent.delay(now, self.pong_limit)
+        return self.sent.delay(now, self.limit)
 
     def control_delay(self, now: float) -> float:
         """Seconds before a control message may go (0.0: now)."""
         return self.sent.delay(now)
 
     def record(self, now: float) -> None:
-        """Notes one message sent at ``now`` (a pong or a control message)."""
+        """Notes one message sent at ``now`` (a pong, a control message or a close)."""
         self.sent.record(now)
 
 
-def attempt_budget() -> RollingWindow:
-    """A process's budget of connection attempts."""
-    return RollingWindow(DEFAULT_ATTEMPTS_PER_WINDOW, DEFAULT_ATTEMPT_WINDOW)
+class TokenBucket:
+    """Connection attempts of a process: ``burst`` at once, then ``rate`` per second.
+
+    Ask :meth:`delay` before an attempt and :meth:`take` when making it.
+
+    Args:
+        burst: tokens the bucket holds (it starts full), at least 1.
+        rate: tokens added per second, over 0.
+    """
+
+    def __init__(self, burst: int = DEFAULT_CONNECT_BURST,
+                 rate: float = DEFAULT_CONNECT_RATE) -> None:
+        if burst < 1 or not rate > 0 or math.isinf(rate):
+            raise ValueError(f"need a burst >= 1 and a finite rate > 0, got {burst}, {rate}")
+        self.burst = burst
+        self.rate = rate
+        self._tokens = float(burst)
+        self._at: float | None = None
+
+    def _refill(self, now: float) -> None:
+        if self._at is not None and now > self._at:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        if self._at is None or now > self._at:
+            self._at = now
+
+    def delay(self, now: float) -> float:
+        """Seconds until an attempt may go (0.0: now)."""
+        self._refill(now)
+        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
+
+    def take(self, now: float) -> None:
+        """Uses one token for an attempt made at ``now`` (call after a zero :meth:`delay`)."""
+        self._refill(now)
+        self._tokens -= 1.0
+
+    def most_in(self, seconds: float) -> int:
+        """The most attempts any window of ``seconds`` can hold: the full bucket, then the
+        refill (an attempt at each end of the window counts)."""
+        return self.burst + math.floor(seconds * self.rate)

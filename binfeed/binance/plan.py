@@ -16,11 +16,15 @@ The decisions are the protocol modules' own, never re-implemented here: reconnec
 up and how long to wait (:func:`retry.classify`, :class:`retry.Backoff`), when to rotate
 (:func:`health.rotation_due`, ``serverShutdown``) and when to cut over
 (:class:`health.Handover`), the connection attempt budget
-(:func:`pacing.attempt_budget`); stalls and overdue replies are each machine's.
+(:class:`pacing.TokenBucket`, one for all shards); stalls and overdue replies are each
+machine's.
 
 - a connection lost: every stream it carried is marked lost in the parser (its next record
-  is preceded by a GAP record unless a trade id proves continuity), then reconnect with
-  backoff, resubscribing everything;
+  is preceded by a GAP record unless a trade id proves continuity), then reconnect,
+  resubscribing everything: at once if the connection was proven (subscribed, then stored
+  market data), else with exponential backoff (retry.py's table). The time from the loss
+  to the next connection of the shard being subscribed is the drop's downtime
+  (:class:`Downtime`, for the status line and the summary);
 - ``serverShutdown`` or ``max_age`` reached: a replacement connection buffers its frames
   while the old one keeps recording, for ``overlap`` seconds after its first frame; then the
   old one stops and the buffer goes to the parser, which drops by sequence number what was
@@ -44,6 +48,7 @@ from binfeed.binance import control, health
 from binfeed.binance.endpoint import shard, split_for_url
 from binfeed.binance.events import (
     Action,
+    AllSubscribed,
     Audit,
     Close,
     Done,
@@ -54,7 +59,7 @@ from binfeed.binance.events import (
     Wait,
 )
 from binfeed.binance.machine import Appender, ConnectionMachine, State
-from binfeed.binance.pacing import attempt_budget
+from binfeed.binance.pacing import BINANCE_ATTEMPT_LIMIT, BINANCE_ATTEMPT_WINDOW, TokenBucket
 from binfeed.binance.retry import Backoff, Failure, FailureKind, Verdict, classify
 from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.streams import StreamId
@@ -85,6 +90,23 @@ class RecorderStats:
     syncs: int = 0
     refused: list[str] = field(default_factory=list)
     confirmed: set[str] = field(default_factory=set)
+    #: drops whose downtime ended (the shard's next connection subscribed), and theirs
+    recovered: int = 0
+    downtime_last: float = 0.0
+    downtime_max: float = 0.0
+    downtime_total: float = 0.0
+
+
+@dataclass(frozen=True)
+class Downtime:
+    """Time without a subscribed connection after drops, seconds, over every shard: the
+    last and the longest recovered drop, and the total including outages still going on
+    (``down_now`` shards)."""
+
+    last: float
+    max: float
+    total: float
+    down_now: int
 
 
 class RecorderPlan:
@@ -102,7 +124,15 @@ class RecorderPlan:
         self.settings = config.connection_settings()
         self.stats = RecorderStats()
         self.streams = list(dict.fromkeys(config.streams))
-        self.attempts = attempt_budget()
+        self.attempts = TokenBucket(config.connect_burst, config.connect_rate)
+        most = self.attempts.most_in(BINANCE_ATTEMPT_WINDOW)
+        if most > BINANCE_ATTEMPT_LIMIT:
+            log.warning("the connection attempt budget (burst %d, %g per second) allows up to "
+                        "%d attempts in %.0f s, over Binance's %d per IP: lower "
+                        "--connect-burst or --connect-rate", config.connect_burst,
+                        config.connect_rate, most, BINANCE_ATTEMPT_WINDOW,
+                        BINANCE_ATTEMPT_LIMIT)
+        self._throttled = False
         self.shards = [ShardPlan(self, i + 1, s)
                        for i, s in enumerate(shard(self.streams, config.streams_per_connection))]
         self._next_conn_id = 0
@@ -115,6 +145,20 @@ class RecorderPlan:
         for s in self.shards:
             out += [m for m in (s.live, s.replacement) if m is not None and not m.ended]
         return out
+
+    def downtime(self, now: float) -> Downtime:
+        """Downtime after drops so far (see :class:`Downtime`)."""
+        st = self.stats
+        current = [now - s.down_since for s in self.shards if s.down_since is not None]
+        return Downtime(st.downtime_last, max([st.downtime_max, *current]),
+                        st.downtime_total + sum(current), len(current))
+
+    def _recovered(self, seconds: float) -> None:
+        st = self.stats
+        st.recovered += 1
+        st.downtime_last = seconds
+        st.downtime_max = max(st.downtime_max, seconds)
+        st.downtime_total += seconds
 
     def records_to_append(self) -> list[Record]:
         """The records decided since the last call, in order (append them at once, also
@@ -163,7 +207,9 @@ class ShardPlan:
         self.recorder = recorder
         self.index = index
         self.streams = streams
-        self.backoff = Backoff(cfg.backoff_base, cfg.backoff_cap, cfg.healthy_after)
+        self.backoff = Backoff(cfg.backoff_base, cfg.backoff_cap, cfg.reconnect_jitter)
+        #: when the shard's live connection was lost, until the next one is subscribed
+        self.down_since: float | None = None
         self.live: ConnectionMachine | None = None
         self.replacement: ConnectionMachine | None = None
         self.handover: health.Handover | None = None
@@ -229,10 +275,14 @@ class ShardPlan:
         rec = self.recorder
         wait = rec.attempts.delay(now)
         if wait > 0:
-            log.warning("connection attempt budget used up (%d per %.0f s); waiting %.1f s",
-                        rec.attempts.limit, rec.attempts.window, wait)
+            if not rec._throttled:
+                rec._throttled = True
+                log.warning("connection attempt budget used up (a burst of %d, then %g per "
+                            "second: --connect-burst, --connect-rate); the next attempt in "
+                            "%.2f s", rec.attempts.burst, rec.attempts.rate, wait)
             return Wait(now + wait)
-        rec.attempts.record(now)
+        rec._throttled = False
+        rec.attempts.take(now)
         limit = 0 if self.subscribe_only else rec.config.max_url_length
         in_url, rest = split_for_url(rec.config.endpoint, self.streams, limit)
         machine = ConnectionMachine(rec._new_conn_id(), in_url, rest, rec.append,
@@ -255,7 +305,6 @@ class ShardPlan:
             rec._confirmed(machine, machine.in_url)
         if self.live is None:
             self.live = machine
-            self.backoff.connected(now)
         else:
             self.replacement = machine
             cfg = rec.config
@@ -282,18 +331,19 @@ class ShardPlan:
             log.warning("connection %d: replacement failed (%s); keeping the old connection, "
                         "trying again in %.0f s", live.conn_id, failure, retry)
             return
-        self._reconnect_after(failure, now)
+        self._reconnect_after(failure, now, proven=False)
 
     def _take_opening(self, machine: ConnectionMachine) -> None:
         if machine is not self._opening:
             raise RuntimeError(f"connection {machine.conn_id} is not the one being opened")
         self._opening = None
 
-    def _reconnect_after(self, failure: Failure, now: float) -> None:
+    def _reconnect_after(self, failure: Failure, now: float, *, proven: bool) -> None:
         verdict = self._verdict(failure)
-        delay = self.backoff.next_delay(verdict)
-        if delay > 0:
-            log.info("shard %d: reconnecting in %.2f s", self.index, delay)
+        delay = self.backoff.ended(proven, verdict)
+        if self.backoff.failures:
+            log.info("shard %d: reconnecting in %.2f s (%d attempts in a row failed)",
+                     self.index, delay, self.backoff.failures)
         self._retry_at = now + delay
 
     def _verdict(self, failure: Failure) -> Verdict:
@@ -315,15 +365,19 @@ class ShardPlan:
         rec._audit(ConnectionEvent.DISCONNECTED, live.conn_id, failure.code or 0, str(failure))
         rec._mark_lost(live, live.gap_reason)
         self.live = None
-        self.backoff.disconnected(now)
+        self.down_since = live.ended_at if live.ended_at is not None else now
         rec.stats.reconnects += 1
-        self._reconnect_after(failure, now)
+        self._reconnect_after(failure, now, proven=live.proven_at is not None)
 
     # -- what the connections said ----------------------------------------------------
     def _events(self, machine: ConnectionMachine) -> None:
         rec = self.recorder
         for event in machine.events_received():
-            if isinstance(event, control.Subscribed):
+            if isinstance(event, AllSubscribed):
+                if machine is self.live and self.down_since is not None:
+                    rec._recovered(max(0.0, event.at - self.down_since))
+                    self.down_since = None
+            elif isinstance(event, control.Subscribed):
                 rec._confirmed(machine, event.streams)
             elif isinstance(event, control.Refused):
                 if event.stream in self.streams:

@@ -12,10 +12,12 @@ without a network:
 :mod:`~binfeed.binance.streams`            stream names (``btcusdt@bookTicker``)
 :mod:`~binfeed.binance.endpoint`           ``--url`` bases, connect URLs, sharding
 :mod:`~binfeed.binance.control`            SUBSCRIBE & co, replies matched by id
-:mod:`~binfeed.binance.pacing`             outgoing budget (pongs and 4 control
-                                           messages per 1.1 s), attempt budget
-:mod:`~binfeed.binance.retry`              retryable or fatal, backoff with full jitter
-:mod:`~binfeed.binance.health`             stalls, silent streams, rotation handover
+:mod:`~binfeed.binance.pacing`             outgoing budget (4 messages per 1.1 s,
+                                           pongs first), connection attempt bucket
+:mod:`~binfeed.binance.retry`              retryable or fatal, reconnect at once after
+                                           a proven connection, else backoff
+:mod:`~binfeed.binance.health`             stalls (read first), silent streams,
+                                           rotation handover
 :mod:`~binfeed.binance.machine`            one connection's state machine: frames and
                                            ticks in, frames to send and events out
 :mod:`~binfeed.binance.plan`               connect, reconnect, rotate, cut over
@@ -57,11 +59,13 @@ from binfeed.binance.health import (
     DEFAULT_STALL_TIMEOUT,
     Handover,
     HandoverStep,
+    StallStep,
+    StallWatch,
     rotation_due,
     silent_streams,
     stalled,
 )
-from binfeed.binance.pacing import OutgoingBudget, RollingWindow, attempt_budget, control_budget
+from binfeed.binance.pacing import OutgoingBudget, RollingWindow, TokenBucket
 from binfeed.binance.retry import Backoff, Failure, FailureKind, Verdict, backoff_delays, classify
 from binfeed.binance.streams import (
     StreamId,
@@ -95,16 +99,17 @@ __all__ = [
     "Refused",
     "RollingWindow",
     "Split",
+    "StallStep",
+    "StallWatch",
     "StreamId",
     "StreamKind",
     "Subscribed",
+    "TokenBucket",
     "Unmatched",
     "Unsubscribed",
     "Verdict",
-    "attempt_budget",
     "backoff_delays",
     "classify",
-    "control_budget",
     "normalize_symbol",
     "parse_kinds",
     "parse_reply",

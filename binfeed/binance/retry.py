@@ -22,9 +22,25 @@ verify, an endpoint that refuses this location or these credentials).
 | other HTTP 3xx / 4xx, a protocol error in | fatal                                       |
 | the handshake                             |                                             |
 
-Delays grow exponentially with full jitter (uniform in [0, min(cap, base * 2^n)]), start
-again from the base after a connection stayed healthy for ``healthy_after`` seconds, and
-never go under a failure's own minimum.
+When the next attempt goes, per shard (:class:`Backoff`; the plan then also waits for the
+process's attempt budget, :class:`binfeed.binance.pacing.TokenBucket`):
+
+| before this attempt                          | the attempt goes                            |
+|----------------------------------------------|---------------------------------------------|
+| none (the shard's first attempt)             | at once                                     |
+| a connection that was subscribed and stored  | after a jitter, uniform in [0, 20 ms]       |
+| market data ("proven"), then ended           | (``DEFAULT_RECONNECT_JITTER``)              |
+| n >= 1 attempts in a row that never got that | after uniform [0, min(cap, base * 2^(n-1))] |
+| far (failed to connect, or ended before      | (full jitter; base 0.5 s, cap 60 s)         |
+| they were subscribed and stored data)        |                                             |
+| a failure with a minimum of its own (1008,   | not before that minimum, whichever row      |
+| 403, 429 / 418: table above)                 | applies                                     |
+| serverShutdown, HTTP 400 with streams in the | at once                                     |
+| URL                                          |                                             |
+
+A proven connection ends the failure streak however short it lived: a link that drops
+every half second but delivers in between is reconnected at once every time, and only
+the attempt budget slows it down. Exponential backoff is for endpoints that do not work.
 
 Sans-I/O: the I/O layer describes a failure with plain values (:class:`Failure`); nothing
 here imports a network library.
@@ -41,8 +57,8 @@ from dataclasses import dataclass
 DEFAULT_BACKOFF_BASE = 0.5
 DEFAULT_BACKOFF_CAP = 60.0
 DEFAULT_BACKOFF_FACTOR = 2.0
-#: A connection that lived this long resets the backoff.
-DEFAULT_HEALTHY_AFTER = 60.0
+#: Upper bound of the delay after a proven connection ended, seconds (uniform jitter).
+DEFAULT_RECONNECT_JITTER = 0.02
 
 MIN_DELAY_AFTER_1008 = 5.0
 MIN_DELAY_AFTER_403 = 60.0
@@ -182,43 +198,43 @@ def backoff_delays(
 
 
 class Backoff:
-    """Delays between connection attempts of one connection slot.
+    """When one shard's next connection attempt may go (the module's second table).
 
-    Call :meth:`next_delay` before an attempt that follows a failure, :meth:`connected`
-    when a connection is up, :meth:`disconnected` when it ends; a connection that lasted
-    ``healthy_after`` seconds resets the sequence.
+    Call :meth:`ended` when an attempt is over, failed or lost, saying whether it was
+    proven (subscribed, then stored market data); it returns the delay before the next
+    attempt.
     """
 
     def __init__(
         self,
         base: float = DEFAULT_BACKOFF_BASE,
         cap: float = DEFAULT_BACKOFF_CAP,
-        healthy_after: float = DEFAULT_HEALTHY_AFTER,
+        jitter: float = DEFAULT_RECONNECT_JITTER,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self._make = lambda: backoff_delays(base, cap, DEFAULT_BACKOFF_FACTOR, rng)
         self._delays = self._make()
-        self.healthy_after = healthy_after
+        self.jitter = jitter
+        self._rng = rng
+        #: Attempts in a row that were not proven (0: the last one was).
         self.failures = 0
-        self._connected_at: float | None = None
 
-    def next_delay(self, verdict: Verdict | None = None) -> float:
-        """The wait before the next attempt, honouring the verdict's minimum."""
-        self.failures += 1
-        delay = 0.0 if verdict is not None and verdict.immediate else next(self._delays)
+    def ended(self, proven: bool, verdict: Verdict | None = None) -> float:
+        """An attempt is over: the wait before the next one, seconds.
+
+        Args:
+            proven: the connection was subscribed and stored market data before it ended.
+            verdict: :func:`classify`'s verdict on how it ended (its minimum, ``immediate``).
+        """
+        if proven:
+            self.failures = 0
+            self._delays = self._make()
+            delay = self._rng() * self.jitter
+        else:
+            self.failures += 1
+            delay = next(self._delays)
         if verdict is not None:
+            if verdict.immediate:
+                delay = 0.0
             delay = max(delay, verdict.min_delay)
         return delay
-
-    def connected(self, now: float) -> None:
-        self._connected_at = now
-
-    def disconnected(self, now: float) -> None:
-        """Resets the delays when the connection that just ended was healthy long enough."""
-        if self._connected_at is not None and now - self._connected_at >= self.healthy_after:
-            self.reset()
-        self._connected_at = None
-
-    def reset(self) -> None:
-        self._delays = self._make()
-        self.failures = 0

@@ -1,7 +1,8 @@
 """What a recorder can be told: :class:`RecorderConfig`, every default imported from its owner.
 
 Each default lives in the module whose decision it governs (stall and rotation in
-:mod:`~binfeed.binance.health`, backoff in :mod:`~binfeed.binance.retry`, replies in
+:mod:`~binfeed.binance.health`, backoff in :mod:`~binfeed.binance.retry`, the connection
+attempt budget in :mod:`~binfeed.binance.pacing`, replies in
 :mod:`~binfeed.binance.control`, limits in :mod:`~binfeed.binance.endpoint`, the closing
 handshake in :mod:`~binfeed.binance.machine`); the few that belong to no decision module
 (connecting, the queue's upkeep) are defined here. Nothing else repeats them.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from binfeed._ffi import lib
-from binfeed.binance import control, health, retry
+from binfeed.binance import control, health, pacing, retry
 from binfeed.binance.endpoint import (
     DEFAULT_MAX_URL_LENGTH,
     DEFAULT_PARAMS_PER_MESSAGE,
@@ -57,7 +58,11 @@ class RecorderConfig:
             after this long.
         handover_timeout: a replacement not ready after this long is given up.
         rotation_retry: wait before trying a rotation again after a failed one.
-        backoff_base, backoff_cap, healthy_after: reconnection delays (see retry.py).
+        backoff_base, backoff_cap, reconnect_jitter: reconnection delays (retry.py's
+            table).
+        connect_burst, connect_rate: the process's connection attempt budget, all shards
+            together: ``connect_burst`` at once, then ``connect_rate`` per second
+            (pacing.py).
         open_timeout, close_timeout, reply_timeout: per connection.
         max_frame: largest WebSocket message accepted, bytes.
         params_per_message: streams per SUBSCRIBE message.
@@ -81,7 +86,9 @@ class RecorderConfig:
     rotation_retry: float = health.DEFAULT_ROTATION_RETRY
     backoff_base: float = retry.DEFAULT_BACKOFF_BASE
     backoff_cap: float = retry.DEFAULT_BACKOFF_CAP
-    healthy_after: float = retry.DEFAULT_HEALTHY_AFTER
+    reconnect_jitter: float = retry.DEFAULT_RECONNECT_JITTER
+    connect_burst: int = pacing.DEFAULT_CONNECT_BURST
+    connect_rate: float = pacing.DEFAULT_CONNECT_RATE
     open_timeout: float = DEFAULT_OPEN_TIMEOUT
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
     reply_timeout: float = control.DEFAULT_REPLY_TIMEOUT

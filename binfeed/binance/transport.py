@@ -214,6 +214,19 @@ class WebSocketTransport:
                                           str(protocol.parser_exc)))
         return cast(list[Frame], events), recv_ns, now  # an open protocol yields frames
 
+    def has_unread(self) -> bool:
+        """Whether the socket holds bytes not read yet (or its end: EOF, an error), asked
+        the kernel with a zero timeout and without taking them (``MSG_PEEK``): the proof a
+        stall needs that the peer, not this process, was silent."""
+        sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        try:
+            sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True  # reset or gone: the receive task is about to say so
+        return True  # a byte, or b"" at EOF
+
     async def send(self, frames: Sequence[OutgoingFrame]) -> None:
         """Sends ``frames``, and what websockets itself has to send (a close frame's echo).
         A socket that went away is not an error here: the next receive says how it ended."""

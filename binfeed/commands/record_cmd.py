@@ -16,6 +16,7 @@ import click
 from binfeed import errors
 from binfeed.binance.endpoint import DEFAULT_BASE_URL, DEFAULT_STREAMS_PER_CONNECTION, Endpoint
 from binfeed.binance.health import DEFAULT_STALL_TIMEOUT
+from binfeed.binance.pacing import DEFAULT_CONNECT_BURST, DEFAULT_CONNECT_RATE
 from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.streams import parse_kinds, parse_symbols, stream_ids
 from binfeed.binance.supervisor import Recorder, open_recorder
@@ -61,26 +62,37 @@ EXIT_ENDPOINT = 5
 @click.option("--stall-timeout", type=click.FloatRange(min=0, min_open=True),
               default=DEFAULT_STALL_TIMEOUT, show_default=True, metavar="SECONDS",
               help="Replace a connection that delivered nothing (not even a ping) this long.")
+@click.option("--connect-burst", type=click.IntRange(min=1), default=DEFAULT_CONNECT_BURST,
+              show_default=True, metavar="N",
+              help="Connection attempts this process may make at once (every shard, "
+              "reconnect and rotation together), before --connect-rate paces them.")
+@click.option("--connect-rate", type=click.FloatRange(min=0, min_open=True, max=100),
+              default=DEFAULT_CONNECT_RATE, show_default=True, metavar="PER_SECOND",
+              help="Connection attempts per second after the burst. Binance allows 300 "
+              "per 5 minutes per IP, shared by every recorder on that IP: burst + 300 x "
+              "rate must stay under 300 for all of them together (docs/recorder.md).")
 @click.option("--status/--no-status", "show_status", default=None,
               help="Live status line on stderr. Default: only when stderr is a terminal.")
 @retain_option()
 @config_option()
 def record(queue: Path, symbols: str, streams: str, url: str, duration: float | None,
            segment_slots: int, sync: SyncPolicy, streams_per_connection: int,
-           stall_timeout: float, show_status: bool | None,
-           retain: RetentionPolicy | None) -> None:
+           stall_timeout: float, connect_burst: int, connect_rate: float,
+           show_status: bool | None, retain: RetentionPolicy | None) -> None:
     """Record Binance Spot market streams into the queue at DIR.
 
     Connects to the combined-stream endpoint, subscribes, and appends every bookTicker and
     trade frame as a fixed-size record, with the local receive time. Survives the network:
-    reconnects with backoff and resubscribes, replaces stalled connections, rotates before
+    reconnects at once after a connection that delivered data (with backoff only while
+    attempts keep failing, within --connect-burst/--connect-rate) and resubscribes,
+    replaces stalled connections (reading what the socket holds first), rotates before
     Binance's 24 h cut (and on serverShutdown) without losing or doubling frames, and writes
     a GAP record wherever frames may be missing and CONNECTION records for every event.
 
-    On a terminal a live status line shows frames/s, records per stream, reconnects, gaps
-    and the age of the last frame. Otherwise the output is quiet: at the end, one
-    ``record key=value ...`` line and one ``stream key=value ...`` line per stream on
-    stdout. Logs go to stderr (-v for more).
+    On a terminal a live status line shows frames/s, records per stream, reconnects, gaps,
+    the age of the last frame and the downtime after drops. Otherwise the output is
+    quiet: at the end, one ``record key=value ...`` line and one ``stream key=value ...``
+    line per stream on stdout. Logs go to stderr (-v for more).
 
     \b
     Exit status:
@@ -110,7 +122,8 @@ def record(queue: Path, symbols: str, streams: str, url: str, duration: float | 
     except errors.ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     config = RecorderConfig(endpoint, wanted, streams_per_connection=streams_per_connection,
-                            stall_timeout=stall_timeout, sync_interval=sync.every_s)
+                            stall_timeout=stall_timeout, sync_interval=sync.every_s,
+                            connect_burst=connect_burst, connect_rate=connect_rate)
     live = sys.stderr.isatty() if show_status is None else show_status
     code = run_record(queue, config, duration=duration, segment_slots=segment_slots,
                       live_status=live, out=sys.stdout, retain=retain,

@@ -52,15 +52,25 @@ class StatusSnapshot:
     last_frame_age: float | None
     streams: Sequence[StreamStatus] = field(default_factory=tuple)
     refused: Sequence[str] = field(default_factory=tuple)
+    #: seconds without a subscribed connection after drops (binfeed.binance.plan.Downtime)
+    downtime_last: float = 0.0
+    downtime_max: float = 0.0
+    downtime_total: float = 0.0
+    down_now: int = 0  # shards without a connection right now
 
 
 def _age(age: float | None) -> str:
     return "-" if age is None else f"{age:.1f}s"
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms" if seconds < 1.0 else f"{seconds:.1f}s"
+
+
 def status_line(s: StatusSnapshot, width: int = 200) -> str:
     """One terminal line: rate, records per type, per stream (records when the parser
-    counts them, age of the stream's last frame), reconnects, gaps, last frame age."""
+    counts them, age of the stream's last frame), reconnects, gaps, downtime after drops
+    (last, longest, total), last frame age."""
     parts = [
         time.strftime("%H:%M:%S"),
         f"{s.frames_per_second:,.0f} frames/s",
@@ -80,6 +90,10 @@ def status_line(s: StatusSnapshot, width: int = 200) -> str:
     if s.refused:
         parts.append(f"refused {','.join(s.refused)}")
     parts.append(f"last frame {_age(s.last_frame_age)} ago")
+    if s.reconnects or s.down_now:
+        now = " DOWN NOW" if s.down_now else ""
+        parts.append(f"down last {_duration(s.downtime_last)} max {_duration(s.downtime_max)} "
+                     f"total {_duration(s.downtime_total)}{now}")
     line = " | ".join(parts)
     return line if len(line) <= width else line[: width - 1] + "…"
 
@@ -98,6 +112,9 @@ def summary_lines(s: StatusSnapshot) -> list[str]:
         "reconnects": s.reconnects,
         "rotations": s.rotations,
         "stalls": s.stalls,
+        "downtime_last_s": f"{s.downtime_last:.3f}",
+        "downtime_max_s": f"{s.downtime_max:.3f}",
+        "downtime_total_s": f"{s.downtime_total:.3f}",
         "refused": ",".join(s.refused) or "-",
     }
     lines = ["record " + _kv(head)]
@@ -165,6 +182,7 @@ class RecordingStatus:
         now = time.monotonic()
         conns = rec.connections
         last_rx = max((conn.last_rx for conn in conns), default=None)
+        down = rec.plan.downtime(now)
         return StatusSnapshot(
             elapsed=now - self._t0,
             frames=c.frames,
@@ -182,6 +200,10 @@ class RecordingStatus:
             last_frame_age=None if last_rx is None else now - last_rx,
             streams=self._streams(now),
             refused=tuple(stats.refused),
+            downtime_last=down.last,
+            downtime_max=down.max,
+            downtime_total=down.total,
+            down_now=down.down_now,
         )
 
     def _streams(self, now: float) -> list[StreamStatus]:

@@ -19,8 +19,14 @@ from binfeed.binance.events import (
     ShutdownAnnounced,
     Stalled,
 )
+from binfeed.binance.health import ABSENCE_SLACK
 from binfeed.binance.machine import ConnectionMachine, ConnectionSettings, Mode, State
-from binfeed.binance.pacing import DEFAULT_CONTROL_LIMIT, DEFAULT_CONTROL_WINDOW
+from binfeed.binance.pacing import (
+    BINANCE_MESSAGE_LIMIT,
+    DEFAULT_CONTROL_LIMIT,
+    DEFAULT_MESSAGE_LIMIT,
+    DEFAULT_MESSAGE_WINDOW,
+)
 from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.streams import StreamId
 from binfeed.records import GapReason
@@ -143,8 +149,8 @@ def test_a_pong_leaves_fewer_slots_for_subscribes() -> None:
     out = m.frames_to_send()
     assert out[0] == SendPong(b"p")  # the pong first
     assert len(sent_texts(out)) == DEFAULT_CONTROL_LIMIT - 1
-    assert m.next_deadline(0.0) == pytest.approx(DEFAULT_CONTROL_WINDOW)
-    m.tick(DEFAULT_CONTROL_WINDOW)
+    assert m.next_deadline(0.0) == pytest.approx(DEFAULT_MESSAGE_WINDOW)
+    m.tick(DEFAULT_MESSAGE_WINDOW)
     assert len(sent_texts(m.frames_to_send())) == DEFAULT_CONTROL_LIMIT
 
 
@@ -152,25 +158,27 @@ def test_pongs_wait_when_the_window_is_full_and_answer_the_latest_ping() -> None
     m = machine(FakeParser(), in_url=[], to_subscribe=ids(*[f"s{i}usdt" for i in range(8)]),
                 params_per_message=1)
     m.opened(0.0)
-    assert len(m.frames_to_send()) == 4  # SUBSCRIBEs
+    assert len(m.frames_to_send()) == DEFAULT_CONTROL_LIMIT  # SUBSCRIBEs
     m.receive_frames([F(Opcode.PING, b"1")], 1, 0.1)
-    assert m.frames_to_send() == [SendPong(b"1")]  # the fifth message: the pong's slot
-    # a sixth message would break Binance's limit: the next pongs wait, merged
+    assert m.frames_to_send() == [SendPong(b"1")]  # the last message: the pong's slot
+    # one more would leave no margin under Binance's limit: the next pongs wait, merged
     assert m.receive_frames([F(Opcode.PING, b"2")], 1, 0.2)
     assert m.receive_frames([F(Opcode.PING, b"3")], 1, 0.3)
     assert m.frames_to_send() == []
-    assert m.next_deadline(0.3) == pytest.approx(DEFAULT_CONTROL_WINDOW)
-    m.tick(DEFAULT_CONTROL_WINDOW)
+    assert m.next_deadline(0.3) == pytest.approx(DEFAULT_MESSAGE_WINDOW)
+    m.tick(DEFAULT_MESSAGE_WINDOW)
     out = m.frames_to_send()
     assert out[0] == SendPong(b"3")  # one pong, for the latest ping, before the SUBSCRIBEs
-    assert len(sent_texts(out)) == 2  # the pong of t=0.1 is still in the window
+    # the pong of t=0.1 is still in the window, and the new one: room for the rest
+    assert len(sent_texts(out)) == DEFAULT_CONTROL_LIMIT - 2
     assert m.counters.pings == 3 and m.counters.pongs == 2
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_no_window_ever_holds_more_than_five_messages(seed: int) -> None:
+def test_no_window_ever_holds_more_than_four_messages(seed: int) -> None:
     # Pings at random (often far more than Binance's 20 s), SUBSCRIBEs queued: whatever
-    # the mix, what the machine sends stays within 5 messages per 1.1 s window.
+    # the mix, what the machine sends stays within 4 messages per 1.1 s window, one under
+    # Binance's 5 per second.
     rng = random.Random(seed)
     m = machine(FakeParser(), in_url=[], to_subscribe=ids(*[f"s{i}usdt" for i in range(60)]),
                 params_per_message=1, stall_timeout=1e9, reply_timeout=1e9)
@@ -187,8 +195,65 @@ def test_no_window_ever_holds_more_than_five_messages(seed: int) -> None:
         m.receive_frames([F(Opcode.PING, str(t).encode())], 1, t)
         sent += [t] * len(m.frames_to_send())
     assert len(sent) > 60
+    assert DEFAULT_MESSAGE_LIMIT < BINANCE_MESSAGE_LIMIT
     for i, start in enumerate(sent):
-        assert len([x for x in sent[i:] if x < start + DEFAULT_CONTROL_WINDOW]) <= 5
+        assert len([x for x in sent[i:] if x < start + DEFAULT_MESSAGE_WINDOW]) <= 4
+
+
+def run_flood(m: ConnectionMachine, pings: list[float], until: float) -> list[tuple[float, bytes]]:
+    """Drives ``m`` as the glue does, pings at the given times: the pongs sent, (time,
+    payload)."""
+    pongs: list[tuple[float, bytes]] = []
+
+    def collect(t: float) -> None:
+        pongs.extend((t, f.payload) for f in m.frames_to_send() if isinstance(f, SendPong))
+
+    m.opened(0.0)
+    collect(0.0)
+    queue = sorted(pings)
+    t = 0.0
+    while t < until:
+        deadline = m.next_deadline(t)
+        nxt = queue[0] if queue else until
+        if deadline is not None and deadline < nxt:
+            t = deadline
+            m.tick(t)
+        else:
+            t = nxt
+            if queue:
+                queue.pop(0)
+                m.receive_frames([F(Opcode.PING, repr(t).encode())], 1, t)
+        collect(t)
+    return pongs
+
+
+def test_binance_pings_every_20_s_are_answered_at_once_even_while_subscribing() -> None:
+    # 300 streams one per SUBSCRIBE: control messages want every slot for 100 s; each of
+    # Binance's pings is still answered at once (the pong's slot), far inside its 60 s.
+    m = machine(FakeParser(), in_url=[], to_subscribe=ids(*[f"s{i}usdt" for i in range(300)]),
+                params_per_message=1, stall_timeout=1e9, reply_timeout=1e9)
+    pings = [20.0 * k + 0.37 for k in range(5)]
+    pongs = run_flood(m, pings, 101.0)
+    assert [p for _, p in pongs] == [repr(t).encode() for t in pings]
+    assert all(sent == ping for (sent, _), ping in zip(pongs, pings, strict=True))
+    assert m.channel.has_outgoing  # the SUBSCRIBEs were still going
+
+
+def test_a_ping_flood_gets_pongs_for_the_latest_ping_within_the_window() -> None:
+    # 50 pings per second for 10 s while subscribing: at most 4 messages per 1.1 s, each
+    # pong carries the latest ping's payload, and no ping waits longer than one window
+    # for a pong of it or of a later ping.
+    m = machine(FakeParser(), in_url=[], to_subscribe=ids(*[f"s{i}usdt" for i in range(50)]),
+                params_per_message=1, stall_timeout=1e9, reply_timeout=1e9)
+    pings = [0.02 * k for k in range(1, 500)]
+    pongs = run_flood(m, pings, 10.0)
+    assert len(pongs) >= 10.0 / DEFAULT_MESSAGE_WINDOW
+    for sent_at, payload in pongs:
+        latest = max(t for t in pings if t <= sent_at)
+        assert payload == repr(latest).encode()
+    for ping in pings[:-60]:
+        answered = min(t for t, p in pongs if float(p) >= ping)
+        assert answered - ping <= DEFAULT_MESSAGE_WINDOW + 1e-9
 
 
 # -- watchdogs ------------------------------------------------------------------------
@@ -200,8 +265,10 @@ def test_a_live_connection_without_frames_for_the_stall_timeout_ends() -> None:
     m.receive_frames([book(1)], 1, 2.0)
     assert m.next_deadline(2.0) == 7.0
     m.tick(6.9)
-    assert not m.transport_done
+    assert not m.transport_done and not m.stall_suspected
     m.tick(7.0)
+    assert m.stall_suspected and not m.transport_done  # the socket first
+    m.socket_checked(False, 7.0)  # empty: the peer sent nothing
     assert m.transport_done
     assert m.failure == Failure(FailureKind.STALLED, None, "no frame for 5.0 s")
     assert Stalled(5.0) in m.events_received()
@@ -209,6 +276,71 @@ def test_a_live_connection_without_frames_for_the_stall_timeout_ends() -> None:
     m.connection_lost(None, 7.1)
     assert m.ended
     assert m.events_received() == [Ended(m.failure, 7.1)]
+
+
+def test_unread_bytes_in_the_socket_are_no_stall() -> None:
+    # The deadline passed, but the kernel holds bytes the receive task has not read yet
+    # (the process was busy or stopped): not a stall; the silence is counted anew.
+    m = machine(FakeParser(), stall_timeout=5.0)
+    m.opened(0.0)
+    assert m.next_deadline(0.0) == 5.0
+    m.tick(5.1)
+    assert m.stall_suspected
+    m.socket_checked(True, 5.1)
+    assert not m.stall_suspected and not m.transport_done and m.failure is None
+    assert m.next_deadline(5.1) == pytest.approx(10.1)
+    m.receive_frames([book(1)], 1, 5.2)  # the receive task read them
+    assert m.next_deadline(5.2) == pytest.approx(10.2)
+    m.tick(10.25)
+    m.socket_checked(False, 10.25)  # then truly nothing for 5 s
+    assert m.failure == Failure(FailureKind.STALLED, None, "no frame for 5.0 s")
+
+
+def test_a_late_clock_means_the_recorder_was_away_and_judges_nothing() -> None:
+    # SIGSTOP, swap, a paused VM: the clock wakes long after its deadline. The peer may have
+    # sent plenty meanwhile (in the kernel's buffer): no stall, no overdue reply, until the
+    # recorder has listened for a whole timeout again.
+    m = machine(FakeParser(), in_url=ids("btcusdt"), to_subscribe=ids("ethusdt"),
+                stall_timeout=3.0, reply_timeout=2.0)
+    m.opened(0.0)
+    m.frames_to_send()
+    m.receive_frames([book(1)], 1, 1.5)
+    assert m.next_deadline(1.5) == 2.0  # the reply's
+    m.tick(2.0 + ABSENCE_SLACK + 5.0)  # stopped for 5 s
+    assert not m.stall_suspected and not m.transport_done and m.failure is None
+    now = 7.0 + ABSENCE_SLACK
+    assert m.next_deadline(now) == pytest.approx(now + 2.0)  # the reply's timeout restarted
+    m.receive_frames([reply(1), book(2)], 2, now + 0.01)  # what the kernel kept
+    assert m.subscribed_at == pytest.approx(now + 0.01)
+    assert m.next_deadline(now + 0.01) == pytest.approx(now + 3.01)
+    m.tick(now + 0.5)
+    assert m.failure is None
+
+
+def test_a_clock_on_time_is_not_taken_for_an_absence() -> None:
+    m = machine(FakeParser(), stall_timeout=3.0)
+    m.opened(0.0)
+    assert m.next_deadline(0.0) == 3.0
+    m.tick(3.0 + ABSENCE_SLACK)  # late, but within the slack: judged
+    assert m.stall_suspected
+
+
+def test_a_connection_is_proven_once_subscribed_and_storing() -> None:
+    parser = FakeParser()
+    m = machine(parser, in_url=ids("btcusdt"), to_subscribe=ids("ethusdt"))
+    m.opened(0.0)
+    (sub,) = sent_texts(m.frames_to_send())
+    m.receive_frames([book(1)], 1, 0.1)  # data, but not every stream confirmed yet
+    assert m.proven_at is None
+    m.receive_frames([reply(sub["id"]), F(Opcode.PING, b"")], 1, 0.2)
+    assert m.subscribed_at == 0.2 and m.proven_at is None  # a ping proves nothing
+    m.receive_frames([book(1)], 1, 0.3)  # a duplicate stores nothing either
+    assert m.proven_at is None
+    m.receive_frames([book(2), book(3)], 1, 0.4)
+    assert m.proven_at == 0.4
+    m.receive_frames([book(4)], 1, 0.5)
+    assert m.proven_at == 0.4
+    assert parser.seqs == [1, 2, 3, 4]
 
 
 def test_a_buffering_or_detached_connection_is_not_judged_by_stalls() -> None:
@@ -272,6 +404,7 @@ def test_cancel_closes_politely_only_a_healthy_connection() -> None:
     stalled = machine(FakeParser(), stall_timeout=1.0)
     stalled.opened(0.0)
     stalled.tick(1.0)
+    stalled.socket_checked(False, 1.0)
     stalled.cancel()
     assert stalled.frames_to_send() == []
 

@@ -99,6 +99,7 @@ def test_a_stall_is_recorded_then_the_connection_is_replaced() -> None:
     rec.records_to_append()
     live.receive_frames([book(1)], 1, 1.0)
     live.tick(6.0)  # the connection's clock: 5 s without a frame
+    live.socket_checked(False, 6.0)  # and nothing waiting in the socket
     assert live.transport_done
     live.connection_lost(None, 6.0)  # the glue closed the transport
     action = shard.next_action(6.0)
@@ -115,6 +116,7 @@ def test_no_rotation_is_started_for_a_connection_that_is_ending() -> None:
     (shard,) = rec.shards
     live = open_next(shard, 0.0)
     live.tick(10.0)  # stalled, at the moment the rotation is due
+    live.socket_checked(False, 10.0)
     assert live.transport_done and not live.ended
     assert shard.next_action(10.0) == Wait(math.inf)  # until its connection has ended
     live.connection_lost(None, 10.1)
@@ -225,12 +227,51 @@ def test_every_stream_refused_raises() -> None:
 
 
 def test_connection_attempts_wait_for_the_attempt_budget() -> None:
-    rec = plan(FakeParser())
+    rec = plan(FakeParser(), connect_burst=2, connect_rate=0.5)
+    for _ in range(2):
+        rec.attempts.take(0.0)
+    action = rec.shards[0].next_action(0.5)
+    assert action == Wait(2.0)  # one token per 2 s, a quarter of it there at 0.5 s
+
+
+def test_the_attempt_budget_is_shared_by_every_shard_and_rotation() -> None:
+    streams = ids(*[f"s{i}usdt" for i in range(6)])
+    rec = plan(FakeParser(), streams, streams_per_connection=2, connect_burst=3,
+               connect_rate=0.5, max_age=2.0, reconnect_jitter=0.0)
+    first, second, third = rec.shards
+    a = open_next(first, 0.0)
+    open_next(second, 0.0)
+    open_next(third, 0.0)  # the burst is used up
+    a.receive_frames([book(1, "s0usdt")], 1, 0.1)
+    a.connection_lost(Failure(FailureKind.DROPPED, 1006), 0.2)
+    assert first.next_action(0.3) == Wait(2.0)  # proven, but the bucket is empty
+    assert isinstance(first.next_action(2.0), Open)
+    first.open_failed(first._opening, Failure(FailureKind.REFUSED), 2.0)  # type: ignore[arg-type]
+    assert second.next_action(2.0) == Wait(4.0)  # its rotation waits for the next token
+
+
+def test_a_proven_connection_is_replaced_at_once_and_the_downtime_measured() -> None:
+    rec = plan(FakeParser(), backoff_base=2.0, backoff_cap=2.0, reconnect_jitter=0.01)
     (shard,) = rec.shards
-    for _ in range(rec.attempts.limit):
-        rec.attempts.record(0.0)
-    action = shard.next_action(1.0)
-    assert action == Wait(rec.attempts.window)
+    first = open_next(shard, 0.0)
+    first.receive_frames([book(1)], 1, 0.5)  # subscribed (URL) and stored: proven
+    assert first.proven_at == 0.5
+    first.connection_lost(Failure(FailureKind.DROPPED, 1006, "reset"), 5.0)
+    action = shard.next_action(5.0)
+    assert isinstance(action, Wait) and 5.0 <= action.until <= 5.01
+    second = open_next(shard, action.until)  # subscribed by its URL at once
+    shard.next_action(5.03)  # the plan hears of it
+    down = rec.downtime(6.0)
+    assert down.last == pytest.approx(action.until - 5.0)
+    assert (down.max, down.total, down.down_now) == (down.last, down.last, 0)
+    assert rec.stats.recovered == 1
+    # an attempt that never got that far backs off, and its outage is counted as it goes
+    second.connection_lost(Failure(FailureKind.DROPPED, 1006, "reset"), 8.0)
+    action = shard.next_action(8.0)
+    assert isinstance(action, Wait) and 8.0 <= action.until <= 10.0
+    assert rec.downtime(9.0).down_now == 1
+    assert rec.downtime(9.0).total == pytest.approx(down.last + 1.0)
+    assert rec.downtime(9.0).max == pytest.approx(1.0)
 
 
 def test_trade_streams_are_marked_with_the_parsers_trade_code() -> None:

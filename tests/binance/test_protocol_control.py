@@ -17,7 +17,16 @@ from binfeed.binance.control import (
     Unsubscribed,
     parse_reply,
 )
-from binfeed.binance.pacing import RollingWindow, attempt_budget, control_budget
+from binfeed.binance.pacing import (
+    BINANCE_ATTEMPT_LIMIT,
+    BINANCE_ATTEMPT_WINDOW,
+    BINANCE_MESSAGE_LIMIT,
+    DEFAULT_CONTROL_LIMIT,
+    DEFAULT_MESSAGE_LIMIT,
+    OutgoingBudget,
+    RollingWindow,
+    TokenBucket,
+)
 from binfeed.binance.streams import StreamId, StreamKind, stream_ids
 
 
@@ -172,52 +181,88 @@ def test_rolling_window_allows_four_per_window_never_five() -> None:
     assert sent[-1] == pytest.approx(9.0)  # 40 sends at 4 per second
 
 
-def test_pongs_count_against_the_control_budget() -> None:
-    w = control_budget()
-    w.record(0.0)  # a pong that could not wait
+def test_pongs_take_the_slot_control_messages_leave() -> None:
+    b = OutgoingBudget()
+    b.record(0.0)  # a pong
     allowed = 0
-    while w.delay(0.0) == 0.0:
-        w.record(0.0)
+    while b.control_delay(0.0) == 0.0:
+        b.record(0.0)
         allowed += 1
-    assert allowed == w.limit - 1
-    # forced events beyond the limit delay the next one until enough have left
-    w.record(0.5)
-    assert w.count(0.5) == w.limit + 1
-    # two must leave the window: the ones of t=0, at t=window
-    assert w.delay(0.5) == pytest.approx(w.window - 0.5)
-    assert w.delay(w.window) == 0.0
+    assert allowed == DEFAULT_CONTROL_LIMIT - 1  # the pong used a control slot...
+    assert b.pong_delay(0.0) == 0.0  # ...and the last slot is still a pong's
+    b.record(0.0)
+    assert b.sent.count(0.0) == DEFAULT_MESSAGE_LIMIT < BINANCE_MESSAGE_LIMIT
+    assert b.pong_delay(0.5) == pytest.approx(b.sent.window - 0.5)
+    # a close frame is never held back: recorded beyond the limit, it delays the rest
+    b.record(0.5)
+    assert b.pong_delay(0.5) == pytest.approx(b.sent.window - 0.5)
+    assert b.pong_delay(b.sent.window) == 0.0
+
+
+def test_outgoing_budget_keeps_a_slot_for_pongs() -> None:
+    with pytest.raises(ValueError, match="pong"):
+        OutgoingBudget(limit=4, control_limit=4)
 
 
 def test_window_longer_than_a_second_keeps_binance_count_under_5_with_jitter() -> None:
-    # Sends paced with the default budget, each delayed by up to 90 ms of jitter on the way,
-    # never put more than 4 control messages in any 1-second window at the server.
+    # Everything a connection sends, paced by the default budget, each message delayed by
+    # up to 90 ms of jitter on the way, never puts more than 4 messages into any 1-second
+    # window at the server.
     import random
 
     rng = random.Random(7)
-    w = control_budget()
+    b = OutgoingBudget()
     t, arrivals = 0.0, []
     while len(arrivals) < 200:
-        d = w.delay(t)
+        pong = rng.random() < 0.3
+        d = b.pong_delay(t) if pong else b.control_delay(t)
         if d > 0:
             t += d
             continue
-        w.record(t)
+        b.record(t)
         arrivals.append(t + rng.uniform(0.0, 0.09))
     arrivals.sort()
     for i, start in enumerate(arrivals):
-        assert len([x for x in arrivals[i:] if x < start + 1.0]) <= 4
+        assert len([x for x in arrivals[i:] if x < start + 1.0]) <= DEFAULT_MESSAGE_LIMIT
 
 
-def test_attempt_budget_under_binance_limit() -> None:
-    b = attempt_budget()
-    assert b.limit < 300
-    assert b.window == 300.0
-    for _ in range(b.limit):
+def test_attempt_bucket_bursts_then_refills_under_binance_limit() -> None:
+    b = TokenBucket()  # the defaults
+    assert b.most_in(BINANCE_ATTEMPT_WINDOW) <= BINANCE_ATTEMPT_LIMIT - 50  # room for another
+    for _ in range(b.burst):
         assert b.delay(0.0) == 0.0
-        b.record(0.0)
-    assert b.delay(0.0) == 300.0
-    assert b.delay(299.9) == pytest.approx(0.1)
-    assert b.delay(300.0) == 0.0
+        b.take(0.0)
+    assert b.delay(0.0) == pytest.approx(1 / b.rate)
+    b.take(1 / b.rate)
+    assert b.delay(1 / b.rate) == pytest.approx(1 / b.rate)
+    assert b.delay(100.0) == 0.0  # refilled, never beyond the burst
+    for _ in range(b.burst):
+        b.take(100.0)
+    assert b.delay(100.0) > 0
+
+
+def test_attempt_bucket_never_exceeds_its_worst_case_in_any_window() -> None:
+    # attempts as fast as the bucket allows for 15 minutes: any 300 s hold at most
+    # most_in(300) of them (the burst, then the rate)
+    b = TokenBucket(burst=10, rate=0.8)
+    t, attempts = 0.0, []
+    while t < 900.0:
+        d = b.delay(t)
+        if d > 0:
+            t += d
+            continue
+        b.take(t)
+        attempts.append(t)
+    worst = max(len([x for x in attempts[i:] if x <= s + 300.0])
+                for i, s in enumerate(attempts))
+    assert worst == b.most_in(300.0) == 250
+
+
+def test_attempt_bucket_validates() -> None:
+    with pytest.raises(ValueError, match="burst"):
+        TokenBucket(0, 1.0)
+    with pytest.raises(ValueError, match="rate"):
+        TokenBucket(1, 0.0)
 
 
 def test_rolling_window_validates() -> None:

@@ -8,8 +8,11 @@ import random
 import pytest
 
 from binfeed.binance.health import (
+    ABSENCE_SLACK,
     Handover,
     HandoverStep,
+    StallStep,
+    StallWatch,
     rotation_due,
     silent_streams,
     stalled,
@@ -95,23 +98,39 @@ def test_backoff_full_jitter_exponential_capped() -> None:
     assert len(set(delays)) == 200  # jittered
 
 
-def test_backoff_resets_after_a_healthy_connection_only() -> None:
-    b = Backoff(base=1.0, cap=100.0, healthy_after=30.0, rng=lambda: 1.0)
-    assert [b.next_delay() for _ in range(4)] == [1.0, 2.0, 4.0, 8.0]
-    b.connected(100.0)
-    b.disconnected(110.0)  # 10 s: not healthy
-    assert b.next_delay() == 16.0
-    b.connected(200.0)
-    b.disconnected(230.0)  # 30 s: healthy, start over
-    assert b.next_delay() == 1.0
-    assert b.failures == 1
+def test_a_proven_connection_ends_the_failure_streak_however_short_it_lived() -> None:
+    b = Backoff(base=1.0, cap=100.0, jitter=0.02, rng=lambda: 1.0)
+    lost = classify(Failure(FailureKind.DROPPED, 1006))
+    assert [b.ended(False, lost) for _ in range(4)] == [1.0, 2.0, 4.0, 8.0]
+    assert b.failures == 4
+    assert b.ended(True, lost) == 0.02  # subscribed and stored data, then dropped: at once
+    assert b.failures == 0
+    assert b.ended(False, lost) == 1.0  # the streak starts again from the base
+    assert b.ended(True, lost) == 0.02
+    assert b.ended(True, lost) == 0.02  # a link that drops every 0.5 s: at once each time
+
+
+def test_reconnect_jitter_is_small_and_random() -> None:
+    rng = random.Random(3)
+    b = Backoff(jitter=0.02, rng=rng.random)
+    delays = [b.ended(True) for _ in range(100)]
+    assert all(0.0 <= d <= 0.02 for d in delays)
+    assert len(set(delays)) == 100
+
+
+def test_a_failures_own_minimum_holds_even_after_a_proven_connection() -> None:
+    b = Backoff(base=1.0, rng=lambda: 0.0)
+    assert b.ended(True, classify(Failure(FailureKind.CLOSED, 1008))) == 5.0
+    assert b.ended(True, classify(Failure(FailureKind.HTTP, 429, retry_after=7.0))) == 7.0
+    assert b.ended(False, classify(Failure(FailureKind.HTTP, 403))) == 60.0
+    assert b.ended(False, classify(Failure(FailureKind.HTTP, 418))) == 300.0
 
 
 def test_backoff_honours_verdicts() -> None:
     b = Backoff(base=1.0, rng=lambda: 0.0)
-    assert b.next_delay(classify(Failure(FailureKind.CLOSED, 1008))) == 5.0
+    assert b.ended(False, classify(Failure(FailureKind.CLOSED, 1008))) == 5.0
     b2 = Backoff(base=10.0, rng=lambda: 1.0)
-    assert b2.next_delay(classify(Failure(FailureKind.SERVER_SHUTDOWN))) == 0.0
+    assert b2.ended(False, classify(Failure(FailureKind.SERVER_SHUTDOWN))) == 0.0
 
 
 def test_stall_and_silence() -> None:
@@ -123,6 +142,31 @@ def test_stall_and_silence() -> None:
     # a stream that never delivered is silent only once it was watched long enough
     assert silent_streams({"b@trade": None}, watched_since=90.0, now=100.0,
                           silent_after=40.0) == []
+
+
+def test_stall_watch_measures_the_peers_silence_not_our_absence() -> None:
+    # each row of StallWatch's table
+    w = StallWatch(timeout=3.0, quiet_from=0.0)
+    assert w.deadline(last_frame_at=1.0) == 4.0
+    w.promise(4.0, now=1.0)
+    assert w.check(1.0, 3.9) is StallStep.FINE
+    w.promise(4.0, now=3.9)
+    assert w.check(1.0, 4.0) is StallStep.PROBE  # on time: ask the socket
+    assert w.probed(unread=False, now=4.0)  # empty: stalled
+    # late past the slack: absent, nothing judged, silence counted from the return
+    w.promise(4.0, now=1.0)
+    assert w.check(1.0, 4.0 + ABSENCE_SLACK + 0.01) is StallStep.ABSENT
+    assert w.late == pytest.approx(ABSENCE_SLACK + 0.01)
+    back = 4.0 + ABSENCE_SLACK + 0.01
+    assert w.deadline(1.0) == pytest.approx(back + 3.0)
+    assert w.check(1.0, back + 2.9) is StallStep.FINE
+    assert w.check(1.0, back + 3.0) is StallStep.PROBE
+    # unread bytes: no stall, silence counted from then
+    assert not w.probed(unread=True, now=back + 3.0)
+    assert w.deadline(1.0) == pytest.approx(back + 6.0)
+    # a promise made after its deadline passed counts from when it was made
+    w.promise(2.0, now=10.0)
+    assert w.check(1.0, 10.0 + ABSENCE_SLACK) is StallStep.FINE
 
 
 def test_rotation_due_before_24h() -> None:

@@ -17,7 +17,7 @@ def snap(**kw: object) -> StatusSnapshot:
 
 
 def test_status_line() -> None:
-    line = status_line(snap())
+    line = status_line(snap(), width=300)
     assert "250 frames/s" in line
     assert "bookTicker 700 trade 290" in line
     assert "btcusdt@bookTicker 0.1s" in line
@@ -25,8 +25,13 @@ def test_status_line() -> None:
     assert "conns 1 reconnects 1 gaps 2" in line
     assert "malformed 1" in line
     assert "refused bad@trade" in line
-    assert line.endswith("last frame 0.2s ago") or line.endswith("last frame 0.3s ago")
+    assert "| last frame 0.2s ago |" in line or "| last frame 0.3s ago |" in line
+    assert line.endswith("| down last 0ms max 0ms total 0ms")  # after one reconnect
     assert len(status_line(snap(), width=40)) == 40
+    assert status_line(snap(reconnects=0), width=300).endswith(" ago")  # no drop: none
+    down = status_line(snap(downtime_last=0.042, downtime_max=0.25, downtime_total=1.5,
+                            down_now=1), width=300)
+    assert down.endswith("| down last 42ms max 250ms total 1.5s DOWN NOW")
 
 
 def test_summary_is_key_value() -> None:
@@ -36,6 +41,11 @@ def test_summary_is_key_value() -> None:
     assert fields["frames"] == "1000"
     assert fields["gaps"] == "2"
     assert fields["refused"] == "bad@trade"
+    assert fields["downtime_last_s"] == fields["downtime_total_s"] == "0.000"
+    head, *_ = summary_lines(snap(downtime_last=0.0421, downtime_max=0.25, downtime_total=1.5))
+    fields = dict(kv.split("=", 1) for kv in head.split()[1:])
+    assert (fields["downtime_last_s"], fields["downtime_max_s"],
+            fields["downtime_total_s"]) == ("0.042", "0.250", "1.500")
     assert streams == [
         "stream name=btcusdt@bookTicker records=- last_frame_age_s=0.1 silent=no",
         "stream name=xrpusdt@trade records=5 last_frame_age_s=- silent=yes",
