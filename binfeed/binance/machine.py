@@ -40,9 +40,10 @@ What the machine owns:
   noted, malformed frames counted and logged. Fragmented messages are joined first.
 - **Modes**: ``LIVE`` appends; ``BUFFERING`` (a replacement during a rotation) keeps market
   data in a buffer until :meth:`go_live`; ``DETACHED`` (a replaced connection) drops it.
-- **Sending**: SUBSCRIBE messages and pongs, both under one
-  :class:`~binfeed.binance.pacing.OutgoingBudget` (Binance counts pongs as messages). The
-  transport must not answer pings itself; a pong that cannot go yet answers the latest ping.
+- **Sending**: pongs and control messages, through one
+  :class:`~binfeed.binance.outgoing.Outgoing` (one budget: pongs first, at most 4
+  messages per 1.1 s; Binance counts pongs as messages). The transport must not answer
+  pings itself; a pong that cannot go yet answers the latest ping.
 - **Watchdogs** of a live connection: no frame for ``stall_timeout``
   (:class:`health.StallWatch`: the peer's silence, never the recorder's own absence, and
   never while the socket holds unread bytes) and a control reply overdue end it; a closing
@@ -73,13 +74,11 @@ from binfeed.binance.events import (
     Opcode,
     OutgoingFrame,
     SendClose,
-    SendPong,
-    SendText,
     ShutdownAnnounced,
     Stalled,
 )
 from binfeed.binance.health import DEFAULT_STALL_TIMEOUT, StallStep, StallWatch
-from binfeed.binance.pacing import OutgoingBudget
+from binfeed.binance.outgoing import Outgoing
 from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.streams import StreamId
 from binfeed.errors import ProtocolError
@@ -139,8 +138,7 @@ class ConnectionCounters:
     unstored: int = 0
     malformed: int = 0
     control_replies: int = 0
-    pings: int = 0
-    pongs: int = 0
+    pings: int = 0  # the pongs sent are Outgoing.pongs
 
 
 @dataclass
@@ -171,7 +169,7 @@ class ConnectionMachine:
         self.settings = settings or ConnectionSettings()
         self.channel = ControlChannel(reply_timeout=self.settings.reply_timeout,
                                       params_per_message=self.settings.params_per_message)
-        self.budget = OutgoingBudget()
+        self.outgoing = Outgoing(self.channel, conn_id=conn_id)
         self.counters = ConnectionCounters()
         self.state = State.CONNECTING
         self.mode = Mode.LIVE if live else Mode.BUFFERING
@@ -179,7 +177,6 @@ class ConnectionMachine:
         self._append: Appender = self._append_until_proven if live else self._buffer_frame
         self._buffer: list[tuple[bytes, int]] = []
         self._fragments: list[bytes] | None = None
-        self._pong: bytes | None = None  # payload of the latest ping not answered yet
         self._closing = _Closing()
         self._stall = StallWatch(self.settings.stall_timeout)
         self._probe = False  # a stall is suspected: socket_checked() is due
@@ -266,10 +263,9 @@ class ConnectionMachine:
             reply = self.channel.next_deadline()
             if reply is not None:
                 times.append(reply)
-        if self._pong is not None:
-            times.append(now + self.budget.pong_delay(now))
-        if self.channel.has_outgoing:
-            times.append(now + self.budget.control_delay(now))
+        sending = self.outgoing.deadline(now)
+        if sending is not None:
+            times.append(sending)
         if not times:
             return None
         deadline = min(times)
@@ -425,7 +421,7 @@ class ConnectionMachine:
         op = frame.opcode
         if op == Opcode.PING:
             self.counters.pings += 1
-            self._pong = bytes(frame.data)
+            self.outgoing.ping(bytes(frame.data))
             self._send_due(now)
         elif op == Opcode.CLOSE:
             self._close_received(bytes(frame.data))
@@ -489,19 +485,7 @@ class ConnectionMachine:
         self._attention = True
         if self.state is not State.OPEN:
             return
-        budget = self.budget
-        if self._pong is not None and budget.pong_delay(now) == 0.0:
-            self._frames.append(SendPong(self._pong))
-            self._pong = None
-            self.counters.pongs += 1
-            budget.record(now)
-        while self.channel.has_outgoing and budget.control_delay(now) == 0.0:
-            req = self.channel.next_request(now)
-            assert req is not None
-            text = req.encode()
-            log.debug("connection %d: -> %s", self.conn_id, text)
-            self._frames.append(SendText(text))
-            budget.record(now)
+        self._frames += self.outgoing.due(now)
 
     # -- inputs: time -----------------------------------------------------------------
     def tick(self, now: float) -> None:

@@ -15,16 +15,17 @@ messages in any window of              TCP segment can deliver two messages toge
 the window is 1.1 s, not 1 s           up to 100 ms of network jitter cannot squeeze
                                        two windows' messages into one of the server's
                                        seconds
-control messages (SUBSCRIBE,           the last slot is a pong's: a pong never waits
-UNSUBSCRIBE, ...): at most             behind control messages
-``DEFAULT_CONTROL_LIMIT`` (3) of them
+control messages (SUBSCRIBE,           each kind in its own window: a pong never waits
+UNSUBSCRIBE, ...): at most             behind control messages, and a ping flood never
+``DEFAULT_CONTROL_LIMIT`` (3) per      starves them
+window; pongs: at most
+``DEFAULT_PONG_LIMIT`` (1)
 pongs first                            a pong and a control message due together: the
-                                       pong goes first
-a pong that finds the window full      waits for room and then answers the latest ping
-                                       only (RFC 6455 section 5.5.3 allows it): a ping
-                                       flood gets at most 4 pongs per 1.1 s, and
-                                       Binance's ping every 20 s is answered within
-                                       1.1 s, far inside its 1-minute deadline
+                                       pong is sent first
+a pong that cannot go yet (a ping      waits, then answers the latest ping only (RFC 6455
+flood: one pong per 1.1 s)             section 5.5.3 allows it); Binance pings every
+                                       20 s, so each of its pings is answered at once,
+                                       far inside its 1-minute deadline
 =====================================  ================================================
 
 **Connection attempts.** Binance allows 300 connection attempts per 5 minutes per IP.
@@ -49,12 +50,14 @@ from collections import deque
 BINANCE_MESSAGE_LIMIT = 5
 #: Binance's window for BINANCE_MESSAGE_LIMIT, seconds.
 BINANCE_MESSAGE_WINDOW = 1.0
-#: Messages a connection sends per DEFAULT_MESSAGE_WINDOW at most (pongs included).
-DEFAULT_MESSAGE_LIMIT = 4
-#: The window of DEFAULT_MESSAGE_LIMIT, seconds: one second plus a margin for jitter.
+#: The window of the outgoing budget, seconds: one second plus a margin for jitter.
 DEFAULT_MESSAGE_WINDOW = 1.1
-#: Control messages per DEFAULT_MESSAGE_WINDOW at most (the rest is for a pong).
+#: Control messages per DEFAULT_MESSAGE_WINDOW at most.
 DEFAULT_CONTROL_LIMIT = 3
+#: Pongs per DEFAULT_MESSAGE_WINDOW at most (a faster ping gets its pong a window later).
+DEFAULT_PONG_LIMIT = 1
+#: Messages a connection sends per DEFAULT_MESSAGE_WINDOW at most, pongs included.
+DEFAULT_MESSAGE_LIMIT = DEFAULT_CONTROL_LIMIT + DEFAULT_PONG_LIMIT
 #: Binance's limit of connection attempts per IP, and its window, seconds.
 BINANCE_ATTEMPT_LIMIT = 300
 BINANCE_ATTEMPT_WINDOW = 300.0
@@ -111,34 +114,40 @@ class RollingWindow:
 
 
 class OutgoingBudget:
-    """Everything one connection sends (see the module's table): control messages up to
-    ``control_limit``, pongs up to ``limit`` per ``window``.
+    """Everything one connection sends (see the module's table): in any ``window``, at
+    most ``control_limit`` control messages and ``pong_limit`` pongs, each kind in its own
+    window, so that neither ever waits for the other.
 
-    Ask :meth:`pong_delay` or :meth:`control_delay` before sending, :meth:`record` after
-    (also for a close frame, which is never held back).
+    Ask :meth:`pong_delay` or :meth:`control_delay` before sending, :meth:`record` after.
     """
 
-    def __init__(self, limit: int = DEFAULT_MESSAGE_LIMIT,
-                 control_limit: int = DEFAULT_CONTROL_LIMIT,
+    def __init__(self, control_limit: int = DEFAULT_CONTROL_LIMIT,
+                 pong_limit: int = DEFAULT_PONG_LIMIT,
                  window: float = DEFAULT_MESSAGE_WINDOW) -> None:
-        if not 1 <= control_limit < limit:
-            raise ValueError(f"control_limit {control_limit} must be at least 1 and under "
-                             f"the limit {limit}: a pong must never wait behind control "
-                             "messages")
-        self.sent = RollingWindow(control_limit, window)
-        self.limit = limit
+        self.controls = RollingWindow(control_limit, window)
+        self.pongs = RollingWindow(pong_limit, window)
+        self.window = window
+
+    @property
+    def limit(self) -> int:
+        """Messages in any window at most, both kinds together."""
+        return self.controls.limit + self.pongs.limit
+
+    def count(self, now: float) -> int:
+        """Messages sent in the window ending at ``now``."""
+        return self.controls.count(now) + self.pongs.count(now)
 
     def pong_delay(self, now: float) -> float:
         """Seconds before a pong may go (0.0: now)."""
-        return self.sent.delay(now, self.limit)
+        return self.pongs.delay(now)
 
     def control_delay(self, now: float) -> float:
         """Seconds before a control message may go (0.0: now)."""
-        return self.sent.delay(now)
+        return self.controls.delay(now)
 
-    def record(self, now: float) -> None:
-        """Notes one message sent at ``now`` (a pong, a control message or a close)."""
-        self.sent.record(now)
+    def record(self, now: float, pong: bool = False) -> None:
+        """Notes one message sent at ``now``: a pong, or a control message."""
+        (self.pongs if pong else self.controls).record(now)
 
 
 class TokenBucket:

@@ -281,8 +281,9 @@ class ShardPlan:
                             "second: --connect-burst, --connect-rate); the next attempt in "
                             "%.2f s", rec.attempts.burst, rec.attempts.rate, wait)
             return Wait(now + wait)
-        rec._throttled = False
         rec.attempts.take(now)
+        if rec.attempts.delay(now) == 0:
+            rec._throttled = False  # a token to spare: warn again when it runs out
         limit = 0 if self.subscribe_only else rec.config.max_url_length
         in_url, rest = split_for_url(rec.config.endpoint, self.streams, limit)
         machine = ConnectionMachine(rec._new_conn_id(), in_url, rest, rec.append,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import ssl
 import time
@@ -216,16 +217,12 @@ class WebSocketTransport:
 
     def has_unread(self) -> bool:
         """Whether the socket holds bytes not read yet (or its end: EOF, an error), asked
-        the kernel with a zero timeout and without taking them (``MSG_PEEK``): the proof a
-        stall needs that the peer, not this process, was silent."""
+        the kernel with a zero timeout, taking nothing: the proof a stall needs that the
+        peer, not this process, was silent."""
         sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        try:
-            sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return False
-        except OSError:
-            return True  # reset or gone: the receive task is about to say so
-        return True  # a byte, or b"" at EOF
+        poller = select.poll()  # asyncio's socket wrapper cannot recv(); its fd can poll
+        poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))  # readable, or POLLHUP / POLLERR: the end is unread
 
     async def send(self, frames: Sequence[OutgoingFrame]) -> None:
         """Sends ``frames``, and what websockets itself has to send (a close frame's echo).

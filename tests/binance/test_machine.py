@@ -138,17 +138,18 @@ def test_a_ping_is_answered_with_its_payload_at_once() -> None:
     m.opened(0.0)
     assert m.receive_frames([F(Opcode.PING, b"\x00\x01")], 1, 1.0)
     assert m.frames_to_send() == [SendPong(b"\x00\x01")]
-    assert m.counters.pongs == 1
+    assert m.outgoing.pongs == 1
 
 
-def test_a_pong_leaves_fewer_slots_for_subscribes() -> None:
+def test_a_pong_goes_first_and_takes_no_slot_of_the_subscribes() -> None:
     m = machine(FakeParser(), in_url=[], to_subscribe=ids(*[f"s{i}usdt" for i in range(8)]),
                 params_per_message=1)
     m.receive_frames([F(Opcode.PING, b"p")], 1, 0.0)  # before open: not answered yet
     m.opened(0.0)
     out = m.frames_to_send()
     assert out[0] == SendPong(b"p")  # the pong first
-    assert len(sent_texts(out)) == DEFAULT_CONTROL_LIMIT - 1
+    assert len(sent_texts(out)) == DEFAULT_CONTROL_LIMIT
+    assert len(out) == DEFAULT_MESSAGE_LIMIT < BINANCE_MESSAGE_LIMIT
     assert m.next_deadline(0.0) == pytest.approx(DEFAULT_MESSAGE_WINDOW)
     m.tick(DEFAULT_MESSAGE_WINDOW)
     assert len(sent_texts(m.frames_to_send())) == DEFAULT_CONTROL_LIMIT
@@ -167,11 +168,32 @@ def test_pongs_wait_when_the_window_is_full_and_answer_the_latest_ping() -> None
     assert m.frames_to_send() == []
     assert m.next_deadline(0.3) == pytest.approx(DEFAULT_MESSAGE_WINDOW)
     m.tick(DEFAULT_MESSAGE_WINDOW)
-    out = m.frames_to_send()
-    assert out[0] == SendPong(b"3")  # one pong, for the latest ping, before the SUBSCRIBEs
-    # the pong of t=0.1 is still in the window, and the new one: room for the rest
-    assert len(sent_texts(out)) == DEFAULT_CONTROL_LIMIT - 2
-    assert m.counters.pings == 3 and m.counters.pongs == 2
+    # the SUBSCRIBEs of t=0 left the window: three more go
+    assert len(sent_texts(m.frames_to_send())) == DEFAULT_CONTROL_LIMIT
+    # one pong per window: the next when the pong of t=0.1 leaves, for the latest ping
+    assert m.next_deadline(DEFAULT_MESSAGE_WINDOW) == pytest.approx(0.1 + DEFAULT_MESSAGE_WINDOW)
+    m.tick(0.1 + DEFAULT_MESSAGE_WINDOW)
+    assert m.frames_to_send() == [SendPong(b"3")]
+    assert m.counters.pings == 3 and m.outgoing.pongs == 2
+
+
+def test_a_ping_flood_cannot_starve_control_messages() -> None:
+    # 50 pings per second from the start: the SUBSCRIBEs still go at 3 per window.
+    m = machine(FakeParser(), in_url=[], to_subscribe=ids(*[f"s{i}usdt" for i in range(12)]),
+                params_per_message=1, stall_timeout=1e9, reply_timeout=1e9)
+    texts: list[float] = []
+    m.opened(0.0)
+    texts += [0.0 for f in m.frames_to_send() if isinstance(f, SendText)]
+    t = 0.0
+    while t < 6.0:
+        t = round(t + 0.02, 6)
+        deadline = m.next_deadline(t)
+        if deadline is not None and deadline <= t:
+            m.tick(t)
+        m.receive_frames([F(Opcode.PING, b"p")], 1, t)
+        texts += [t for f in m.frames_to_send() if isinstance(f, SendText)]
+    assert len(texts) == 12
+    assert texts[-1] < 3 * DEFAULT_MESSAGE_WINDOW + 0.1  # four windows of three
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -181,27 +181,19 @@ def test_rolling_window_allows_four_per_window_never_five() -> None:
     assert sent[-1] == pytest.approx(9.0)  # 40 sends at 4 per second
 
 
-def test_pongs_take_the_slot_control_messages_leave() -> None:
+def test_pongs_and_control_messages_each_have_their_slots() -> None:
     b = OutgoingBudget()
-    b.record(0.0)  # a pong
-    allowed = 0
+    sent = 0
     while b.control_delay(0.0) == 0.0:
         b.record(0.0)
-        allowed += 1
-    assert allowed == DEFAULT_CONTROL_LIMIT - 1  # the pong used a control slot...
-    assert b.pong_delay(0.0) == 0.0  # ...and the last slot is still a pong's
-    b.record(0.0)
-    assert b.sent.count(0.0) == DEFAULT_MESSAGE_LIMIT < BINANCE_MESSAGE_LIMIT
-    assert b.pong_delay(0.5) == pytest.approx(b.sent.window - 0.5)
-    # a close frame is never held back: recorded beyond the limit, it delays the rest
-    b.record(0.5)
-    assert b.pong_delay(0.5) == pytest.approx(b.sent.window - 0.5)
-    assert b.pong_delay(b.sent.window) == 0.0
-
-
-def test_outgoing_budget_keeps_a_slot_for_pongs() -> None:
-    with pytest.raises(ValueError, match="pong"):
-        OutgoingBudget(limit=4, control_limit=4)
+        sent += 1
+    assert sent == DEFAULT_CONTROL_LIMIT
+    assert b.pong_delay(0.0) == 0.0  # the control messages left the pong its slot
+    b.record(0.0, pong=True)
+    assert b.count(0.0) == b.limit == DEFAULT_MESSAGE_LIMIT < BINANCE_MESSAGE_LIMIT
+    assert b.pong_delay(0.5) == pytest.approx(b.window - 0.5)  # one pong per window
+    assert b.control_delay(0.5) == pytest.approx(b.window - 0.5)
+    assert b.pong_delay(b.window) == b.control_delay(b.window) == 0.0
 
 
 def test_window_longer_than_a_second_keeps_binance_count_under_5_with_jitter() -> None:
@@ -219,7 +211,7 @@ def test_window_longer_than_a_second_keeps_binance_count_under_5_with_jitter() -
         if d > 0:
             t += d
             continue
-        b.record(t)
+        b.record(t, pong=pong)
         arrivals.append(t + rng.uniform(0.0, 0.09))
     arrivals.sort()
     for i, start in enumerate(arrivals):
