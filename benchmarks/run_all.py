@@ -51,7 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
     ap.add_argument("--only", default="", help="comma-separated subset: queue_c, parse_c, "
-                    "queue, ingest, durability, recorder")
+                    "queue, ingest, durability, recorder, reconnect")
     args = ap.parse_args()
     only = {s for s in args.only.split(",") if s}
     print(f"# binfeed benchmarks, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
@@ -80,6 +80,10 @@ def main() -> None:
         if (not only or "recorder" in only) and (HERE / "bench_recorder.py").exists():
             run("Recorder over loopback vs a bare websockets client",
                 [py, str(HERE / "bench_recorder.py"), *(["--quick"] if args.quick else [])])
+        if not only or "reconnect" in only:
+            run("Recorder: downtime per drop on a link cut every 1,500 frames",
+                [py, str(HERE / "bench_reconnect.py"),
+                 *(["--seconds", "4"] if args.quick else [])])
 
 
 if __name__ == "__main__":
