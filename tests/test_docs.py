@@ -34,6 +34,18 @@ def test_every_format_table_row_of_the_header_is_in_docs_format_md() -> None:
     assert not missing, f"docs/format.md lacks rows of binfeed_reader.h: {missing}"
 
 
+def test_every_public_reader_function_is_in_the_headers_api_table() -> None:
+    """The Reader API table (which docs/format.md repeats, see above) lists every bfr_*
+    function the header defines, and nothing else."""
+    header = (ROOT / "csrc" / "include" / "binfeed_reader.h").read_text()
+    defined = set(re.findall(r"^static [\w ]*?[ *](bfr_[a-z][a-z_]*)\(", header, re.M))
+    api = header[header.index(" * | function "):]
+    api = api[:api.index("\n *\n")]
+    listed = {row.split("|")[1].strip() for row in api.splitlines()[2:]} - {""}
+    assert len(defined) >= 14
+    assert defined == listed
+
+
 def test_docs_name_the_current_format_version() -> None:
     doc = (ROOT / "docs" / "format.md").read_text()
     assert f"# The binfeed queue format, version {FORMAT_VERSION}" in doc

@@ -1,6 +1,13 @@
 /*
  * binfeed_reader.h -- the binfeed queue file format (version 2), as a specification
- * and as a header-only reader for C11 and C++ (no dependency beyond libc and POSIX).
+ * and as a header-only reader for C and C++ (no dependency beyond libc and POSIX).
+ *
+ * Languages (tests/c/test_reader_languages.py compiles a consumer in each, with -Wall
+ * -Wextra -Werror -Wpedantic, and runs it):
+ *   C11 or later    <stdatomic.h>
+ *   C99             with GCC or Clang: their __atomic builtins stand in for <stdatomic.h>
+ *   C++11 or later  <atomic> (std::atomic); C++98 and C++03 have no std::atomic and fail
+ * Platform: Linux (open-file-description locks), little-endian.
  *
  * This header is the single source of truth for the on-disk format. docs/format.md
  * repeats its tables; if the two disagree, this file wins and the doc is a bug.
@@ -58,12 +65,26 @@
 #define F_OFD_SETLKW 38
 #endif
 
+/* Which atomics: BF_ATOMIC_STD (C++11), BF_ATOMIC_C11 (<stdatomic.h>) or BF_ATOMIC_GNU
+ * (C99 with GCC / Clang: plain fields accessed through __atomic builtins, the same
+ * instructions and the same memory layout). */
 #if defined(__cplusplus)
-#include <atomic>
-#define BF_ATOMIC(T) std::atomic<T>
+#if __cplusplus < 201103L
+#error "binfeed_reader.h needs C++11 or later (std::atomic): compile with -std=c++11"
 #else
+#include <atomic>
+#endif
+#define BF_ATOMIC(T) std::atomic<T>
+#define BF_ATOMIC_STD 1
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_ATOMICS__)
 #include <stdatomic.h>
 #define BF_ATOMIC(T) _Atomic(T)
+#define BF_ATOMIC_C11 1
+#elif defined(__GNUC__) && defined(__ATOMIC_ACQUIRE)
+#define BF_ATOMIC(T) T
+#define BF_ATOMIC_GNU 1
+#else
+#error "binfeed_reader.h needs C11 atomics, GCC/Clang __atomic builtins (C99), or C++11"
 #endif
 
 #ifdef __cplusplus
@@ -399,10 +420,14 @@ typedef struct bf_slot {
     } body;
 } bf_slot;
 
-#if !defined(__cplusplus)
-#define BF_STATIC_ASSERT(c, m) _Static_assert(c, m)
-#else
+#if defined(__cplusplus)
 #define BF_STATIC_ASSERT(c, m) static_assert(c, m)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define BF_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#else /* C99: an array type of size -1 is a compile error; the message is in the source */
+#define BF__SA_NAME2(line) bf__static_assert_##line
+#define BF__SA_NAME(line) BF__SA_NAME2(line)
+#define BF_STATIC_ASSERT(c, m) typedef char BF__SA_NAME(__LINE__)[(c) ? 1 : -1]
 #endif
 BF_STATIC_ASSERT(sizeof(bf_segment_header) == BF_HEADER_SIZE, "segment header is one page");
 BF_STATIC_ASSERT(offsetof(bf_segment_header, version) == 8, "version at 8");
@@ -466,11 +491,24 @@ BF_STATIC_ASSERT(sizeof(bf_slot) == BF_SLOT_SIZE, "a slot is two cache lines");
  * No `volatile` anywhere: ordering comes only from the acquire/release pairs,
  * wrapped in bf_load_acquire_u64 / bf_store_release_u64 below.
  */
-#if defined(__cplusplus)
+#if defined(BF_ATOMIC_STD)
 static inline uint64_t bf_load_acquire_u64(const BF_ATOMIC(uint64_t) *p) { return p->load(std::memory_order_acquire); }
 static inline void bf_store_release_u64(BF_ATOMIC(uint64_t) *p, uint64_t v) { p->store(v, std::memory_order_release); }
 static inline uint32_t bf_load_acquire_u32(const BF_ATOMIC(uint32_t) *p) { return p->load(std::memory_order_acquire); }
 static inline void bf_store_release_u32(BF_ATOMIC(uint32_t) *p, uint32_t v) { p->store(v, std::memory_order_release); }
+#elif defined(BF_ATOMIC_GNU)
+static inline uint64_t bf_load_acquire_u64(const BF_ATOMIC(uint64_t) *p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void bf_store_release_u64(BF_ATOMIC(uint64_t) *p, uint64_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline uint32_t bf_load_acquire_u32(const BF_ATOMIC(uint32_t) *p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void bf_store_release_u32(BF_ATOMIC(uint32_t) *p, uint32_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
 #else
 static inline uint64_t bf_load_acquire_u64(const BF_ATOMIC(uint64_t) *p) {
     return atomic_load_explicit((BF_ATOMIC(uint64_t) *)p, memory_order_acquire);
@@ -979,17 +1017,31 @@ static inline void bf_slot_upgrade_v1(bf_slot *dst, const bf_slot *src) {
 /* MARK: - Reader API                                                          */
 /* ========================================================================== */
 /*
- * Functions (all static inline, no library needed):
- *   bfr_open / bfr_close       a cursor from the oldest record or from the end
- *   bfr_open_segment           a cursor from the first record of a given segment
- *   bfr_next                   the next record or 0 (never blocks, no syscall while tailing)
- *   bfr_wait                   the same with a timeout (spin, then sleep with backoff)
- *   bfr_next_batch             a run of consecutive good slots of one segment (bindings)
- *   bfr_symbol                 symbol id -> name, learnt from SYMBOL records
- *   bfr_tell / bfr_lag         where the cursor is; how far behind the writer
- *   bfr_list_segments          lowest / highest segment seq of a queue directory
- *   bfr_writer_status          is a writer live (F_OFD_GETLK), and its pid
- *   bf_crc32c, bf_slot_crc32c, bf_segment_check, bf_slot_check, bf_segment_name: see above
+ * Functions (all static inline, no library needed; docs/format.md repeats this table):
+ *
+ * | function             | what it does                                | returns                  |
+ * |----------------------|---------------------------------------------|--------------------------|
+ * | bfr_open             | a cursor from the oldest record, or after   | BF_OK, BF_ENOTFOUND (no  |
+ * |                      | the newest (BFR_FROM_END)                   | queue or segment yet), < 0 |
+ * | bfr_open_wait        | bfr_open, waiting up to a timeout for the   | as bfr_open; BF_ETIMEOUT |
+ * |                      | queue to appear (a consumer started first)  | instead of BF_ENOTFOUND  |
+ * | bfr_open_segment     | a cursor from the first record of a segment | BF_OK, BF_ENOTFOUND, < 0 |
+ * | bfr_close            | releases mappings, locks, memory            | -                        |
+ * | bfr_next             | the next record; never blocks, no syscall   | 1 (*out), 0 (none yet),  |
+ * |                      | while tailing                               | BF_EDAMAGED, < 0         |
+ * | bfr_wait             | bfr_next waiting up to a timeout: spins     | as bfr_next; 0 on        |
+ * |                      | ~20 us, then sleeps with backoff            | timeout                  |
+ * | bfr_set_max_sleep    | bfr_wait's longest sleep (1 ms; 0: spin)    | BF_OK, BF_EINVAL         |
+ * | bfr_next_batch       | a run of good slots of one segment          | 1, 0, BF_EDAMAGED, < 0   |
+ * |                      | (bindings that view slots in place)         |                          |
+ * | bfr_symbol           | symbol id -> name (from SYMBOL records)     | the name, or NULL        |
+ * | bfr_tell             | where the cursor is                         | -                        |
+ * | bfr_lag              | records published, not yet returned         | a count                  |
+ * | bfr_list_segments    | lowest / highest segment seq of a queue     | BF_OK, BF_ENOTFOUND, BF_EIO |
+ * | bfr_writer_status    | is a writer live (F_OFD_GETLK), its pid     | 1, 0, BF_ENOTFOUND, BF_EIO |
+ * | bfr_damage_kind_name | the name of a BFR_DAMAGE_* kind             | a constant string        |
+ *
+ * bf_crc32c, bf_slot_crc32c, bf_segment_check, bf_slot_check, bf_segment_name: see above.
  *
  * A bfr_reader is a cursor over the records of one queue, in order, across segments.
  * It verifies every record (checksum, type) unless opened with BFR_NO_VERIFY, and never
@@ -1003,8 +1055,11 @@ static inline void bf_slot_upgrade_v1(bf_slot *dst, const bf_slot *src) {
  * another segment (or, for a version-1 segment, until the next bfr_next call), or
  * bfr_close.
  *
- *   bfr_reader r;
- *   if (bfr_open(&r, "/data/q", BFR_FROM_START) != BF_OK) { puts(r.error); return 1; }
+ *   bfr_reader r;  // wait up to 10 s for the queue (the recorder may start after us)
+ *   if (bfr_open_wait(&r, "/data/q", BFR_FROM_START, 10000000000) != BF_OK) {
+ *       puts(r.error);
+ *       return 1;
+ *   }
  *   const bf_slot *s;
  *   int rc;
  *   while ((rc = bfr_wait(&r, &s, 1000000000)) != 0) {
@@ -1027,6 +1082,12 @@ static inline void bf_slot_upgrade_v1(bf_slot *dst, const bf_slot *src) {
 #define BFR_CHECK_POLLS 1024u          /* ... or after this many idle polls */
 #define BFR_HOLE_SCAN_EVERY 16u        /* an unsealed segment without successor: list the
                                           directory for a hole every 16th check (~16 ms) */
+#define BFR_WAIT_SPIN_NS 20000u         /* bfr_wait spins this long before it sleeps */
+#define BFR_WAIT_FIRST_SLEEP_NS 50000u  /* its first sleep; each next one twice as long ... */
+#define BFR_WAIT_MAX_SLEEP_NS 1000000u  /* ... up to this (default; bfr_set_max_sleep) */
+#define BFR_WAIT_MAX_SLEEP_LIMIT_NS 1000000000u /* the largest bfr_set_max_sleep accepts */
+#define BFR_OPEN_WAIT_FIRST_NS 1000000u /* bfr_open_wait looks again after 1 ms, then ... */
+#define BFR_OPEN_WAIT_MAX_NS 10000000u  /* ... backs off to one look every 10 ms */
 
 /* What bfr_next's BF_EDAMAGED was about. */
 #define BFR_DAMAGE_CHECKSUM 1u   /* a record failed its checksum (slot: where) */
@@ -1096,6 +1157,7 @@ typedef struct bfr_reader {
     bf_slot upgraded;             /* a version-1 record converted to version 2 */
     uint64_t symbols_seen;        /* SYMBOL records passed (a binding refreshes its names) */
     uint64_t unknown_seen;        /* records of types this header does not know, passed */
+    uint64_t max_sleep_ns;        /* bfr_wait's longest sleep (bfr_set_max_sleep) */
     bfr_damage damage;
     char error[BFR_ERROR_MAX];
 } bfr_reader;
@@ -1576,6 +1638,7 @@ static inline int bfr__open_dir(bfr_reader *r, const char *dir, unsigned flags,
     if (!dir || !*dir || (flags & ~allowed))
         return bfr__fail(r, BF_EINVAL, "bfr_open: dir must be a path and flags BFR_*");
     r->flags = flags;
+    r->max_sleep_ns = BFR_WAIT_MAX_SLEEP_NS;
     bf_slot_crc_tables_init(&r->crc);
     size_t len = strlen(dir);
     r->dir = (char *)malloc(len + 1);
@@ -1643,6 +1706,51 @@ static inline int bfr_open(bfr_reader *r, const char *dir, unsigned flags) {
     int rc = bfr__open(r, dir, flags);
     if (rc != BF_OK) bfr_close(r); /* keeps r->error */
     return rc;
+}
+
+static inline void bfr__sleep_ns(uint64_t ns) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    nanosleep(&ts, NULL); /* a signal cuts it short: the callers' loops go on by the clock */
+}
+
+/* Opens a reader on queue `dir` as bfr_open does, waiting up to timeout_ns (< 0: forever;
+ * 0: no wait) for the queue to appear, so that a consumer can start before its writer: the
+ * directory may not exist yet, or hold no segment yet. It looks again after 1 ms, backing
+ * off to once every 10 ms (BFR_OPEN_WAIT_*; a look is one directory listing).
+ * With BFR_FROM_END, a queue that had no segment when the call began is read from its
+ * first record: every record in it was published after the call.
+ * Returns BF_OK; BF_ETIMEOUT if no segment appeared in time (with timeout_ns 0: none now),
+ * r->error saying so; otherwise as bfr_open (BF_EIO when `dir` is not a directory, ...).
+ * On failure r holds nothing (bfr_close is then optional). Blocks the calling thread; a
+ * signal handler that runs does not end the wait. To stop on a signal or a flag, wait in
+ * slices (e.g. 100 ms) and look between them; after a BF_ETIMEOUT, call again with
+ * flags & ~BFR_FROM_END (the queue had nothing when the first slice began).
+ * Thread-safety and ownership as bfr_open. */
+static inline int bfr_open_wait(bfr_reader *r, const char *dir, unsigned flags,
+                                int64_t timeout_ns) {
+    if (!r) return BF_EINVAL;
+    uint64_t start = bfr__mono_ns();
+    int rc = bfr_open(r, dir, flags);
+    if (rc != BF_ENOTFOUND) return rc;
+    flags &= ~BFR_FROM_END;
+    uint64_t pause = BFR_OPEN_WAIT_FIRST_NS;
+    for (;;) {
+        uint64_t waited = bfr__mono_ns() - start;
+        if (timeout_ns >= 0 && waited >= (uint64_t)timeout_ns) break;
+        uint64_t left = timeout_ns >= 0 ? (uint64_t)timeout_ns - waited : pause;
+        bfr__sleep_ns(pause < left ? pause : left);
+        pause = pause * 2 < BFR_OPEN_WAIT_MAX_NS ? pause * 2 : BFR_OPEN_WAIT_MAX_NS;
+        uint64_t count = 0;
+        int listed = bfr_list_segments(dir, NULL, NULL, &count);
+        if (listed == BF_ENOTFOUND || (listed == BF_OK && count == 0)) continue;
+        rc = bfr_open(r, dir, flags); /* also says what a failed listing was */
+        if (rc != BF_ENOTFOUND) return rc;
+    }
+    return bfr__fail(r, BF_ETIMEOUT,
+                     "no queue appeared at %.1800s within %lld ms (no segment yet: start its "
+                     "writer, or wait longer)", dir, (long long)(timeout_ns / 1000000));
 }
 
 /* Opens a reader at the first record of segment `seq` of queue `dir`, for a look at some
@@ -1805,33 +1913,46 @@ static inline void bfr__pause(void) {
 }
 
 /* Like bfr_next, but waits up to timeout_ns (< 0: forever) for a record: spins for about
- * 20 us, then sleeps with a backoff from 50 us up to 1 ms (so a record published while
- * sleeping is seen within about 1 ms). Returns 1 with *out, 0 on timeout (not an error),
- * or < 0 as bfr_next (BF_EDAMAGED included: call again to go on). */
+ * 20 us (BFR_WAIT_SPIN_NS), then sleeps 50 us, 100 us, ... doubling up to the reader's
+ * maximum sleep (1 ms unless bfr_set_max_sleep changed it), so a record published while
+ * it sleeps is seen within about that long. Returns 1 with *out, 0 on timeout (not an
+ * error), or < 0 as bfr_next (BF_EDAMAGED included: call again to go on). Blocks the
+ * calling thread; a signal handler that runs does not end the wait (wait in slices to
+ * look at a flag). */
 static inline int bfr_wait(bfr_reader *r, const bf_slot **out, int64_t timeout_ns) {
     int rc = bfr_next(r, out);
     if (rc != 0 || timeout_ns == 0) return rc;
     uint64_t start = bfr__mono_ns();
-    uint64_t spin_until = start + 20000;
-    uint64_t sleep_ns = 50000;
+    uint64_t spin_until = start + BFR_WAIT_SPIN_NS;
+    uint64_t max_sleep = r->max_sleep_ns;
+    uint64_t sleep_ns = max_sleep < BFR_WAIT_FIRST_SLEEP_NS ? max_sleep : BFR_WAIT_FIRST_SLEEP_NS;
     for (;;) {
         uint64_t now = bfr__mono_ns();
         if (timeout_ns > 0 && now - start >= (uint64_t)timeout_ns) return 0;
-        if (now < spin_until) {
+        if (now < spin_until || max_sleep == 0) {
             for (int i = 0; i < 64; i++) bfr__pause();
         } else {
             uint64_t left = timeout_ns > 0 ? (uint64_t)timeout_ns - (now - start) : sleep_ns;
-            uint64_t d = sleep_ns < left ? sleep_ns : left;
-            struct timespec ts;
-            ts.tv_sec = (time_t)(d / 1000000000u);
-            ts.tv_nsec = (long)(d % 1000000000u);
-            nanosleep(&ts, NULL);
-            if (sleep_ns < 1000000) sleep_ns *= 2;
+            bfr__sleep_ns(sleep_ns < left ? sleep_ns : left);
+            sleep_ns = sleep_ns * 2 < max_sleep ? sleep_ns * 2 : max_sleep;
             r->idle_polls |= 7u; /* after a sleep, the next idle poll reads the clock */
         }
         rc = bfr_next(r, out);
         if (rc != 0) return rc;
     }
+}
+
+/* Sets bfr_wait's longest sleep to max_sleep_ns (bfr_open sets BFR_WAIT_MAX_SLEEP_NS,
+ * 1 ms). Shorter: a record is seen sooner after an idle spell, for more wake-ups; 0:
+ * bfr_wait never sleeps, it spins (with the CPU's pause instruction), for the lowest latency
+ * at the cost of one busy core; longer (e.g. 20 ms): fewer wake-ups for a consumer that
+ * can wait. Returns BF_OK, or BF_EINVAL (r NULL, or max_sleep_ns negative or above 1 s,
+ * BFR_WAIT_MAX_SLEEP_LIMIT_NS) leaving the setting as it was. Call after bfr_open. */
+static inline int bfr_set_max_sleep(bfr_reader *r, int64_t max_sleep_ns) {
+    if (!r || max_sleep_ns < 0 || max_sleep_ns > (int64_t)BFR_WAIT_MAX_SLEEP_LIMIT_NS)
+        return BF_EINVAL;
+    r->max_sleep_ns = (uint64_t)max_sleep_ns;
+    return BF_OK;
 }
 
 /* Name of symbol id (defined by a SYMBOL record the reader has passed or, with

@@ -3,13 +3,19 @@
  * The example consumer to copy: it uses only the header-only reader binfeed_reader.h.
  *
  * Build:  cc -O2 -Wall -Wextra -Werror -I csrc/include examples/c/bf_tail.c -o bf_tail
- * Usage:  bf_tail DIR [--follow] [--timeout-ms N] [--from-end] [--no-verify]
+ * Usage:  bf_tail DIR [--follow] [--timeout-ms N] [--from-end] [--max-sleep-us N]
+ *                [--no-verify]
  *   (default)        print every record present now, oldest first, then exit 0
  *   --follow         then keep printing new records as they are published, across
- *                    segment rolls; wait for the queue if it does not exist yet;
- *                    SIGINT / SIGTERM end it (exit 0, output flushed)
- *   --timeout-ms N   with --follow: exit 0 once no record arrived for N ms
- *   --from-end       start after the last record published at start
+ *                    segment rolls; if the queue does not exist yet (or has no segment
+ *                    yet), wait for it (bfr_open_wait): a consumer may start before the
+ *                    recorder; SIGINT / SIGTERM end it (exit 0, output flushed)
+ *   --timeout-ms N   with --follow: exit 0 once no record arrived for N ms (waiting for
+ *                    the queue to appear included)
+ *   --from-end       start after the last record published at start (a queue that did
+ *                    not exist yet is printed from its first record)
+ *   --max-sleep-us N with --follow: sleep at most N us between looks while idle
+ *                    (bfr_set_max_sleep; default 1000; 0: spin, one busy core)
  *   --no-verify      do not check records (by default every record's checksum and type
  *                    are checked, and damage is never printed as a record)
  * Damage (a record failing its checksum, missing segment files, an unreadable segment) is
@@ -164,8 +170,8 @@ static void print_record(const bfr_reader *r, const bf_slot *s) {
 }
 
 static int usage(void) {
-    fputs("usage: bf_tail DIR [--follow] [--timeout-ms N] [--from-end] [--no-verify]\n",
-          stderr);
+    fputs("usage: bf_tail DIR [--follow] [--timeout-ms N] [--from-end] [--max-sleep-us N] "
+          "[--no-verify]\n", stderr);
     return 2;
 }
 
@@ -179,6 +185,7 @@ int main(int argc, char **argv) {
     const char *dir = NULL;
     int follow = 0;
     long long timeout_ms = -1;
+    long long max_sleep_us = -1; /* -1: the reader's default */
     unsigned flags = BFR_FROM_START;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--follow") == 0) {
@@ -187,6 +194,11 @@ int main(int argc, char **argv) {
             char *end;
             timeout_ms = strtoll(argv[++i], &end, 10);
             if (*end || timeout_ms < 0) return usage();
+        } else if (strcmp(argv[i], "--max-sleep-us") == 0 && i + 1 < argc) {
+            char *end;
+            max_sleep_us = strtoll(argv[++i], &end, 10);
+            if (*end || max_sleep_us < 0 || max_sleep_us > BFR_WAIT_MAX_SLEEP_LIMIT_NS / 1000)
+                return usage();
         } else if (strcmp(argv[i], "--from-end") == 0) {
             flags |= BFR_FROM_END;
         } else if (strcmp(argv[i], "--no-verify") == 0) {
@@ -209,21 +221,33 @@ int main(int argc, char **argv) {
 
     bfr_reader r;
     uint64_t idle_since = now_ms();
-    int rc = bfr_open(&r, dir, flags);
-    /* With --follow, wait for the queue (or its first segment) to appear. */
-    while (rc == BF_ENOTFOUND && follow && !stop_requested &&
-           (timeout_ms < 0 || now_ms() - idle_since < (uint64_t)timeout_ms)) {
-        bfr_close(&r);
-        struct timespec ts = {0, 10000000};
-        nanosleep(&ts, NULL);
+    int rc;
+    if (!follow) {
         rc = bfr_open(&r, dir, flags);
+    } else {
+        /* Wait for the queue (or its first segment) to appear, in slices of 100 ms so that
+         * a signal ends the wait. */
+        for (;;) {
+            int64_t slice = 100000000;
+            if (timeout_ms >= 0) {
+                uint64_t waited = now_ms() - idle_since;
+                uint64_t left_ns =
+                    waited < (uint64_t)timeout_ms ? ((uint64_t)timeout_ms - waited) * 1000000u : 0;
+                if (left_ns < (uint64_t)slice) slice = (int64_t)left_ns;
+            }
+            rc = bfr_open_wait(&r, dir, flags, slice);
+            if (rc != BF_ETIMEOUT || stop_requested) break;
+            if (timeout_ms >= 0 && now_ms() - idle_since >= (uint64_t)timeout_ms) break;
+            flags &= ~BFR_FROM_END; /* nothing was published when the wait began */
+        }
     }
     if (rc != BF_OK) {
-        int status = (rc == BF_ENOTFOUND && follow) ? 0 : 1; /* timed out or stopped waiting */
+        int status = rc == BF_ETIMEOUT ? 0 : 1; /* --follow timed out or stopped waiting */
         if (status) fprintf(stderr, "bf_tail: %s\n", r.error);
         bfr_close(&r);
         return status;
     }
+    if (max_sleep_us >= 0) bfr_set_max_sleep(&r, max_sleep_us * 1000);
 
     const bf_slot *s;
     int status = 0;

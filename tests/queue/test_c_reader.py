@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,47 @@ def test_c_example_follows_a_live_writer_in_another_process(tmp_path: Path,
     lines = out.splitlines()
     assert sum(1 for ln in lines if ln.startswith("book_ticker")) == 20000
     assert lines == python_lines(q)
+
+
+@pytest.mark.parametrize("max_sleep_us", [None, "0", "20000"])
+def test_c_example_started_before_the_queue_prints_all_of_it_even_from_the_end(
+        tmp_path: Path, bf_tail: Path, max_sleep_us: str | None) -> None:
+    """--follow --from-end on a queue that does not exist yet (bfr_open_wait): the whole
+    queue was published after the consumer started, so all of it is printed; the
+    maximum sleep of bfr_wait (0: spin) changes latency, never what is printed."""
+    q = tmp_path / "not" / "yet"
+    extra = [] if max_sleep_us is None else ["--max-sleep-us", max_sleep_us]
+    follower = subprocess.Popen([str(bf_tail), str(q), "--follow", "--from-end",
+                                 "--timeout-ms", "3000", *extra],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # the consumer is waiting for the queue now
+    writer = spawn_writer(q, 3000, segment_slots=512, rate=20000)
+    wait_line(writer, "DONE")
+    writer.wait(timeout=60)
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    lines = out.splitlines()
+    assert sum(1 for ln in lines if ln.startswith("book_ticker")) == 3000
+    assert lines == python_lines(q)
+
+
+def test_c_example_waiting_for_a_queue_ends_on_sigterm_or_its_timeout(
+        tmp_path: Path, bf_tail: Path) -> None:
+    q = tmp_path / "never"
+    waiting = subprocess.Popen([str(bf_tail), str(q), "--follow"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    assert waiting.poll() is None  # still waiting
+    sent = time.monotonic()
+    waiting.send_signal(signal.SIGTERM)
+    out, err = waiting.communicate(timeout=10)
+    assert waiting.returncode == 0 and out == "" and err == ""
+    assert time.monotonic() - sent < 1.5  # the wait is sliced: a signal is seen in ~0.1 s
+    start = time.monotonic()
+    timed = subprocess.run([str(bf_tail), str(q), "--follow", "--timeout-ms", "400"],
+                           capture_output=True, text=True, timeout=10, check=False)
+    assert timed.returncode == 0 and timed.stdout == ""
+    assert 0.4 <= time.monotonic() - start < 5
+    bad = subprocess.run([str(bf_tail), str(q), "--max-sleep-us", "-1"], capture_output=True,
+                         text=True, timeout=10, check=False)
+    assert bad.returncode == 2 and "--max-sleep-us" in bad.stderr
