@@ -31,6 +31,40 @@ class RecordType(enum.IntEnum):
     CONNECTION = lib.BF_REC_CONNECTION
     RECOVERY = lib.BF_REC_RECOVERY
 
+    @property
+    def json_name(self) -> str:
+        """The name of the type in binfeed's JSON lines (their ``type`` key), e.g.
+        ``bookTicker``; also how a record type is named in filters."""
+        return _TYPE_JSON[self]
+
+    @classmethod
+    def parse(cls, value: RecordType | int | str) -> RecordType:
+        """A record type from itself, its number, its JSON name (``bookTicker``, ``trade``,
+        ``gap``, ``symbol``, ``connection``, ``recovery``; any case) or its enum name
+        (``BOOK_TICKER``).
+
+        Raises:
+            ValueError: no such record type (the message lists them).
+        """
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            try:
+                return cls(value)
+            except ValueError:
+                pass
+        elif isinstance(value, str):
+            for rtype in cls:
+                if value.lower() in (rtype.json_name.lower(), rtype.name.lower()):
+                    return rtype
+        names = ", ".join(t.json_name for t in cls)
+        raise ValueError(f"unknown record type {value!r}: use one of {names}")
+
+
+_TYPE_JSON = {RecordType.BOOK_TICKER: "bookTicker", RecordType.TRADE: "trade",
+              RecordType.SYMBOL: "symbol", RecordType.GAP: "gap",
+              RecordType.CONNECTION: "connection", RecordType.RECOVERY: "recovery"}
+
 
 class Stream(enum.IntEnum):
     """Binance stream kinds binfeed stores; the value is stored in GAP records."""
@@ -172,6 +206,28 @@ DTYPES: dict[RecordType, np.dtype] = {
     RecordType.CONNECTION: CONNECTION_DTYPE,
     RecordType.RECOVERY: RECOVERY_DTYPE,
 }
+
+#: The record types whose body names a symbol (by its id), with the dtype that finds it;
+#: the other types concern every symbol.
+SYMBOL_ID_DTYPES: dict[RecordType, np.dtype] = {
+    RecordType.BOOK_TICKER: BOOK_TICKER_DTYPE,
+    RecordType.TRADE: TRADE_DTYPE,
+    RecordType.GAP: GAP_DTYPE,
+    RecordType.SYMBOL: SYMBOL_DTYPE,
+}
+
+
+def slot_symbol_ids(batch: np.ndarray) -> np.ndarray:
+    """The symbol id each slot of a batch names (uint64), 0 for a record that names none
+    (ids start at 1). The id sits at another offset in each body."""
+    types = batch["type"]
+    out = np.zeros(len(batch), dtype=np.uint64)
+    for rtype, dtype in SYMBOL_ID_DTYPES.items():
+        where = types == rtype
+        if where.any():
+            out[where] = batch.view(dtype)["symbol_id"][where]
+    return out
+
 
 @dataclass(frozen=True, slots=True)
 class BookTicker:

@@ -10,6 +10,8 @@ given to an ``on_damage`` hook. :class:`Segment` maps one file, judged by the sa
 
 Each job has its module, and everything is importable from here:
 :mod:`~binfeed.queue.writer` (appending), :mod:`~binfeed.queue.reader` (reading in order),
+:mod:`~binfeed.queue.live` (following a queue as it grows: ``tail``, ``atail``),
+:mod:`~binfeed.queue.opening` (opening the C reader, waiting for a queue to appear),
 :mod:`~binfeed.queue.segment` (one mapped file), :mod:`~binfeed.queue.layout` (the files of
 a queue directory, the writer lock) and :mod:`~binfeed.queue.decode` (slots to records).
 
@@ -19,6 +21,8 @@ Example::
         w.append_book_ticker("BTCUSDT", 1, 61837.63, 3.78, 61837.64, 1.54, recv_ts_ns=now)
     reader = QueueReader("/data/q")
     for rec in reader.records():
+        print(rec)
+    for rec in reader.tail(timeout=1.0, symbols=["BTCUSDT"]):  # live; None: a quiet second
         print(rec)
 """
 
@@ -33,6 +37,7 @@ from binfeed.queue.layout import (
     segment_name,
     writer_status,
 )
+from binfeed.queue.live import AsyncTail, Tail
 from binfeed.queue.reader import Damage, DamageHook, QueueReader
 from binfeed.queue.segment import Segment, symbols_in, upgrade_v1
 from binfeed.queue.writer import DEFAULT_SEGMENT_SLOTS, QueueWriter, RecoveryReport, WriterStats
@@ -41,12 +46,14 @@ __all__ = [
     "DEFAULT_SEGMENT_SLOTS",
     "LOCK_FILE",
     "SEGMENT_RE",
+    "AsyncTail",
     "Damage",
     "DamageHook",
     "QueueReader",
     "QueueWriter",
     "RecoveryReport",
     "Segment",
+    "Tail",
     "WriterStats",
     "WriterStatus",
     "decode_slots",

@@ -7,18 +7,23 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
+import anyio
 import numpy as np
 
 from binfeed import errors
 from binfeed._ffi import ffi, lib, raise_status, string
 from binfeed.queue.decode import KNOWN_TYPES, decode_slots
 from binfeed.queue.layout import list_segments, segment_name
-from binfeed.queue.segment import MESSAGE_MAX, Segment, symbols_in, upgrade_v1
-from binfeed.records import SLOT_DTYPE, Record
+from binfeed.queue.live import DEFAULT_POLL_INTERVAL, AsyncTail, Feed, Tail
+from binfeed.queue.opening import DEFAULT_OPEN_POLL, WAIT_SLICE, Opener, open_reader, reader_flags
+from binfeed.queue.segment import Segment, symbols_in, upgrade_v1
+from binfeed.records import SLOT_DTYPE, Record, RecordType
+from binfeed.selection import Selection
 
 log = logging.getLogger("binfeed.queue")
 
@@ -87,32 +92,37 @@ class QueueReader:
         verify: bool = True,
     ) -> None:
         self.path = Path(path)
-        self.on_damage = on_damage
-        self.symbols: dict[int, str] = {}
-        self._seg: Segment | None = None
-        self._warned_types: set[int] = set()
         if not list_segments(self.path):  # also says when the directory does not exist
             raise errors.QueueNotFoundError(
                 f"queue {self.path} has no segment yet: start the writer first, or use "
                 "QueueReader.wait_for()", lib.BF_ENOTFOUND)
-        flags = (lib.BFR_FROM_END if from_end else 0) | (0 if verify else lib.BFR_NO_VERIFY)
-        rc = ffi.new("int *")
-        msg = ffi.new("char[]", MESSAGE_MAX)
-        r = lib.bf_py_reader_open(os.fsencode(self.path), flags, rc, msg, len(msg))
-        if r == ffi.NULL:
-            raise_status(rc[0], string(msg))
-        self._r = ffi.gc(r, lib.bf_py_reader_close)
+        handle = open_reader(self.path, reader_flags(from_end, verify), None)
+        assert handle is not None  # without a wait, C raises or opens
+        self._setup(handle, on_damage)
+
+    def _setup(self, handle: object, on_damage: DamageHook | None) -> None:
+        self.on_damage = on_damage
+        self.symbols: dict[int, str] = {}
+        self._seg: Segment | None = None
+        self._warned_types: set[int] = set()
+        self._r: object | None = handle
         self._seq = ffi.new("uint64_t *")
         self._first = ffi.new("uint64_t *")
         self._count = ffi.new("uint64_t *")
         self._empty = np.empty(0, SLOT_DTYPE)
         self._symbols_seen = 0
         self._unknown_seen = 0
-        if from_end:  # the symbols defined before the start point, learnt by C
-            for sid in range(1, int(lib.bf_py_reader_symbol_capacity(self._r)) + 1):
-                name = lib.bf_py_reader_symbol(self._r, sid)
-                if name != ffi.NULL:
-                    self.symbols[sid] = ffi.string(name).decode("utf-8", "replace")
+        # The last batch C handed out and how far into it the reader has moved: slots from
+        # _held_at on are not consumed yet (an iterator that stopped between two records).
+        self._held = self._empty
+        self._held_at = 0
+        self._held_seq = 0
+        self._held_first = 0
+        # symbols defined before the start point (BFR_FROM_END), learnt by C
+        for sid in range(1, int(lib.bf_py_reader_symbol_capacity(handle)) + 1):
+            name = lib.bf_py_reader_symbol(handle, sid)
+            if name != ffi.NULL:
+                self.symbols[sid] = ffi.string(name).decode("utf-8", "replace")
 
     @classmethod
     def wait_for(
@@ -121,24 +131,69 @@ class QueueReader:
         *,
         from_end: bool = False,
         timeout: float | None = None,
-        poll_s: float = 0.05,
         on_damage: DamageHook | None = None,
+        verify: bool = True,
     ) -> QueueReader:
-        """Opens the queue once its first segment exists (it may not exist yet).
+        """Opens the queue once its first segment exists: the directory may not exist yet,
+        or hold no segment yet (a consumer started before its writer). Waits in C
+        (``bfr_open_wait``: a directory listing every 1 to 10 ms, the GIL released), in
+        slices of 0.1 s so that Ctrl-C is seen. With ``from_end``, a queue that was not
+        there when the call began is read from its first record (all of it was published
+        after the call).
+
+        Args:
+            path: the queue directory.
+            from_end, on_damage, verify: as for the constructor.
+            timeout: seconds to wait at most (None: forever).
 
         Raises:
             ReadTimeout: still no queue after ``timeout`` seconds.
+            QueueIOError: ``path`` exists and is not a directory, or cannot be read.
+            QueueVersionError: a segment was written by a newer binfeed.
         """
+        opener = Opener(Path(path), reader_flags(from_end, verify))
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            try:
-                return cls(path, from_end=from_end, on_damage=on_damage)
-            except errors.QueueNotFoundError:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise errors.ReadTimeout(
-                        f"no queue appeared at {path} within {timeout} s", lib.BF_ETIMEOUT
-                    ) from None
-                time.sleep(poll_s)
+            left = WAIT_SLICE if deadline is None else deadline - time.monotonic()
+            handle = opener.attempt(max(0.0, min(WAIT_SLICE, left)))
+            if handle is not None:
+                return cls._opened(path, handle, on_damage)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise errors.ReadTimeout(opener.timed_out(timeout), lib.BF_ETIMEOUT)
+
+    @classmethod
+    async def wait_for_async(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        from_end: bool = False,
+        poll_interval: float = DEFAULT_OPEN_POLL,
+        on_damage: DamageHook | None = None,
+        verify: bool = True,
+    ) -> QueueReader:
+        """:meth:`wait_for` for async code (anyio: asyncio or trio): looks for the queue
+        every ``poll_interval`` seconds without blocking the event loop (each look is one
+        directory listing). Bound the wait with the event loop's own timeouts
+        (``with anyio.fail_after(5):``, ``asyncio.timeout``, ``trio.fail_after``);
+        cancelling it leaves nothing open.
+
+        Raises:
+            QueueIOError, QueueVersionError: as :meth:`wait_for`.
+        """
+        opener = Opener(Path(path), reader_flags(from_end, verify))
+        while True:
+            handle = opener.attempt(0.0)
+            if handle is not None:
+                return cls._opened(path, handle, on_damage)
+            await anyio.sleep(poll_interval)
+
+    @classmethod
+    def _opened(cls, path: str | os.PathLike[str], handle: object,
+                on_damage: DamageHook | None) -> QueueReader:
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        self._setup(handle, on_damage)
+        return self
 
     @property
     def segment(self) -> Segment:
@@ -158,6 +213,8 @@ class QueueReader:
     @property
     def position(self) -> tuple[int, int]:
         """(segment seq, slot index) of the next record to read."""
+        if self._held_at < len(self._held):
+            return self._held_seq, self._held_first + self._held_at
         pos = ffi.new("bfr_position *")
         lib.bf_py_reader_tell(self._reader(), pos)
         return int(pos.segment_seq), int(pos.index)
@@ -169,6 +226,8 @@ class QueueReader:
 
     def close(self) -> None:
         """Releases the reader's mappings and locks. Idempotent."""
+        self._held = self._empty
+        self._held_at = 0
         if self._seg is not None:
             self._seg.close()
             self._seg = None
@@ -191,19 +250,35 @@ class QueueReader:
         """The next published records, verified (at most ``max_records``, maybe none), as a
         zero-copy :data:`SLOT_DTYPE` view into one segment (a converted copy for a
         version-1 segment). Moves to the next segment when this one is finished. Never
-        blocks. An empty batch means nothing more is published now.
+        blocks. An empty batch means nothing more is published now; a batch never spans
+        two segments, so a short one does not mean the end: poll until it is empty (or use
+        :meth:`records`). Records that an iterator (:meth:`tail`, :meth:`atail`,
+        :meth:`records`) fetched but did not hand out come first.
 
         Raises:
             DamagedRecordError: damage was met (without ``on_damage``); the reader has
                 moved past it, so polling again goes on.
         """
+        batch = self._peek(max_records)
+        self._held_at += len(batch)
+        return batch
+
+    def _peek(self, max_records: int) -> np.ndarray:
+        """The next records as :meth:`poll` returns them, without moving past them:
+        ``_held_at`` says how far the caller consumed (slots before it are done)."""
+        at = self._held_at
+        if at < len(self._held):
+            return self._held[at:at + max_records]
         r = self._reader()
         while True:
             rc = lib.bf_py_reader_next_batch(r, max_records, self._seq, self._first,
                                              self._count)
             if rc == 1:
-                return self._batch(int(self._seq[0]), int(self._first[0]),
-                                   int(self._count[0]))
+                seq, first = int(self._seq[0]), int(self._first[0])
+                batch = self._batch(seq, first, int(self._count[0]))
+                self._held, self._held_at = batch, 0
+                self._held_seq, self._held_first = seq, first
+                return batch
             if rc == 0:
                 return self._empty
             if rc == lib.BF_EDAMAGED:
@@ -263,38 +338,116 @@ class QueueReader:
             raise errors.DamagedRecordError(damage.message, lib.BF_EDAMAGED, damage)
 
     # -- records ----------------------------------------------------------------------
-    def records(self, *, include_symbols: bool = False) -> Iterator[Record]:
-        """Every record available now, in order (does not wait)."""
-        while True:
-            batch = self.poll()
-            if len(batch) == 0:
-                return
-            yield from self.decode(batch, include_symbols=include_symbols)
+    def records(
+        self,
+        *,
+        include_symbols: bool = False,
+        types: Iterable[RecordType | str] | None = None,
+        symbols: Iterable[str] | None = None,
+    ) -> Iterator[Record]:
+        """Every record available now, in order (does not wait); filters as :meth:`tail`.
 
+        Raises:
+            ValueError: an unknown record type in ``types``.
+            DamagedRecordError: as :meth:`poll` (the iterator ends; the reader has moved
+                past the damage, so a new one goes on).
+        """
+        feed = Feed(self, Selection.of(symbols, types=types), include_symbols)
+        return iter(feed.next_now, None)
+
+    @overload
     def tail(
         self,
         *,
+        timeout: None = None,
         idle_timeout: float | None = None,
+        types: Iterable[RecordType | str] | None = None,
+        symbols: Iterable[str] | None = None,
         include_symbols: bool = False,
-        poll_interval: float = 0.0005,
-    ) -> Iterator[Record]:
-        """Records as they are published; ends after ``idle_timeout`` seconds without any
-        (None: never). Spins briefly, then sleeps ``poll_interval`` between empty polls."""
-        last = time.monotonic()
-        spins = 0
-        while True:
-            batch = self.poll()
-            if len(batch):
-                spins = 0
-                last = time.monotonic()
-                yield from self.decode(batch, include_symbols=include_symbols)
-                continue
-            if idle_timeout is not None and time.monotonic() - last >= idle_timeout:
-                return
-            spins += 1
-            if spins > 200:
-                time.sleep(poll_interval)
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> Iterator[Record]: ...
+    @overload
+    def tail(
+        self,
+        *,
+        timeout: float,
+        idle_timeout: float | None = None,
+        types: Iterable[RecordType | str] | None = None,
+        symbols: Iterable[str] | None = None,
+        include_symbols: bool = False,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> Iterator[Record | None]: ...
+    def tail(
+        self,
+        *,
+        timeout: float | None = None,
+        idle_timeout: float | None = None,
+        types: Iterable[RecordType | str] | None = None,
+        symbols: Iterable[str] | None = None,
+        include_symbols: bool = False,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> Iterator[Record] | Iterator[Record | None]:
+        """Records as they are published, for ever (or see ``idle_timeout``).
+
+        Waiting spins briefly, then sleeps ``poll_interval`` between looks, so a record is
+        handed out within about ``poll_interval`` of its publication. A record is consumed
+        when it is handed out (or passed over by the filters): breaking out of the loop
+        loses nothing, and the next :meth:`tail`, :meth:`records` or :meth:`poll` goes on
+        from the first record not handed out.
+
+        Args:
+            timeout: hand out ``None`` whenever no record came for this many seconds, so
+                the loop keeps control (to check a flag, flush, send a heartbeat); the
+                iterator goes on after it. None: wait as long as it takes.
+            idle_timeout: end the iterator once no record came for this many seconds
+                (counted from the last record handed out, or from the start). None: never.
+            types: record types to hand out (``"bookTicker"``, ``"trade"``, ``"gap"``,
+                ``"connection"``, ``"recovery"``, ``"symbol"``, or :class:`RecordType`);
+                None: all but SYMBOL records.
+            symbols: symbol names (any case) to hand out; records that name no symbol
+                (connection, recovery) concern every symbol and are kept. A symbol not in
+                the queue yet is matched once its SYMBOL record arrives.
+            include_symbols: also hand out SYMBOL records (as with ``types`` naming them).
+            poll_interval: the sleep between two looks while idle (seconds).
+
+        Raises:
+            ValueError: an unknown record type, or a single string for ``types`` or
+                ``symbols`` (pass a list).
+            DamagedRecordError: from the iteration, as :meth:`poll`; the reader has moved
+                past the damage: ``next()`` on the same iterator goes on.
+        """
+        feed = Feed(self, Selection.of(symbols, types=types), include_symbols)
+        return Tail(feed, timeout=timeout, idle_timeout=idle_timeout,
+                    poll_interval=poll_interval)
+
+    def atail(
+        self,
+        *,
+        timeout: float | None = None,
+        idle_timeout: float | None = None,
+        types: Iterable[RecordType | str] | None = None,
+        symbols: Iterable[str] | None = None,
+        include_symbols: bool = False,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> AsyncTail:
+        """:meth:`tail` as an async iterator, for anyio, asyncio or trio code::
+
+            async for rec in reader.atail(timeout=1.0, symbols=["BTCUSDT"]):
+                if rec is None:  # nothing for a second
+                    continue
+
+        It never blocks the event loop: while idle it awaits ``anyio.sleep(poll_interval)``
+        between looks (no busy loop), and it lets other tasks run before each new batch
+        of records (at most 1024 are decoded at once). Cancellation is safe: a cancelled
+        ``__anext__`` has consumed nothing, and the iterator (or a new one) goes on from
+        the first record not handed out. Arguments as :meth:`tail`; with ``timeout`` it
+        hands out ``None`` likewise, and ``idle_timeout`` ends it.
+        """
+        feed = Feed(self, Selection.of(symbols, types=types), include_symbols)
+        return AsyncTail(feed, timeout=timeout, idle_timeout=idle_timeout,
+                         poll_interval=poll_interval)
 
     def decode(self, batch: np.ndarray, *, include_symbols: bool = False) -> list[Record]:
         """Turns a batch of slots (from :meth:`poll`) into record objects."""
         return decode_slots(batch, self.symbols, include_symbols=include_symbols)
+

@@ -109,21 +109,32 @@ void bf_py_slots_upgrade_v1(void *slots, uint64_t n, uint32_t slot_size) {
     }
 }
 
-bfr_reader *bf_py_reader_open(const char *dir, unsigned flags, int *rc, char *msg,
-                              size_t msglen) {
+/* bfr_open (wait_ns NULL) or bfr_open_wait into a heap-allocated reader. */
+static bfr_reader *reader_open(const char *dir, unsigned flags, const int64_t *wait_ns, int *rc,
+                               char *msg, size_t msglen) {
     bfr_reader *r = (bfr_reader *)malloc(sizeof *r);
     if (!r) {
         *rc = BF_ENOMEM;
         snprintf(msg, msglen, "out of memory opening a reader on %s", dir);
         return NULL;
     }
-    *rc = bfr_open(r, dir, flags);
+    *rc = wait_ns ? bfr_open_wait(r, dir, flags, *wait_ns) : bfr_open(r, dir, flags);
     if (*rc != BF_OK) {
         snprintf(msg, msglen, "%s", r->error);
         free(r);
         return NULL;
     }
     return r;
+}
+
+bfr_reader *bf_py_reader_open(const char *dir, unsigned flags, int *rc, char *msg,
+                              size_t msglen) {
+    return reader_open(dir, flags, NULL, rc, msg, msglen);
+}
+
+bfr_reader *bf_py_reader_open_wait(const char *dir, unsigned flags, int64_t wait_ns, int *rc,
+                                   char *msg, size_t msglen) {
+    return reader_open(dir, flags, &wait_ns, rc, msg, msglen);
 }
 
 int bf_py_reader_next_batch(bfr_reader *r, uint64_t max, uint64_t *seq, uint64_t *first,

@@ -56,6 +56,10 @@ void bf_py_slots_upgrade_v1(void *slots, uint64_t n, uint32_t slot_size);
 /** The header's reader, heap-allocated. On failure NULL, *rc the status and msg the reason. */
 bfr_reader *bf_py_reader_open(const char *dir, unsigned flags, int *rc, char *msg,
                               size_t msglen);
+/** The same through bfr_open_wait: waits up to wait_ns for the queue to appear (called with
+ *  the GIL released, in slices, so that Python sees its signals between them). */
+bfr_reader *bf_py_reader_open_wait(const char *dir, unsigned flags, int64_t wait_ns, int *rc,
+                                   char *msg, size_t msglen);
 /** bfr_next_batch. */
 int bf_py_reader_next_batch(bfr_reader *r, uint64_t max, uint64_t *seq, uint64_t *first,
                             uint64_t *count);
