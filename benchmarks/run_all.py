@@ -51,7 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
     ap.add_argument("--only", default="", help="comma-separated subset: queue_c, parse_c, "
-                    "queue, ingest, durability, recorder, reconnect")
+                    "queue, live, ingest, durability, recorder, reconnect")
     args = ap.parse_args()
     only = {s for s in args.only.split(",") if s}
     print(f"# binfeed benchmarks, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
@@ -74,6 +74,10 @@ def main() -> None:
         if (not only or "ingest" in only) and (HERE / "bench_ingest.py").exists():
             run("Ingest: C parser vs json / orjson / msgspec; import vs msgspec importer",
                 [py, str(HERE / "bench_ingest.py"), *(["--quick"] if args.quick else [])])
+        if not only or "live" in only:
+            run("Python live API: tail / atail throughput and hand-out latency",
+                [py, str(HERE / "bench_live.py"), "--records",
+                 "200000" if args.quick else "600000"])
         if not only or "durability" in only:
             run("Durability: the cost of each --sync level",
                 [py, str(HERE / "bench_durability.py"), *(["--repeat", "1"] if args.quick else [])])
