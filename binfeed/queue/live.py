@@ -80,42 +80,50 @@ class Feed:
         Raises:
             DamagedRecordError: as :meth:`QueueReader.poll` (the reader has moved past it).
         """
-        r = self.reader
         while True:
-            if self.needs_fetch:
-                if not self._fetch():
-                    return None
-                continue
-            k = self._k
-            self._k = k + 1
-            # consumed through this record; after the last kept one, through the view
-            last = self._k == len(self._records)
-            r._held_at = self._end if last else self._base + int(self._idx[k]) + 1
-            self._at = r._held_at
-            return self._records[k]
+            got = self.step()
+            if got is False:
+                return None
+            if got is not True:
+                return got
 
-    def _fetch(self) -> bool:
-        """Decodes the kept records of the reader's next records. False: none published."""
+    def step(self) -> Record | bool:
+        """One step of :meth:`next_now`, which takes a bounded time: the next record kept;
+        True when it passed over up to FEED_BATCH records that the selection leaves out
+        (call again: more may be published); False when none is published now."""
         r = self.reader
-        while True:
-            view = r._peek(FEED_BATCH)
-            if not len(view):
-                return False
-            base = r._held_at
-            keep = np.isin(view["type"], self._wanted)
-            chosen = self.selection.keep_ids(view, self._symbol_ids())
-            if chosen is not None:
-                keep &= chosen
-            idx = np.flatnonzero(keep)
-            if not len(idx):  # nothing kept: passed over
-                r._held_at = base + len(view)
-                continue
-            self._batch, self._base, self._end = r._held, base, base + len(view)
-            self._idx = idx
-            self._records = decode_slots(view[idx], r.symbols, include_symbols=True)
-            self._k = 0
-            self._at = base
+        if self.needs_fetch:
+            return self._fetch()
+        k = self._k
+        self._k = k + 1
+        # consumed through this record; after the last kept one, through the view
+        last = self._k == len(self._records)
+        r._held_at = self._end if last else self._base + int(self._idx[k]) + 1
+        self._at = r._held_at
+        return self._records[k]
+
+    def _fetch(self) -> Record | bool:
+        """Decodes the kept records of the reader's next records (at most FEED_BATCH) and
+        hands out the first; True: none of them kept (passed over); False: none published."""
+        r = self.reader
+        view = r._peek(FEED_BATCH)
+        if not len(view):
+            return False
+        base = r._held_at
+        keep = np.isin(view["type"], self._wanted)
+        chosen = self.selection.keep_ids(view, self._symbol_ids())
+        if chosen is not None:
+            keep &= chosen
+        idx = np.flatnonzero(keep)
+        if not len(idx):
+            r._held_at = base + len(view)
             return True
+        self._batch, self._base, self._end = r._held, base, base + len(view)
+        self._idx = idx
+        self._records = decode_slots(view[idx], r.symbols, include_symbols=True)
+        self._k = 0
+        self._at = base
+        return self.step()
 
     def _symbol_ids(self) -> np.ndarray | None:
         """The ids of the selected symbols, recomputed when the symbol table grew."""
@@ -152,11 +160,15 @@ class Tail:
         start = time.monotonic()
         spins = 0
         while True:
-            rec = feed.next_now()
-            if rec is not None:
+            got = feed.step()
+            if not isinstance(got, bool):
                 self._last_record = time.monotonic()
-                return rec
+                return got
             now = time.monotonic()
+            if got:  # records passed over, more may be there: only the quiet timeout counts
+                if self._timeout is not None and now - start >= self._timeout:
+                    return None
+                continue
             wait = _wait_left(now, start, self._last_record, self._timeout, self._idle_timeout)
             if wait is None:
                 raise StopIteration
@@ -192,11 +204,15 @@ class AsyncTail:
         while True:
             if feed.needs_fetch:
                 await anyio.lowlevel.checkpoint()
-            rec = feed.next_now()
-            if rec is not None:
+            got = feed.step()
+            if not isinstance(got, bool):
                 self._last_record = time.monotonic()
-                return rec
+                return got
             now = time.monotonic()
+            if got:  # passed over, more may be there (the next step lets other tasks run)
+                if self._timeout is not None and now - start >= self._timeout:
+                    return None
+                continue
             wait = _wait_left(now, start, self._last_record, self._timeout, self._idle_timeout)
             if wait is None:
                 raise StopAsyncIteration

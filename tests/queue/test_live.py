@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from binfeed import errors
@@ -26,7 +27,7 @@ from binfeed.records import (
     Trade,
 )
 from tests.ops.helpers import spawn_live_writer, stop, wait_line
-from tests.queue.helpers import book_values
+from tests.queue.helpers import book_values, write_book_tickers
 
 pytestmark = pytest.mark.slow  # writer processes at a set rate, timed waits
 
@@ -371,3 +372,51 @@ async def test_wait_for_async_lets_the_loop_run_until_the_queue_appears(
         tg.cancel_scope.cancel()
     assert [as_book(r) for r in got] == \
         [expected_book(i, ["BTCUSDT", "ETHUSDT"]) for i in range(100)]
+
+
+# -- a filter that leaves out a long run -------------------------------------------------
+@pytest.fixture(scope="module")
+def long_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """400,000 bookTicker records, then one trade: a trade filter passes over a long run."""
+    q = tmp_path_factory.mktemp("long") / "q"
+    with QueueWriter(q) as w:
+        write_book_tickers(w, 0, 400_000, ["BTCUSDT", "ETHUSDT"])
+        w.append_trade("BTCUSDT", 7, 1.0, 2.0, trade_ts_us=1, event_ts_us=2,
+                       buyer_is_maker=True, best_match=True, recv_ts_ns=9)
+    return q
+
+
+def test_passing_over_a_long_run_still_hands_out_none_on_time(long_run: Path) -> None:
+    reader = QueueReader(long_run)
+    tail = reader.tail(timeout=0.001, types=["trade"])
+    assert next(tail) is None  # handed out in the middle of the run, not after it
+    assert reader.position[1] < 400_000
+    nones = 1
+    for rec in tail:
+        if rec is not None:
+            assert isinstance(rec, Trade)
+            break
+        nones += 1
+    assert nones >= 2
+    # idle_timeout=0 ends once nothing more is published, not at the first batch left out
+    assert [type(r) for r in QueueReader(long_run).tail(types=["trade"], idle_timeout=0)] \
+        == [Trade]
+
+
+@pytest.mark.anyio
+async def test_passing_over_a_long_run_lets_other_tasks_run(long_run: Path) -> None:
+    reader = QueueReader(long_run)
+    runs = 0
+
+    async def other() -> None:
+        nonlocal runs
+        while True:
+            await anyio.lowlevel.checkpoint()
+            runs += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other)
+        got = [rec async for rec in reader.atail(types=["trade"], idle_timeout=0)]
+        tg.cancel_scope.cancel()
+    assert [type(r) for r in got] == [Trade]
+    assert runs >= 400_000 // 1024 // 2  # about once per batch of 1,024 passed over
