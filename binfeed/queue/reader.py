@@ -173,7 +173,8 @@ class QueueReader:
     ) -> QueueReader:
         """:meth:`wait_for` for async code (anyio: asyncio or trio): looks for the queue
         every ``poll_interval`` seconds without blocking the event loop (each look is one
-        directory listing). Bound the wait with the event loop's own timeouts
+        ``bfr_open`` attempt: a failed ``open`` of the directory or one listing of it, a
+        few microseconds). Bound the wait with the event loop's own timeouts
         (``with anyio.fail_after(5):``, ``asyncio.timeout``, ``trio.fail_after``);
         cancelling it leaves nothing open.
 

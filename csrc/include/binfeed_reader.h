@@ -1639,7 +1639,6 @@ static inline int bfr__open_dir(bfr_reader *r, const char *dir, unsigned flags,
         return bfr__fail(r, BF_EINVAL, "bfr_open: dir must be a path and flags BFR_*");
     r->flags = flags;
     r->max_sleep_ns = BFR_WAIT_MAX_SLEEP_NS;
-    bf_slot_crc_tables_init(&r->crc);
     size_t len = strlen(dir);
     r->dir = (char *)malloc(len + 1);
     if (!r->dir) return bfr__fail(r, BF_ENOMEM, "out of memory");
@@ -1651,6 +1650,7 @@ static inline int bfr__open_dir(bfr_reader *r, const char *dir, unsigned flags,
                          "cannot open queue directory %s: %s%s", dir, strerror(e),
                          e == ENOENT ? " (no queue there yet: start a writer first)" : "");
     }
+    bf_slot_crc_tables_init(&r->crc); /* ~20 us: not for a queue that is not there yet */
     return BF_OK;
 }
 
