@@ -115,6 +115,14 @@ const char *bf_writer_error(const bf_writer *w);
  *  one that is not valid UTF-8, or one with an ASCII character outside [A-Za-z0-9_.-]. */
 int bf_writer_symbol(bf_writer *w, const char *name, size_t len, uint64_t *id);
 
+/** Writes the stored form of a symbol name to out[0..len) (ASCII letters upper-case, every
+ *  other character as it is; the length does not change) and NUL pads out to
+ *  BF_SYMBOL_MAX bytes: what bf_writer_symbol stores and what every name lookup compares.
+ *  BF_OK, or BF_ESYMBOL for the names bf_writer_symbol refuses (empty, longer than
+ *  BF_SYMBOL_MAX bytes, not valid UTF-8, or an ASCII character outside [A-Za-z0-9_.-]).
+ *  Thread-safe, no allocation; out may not be NULL. */
+int bf_symbol_normalize(const char *name, size_t len, char out[BF_SYMBOL_MAX]);
+
 /** Name of a defined symbol id, or NULL. Owned by the writer. */
 const char *bf_writer_symbol_name(const bf_writer *w, uint64_t id);
 
@@ -324,6 +332,13 @@ typedef struct bf_parser_opts {
  * a connection rotation); importing captures given in any order wants every frame kept. A
  * trade id that goes backwards writes no GAP record (nothing is missing). */
 #define BF_PARSER_KEEP_OLDER 1u
+
+/* Exchange times (trade T and E, futures bookTicker E) come in milliseconds, or in
+ * microseconds on streams opened with timeUnit=MICROSECOND; records keep microseconds. The
+ * magnitude tells the unit of each value: below this bound a time is milliseconds (before
+ * the year 5138) and is multiplied by 1000; at or above it, it is microseconds (after
+ * 1973-03-03) and is kept exactly. Live streams and captures of either unit alike. */
+#define BF_MICROSECOND_TIMES_FROM 100000000000000ull
 
 /* Non-negative results of bf_ingest: what the frame was. */
 #define BF_FRAME_BOOK_TICKER 1  /* stored a BOOK_TICKER record */

@@ -3,7 +3,8 @@
  *
  * Per frame, with no allocation in the steady state:
  *   1. refuse frames over max_frame (BF_ETOOBIG) without reading them;
- *   2. frames in Binance's compact wire form are scanned read-only by parse_fast.c;
+ *   2. frames in Binance's compact wire form are scanned read-only by parse_fast.c (its
+ *      few decoded escaped strings go to a small scratch buffer of the parser);
  *   3. any other frame is copied into the parser's private buffer, followed by
  *      YYJSON_PADDING_SIZE zero bytes (the caller's buffer is never parsed in place: it may
  *      be a Python bytes), and parsed by yyjson_read_opts(INSITU) with a pool allocator over
@@ -28,6 +29,7 @@
 #include "parse_internal.h"
 #include "parse_resume.h"
 #include "parse_streams.h"
+#include "utf8.h"
 #include "writer_internal.h"
 #include "yyjson.h"
 
@@ -52,6 +54,7 @@ struct bf_parser {
     bf_parser_counters counters;
     int writer_failed; /* the last failure came from the writer (fatal), not the frame */
     int fast_path;     /* try parse_fast.c before yyjson (1 unless a test turns it off) */
+    bf_fast_scratch fast_scratch; /* its decoded strings (the message's symbol may be here) */
     char error[PARSER_ERROR_SIZE];
 };
 
@@ -168,7 +171,8 @@ static int decode(bf_parser *p, const char *frame, size_t len, bf_msg *msg) {
         return fail(p, BF_ETOOBIG, "frame of %zu bytes is larger than max_frame (%zu bytes)", len,
                     p->max_frame);
     if (len == 0) return fail(p, BF_EJSON, "empty frame: not JSON");
-    if (p->fast_path && bf_frame_decode_fast(frame, len, p->c_locale, msg)) return BF_OK;
+    if (p->fast_path && bf_frame_decode_fast(frame, len, p->c_locale, msg, &p->fast_scratch))
+        return BF_OK;
     if (reserve((void **)&p->buf, &p->buf_cap, len + YYJSON_PADDING_SIZE) != BF_OK ||
         reserve(&p->arena, &p->arena_cap,
                 yyjson_read_max_memory_usage(len, YYJSON_READ_INSITU)) != BF_OK)
@@ -192,11 +196,19 @@ static int decode(bf_parser *p, const char *frame, size_t len, bf_msg *msg) {
 
 /* The stream entry of a validated message's symbol, defining the symbol if new. */
 static int bad_symbol(bf_parser *p, const bf_msg *msg) {
+    /* the first BF_SYMBOL_MAX bytes, whole UTF-8 characters as they are, other bytes '?' */
     char shown[BF_SYMBOL_MAX + 1];
-    size_t n = msg->symbol_len > BF_SYMBOL_MAX ? BF_SYMBOL_MAX : msg->symbol_len;
-    for (size_t i = 0; i < n; i++) {
-        char c = msg->symbol[i];
-        shown[i] = (c >= 0x20 && c < 0x7f) ? c : '?';
+    const unsigned char *sym = (const unsigned char *)msg->symbol;
+    size_t n = msg->symbol_len > BF_SYMBOL_MAX ? BF_SYMBOL_MAX : msg->symbol_len, i = 0;
+    while (i < n) {
+        size_t k = sym[i] >= 0x80 ? bf_utf8_sequence(sym + i, n - i) : 0;
+        if (k > 0) {
+            memcpy(shown + i, sym + i, k);
+            i += k;
+        } else {
+            shown[i] = (sym[i] >= 0x20 && sym[i] < 0x7f) ? (char)sym[i] : '?';
+            i++;
+        }
     }
     shown[n] = '\0';
     return fail(p, BF_ESYMBOL,

@@ -1,29 +1,38 @@
 /* parse_fast.c -- the fast front end of parse_frame.h: Binance's compact wire form only.
  *
  * Binance sends every market-data frame as compact JSON: one flat object (or an envelope
- * {"stream":"..","data":{flat}}) whose values are plain ASCII strings, unsigned integers
- * and booleans. Building a yyjson document for that costs more than everything else the
- * parser does, so frames of exactly this form are scanned here directly, read-only:
+ * {"stream":"..","data":{flat}}) whose values are strings, unsigned integers and booleans.
+ * Building a yyjson document for that costs more than everything else the parser does, so
+ * frames of exactly this form are scanned here directly, read-only:
  *
- *   frame    = ( flat / "{\"stream\":" plain ",\"data\":" flat "}" ) *ws
+ *   frame    = ( flat / "{\"stream\":" string ",\"data\":" flat "}" ) *ws
  *   flat     = "{" member *( "," member ) "}"
- *   member   = plain ":" ( plain / uint / "true" / "false" )
- *   plain    = '"' *( %x20-21 / %x23-5B / %x5D-7E ) '"'    ; no escapes, ASCII only
+ *   member   = key ":" ( string / uint / "true" / "false" )
+ *   key      = '"' *( %x20-21 / %x23-5B / %x5D-7E ) '"'     ; ASCII, no escapes
+ *   string   = '"' *( %x20-21 / %x23-5B / %x5D-7F / utf8 / escape ) '"'
+ *   utf8     = a well-formed multi-byte UTF-8 sequence (utf8.h)
+ *   escape   = "\" ( %x22 / %x5C / "/" / "b" / "f" / "n" / "r" / "t" / "u" 4HEXDIG )
+ *              ; a \uD800-\uDBFF only followed by a \uDC00-\uDFFF (a surrogate pair)
  *   uint     = "0" / %x31-39 0*18DIGIT                      ; fits in 64 bits
  *   ws       = " " / %x09 / %x0A / %x0D
  *
  * with no whitespace inside and nothing but whitespace after the last "}" (a capture line's
  * end, see binfeed/capture.py). Each such frame is valid JSON with the same meaning under
  * yyjson, and the values go through the same bf_fields_decode, so the result equals the
- * reference path's (tests/c/test_fuzz_parser.c checks this on every
- * input it makes). Anything else, and every frame that does not decode cleanly, returns 0
- * and is parsed by yyjson (errors and their messages always come from there).
+ * reference path's (tests/c/test_fuzz_parser.c checks this on every input it makes).
+ * Strings without escapes (Binance's own, also its raw UTF-8 symbols such as
+ * "币安人生USDT") point into the frame; escaped ones (a capture written with \uXXXX) are
+ * decoded into the caller's bf_fast_scratch, as yyjson decodes them, and the frame falls
+ * back to yyjson when they do not fit. Anything else, and every frame that does not decode
+ * cleanly, returns 0 and is parsed by yyjson (errors and their messages always come from
+ * there).
  */
 #include <string.h>
 
 #include "binfeed.h"
 #include "parse_decimal.h"
 #include "parse_frame.h"
+#include "utf8.h"
 
 static inline uint64_t load8(const char *p) {
     uint64_t x;
@@ -45,7 +54,7 @@ static inline uint64_t special_bytes(uint64_t x) {
 }
 
 /* p is just after an opening quote; returns the closing quote, or NULL if the string is not
- * plain (an escape, a control character, a non-ASCII byte) or not closed. */
+ * plain (an escape, a control character, a non-ASCII byte) or not closed. For keys. */
 static inline const char *plain_string(const char *p, const char *end) {
     while (end - p >= 8) {
         uint64_t m = special_bytes(load8(p));
@@ -63,16 +72,133 @@ static inline const char *plain_string(const char *p, const char *end) {
     return NULL;
 }
 
+static inline int hex4(const char *p, unsigned *out) {
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = (unsigned char)p[i];
+        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? c - 'a' + 10u
+                     : c >= 'A' && c <= 'F' ? c - 'A' + 10u
+                                            : 16u;
+        if (d == 16u) return 0;
+        v = (v << 4) | d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* The rest of a string that plain_string could not finish: `start` is just after its opening
+ * quote, p at its first byte that is not plain ASCII. Sets *str and *n to the string's value
+ * (into the frame without escapes, else decoded into sc) and returns its closing quote; NULL
+ * if it is not of the fast form, or an escaped value does not fit in sc. */
+static const char *string_rest(const char *start, const char *p, const char *end,
+                               bf_fast_scratch *sc, const char **str, size_t *n) {
+    char *out = NULL; /* set at the first escape: the value is built in sc from then on */
+    size_t o = 0, room = BF_FAST_SCRATCH - sc->used;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            if (out != NULL) {
+                sc->used += o;
+                *str = out;
+                *n = o;
+            } else {
+                *str = start;
+                *n = (size_t)(p - start);
+            }
+            return p;
+        }
+        if (c < 0x20) return NULL;
+        if (c == '\\') {
+            if (out == NULL) {
+                o = (size_t)(p - start);
+                if (o > room) return NULL;
+                out = sc->buf + sc->used;
+                memcpy(out, start, o);
+            }
+            if (end - p < 2) return NULL;
+            char one = 0;
+            switch (p[1]) {
+            case '"': one = '"'; break;
+            case '\\': one = '\\'; break;
+            case '/': one = '/'; break;
+            case 'b': one = '\b'; break;
+            case 'f': one = '\f'; break;
+            case 'n': one = '\n'; break;
+            case 'r': one = '\r'; break;
+            case 't': one = '\t'; break;
+            case 'u': break;
+            default: return NULL;
+            }
+            if (p[1] != 'u') {
+                if (o + 1 > room) return NULL;
+                out[o++] = one;
+                p += 2;
+                continue;
+            }
+            unsigned cp, lo;
+            if (end - p < 6 || !hex4(p + 2, &cp)) return NULL;
+            p += 6;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return NULL; /* a lone low surrogate */
+            if (cp >= 0xD800 && cp <= 0xDBFF) {           /* a pair, or nothing */
+                if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, &lo) ||
+                    lo < 0xDC00 || lo > 0xDFFF)
+                    return NULL;
+                cp = 0x10000u + ((cp - 0xD800u) << 10) + (lo - 0xDC00u);
+                p += 6;
+            }
+            if (o + 4 > room) return NULL;
+            o += bf_utf8_encode(cp, out + o);
+            continue;
+        }
+        size_t len = 1;
+        if (c >= 0x80 && (len = bf_utf8_sequence((const unsigned char *)p, (size_t)(end - p))) == 0)
+            return NULL;
+        if (out != NULL) {
+            if (o + len > room) return NULL;
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p += len;
+    }
+    return NULL;
+}
+
+/* p is just after an opening quote; scans the string value (see string_rest) and returns its
+ * closing quote, or NULL. */
+static inline const char *string_value(const char *p, const char *end, bf_fast_scratch *sc,
+                                       const char **str, size_t *n) {
+    const char *start = p;
+    while (end - p >= 8) {
+        uint64_t m = special_bytes(load8(p));
+        if (m != 0) {
+            p += __builtin_ctzll(m) >> 3;
+            break;
+        }
+        p += 8;
+    }
+    while (p < end && *p != '"' && (unsigned char)*p >= 0x20 && (unsigned char)*p <= 0x7e &&
+           *p != '\\')
+        p++;
+    if (p < end && *p == '"') {
+        *str = start;
+        *n = (size_t)(p - start);
+        return p;
+    }
+    return string_rest(start, p, end, sc, str, n);
+}
+
 /* Scans one value at p; returns the byte after it, or NULL if it is not of the fast form. */
-static inline const char *value(const char *p, const char *end, bf_jv *out) {
+static inline const char *value(const char *p, const char *end, bf_fast_scratch *sc,
+                                bf_jv *out) {
     if (p >= end) return NULL;
     unsigned char c = (unsigned char)*p;
     if (c == '"') {
-        const char *q = plain_string(p + 1, end);
+        size_t n;
+        const char *q = string_value(p + 1, end, sc, &out->str, &n);
         if (q == NULL) return NULL;
         out->type = BF_JV_STR;
-        out->str = p + 1;
-        out->num = (uint64_t)(q - p - 1);
+        out->num = (uint64_t)n;
         return q + 1;
     }
     if (c >= '0' && c <= '9') {
@@ -107,7 +233,8 @@ static inline const char *value(const char *p, const char *end, bf_jv *out) {
 }
 
 /* Scans a flat object at p into f; returns the byte after its "}", or NULL. */
-static const char *flat_object(const char *p, const char *end, bf_fields *f) {
+static const char *flat_object(const char *p, const char *end, bf_fast_scratch *sc,
+                               bf_fields *f) {
     if (p >= end || *p != '{') return NULL;
     p++;
     for (;;) {
@@ -126,7 +253,7 @@ static const char *flat_object(const char *p, const char *end, bf_fields *f) {
             (key_len == 4 && memcmp(key, "data", 4) == 0))
             return NULL;
         bf_jv v = {BF_JV_NONE, NULL, 0, NULL};
-        p = value(q + 2, end, &v);
+        p = value(q + 2, end, sc, &v);
         if (p == NULL || p >= end) return NULL;
         bf_fields_put(f, key, key_len, &v);
         if (*p == '}') return p + 1;
@@ -135,7 +262,8 @@ static const char *flat_object(const char *p, const char *end, bf_fields *f) {
     }
 }
 
-int bf_frame_decode_fast(const char *frame, size_t len, locale_t c_locale, bf_msg *msg) {
+int bf_frame_decode_fast(const char *frame, size_t len, locale_t c_locale, bf_msg *msg,
+                         bf_fast_scratch *scratch) {
     static const char ENVELOPE[] = "{\"stream\":\"";
     static const char DATA[] = ",\"data\":";
     const char *p = frame, *end = frame + len;
@@ -143,21 +271,23 @@ int bf_frame_decode_fast(const char *frame, size_t len, locale_t c_locale, bf_ms
     bf_jv stream;
     int enveloped = 0;
     bf_fields_init(&f);
+    scratch->used = 0;
     if (len > sizeof ENVELOPE - 1 && memcmp(p, ENVELOPE, sizeof ENVELOPE - 1) == 0) {
-        const char *name = p + sizeof ENVELOPE - 1, *q = plain_string(name, end);
+        memset(&stream, 0, sizeof stream);
+        size_t name_len;
+        const char *q = string_value(p + sizeof ENVELOPE - 1, end, scratch, &stream.str,
+                                     &name_len);
         if (q == NULL || (size_t)(end - q - 1) < sizeof DATA - 1 ||
             memcmp(q + 1, DATA, sizeof DATA - 1) != 0)
             return 0;
-        memset(&stream, 0, sizeof stream);
         stream.type = BF_JV_STR;
-        stream.str = name;
-        stream.num = (uint64_t)(q - name);
-        p = flat_object(q + 1 + sizeof DATA - 1, end, &f);
+        stream.num = (uint64_t)name_len;
+        p = flat_object(q + 1 + sizeof DATA - 1, end, scratch, &f);
         if (p == NULL || p >= end || *p != '}') return 0;
         p++;
         enveloped = 1;
     } else {
-        p = flat_object(p, end, &f);
+        p = flat_object(p, end, scratch, &f);
         if (p == NULL) return 0;
     }
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;

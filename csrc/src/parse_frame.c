@@ -163,13 +163,9 @@ static inline int check_stream(const ctx *c, const bf_jv *stream, const char *su
 
 #define FIELD(k) bf_field(f, BF_KEY_##k)
 
-/* Binance sends exchange times in milliseconds, or in microseconds on streams opened with
- * timeUnit=MICROSECOND; the queue stores microseconds. A millisecond time below 10^14 is
- * before the year 5138 and a microsecond time above it after 1973, so the magnitude tells
- * the unit, for live streams and for captures alike. */
-#define MICROSECOND_TIMES_FROM 100000000000000ull
+/* Milliseconds to microseconds, microseconds as they are (BF_MICROSECOND_TIMES_FROM). */
 static uint64_t exchange_time_us(uint64_t t) {
-    return t < MICROSECOND_TIMES_FROM ? t * 1000u : t;
+    return t < BF_MICROSECOND_TIMES_FROM ? t * 1000u : t;
 }
 
 static int decode_book_ticker(const bf_fields *f, const bf_jv *stream, locale_t loc,

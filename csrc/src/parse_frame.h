@@ -8,8 +8,8 @@
  *
  *   bf_frame_decode_json  any frame, as a yyjson document (parse_json.c): the reference;
  *   bf_frame_decode_fast  a frame in Binance's compact wire form only (parse_fast.c): flat
- *                         objects of plain strings, unsigned integers and booleans, no
- *                         whitespace, no escapes. It returns "not handled" for anything else,
+ *                         objects of strings (UTF-8, escapes decoded), unsigned integers
+ *                         and booleans, no whitespace. It returns "not handled" for anything else,
  *                         and for every frame it cannot store, so that all errors and rare
  *                         shapes come from the reference path, with its messages.
  * Sequencing, symbols and appends are parse.c's job, so a frame is fully validated before
@@ -137,10 +137,22 @@ int bf_event_known_unstored(const char *e, size_t len);
 int bf_frame_decode_json(yyjson_val *root, locale_t c_locale, bf_msg *msg, char *err,
                          size_t errlen);
 
+/** Room for the escaped strings of one frame the fast front end decodes (an escaped symbol
+ *  and stream name fit; more falls back to yyjson). */
+#define BF_FAST_SCRATCH 128
+
+/** Where the fast front end puts the strings it decodes: msg->symbol may point here, so it
+ *  must live as long as the message. */
+typedef struct bf_fast_scratch {
+    size_t used;
+    char buf[BF_FAST_SCRATCH];
+} bf_fast_scratch;
+
 /** The fast front end, on frame[0..len) read-only. Returns 1 with *msg filled when the
  *  frame is in compact wire form and decodes to a BOOK_TICKER or TRADE; 0 otherwise (the
  *  caller then uses bf_frame_decode_json, which gives the same answer for every frame
- *  this one handles). */
-int bf_frame_decode_fast(const char *frame, size_t len, locale_t c_locale, bf_msg *msg);
+ *  this one handles). Escaped strings are decoded into *scratch (see above). */
+int bf_frame_decode_fast(const char *frame, size_t len, locale_t c_locale, bf_msg *msg,
+                         bf_fast_scratch *scratch);
 
 #endif

@@ -1,37 +1,9 @@
 /* symbols.c -- the writer's symbol table: name -> id (open addressing), id -> name. */
 #include "queue_internal.h"
+#include "utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Length of the UTF-8 sequence starting at p (at most `left` bytes), 0 if invalid
- * (overlong forms, surrogates and code points above U+10FFFF are invalid). */
-static size_t utf8_sequence(const unsigned char *p, size_t left) {
-    unsigned c = p[0];
-    size_t n;
-    unsigned cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (n > left) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0u) != 0x80u) return 0;
-        cp = (cp << 6) | (p[i] & 0x3Fu);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
 
 int bf__symbol_normalize(const char *name, size_t len, char out[BF_SYMBOL_MAX]) {
     if (!name || len == 0 || len > BF_SYMBOL_MAX) return BF_ESYMBOL;
@@ -40,7 +12,7 @@ int bf__symbol_normalize(const char *name, size_t len, char out[BF_SYMBOL_MAX]) 
     for (size_t i = 0; i < len;) {
         unsigned char c = p[i];
         if (c >= 0x80) { /* non-ASCII: kept as it is, if valid UTF-8 */
-            size_t n = utf8_sequence(p + i, len - i);
+            size_t n = bf_utf8_sequence(p + i, len - i);
             if (n == 0) return BF_ESYMBOL;
             memcpy(out + i, p + i, n);
             i += n;
@@ -54,6 +26,11 @@ int bf__symbol_normalize(const char *name, size_t len, char out[BF_SYMBOL_MAX]) 
         out[i++] = (char)c;
     }
     return BF_OK;
+}
+
+int bf_symbol_normalize(const char *name, size_t len, char out[BF_SYMBOL_MAX]) {
+    if (out == NULL) return BF_EINVAL;
+    return bf__symbol_normalize(name, len, out);
 }
 
 static uint64_t hash_name(const char *name, size_t len) {

@@ -26,11 +26,12 @@
  *
  * Output format (fixed; binfeed's Python reader reproduces it byte for byte). One line per
  * record, fields separated by one space, integers in decimal, doubles with printf "%.17g"
- * (round-trip exact; Python: format(x, ".17g")). SYM is the symbol's name, or "#<id>" if the
- * reader has not seen its definition.
+ * (round-trip exact; Python: format(x, ".17g")). SYM is the symbol's name (UTF-8 as stored:
+ * "BTCUSDT", "币安人生USDT"; escaped like detail below), or "#<id>" if the reader has not
+ * seen its definition.
  *   symbol <id> <NAME>
  *   book_ticker SYM seq=<u> recv=<recv_ts_ns> ts=<timestamp> bid=<d> bidq=<d> ask=<d> askq=<d>
- *   trade SYM seq=<t> recv=<recv_ts_ns> price=<d> qty=<d> trade_ts=<ms> event_ts=<ms>
+ *   trade SYM seq=<t> recv=<recv_ts_ns> price=<d> qty=<d> trade_ts=<us> event_ts=<us>
  *         maker=<0|1> best_match=<0|1|->            ("-": the stream does not say)
  *   gap SYM stream=<STREAM> reason=<REASON> last=<u64> next=<u64> recv=<recv_ts_ns>
  *   connection conn=<id> event=<EVENT> code=<i64> recv=<recv_ts_ns> detail=<text>
@@ -40,9 +41,9 @@
  * writer_restart | server_shutdown | <number>. EVENT: connected | disconnected | subscribed |
  * subscribe_refused | rotated | server_shutdown | stalled | <number>. RECOVERY: torn_tail |
  * damaged | hole | older_format | <number>. Times (trade_ts, event_ts, ts) are microseconds.
- * detail: the UTF-8 text up to its first NUL, with '\' written as "\\" and every byte below
- * 0x20 or equal to 0x7f written as "\x" and two lower-case hex digits (so a line never
- * breaks); other bytes as they are.
+ * detail (and SYM): the UTF-8 text up to its first NUL, with '\' written as "\\" and every
+ * byte below 0x20 or equal to 0x7f written as "\x" and two lower-case hex digits (so a line
+ * never breaks, even on a name written by another program); other bytes as they are.
  */
 #define _GNU_SOURCE 1
 #include "binfeed_reader.h"
@@ -74,15 +75,7 @@ static const char *const EVENTS[] = {"connected", "disconnected", "subscribed",
                                      "stalled"};
 static const char *const RECOVERIES[] = {"torn_tail", "damaged", "hole", "older_format"};
 
-static void print_symbol_name(const bfr_reader *r, uint64_t id) {
-    const char *name = bfr_symbol(r, id);
-    if (name)
-        fputs(name, stdout);
-    else
-        printf("#%llu", (unsigned long long)id);
-}
-
-static void print_detail(const char *d, size_t max) {
+static void print_text(const char *d, size_t max) {
     for (size_t i = 0; i < max && d[i]; i++) {
         unsigned char c = (unsigned char)d[i];
         if (c == '\\')
@@ -94,6 +87,14 @@ static void print_detail(const char *d, size_t max) {
     }
 }
 
+static void print_symbol_name(const bfr_reader *r, uint64_t id) {
+    const char *name = bfr_symbol(r, id);
+    if (name)
+        print_text(name, BF_SYMBOL_MAX);
+    else
+        printf("#%llu", (unsigned long long)id);
+}
+
 static unsigned long long damaged = 0;      /* damage reports met */
 static unsigned char unknown_seen[65536 / 8]; /* unknown record types already reported */
 
@@ -103,8 +104,9 @@ static void print_record(const bfr_reader *r, const bf_slot *s) {
     switch (s->type) {
     case BF_REC_SYMBOL: {
         const bf_symbol_def *d = &s->body.symbol;
-        printf("symbol %llu %.*s\n", (unsigned long long)d->symbol_id,
-               (int)(d->name_len <= BF_SYMBOL_MAX ? d->name_len : BF_SYMBOL_MAX), d->name);
+        printf("symbol %llu ", (unsigned long long)d->symbol_id);
+        print_text(d->name, d->name_len <= BF_SYMBOL_MAX ? d->name_len : BF_SYMBOL_MAX);
+        putchar('\n');
         break;
     }
     case BF_REC_BOOK_TICKER: {
@@ -143,7 +145,7 @@ static void print_record(const bfr_reader *r, const bf_slot *s) {
         const bf_connection_event *c = &s->body.connection;
         printf("connection conn=%u event=%s code=%lld recv=%llu detail=", (unsigned)c->conn_id,
                name_of(c->event, EVENTS, 7, b1, sizeof b1), (long long)c->code, recv);
-        print_detail(c->detail, sizeof c->detail);
+        print_text(c->detail, sizeof c->detail);
         putchar('\n');
         break;
     }
@@ -153,7 +155,7 @@ static void print_record(const bfr_reader *r, const bf_slot *s) {
                name_of(v->event, RECOVERIES, 4, b1, sizeof b1),
                (unsigned long long)v->segment_seq, (unsigned long long)v->slot,
                (unsigned long long)v->count, recv);
-        print_detail(v->detail, sizeof v->detail);
+        print_text(v->detail, sizeof v->detail);
         putchar('\n');
         break;
     }

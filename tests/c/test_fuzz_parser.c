@@ -1,8 +1,9 @@
 /* A bounded mutation fuzzer for the frame parser (see docs/fuzzing.md).
  *
- * Inputs: the real frames of tests/data/binance/excerpts plus hand-made bad and control
- * frames, mutated by byte flips (towards JSON's structural bytes), insertions, deletions,
- * truncations, digit runs and splices of two frames. For every input:
+ * Inputs: the real frames of tests/data/binance/excerpts plus hand-made bad, control and
+ * UTF-8-symbol frames, mutated by byte flips (towards JSON's structural bytes and UTF-8
+ * lead bytes), insertions, deletions, truncations, digit runs, splices of two frames and
+ * characters rewritten as \u escapes (surrogate pairs beyond U+FFFF). For every input:
  *   1. differential decode: when the compact-form scanner (parse_fast.c) accepts a frame,
  *      yyjson's reference path must give the same message, bit for bit;
  *   2. two parsers, one with the fast path and one without, each over its own queue, must
@@ -31,6 +32,7 @@
 #include "binfeed.h"
 #include "parse_frame.h"
 #include "parse_internal.h"
+#include "utf8.h"
 
 #define FUZZ_MAX_INPUT 4096
 
@@ -38,10 +40,19 @@
 
 static locale_t c_locale;
 
+static long fast_utf8, fast_escaped; /* scanner answers with a non-ASCII / escaped symbol */
+
 /* Check 1: the fast scanner agrees with yyjson whenever it answers. */
 static void check_decoders_agree(const char *data, size_t len) {
     bf_msg fast;
-    if (!bf_frame_decode_fast(data, len, c_locale, &fast)) return;
+    static bf_fast_scratch scratch; /* fast.symbol may point into it */
+    if (!bf_frame_decode_fast(data, len, c_locale, &fast, &scratch)) return;
+    for (size_t i = 0; i < fast.symbol_len; i++)
+        if ((unsigned char)fast.symbol[i] >= 0x80) {
+            fast_utf8++;
+            break;
+        }
+    if (fast.symbol >= scratch.buf && fast.symbol < scratch.buf + BF_FAST_SCRATCH) fast_escaped++;
     static char copy[FUZZ_MAX_INPUT + YYJSON_PADDING_SIZE];
     static char arena[FUZZ_MAX_INPUT * 16 + 4096];
     if (len > FUZZ_MAX_INPUT) return;
@@ -186,9 +197,53 @@ static const char *const EXTRA_SEEDS[] = {
     "{\"u\":1,\"s\":\"BTC\\u0055SDT\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}",
     "{\"stream\":\"btcusdt@trade\",\"data\":{\"e\":\"trade\",\"stream\":1}}",
     "{\"u\":1,\"stream\":\"x\",\"s\":\"BTCUSDT\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}",
+    /* UTF-8 symbols (Binance lists them since 2025-12): raw, \u-escaped, a surrogate pair,
+     * mixed, in an envelope whose name is escaped differently from the symbol */
+    "{\"stream\":\"\xe5\xb8\x81\xe5\xae\x89\xe4\xba\xba\xe7\x94\x9fusdt@bookTicker\",\"data\":"
+    "{\"u\":7,\"s\":\"\xe5\xb8\x81\xe5\xae\x89\xe4\xba\xba\xe7\x94\x9fUSDT\",\"b\":\"0.5\",\"B\":\"1\","
+    "\"a\":\"0.6\",\"A\":\"2\"}}",
+    "{\"e\":\"trade\",\"E\":1764633600123,\"s\":\"\\u5e01\\u5B89\\u4eba\\u751fUSDT\",\"t\":5,"
+    "\"p\":\"0.5\",\"q\":\"3\",\"T\":1764633600122,\"m\":true,\"M\":true}",
+    "{\"stream\":\"\\ud83d\\ude00usdt@trade\",\"data\":{\"e\":\"trade\",\"E\":1764633600123456,"
+    "\"s\":\"\xf0\x9f\x98\x80USDT\",\"t\":6,\"p\":\"1\",\"q\":\"1\",\"T\":1764633600123400,\"m\":false}}",
+    "{\"u\":8,\"s\":\"\xc3\x84\\u00e4x\\u002dY\",\"b\":\"1\",\"B\":\"1\",\"a\":\"1\",\"A\":\"1\"}",
 };
 
-static const char INTERESTING[] = "{}[]\":,\\0123456789.-+eE tfn\x00\xff\xc3\x80uUsbBaApqTtmM";
+static const char INTERESTING[] =
+    "{}[]\":,\\0123456789.-+eE tfn\x00\xff\xc3\x80uUsbBaApqTtmM\xe5\xb8\xed\xa0\xf0\x9f" "dD8c";
+
+/* Rewrites the character at `at` as a JSON escape: an ASCII one as \u00XX, a UTF-8 one as
+ * \uXXXX or a surrogate pair (hex digits in either case). Returns the new length. */
+static size_t escape_at(char *out, size_t len, size_t at) {
+    const unsigned char *p = (const unsigned char *)out + at;
+    unsigned cp;
+    size_t n;
+    if (p[0] >= 0x20 && p[0] < 0x7f && p[0] != '"' && p[0] != '\\') {
+        cp = p[0];
+        n = 1;
+    } else if ((n = bf_utf8_sequence(p, len - at)) > 0) {
+        cp = n == 2 ? (p[0] & 0x1Fu) : n == 3 ? (p[0] & 0x0Fu) : (p[0] & 0x07u);
+        for (size_t i = 1; i < n; i++) cp = (cp << 6) | (p[i] & 0x3Fu);
+    } else {
+        return len;
+    }
+    char esc[16];
+    const char *fmt = rnd() % 2 ? "\\u%04x" : "\\u%04X";
+    int k;
+    if (cp >= 0x10000) {
+        char lo[8];
+        snprintf(lo, sizeof lo, fmt, 0xDC00u + ((cp - 0x10000u) & 0x3FFu));
+        k = snprintf(esc, sizeof esc, fmt, 0xD800u + ((cp - 0x10000u) >> 10));
+        memcpy(esc + k, lo, 6);
+        k += 6;
+    } else {
+        k = snprintf(esc, sizeof esc, fmt, cp);
+    }
+    if (len - n + (size_t)k > FUZZ_MAX_INPUT) return len;
+    memmove(out + at + k, out + at + n, len - at - n);
+    memcpy(out + at, esc, (size_t)k);
+    return len - n + (size_t)k;
+}
 
 /* Rewrites the number after "u": or "t": with a sequence number that mostly rises (by 1
  * or a jump), sometimes repeats or goes back: stored records, gaps and duplicates. */
@@ -220,7 +275,7 @@ static size_t mutate(const char *const *seeds, const size_t *lens, size_t n_seed
     unsigned rounds = 1 + (unsigned)(rnd() % 3);
     for (unsigned k = 0; k < rounds; k++) {
         size_t at = len ? (size_t)(rnd() % len) : 0;
-        switch (rnd() % 9) {
+        switch (rnd() % 10) {
         case 0: /* keep it valid-looking: bump a digit */
         case 1:
             for (size_t i = 0; i < len; i++) {
@@ -264,6 +319,15 @@ static size_t mutate(const char *const *seeds, const size_t *lens, size_t n_seed
             len = at + take;
             break;
         }
+        case 8: /* a character (or the first after `at` that can be) as an escape */
+            for (size_t i = at; i < len && i < at + 8; i++) {
+                size_t longer = escape_at(out, len, i);
+                if (longer != len) {
+                    len = longer;
+                    break;
+                }
+            }
+            break;
         default: /* duplicate a chunk */
             if (len && len < FUZZ_MAX_INPUT / 2) {
                 size_t run = 1 + (size_t)(rnd() % 16);
@@ -395,8 +459,11 @@ int main(int argc, char **argv) {
            "control %ld, shutdown %ld, errors %ld; %llu records\n",
            done, seconds_now() - start, kinds[1], kinds[2], kinds[3], kinds[4], kinds[5],
            kinds[6], errors, (unsigned long long)nf);
+    printf("fuzz: the scanner decoded %ld frames with a UTF-8 symbol, %ld with an escaped one\n",
+           fast_utf8, fast_escaped);
     /* a fuzzer that never stores or never fails is not exploring */
     CHECK(kinds[1] > 0 && kinds[2] > 0 && kinds[3] > 0 && errors > 0);
+    CHECK(fast_utf8 > 0 && fast_escaped > 0);
     CHECK(done >= 1000);
     for (size_t i = 0; i < n_seeds; i++) free(seeds[i]);
     free(seeds);

@@ -5,13 +5,19 @@
  * envelope's stream name matches case-insensitively on the ASCII letters only; such a
  * symbol works with bf_parser_stream_lost and across a writer restart (duplicates are
  * still recognised). Names the writer refuses are refused by the parser (BF_ESYMBOL, see
- * test_parse_frames.c for the list). */
+ * test_parse_frames.c for the list).
+ *
+ * The fast scanner itself (parse_fast.c) takes "s" and the stream name raw (UTF-8) or
+ * \uXXXX-escaped, surrogate pairs included, and decodes them to the bytes yyjson gives;
+ * what is not well-formed (invalid UTF-8, a lone surrogate) it leaves to yyjson, which
+ * refuses it. Raw and escaped spellings of one symbol are one symbol. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "binfeed.h"
+#include "parse_frame.h"
 #include "parse_internal.h"
 #include "parse_test_util.h"
 
@@ -98,9 +104,116 @@ static void one_path(int fast) {
     bf_writer_close(w);
 }
 
+/* The fast scanner's decoding of one frame against yyjson's (the reference). */
+static void same_as_yyjson(const char *frame, const char *want_symbol, size_t want_len) {
+    locale_t loc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    bf_fast_scratch scratch;
+    bf_msg fast, ref;
+    size_t len = strlen(frame);
+    int handled = bf_frame_decode_fast(frame, len, loc, &fast, &scratch);
+    if (!handled) fprintf(stderr, "fast scanner declined: %s\n", frame);
+    CHECK(handled);
+    char copy[1024 + YYJSON_PADDING_SIZE], err[256];
+    memcpy(copy, frame, len);
+    memset(copy + len, 0, YYJSON_PADDING_SIZE);
+    yyjson_doc *doc = yyjson_read(copy, len, 0);
+    CHECK(doc != NULL);
+    CHECK_RC(bf_frame_decode_json(yyjson_doc_get_root(doc), loc, &ref, err, sizeof err), BF_OK);
+    if (handled) {
+        CHECK(fast.symbol_len == want_len && memcmp(fast.symbol, want_symbol, want_len) == 0);
+        CHECK(ref.symbol_len == want_len && memcmp(ref.symbol, want_symbol, want_len) == 0);
+        CHECK(fast.kind == ref.kind && fast.seq == ref.seq &&
+              memcmp(fast.values, ref.values, sizeof fast.values) == 0);
+    }
+    yyjson_doc_free(doc);
+    freelocale(loc);
+}
+
+/* Not of the fast form: the scanner declines, and yyjson refuses the frame (BF_EJSON). */
+static void declined_and_refused(const char *frame) {
+    locale_t loc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    bf_fast_scratch scratch;
+    bf_msg fast;
+    int handled = bf_frame_decode_fast(frame, strlen(frame), loc, &fast, &scratch);
+    if (handled) fprintf(stderr, "fast scanner accepted: %s\n", frame);
+    CHECK(!handled);
+    freelocale(loc);
+    for (int fastpath = 0; fastpath <= 1; fastpath++) {
+        bf_writer *w = open_writer(fastpath ? "bad-utf8-fast" : "bad-utf8-json", 0);
+        bf_parser *p = new_parser(w, 0);
+        bf_parser_set_fast_path(p, fastpath);
+        uint64_t before = records_written(w);
+        CHECK_RC(bf_ingest(p, frame, strlen(frame), 1, NULL), BF_EJSON);
+        CHECK(records_written(w) == before);
+        bf_parser_free(p);
+        bf_writer_close(w);
+    }
+}
+
+#define BOOK(sym) "{\"u\":1,\"s\":\"" sym "\",\"b\":\"1.5\",\"B\":\"2\",\"a\":\"1.6\",\"A\":\"3\"}"
+
+static void fast_scanner(void) {
+    /* raw UTF-8 (Binance's own form), escaped in upper- and lower-case hex, mixed */
+    same_as_yyjson(BOOK(CJK "USDT"), CJK "USDT", 16);
+    same_as_yyjson(BOOK("\\u5E01\\u5B89\\u4EBA\\u751FUSDT"), CJK "USDT", 16);
+    same_as_yyjson(BOOK("\\u5e01\\u5b89\\u4eba\\u751fusdt"), CJK "usdt", 16);
+    same_as_yyjson(BOOK("\xe5\xb8\x81\\u5b89\xe4\xba\xba\\u751fUSDT"), CJK "USDT", 16);
+    /* a surrogate pair (U+1F600) and a 2-byte character (U+00C4), escaped and raw */
+    same_as_yyjson(BOOK("\\ud83d\\ude00USDT"), "\xf0\x9f\x98\x80USDT", 8);
+    same_as_yyjson(BOOK("\xf0\x9f\x98\x80USDT"), "\xf0\x9f\x98\x80USDT", 8);
+    same_as_yyjson(BOOK("\\u00c4USDT"), "\xc3\x84USDT", 6);
+    /* other escapes decode too (the parser then refuses the name, on both paths alike) */
+    same_as_yyjson(BOOK("BTC\\/USDT\\n"), "BTC/USDT\n", 9);
+    same_as_yyjson(BOOK("\\u0042TCUSDT"), "BTCUSDT", 7);
+    /* the envelope's stream name, escaped, against a raw symbol */
+    same_as_yyjson("{\"stream\":\"\\u5e01\\u5b89\\u4eba\\u751fusdt@bookTicker\",\"data\":"
+                   BOOK(CJK "USDT") "}", CJK "USDT", 16);
+
+    /* not well-formed: invalid UTF-8 (a stray byte, an overlong form, an encoded surrogate,
+     * a cut sequence, above U+10FFFF), lone or reversed surrogates, a bad escape */
+    declined_and_refused(BOOK("\xffUSDT"));
+    declined_and_refused(BOOK("\xc0\xafUSDT"));
+    declined_and_refused(BOOK("\xed\xa0\x80USDT"));
+    declined_and_refused(BOOK("\xe5\xb8USDT"));
+    declined_and_refused(BOOK("\xf4\x90\x80\x80USDT"));
+    declined_and_refused(BOOK("\\ud83dUSDT"));
+    declined_and_refused(BOOK("\\ude00USDT"));
+    declined_and_refused(BOOK("\\ude00\\ud83dUSDT"));
+    declined_and_refused(BOOK("\\u5e0gUSDT"));
+    declined_and_refused(BOOK("\\xUSDT"));
+
+    /* raw and escaped spellings are one symbol, one stream: the escaped frame of an update
+     * already stored is a duplicate; longer than BF_SYMBOL_MAX bytes once decoded is
+     * refused, also when the escapes do not fit the scanner's scratch (yyjson decides) */
+    for (int fastpath = 0; fastpath <= 1; fastpath++) {
+        bf_writer *w = open_writer(fastpath ? "escaped-fast" : "escaped-json", 0);
+        bf_parser *p = new_parser(w, 0);
+        bf_parser_set_fast_path(p, fastpath);
+        bf_ingest_info info;
+        const char *raw = BOOK(CJK "USDT");
+        const char *esc = BOOK("\\u5e01\\u5b89\\u4eba\\u751fUSDT");
+        CHECK_RC(bf_ingest(p, raw, strlen(raw), 1, &info), BF_FRAME_BOOK_TICKER);
+        CHECK(info.symbol_id == 1);
+        CHECK_RC(bf_ingest(p, esc, strlen(esc), 2, &info), BF_FRAME_DUPLICATE);
+        CHECK(info.symbol_id == 1);
+        char frame[2048], sym[1024] = "";
+        for (int i = 0; i < 11; i++) strcat(sym, "\\u5e01"); /* 33 bytes decoded */
+        snprintf(frame, sizeof frame, BOOK("%s"), sym);
+        CHECK_RC(bf_ingest(p, frame, strlen(frame), 3, NULL), BF_ESYMBOL);
+        CHECK(strstr(bf_parser_error(p), "33 bytes") != NULL);
+        sym[0] = '\0';
+        for (int i = 0; i < 60; i++) strcat(sym, "\\u5e01"); /* 180 bytes: beyond the scratch */
+        snprintf(frame, sizeof frame, BOOK("%s"), sym);
+        CHECK_RC(bf_ingest(p, frame, strlen(frame), 4, NULL), BF_ESYMBOL);
+        bf_parser_free(p);
+        bf_writer_close(w);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) scratch_dir = argv[1];
     one_path(1);
     one_path(0);
+    fast_scanner();
     TEST_MAIN_END();
 }
