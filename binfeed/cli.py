@@ -11,7 +11,7 @@ import importlib
 import click
 
 from binfeed import __version__
-from binfeed.commands.common import setup_logging
+from binfeed.commands.common import readable_console, setup_logging
 
 #: command name -> (module under binfeed.commands, attribute holding the click command).
 COMMANDS = {
@@ -55,6 +55,7 @@ def main(verbose: int) -> None:
 
         binfeed replay data/q --format jsonl | head
     """
+    readable_console()
     setup_logging(verbose)
 
 

@@ -2,7 +2,9 @@
 
 Two styles: for reading (:func:`size`, :func:`utc_time`, :func:`duration`: rounded, in the
 unit that reads best) and exact (:func:`exact_size`, :func:`exact_duration`: text that
-reads back to the same value, as retention policies are shown).
+reads back to the same value, as retention policies are shown). Columns of text that may
+hold wide characters (a symbol such as 币安人生USDT takes two terminal cells per CJK
+character) are padded and cut by terminal width: :func:`ljust`, :func:`clip`.
 
 Example::
 
@@ -12,16 +14,20 @@ Example::
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 
 __all__ = [
     "AGE_UNITS",
     "IEC_UNITS",
+    "clip",
     "duration",
     "exact_duration",
     "exact_size",
+    "ljust",
     "size",
     "utc_time",
+    "width",
 ]
 
 #: Binary size units, smallest first, with their factors.
@@ -30,6 +36,36 @@ IEC_UNITS: tuple[tuple[str, int], ...] = (
 #: Age units, smallest first, with their lengths in seconds.
 AGE_UNITS: tuple[tuple[str, int], ...] = (
     ("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 7 * 86400))
+
+
+def _cells(ch: str) -> int:
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def width(text: str) -> int:
+    """Terminal cells ``text`` takes: 2 for wide (CJK, fullwidth) characters, 0 for
+    combining marks, 1 for the others."""
+    return sum(_cells(ch) for ch in text) if not text.isascii() else len(text)
+
+
+def ljust(text: str, cells: int) -> str:
+    """``text`` padded with spaces to ``cells`` terminal cells (``str.ljust`` counts
+    characters, which misaligns wide ones)."""
+    return text + " " * max(cells - width(text), 0)
+
+
+def clip(text: str, cells: int) -> str:
+    """The longest start of ``text`` that fits in ``cells`` terminal cells."""
+    if text.isascii():
+        return text[:cells]
+    used = 0
+    for i, ch in enumerate(text):
+        used += _cells(ch)
+        if used > cells:
+            return text[:i]
+    return text
 
 
 def size(n: int | None) -> str:

@@ -2,8 +2,11 @@
 
 The JSON-lines shape is a contract: one object per record, numbers printed so
 that ``float()`` gives the stored double back exactly (Python's shortest round-trip repr),
-symbols upper-case, times as integers. Fields after the documented ones may be added;
-documented ones keep their names and meaning.
+symbols as the queue stores them (ASCII letters upper-case, other characters as they are:
+``"币安人生USDT"``, in UTF-8, never ``\\u``-escaped; a ``"``, ``\\`` or control character,
+which only a foreign writer could store, is escaped as JSON requires), times as integers.
+Fields after the documented ones may be added; documented ones keep their names and
+meaning. CSV fields are quoted when they hold a comma, a quote or a line break.
 
 Formatting works on whole batches (columns pulled out with numpy, then one ``%`` format per
 record), so replaying a day of a busy symbol runs at about a million records per second.
@@ -11,7 +14,9 @@ record), so replaying a day of a busy symbol runs at about a million records per
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+import json
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -32,6 +37,7 @@ from binfeed.records import (
     RecoveryEvent,
     Stream,
 )
+from binfeed.symbols import stream_name
 
 GAP_REASON_NAMES = {int(r): r.name.lower() for r in GapReason}
 CONNECTION_EVENT_NAMES = {int(e): e.name.lower() for e in ConnectionEvent}
@@ -51,6 +57,26 @@ _GAP_JSON = ('{"type":"gap","symbol":"%s","stream":"%s","last_seq":%s,"next_seq"
 CSV_HEADER = ("type,symbol,seq,recv_ts_ns,bid_price,bid_qty,ask_price,ask_qty,price,qty,"
               "trade_ts_ms,event_ts_ms,buyer_is_maker,best_match,timestamp_ms,stream,last_seq,"
               "next_seq,reason,trade_ts_us,event_ts_us")
+
+
+@functools.lru_cache(maxsize=65536)
+def json_text(text: str) -> str:
+    """``text`` as the inside of a JSON string: UTF-8 as it is, '"', '\\' and control
+    characters escaped."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+@functools.lru_cache(maxsize=65536)
+def _csv_text(text: str) -> str:
+    """``text`` as one CSV field (RFC 4180: quoted only when it must be)."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _quoted_names(symbols: Mapping[int, str], quote: Callable[[str], str]) -> dict[int, str]:
+    """id -> name as one output format writes it (each name escaped once, not per record)."""
+    return {sid: quote(name) for sid, name in symbols.items()}
 
 
 def _json_bool(v: bool | None) -> str:
@@ -122,7 +148,7 @@ def jsonl_lines(
         include_all: also emit SYMBOL and CONNECTION records (default: market data and gaps).
     """
     out: list[str | None] = [None] * len(batch)
-    sym = symbols.get
+    sym = _quoted_names(symbols, json_text).get
     for i, s, u, bp, bq, ap, aq, rt, t in _book_rows(batch, wanted):
         line = _BOOK_JSON % (sym(s, "?"), u, bp, bq, ap, aq, rt)
         out[i] = line + (',"timestamp_ms":%d,"timestamp_us":%d}' % (t // 1000, t) if t
@@ -131,9 +157,8 @@ def jsonl_lines(
         out[i] = _TRADE_JSON % (sym(s, "?"), tid, p, q, tt // 1000, et // 1000, _json_bool(m),
                                 rt, _json_bool(b), tt, et)
     for i, s, st, ls, ns, why, rt in _gap_rows(batch, wanted):
-        name = sym(s, "?")
-        stream = f"{name.lower()}@{STREAM_NAMES.get(st, str(st))}"
-        out[i] = _GAP_JSON % (name, stream, _opt_int(ls), _opt_int(ns),
+        stream = json_text(stream_name(symbols.get(s, "?"), STREAM_NAMES.get(st, str(st))))
+        out[i] = _GAP_JSON % (sym(s, "?"), stream, _opt_int(ls), _opt_int(ns),
                               GAP_REASON_NAMES.get(why, str(why)), rt)
     if include_all:
         _control_json(batch, out)
@@ -141,14 +166,12 @@ def jsonl_lines(
 
 
 def _control_json(batch: np.ndarray, out: list[str | None]) -> None:
-    import json
-
     idx = np.flatnonzero(batch["type"] == RecordType.SYMBOL)
     r = batch[idx].view(SYMBOL_DTYPE)
     for i, sid, name, rt in zip(idx.tolist(), r["symbol_id"].tolist(), r["name"].tolist(),
                                 r["recv_ts_ns"].tolist(), strict=True):
         out[i] = ('{"type":"symbol","symbol_id":%d,"symbol":"%s","recv_ts_ns":%d}'
-                  % (sid, name.decode("utf-8", "replace"), rt))
+                  % (sid, json_text(name.decode("utf-8", "replace")), rt))
     idx = np.flatnonzero(batch["type"] == RecordType.CONNECTION)
     r = batch[idx].view(CONNECTION_DTYPE)
     for i, ev, cid, code, detail, rt in zip(
@@ -179,7 +202,7 @@ def csv_lines(
 ) -> list[str]:
     """CSV rows (see :data:`CSV_HEADER`) for market data and gaps, in queue order."""
     out: list[str | None] = [None] * len(batch)
-    sym = symbols.get
+    sym = _quoted_names(symbols, _csv_text).get
     for i, s, u, bp, bq, ap, aq, rt, t in _book_rows(batch, wanted):
         out[i] = "bookTicker,%s,%d,%d,%r,%r,%r,%r,,,,,,,%s,,,,,," % (
             sym(s, "?"), u, rt, bp, bq, ap, aq, t // 1000 if t else "")
@@ -188,10 +211,10 @@ def csv_lines(
             sym(s, "?"), tid, rt, p, q, tt // 1000, et // 1000, _json_bool(m),
             "" if b is None else _json_bool(b), tt, et)
     for i, s, st, ls, ns, why, rt in _gap_rows(batch, wanted):
-        name = sym(s, "?")
-        out[i] = "gap,%s,,%d,,,,,,,,,,,,%s@%s,%s,%s,%s,," % (
-            name, rt, name.lower(), STREAM_NAMES.get(st, str(st)), ls or "", ns or "",
-            GAP_REASON_NAMES.get(why, str(why)))
+        name = symbols.get(s, "?")
+        out[i] = "gap,%s,,%d,,,,,,,,,,,,%s,%s,%s,%s,," % (
+            _csv_text(name), rt, _csv_text(stream_name(name, STREAM_NAMES.get(st, str(st)))),
+            ls or "", ns or "", GAP_REASON_NAMES.get(why, str(why)))
     del include_all  # CSV carries market data and gaps only
     return [line for line in out if line is not None]
 

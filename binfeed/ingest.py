@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from binfeed import errors
 from binfeed._ffi import ffi, lib, raise_status, string
 from binfeed.records import Stream
+from binfeed.symbols import stream_name, symbol_key
 
 if TYPE_CHECKING:
     from binfeed.queue import QueueWriter
@@ -106,7 +107,7 @@ class StreamCounts:
     @property
     def name(self) -> str:
         """The stream's name as Binance spells it ('btcusdt@bookTicker')."""
-        return f"{self.symbol.lower()}@{self.stream.wire_name}"
+        return stream_name(self.symbol, self.stream.wire_name)
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,7 @@ class Ingestor:
         Raises:
             InvalidRecordError: unknown stream or reason, or an invalid symbol name.
         """
-        raw = symbol.encode("ascii", "replace")
+        raw = symbol.encode("utf-8", "surrogateescape")
         rc = lib.bf_parser_stream_lost(self._handle(), raw, len(raw), stream, reason)
         if rc < 0:
             raise_status(rc, self.last_error)
@@ -392,7 +393,10 @@ class Ingestor:
         return int(self._u64[0])
 
     def _symbol_id(self, name: str) -> int:
-        key = name.upper()
+        try:
+            key = symbol_key(name)
+        except errors.InvalidRecordError:
+            return 0  # a name the queue cannot hold: not in it
         sid = self._ids.get(key)
         if sid is None:  # learn the ids defined since (by the parser or the writer)
             writer = self._writer

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from binfeed.display import duration, size, utc_time
+from binfeed.display import clip, duration, ljust, size, utc_time
 from binfeed.export import CONNECTION_EVENT_NAMES, GAP_REASON_NAMES, STREAM_NAMES
 from binfeed.queue import WriterStatus
 from binfeed.records import (
@@ -31,6 +31,7 @@ from binfeed.records import (
     RecordType,
 )
 from binfeed.summary import GapSummary
+from binfeed.symbols import stream_name
 
 #: Type names as the monitor shows them.
 TYPE_NAMES = {
@@ -223,7 +224,7 @@ class MonitorState:
         for g in batch[idx].view(GAP_DTYPE):
             name = symbols.get(int(g["symbol_id"]), f"?{int(g['symbol_id'])}")
             stream = STREAM_NAMES.get(int(g["stream"]), str(int(g["stream"])))
-            out.append(GapSummary(name, f"{name.lower()}@{stream}",
+            out.append(GapSummary(name, stream_name(name, stream),
                                GAP_REASON_NAMES.get(int(g["reason"]), str(int(g["reason"]))),
                                int(g["last_seq"]) or None, int(g["next_seq"]) or None,
                                int(g["recv_ts_ns"])))
@@ -349,7 +350,7 @@ def render_screen(rep: Report, width: int, height: int, color: bool = True) -> l
         q, t = s.quote, s.trade
         newest_ns = max(q.recv_ts_ns if q else 0, t.recv_ts_ns if t else 0)
         age = duration((rep.now_ns - newest_ns) / 1e9) if newest_ns else "-"
-        add(f"{s.symbol:<14}{s.rates['bookTicker']:>9,.0f}{s.rates['trade']:>9,.0f}  "
+        add(f"{ljust(s.symbol, 14)}{s.rates['bookTicker']:>9,.0f}{s.rates['trade']:>9,.0f}  "
             f"{_num(q.bid if q else None):>14} {_num(q.bid_qty if q else None):>12} "
             f"{_num(q.ask if q else None):>14} {_num(q.ask_qty if q else None):>12}  "
             f"{_num(t.price if t else None):>14} {_num(t.qty if t else None):>12}  {age:>8}")
@@ -363,7 +364,7 @@ def _fit(lines: list[tuple[str, str]], width: int, height: int,
          c: Callable[[str, str], str]) -> list[str]:
     out = []
     for plain, style in lines[:height]:
-        text = plain[:width]
+        text = clip(plain, width)
         out.append(c(style, text) if style else text)
     return out
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from binfeed._ffi import ffi, lib
+from binfeed.symbols import stream_name
 
 SLOT_SIZE: int = lib.BF_SLOT_SIZE
 HEADER_SIZE: int = lib.BF_HEADER_SIZE
@@ -287,7 +288,7 @@ class Gap:
     @property
     def stream_name(self) -> str:
         """Binance's name of the stream, e.g. ``btcusdt@trade``."""
-        return f"{self.symbol.lower()}@{self.stream.wire_name}"
+        return stream_name(self.symbol, self.stream.wire_name)
 
 
 @dataclass(frozen=True, slots=True)

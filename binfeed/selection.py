@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from binfeed.records import RecordType, slot_symbol_ids
+from binfeed.symbols import symbol_key
 
 __all__ = ["EVERYTHING", "Selection"]
 
@@ -31,9 +32,9 @@ class Selection:
     """Records of some types and symbols received in [start_ns, end_ns).
 
     Attributes:
-        symbols: names as the queue stores them (upper-case); empty: every symbol. Records
-            that name no symbol (connection, recovery) concern every symbol: a symbol
-            filter keeps them (``types`` can leave them out).
+        symbols: names as the queue stores them (ASCII letters upper-case); empty: every
+            symbol. Records that name no symbol (connection, recovery) concern every
+            symbol: a symbol filter keeps them (``types`` can leave them out).
         start_ns: keep records received at or after this time (ns since the epoch).
         end_ns: keep records received before this time.
         types: record types to keep; empty: every type.
@@ -48,16 +49,18 @@ class Selection:
     def of(cls, symbols: Iterable[str] | None = None, *, start_ns: int | None = None,
            end_ns: int | None = None,
            types: Iterable[RecordType | int | str] | None = None) -> Selection:
-        """A selection of symbols in any case (``btcusdt`` is ``BTCUSDT``) and of record
-        types by :meth:`RecordType.parse` (``"trade"``, ``RecordType.TRADE``, ...).
+        """A selection of symbols in any case of their ASCII letters (``btcusdt`` is
+        ``BTCUSDT``, ``币安人生usdt`` is ``币安人生USDT``) and of record types by
+        :meth:`RecordType.parse` (``"trade"``, ``RecordType.TRADE``, ...).
 
         Raises:
             ValueError: an unknown record type, or a symbol that is not a string.
+            InvalidRecordError: a name no queue can hold.
         """
         if isinstance(symbols, str) or isinstance(types, str):
             raise ValueError("symbols and types are collections of names: write "
                              "symbols=['BTCUSDT'], not symbols='BTCUSDT'")
-        names = frozenset(s.upper() for s in symbols or ())
+        names = frozenset(symbol_key(s) for s in symbols or ())
         return cls(names, start_ns, end_ns, frozenset(RecordType.parse(t) for t in types or ()))
 
     def symbol_ids(self, names: Mapping[int, str]) -> set[int] | None:

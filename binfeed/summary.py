@@ -25,6 +25,7 @@ from binfeed.queue import (
     writer_status,
 )
 from binfeed.records import BOOK_TICKER_DTYPE, GAP_DTYPE, TRADE_DTYPE, RecordType
+from binfeed.symbols import stream_name
 
 TYPE_NAMES = {
     RecordType.BOOK_TICKER: "bookTicker",
@@ -151,6 +152,6 @@ def _count(slots: np.ndarray, symbols: dict[int, str], summary: QueueSummary) ->
     for g in gaps:
         name = symbols.get(int(g["symbol_id"]), "?")
         summary.gaps.append(GapSummary(
-            name, f"{name.lower()}@{STREAM_NAMES.get(int(g['stream']), '?')}",
+            name, stream_name(name, STREAM_NAMES.get(int(g["stream"]), "?")),
             GAP_REASON_NAMES.get(int(g["reason"]), str(int(g["reason"]))),
             int(g["last_seq"]) or None, int(g["next_seq"]) or None, int(g["recv_ts_ns"])))

@@ -124,6 +124,42 @@ def test_replay_prints_the_first_records_of_the_capture(tmp_path: Path) -> None:
     assert {k: lines[1][k] for k in want_tr} == want_tr
 
 
+def test_utf8_symbols_and_both_time_units(tmp_path: Path) -> None:
+    """A capture of a UTF-8 symbol (Binance lists 币安人生USDT since 2025-12), written raw
+    and \\u-escaped, with trades in milliseconds (Binance's default) and in microseconds
+    (timeUnit=MICROSECOND): one symbol, every time kept in microseconds exactly."""
+    sym, esc = "币安人生USDT", "\\u5e01\\u5b89\\u4eba\\u751fUSDT"
+
+    def trade(name: str, s: str, t: int, e_time: int, t_time: int) -> str:
+        return (f'{{"stream":"{name}@trade","data":{{"e":"trade","E":{e_time},"s":"{s}",'
+                f'"t":{t},"p":"0.5","q":"3","T":{t_time},"m":true,"M":true}}}}')
+
+    too_long = "币安人生" * 3  # 36 bytes
+    capture = write_capture(tmp_path / "utf8.jsonl", [
+        "1 " + trade("币安人生usdt", sym, 1, 1764633600124, 1764633600123),
+        "2 " + trade(esc.replace("USDT", "usdt"), esc, 2, 1764633600124567, 1764633600124560),
+        f'3 {{"u":7,"s":"{sym}","b":"0.5","B":"1","a":"0.6","A":"2"}}',
+        "4 " + trade("币安人生usdt", "币安人生usdt", 3, 1764633600125001, 1764633600125000),
+        "5 " + trade(f"{too_long.lower()}", too_long, 4, 1, 1),
+    ])
+    queue = tmp_path / "q"
+    code, out = run("--queue", str(queue), str(capture))
+    assert code == 0, out
+    assert f"  {sym}: bookTicker 1, trade 3" in out
+    assert "malformed: 1" in out
+    assert f"{capture}:5: symbol" in out and "36 bytes" in out
+    result = CliRunner().invoke(main, ["replay", str(queue), "--symbols", "币安人生usdt"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert {d["symbol"] for d in lines} == {sym}
+    assert [(d["trade_id"], d["trade_ts_us"], d["event_ts_us"], d["trade_ts_ms"])
+            for d in lines if d["type"] == "trade"] == [
+        (1, 1764633600123000, 1764633600124000, 1764633600123),  # ms: times 1000
+        (2, 1764633600124560, 1764633600124567, 1764633600124),  # us: as they are
+        (3, 1764633600125000, 1764633600125001, 1764633600125)]
+    assert f'"symbol":"{sym}"' in result.output  # UTF-8, not \\u-escaped
+
+
 def write_capture(path: Path, lines: list[str], *, compress: bool = False,
                   newline: str = "\n") -> Path:
     data = newline.join(lines).encode() + newline.encode()

@@ -37,6 +37,7 @@ from anyio.abc import TaskStatus
 from binfeed.binance.endpoint import Endpoint
 from binfeed.binance.machine import ConnectionMachine
 from binfeed.binance.retry import Failure
+from binfeed.binance.timeunit import TimeUnit
 from binfeed.binance.transport import (
     ConnectFailed,
     TransportClosed,
@@ -52,6 +53,7 @@ class TransportOptions:
     open_timeout: float
     max_frame: int
     ssl_context: ssl.SSLContext | None = None
+    time_unit: TimeUnit = TimeUnit.MS  # asked for in the URL (timeUnit=MICROSECOND)
 
 
 class Connection:
@@ -89,7 +91,7 @@ class Connection:
         machine = self.machine
         try:
             transport = await open_websocket(
-                self.endpoint, self.endpoint.combined_url(machine.in_url),
+                self.endpoint, self.endpoint.combined_url(machine.in_url, self.options.time_unit),
                 open_timeout=self.options.open_timeout, max_frame=self.options.max_frame,
                 ssl_context=self.options.ssl_context, streams_in_url=bool(machine.in_url))
         except ConnectFailed as exc:

@@ -43,12 +43,14 @@ class ControlRequest:
     params: tuple[StreamId, ...] = ()
 
     def encode(self) -> str:
-        """The JSON text to send."""
+        """The JSON text to send. Stream names go in as they are, UTF-8 included
+        (``"params":["币安人生usdt@trade"]``, as Binance's own examples write symbols in
+        JSON requests); only URLs percent-encode them."""
         if self.method == "LIST_SUBSCRIPTIONS":
             return json.dumps({"method": self.method, "id": self.id}, separators=(",", ":"))
         return json.dumps(
             {"method": self.method, "params": [s.name for s in self.params], "id": self.id},
-            separators=(",", ":"),
+            separators=(",", ":"), ensure_ascii=False,
         )
 
 

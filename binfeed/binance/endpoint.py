@@ -2,7 +2,11 @@
 
 ``--url`` is an endpoint's base, ``scheme://host[:port]`` (a trailing ``/`` is ignored);
 binfeed adds the path itself: ``/stream?streams=a/b/...`` (combined streams, every frame
-wrapped as ``{"stream":..,"data":..}``).
+wrapped as ``{"stream":..,"data":..}``), then ``&timeUnit=MICROSECOND`` when microsecond
+times are asked for (Binance's parameter; milliseconds are its default and are not named).
+Stream names are percent-encoded as UTF-8 (``币安人生usdt@trade`` is
+``%E5%B8%81%E5%AE%89%E4%BA%BA%E7%94%9Fusdt@trade``; Binance accepts URL-encoded names
+since 2025-12); ``@`` and the ``/`` between names stay as they are.
 
 Limits (Binance's spot WebSocket docs, and binfeed's own margins):
 
@@ -10,7 +14,7 @@ Limits (Binance's spot WebSocket docs, and binfeed's own margins):
   ``DEFAULT_STREAMS_PER_CONNECTION`` (200) on one connection by default, so one lost
   connection costs fewer streams, a resubscription fits in a second or two of paced
   SUBSCRIBE messages, and one socket's reader is never the bottleneck;
-- streams are named in the connect URL while the whole URL stays within
+- streams are named in the connect URL while the whole URL (encoded) stays within
   ``DEFAULT_MAX_URL_LENGTH`` (2048) characters, well under the 4-8 KiB request-line limits
   of common HTTP servers and proxies; the rest is sent as SUBSCRIBE messages after the
   handshake;
@@ -23,9 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from binfeed.binance.streams import StreamId
+from binfeed.binance.timeunit import TimeUnit
 from binfeed.errors import ConfigError
 
 #: Binance's public market-data-only endpoint (no user data streams).
@@ -100,31 +105,43 @@ class Endpoint:
         port = "" if self.port is None else f":{self.port}"
         return f"{self.scheme}://{host}{port}"
 
-    def combined_url(self, streams: Sequence[StreamId | str] = ()) -> str:
-        """The combined-stream URL naming ``streams`` (``/stream`` alone when empty)."""
-        if not streams:
-            return f"{self.base}/stream"
-        return f"{self.base}/stream?streams=" + "/".join(str(s) for s in streams)
+    def combined_url(self, streams: Sequence[StreamId | str] = (),
+                     time_unit: TimeUnit = TimeUnit.MS) -> str:
+        """The combined-stream URL naming ``streams`` (``/stream`` alone when empty), with
+        ``timeUnit=MICROSECOND`` for microsecond times."""
+        query = [f"streams={'/'.join(url_name(s) for s in streams)}"] if streams else []
+        if time_unit.url_value:
+            query.append(f"timeUnit={time_unit.url_value}")
+        return f"{self.base}/stream" + ("?" + "&".join(query) if query else "")
 
-    def raw_url(self, stream: StreamId | str) -> str:
+    def raw_url(self, stream: StreamId | str, time_unit: TimeUnit = TimeUnit.MS) -> str:
         """The raw-stream URL of one stream (payloads without the envelope)."""
-        return f"{self.base}/ws/{stream}"
+        unit = f"?timeUnit={time_unit.url_value}" if time_unit.url_value else ""
+        return f"{self.base}/ws/{url_name(stream)}{unit}"
+
+
+def url_name(stream: StreamId | str) -> str:
+    """A stream name as it goes into a URL: percent-encoded UTF-8, '@' kept
+    ('币安人生usdt@trade' -> '%E5%B8%81...usdt@trade'; ASCII names are unchanged)."""
+    return quote(str(stream), safe="@")
 
 
 def split_for_url(
     endpoint: Endpoint,
     streams: Sequence[StreamId],
     max_url_length: int = DEFAULT_MAX_URL_LENGTH,
+    time_unit: TimeUnit = TimeUnit.MS,
 ) -> tuple[list[StreamId], list[StreamId]]:
     """Splits one connection's streams into (named in the URL, to SUBSCRIBE after connecting).
 
-    The first streams go into the URL while it stays within ``max_url_length`` characters;
-    ``max_url_length=0`` puts every stream in SUBSCRIBE messages.
+    The first streams go into the URL while it (percent-encoded, with its ``timeUnit``)
+    stays within ``max_url_length`` characters; ``max_url_length=0`` puts every stream in
+    SUBSCRIBE messages.
     """
     in_url: list[StreamId] = []
-    length = len(endpoint.combined_url()) + len("?streams=")
+    length = len(endpoint.combined_url((), time_unit)) + len("?streams=")  # or "&streams="
     for i, stream in enumerate(streams):
-        extra = len(stream.name) + (1 if in_url else 0)
+        extra = len(url_name(stream)) + (1 if in_url else 0)
         if length + extra > max_url_length:
             return in_url, list(streams[i:])
         in_url.append(stream)

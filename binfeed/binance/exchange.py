@@ -5,7 +5,13 @@ Binance's spot WebSocket-stream docs:
 
 - paths: raw ``/ws/<stream>`` (also ``/ws`` with no stream, and ``/ws/a/b``), combined
   ``/stream?streams=a/b`` (also ``/stream`` with none); anything else is HTTP 404, an
-  invalid or refused stream name in the path HTTP 400;
+  invalid or refused stream name in the path HTTP 400. Names may be percent-encoded
+  (UTF-8: ``%E5%B8%81...usdt@trade``; Binance accepts URL-encoded names since 2025-12);
+  a symbol is any name the queue can hold, ASCII letters lower-case
+  (:func:`binfeed.binance.streams.is_stream_symbol`);
+- ``timeUnit=MICROSECOND`` (or ``microsecond``) in the query asks for times in
+  microseconds, ``MILLISECOND`` / ``millisecond`` or none for milliseconds; any other value
+  is HTTP 400 (:mod:`binfeed.binance.timeunit`);
 - control messages ``SUBSCRIBE``, ``UNSUBSCRIBE``, ``LIST_SUBSCRIPTIONS``,
   ``SET_PROPERTY``/``GET_PROPERTY`` (``combined``), with Binance's replies
   (``{"result":null,"id":1}``) and error replies (``{"error":{"code":2,"msg":"Invalid
@@ -27,13 +33,17 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from binfeed.binance.pacing import BINANCE_MESSAGE_LIMIT, BINANCE_MESSAGE_WINDOW, RollingWindow
+from binfeed.binance.streams import is_stream_symbol
+from binfeed.binance.timeunit import TimeUnit
 
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
-#: A well-formed stream name: ``<symbol>@<type>[@<option>]`` or an all-market ``!...`` one.
-STREAM_NAME_RE = re.compile(r"(?:[a-z0-9_-]{1,32}|![A-Za-z0-9_]+)@[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)*")
+#: What follows a stream name's symbol: ``@<type>[@<option>]``.
+_STREAM_SUFFIX_RE = re.compile(r"@[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)*")
+#: An all-market stream's first part (``!ticker@arr``, ``!miniTicker@arr``).
+_ALL_MARKET_RE = re.compile(r"![A-Za-z0-9_]+")
 #: Binance: 64-bit signed integer ids, or alphanumeric strings of at most 36 characters.
 ID_STRING_RE = re.compile(r"[A-Za-z0-9_-]{0,36}")
 MAX_STREAMS = 1024
@@ -47,12 +57,23 @@ def server_shutdown_event(event_ms: int) -> str:
     return json.dumps({"e": "serverShutdown", "E": event_ms}, separators=(",", ":"))
 
 
+def valid_stream_name(name: str) -> bool:
+    """A well-formed stream name: ``<symbol>@<type>[@<option>]`` (the symbol as stream names
+    spell it: ``btcusdt@trade``, ``币安人生usdt@trade``) or an all-market ``!...`` one."""
+    head, at, rest = name.partition("@")
+    if not at or not _STREAM_SUFFIX_RE.fullmatch(at + rest):
+        return False
+    return _ALL_MARKET_RE.fullmatch(head) is not None or is_stream_symbol(head)
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    """An accepted connect path: combined or raw envelopes, streams named in the path."""
+    """An accepted connect path: combined or raw envelopes, streams named in the path (as
+    decoded from it), the unit of the times to send."""
 
     combined: bool
     streams: tuple[str, ...]
+    time_unit: TimeUnit = TimeUnit.MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,27 +92,35 @@ def route(target: str, refuse: Callable[[str], bool] = lambda name: False) -> Ro
         refuse: names of streams this server refuses (fault injection).
     """
     path, _, query = target.partition("?")
-    if path in ("/ws", "/ws/"):
-        names: list[str] = []
-        combined = False
-    elif path.startswith("/ws/"):
-        names = [n for n in path[4:].split("/") if n]
-        combined = False
-    elif path in ("/stream", "/stream/"):
-        values = parse_qs(query, keep_blank_values=True).get("streams", [""])
-        names = [n for n in values[-1].split("/") if n]
-        combined = True
-    else:
-        return Rejection(404, f"No WebSocket endpoint at {path}: use /ws/<stream> or "
-                              "/stream?streams=<stream>/<stream>\n")
+    try:
+        params = parse_qs(query, keep_blank_values=True, errors="strict")
+        if path in ("/ws", "/ws/"):
+            names: list[str] = []
+            combined = False
+        elif path.startswith("/ws/"):
+            names = [unquote(n, errors="strict") for n in path[4:].split("/") if n]
+            combined = False
+        elif path in ("/stream", "/stream/"):
+            names = [n for n in params.get("streams", [""])[-1].split("/") if n]
+            combined = True
+        else:
+            return Rejection(404, f"No WebSocket endpoint at {path}: use /ws/<stream> or "
+                                  "/stream?streams=<stream>/<stream>\n")
+    except UnicodeDecodeError:
+        return Rejection(400, "Invalid request: the URL is not percent-encoded UTF-8\n")
+    try:
+        unit = TimeUnit.from_url_value(params["timeUnit"][-1]) if "timeUnit" in params \
+            else TimeUnit.MS
+    except ValueError as exc:
+        return Rejection(400, f"Invalid request: {exc}\n")
     for name in names:
-        if not STREAM_NAME_RE.fullmatch(name):
+        if not valid_stream_name(name):
             return Rejection(400, f"Invalid request: invalid stream name `{name}`\n")
         if refuse(name):
             return Rejection(400, f"Invalid request: stream `{name}` is not available\n")
     if len(set(names)) > MAX_STREAMS:
         return Rejection(400, f"Invalid request: too many streams (at most {MAX_STREAMS})\n")
-    return Route(combined, tuple(dict.fromkeys(names)))
+    return Route(combined, tuple(dict.fromkeys(names)), unit)
 
 
 class IncomingBudget:
@@ -179,7 +208,7 @@ class Session:
             return self._error(ident, 2, "Invalid request: params must be a non-empty array "
                                          "of stream names"), [], []
         for name in params:
-            if not STREAM_NAME_RE.fullmatch(name):
+            if not valid_stream_name(name):
                 return self._error(ident, 2,
                                    f"Invalid request: invalid stream name `{name}`"), [], []
         if method == "UNSUBSCRIBE":

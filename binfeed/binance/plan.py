@@ -285,7 +285,8 @@ class ShardPlan:
         if rec.attempts.delay(now) == 0:
             rec._throttled = False  # a token to spare: warn again when it runs out
         limit = 0 if self.subscribe_only else rec.config.max_url_length
-        in_url, rest = split_for_url(rec.config.endpoint, self.streams, limit)
+        in_url, rest = split_for_url(rec.config.endpoint, self.streams, limit,
+                                     rec.config.time_unit)
         machine = ConnectionMachine(rec._new_conn_id(), in_url, rest, rec.append,
                                     settings=rec.settings, live=live)
         rec.stats.connection_attempts += 1

@@ -5,7 +5,8 @@ Pace (``speed``): 1.0 is the recorded pace (frame times from the source), N is N
 faster, None is as fast as the slowest subscribed client reads (the playback then waits
 while no connection has any subscription, so a reconnecting client misses only what was
 in flight on the connection it lost). Playback starts when the first subscription comes.
-Each frame's wire bytes are made once (:class:`Encoded`), for every connection.
+Each frame's wire bytes are made once per form (combined or raw, milliseconds or
+microseconds: :class:`Encoded`), for every connection that wants that form.
 
 The server (:mod:`binfeed.binance.server`) runs one playback for all connections (the
 shared clock, like the exchange) or one per connection; its connections are the
@@ -22,6 +23,7 @@ import anyio
 import anyio.lowlevel
 
 from binfeed.binance.sources import Source, SourceFrame
+from binfeed.binance.timeunit import TimeUnit, payload_in_unit
 
 __all__ = ["Encoded", "Playback", "Subscriber", "encode_text_frame"]
 
@@ -42,31 +44,33 @@ def encode_text_frame(payload: bytes) -> bytes:
 
 
 class Encoded:
-    """A source frame's wire bytes, raw and combined, made once for all connections."""
+    """A source frame's wire bytes, made once per form for all connections."""
 
-    __slots__ = ("_combined", "_raw", "frame", "name")
+    __slots__ = ("_wire", "frame", "name")
 
     def __init__(self, frame: SourceFrame, name: str) -> None:
         self.frame = frame
         self.name = name
-        self._raw: bytes | None = None
-        self._combined: bytes | None = None
+        self._wire: dict[tuple[bool, TimeUnit], bytes] = {}
 
-    def wire(self, combined: bool) -> bytes:
-        """The frame as a ``/stream`` (combined envelope) or a ``/ws`` (raw) client gets it."""
-        if combined:
-            if self._combined is None:
-                payload = self.frame.payload
-                body = (f'{{"stream":"{self.name}","data":{payload}}}' if isinstance(payload, str)
-                        else b'{"stream":"' + self.name.encode() + b'","data":' + payload + b"}")
-                self._combined = encode_text_frame(
-                    body.encode() if isinstance(body, str) else body)
-            return self._combined
-        if self._raw is None:
-            payload = self.frame.payload
-            self._raw = encode_text_frame(
-                payload.encode() if isinstance(payload, str) else payload)
-        return self._raw
+    def wire(self, combined: bool, unit: TimeUnit = TimeUnit.MS) -> bytes:
+        """The frame as a ``/stream`` (combined envelope) or a ``/ws`` (raw) client gets it,
+        with its times in the unit the client's URL asked for."""
+        key = (combined, unit)
+        wire = self._wire.get(key)
+        if wire is None:
+            payload = self._payload(unit)
+            if combined:
+                payload = b'{"stream":"' + self.name.encode() + b'","data":' + payload + b"}"
+            wire = self._wire[key] = encode_text_frame(payload)
+        return wire
+
+    def _payload(self, unit: TimeUnit) -> bytes:
+        frame = self.frame
+        if unit is TimeUnit.US and frame.payload_us is not None:
+            return frame.payload_us.encode()
+        text = frame.payload if isinstance(frame.payload, str) else frame.payload.decode()
+        return payload_in_unit(text, unit).encode()
 
 
 class Subscriber(Protocol):

@@ -15,8 +15,11 @@ one ``binfeed replay`` prints with.
 Prices and quantities are written as plain decimals (Binance's grammar: digits, a point,
 at least 8 decimals like Binance's own ``"61837.63000000"``) carrying the shortest digits
 that give the stored double back, so recording a replay stores the same values bit for bit.
-The symbol is written as the queue stores it (upper-case, as Binance sends it) and streams
-are named with it lower-case (``btcusdt@trade``). Symbol definitions, gaps and connection
+The symbol is written as the queue stores it (ASCII letters upper-case, as Binance sends
+it; UTF-8 as it is: ``"s":"币安人生USDT"``) and streams are named with its ASCII letters
+lower-case (``btcusdt@trade``, ``币安人生usdt@trade``). Times go out in the unit each client
+asks for (``timeUnit`` in its URL): milliseconds by default, exact microseconds with
+``timeUnit=MICROSECOND``. Symbol definitions, gaps and connection
 records are not frames and are not sent.
 
 Frames go out in receive-time order (a queue filled by importing captures one after the
@@ -36,6 +39,7 @@ import numpy as np
 
 from binfeed import errors
 from binfeed.binance.sources import Source, SourceFrame
+from binfeed.export import json_text
 from binfeed.queue import Damage, QueueReader
 from binfeed.records import (
     BOOK_TICKER_DTYPE,
@@ -47,6 +51,7 @@ from binfeed.records import (
     RecordType,
 )
 from binfeed.selection import EVERYTHING, Selection
+from binfeed.symbols import stream_symbol
 
 log = logging.getLogger(__name__)
 
@@ -73,37 +78,48 @@ def decimal_text(x: float) -> str:
     return f"{whole}.{frac}"
 
 
-def _book_payloads(batch: np.ndarray, idx: np.ndarray, names: list[str]) -> list[str]:
+# Payloads are written in milliseconds (Binance's default unit), and once more with exact
+# microseconds when a time has a part below the millisecond (a stream recorded with
+# timeUnit=MICROSECOND); otherwise the server converts the millisecond text exactly.
+Payloads = list[tuple[str, str | None]]
+
+
+def _book_payloads(batch: np.ndarray, idx: np.ndarray, names: list[str]) -> Payloads:
     r = batch.view(BOOK_TICKER_DTYPE)
     dec = decimal_text
-    out = []
+    out: Payloads = []
     for u, s, b, bq, a, aq, ts in zip(
         r["seq"][idx].tolist(), names, r["bid_price"][idx].tolist(),
         r["bid_qty"][idx].tolist(), r["ask_price"][idx].tolist(), r["ask_qty"][idx].tolist(),
         r["timestamp"][idx].tolist(), strict=True,
     ):
-        # the queue keeps microseconds; Binance's default unit is milliseconds
-        head = f'{{"u":{u},"E":{ts // 1000},' if ts else f'{{"u":{u},'
-        out.append(f'{head}"s":"{s}","b":"{dec(b)}","B":"{dec(bq)}","a":"{dec(a)}",'
-                   f'"A":"{dec(aq)}"}}')
+        tail = f'"s":"{s}","b":"{dec(b)}","B":"{dec(bq)}","a":"{dec(a)}","A":"{dec(aq)}"}}'
+        if not ts:
+            out.append((f'{{"u":{u},{tail}', None))
+            continue
+        us = f'{{"u":{u},"E":{ts},{tail}' if ts % 1000 else None
+        out.append((f'{{"u":{u},"E":{ts // 1000},{tail}', us))
     return out
 
 
-def _trade_payloads(batch: np.ndarray, idx: np.ndarray, names: list[str]) -> list[str]:
+def _trade_payloads(batch: np.ndarray, idx: np.ndarray, names: list[str]) -> Payloads:
     r = batch.view(TRADE_DTYPE)
     dec = decimal_text
-    out = []
+    out: Payloads = []
     for s, t, p, q, tt, et, f in zip(
         names, r["trade_id"][idx].tolist(), r["price"][idx].tolist(), r["qty"][idx].tolist(),
-        (r["trade_ts_us"][idx] // 1000).tolist(), (r["event_ts_us"][idx] // 1000).tolist(),
+        r["trade_ts_us"][idx].tolist(), r["event_ts_us"][idx].tolist(),
         r["trade_flags"][idx].tolist(), strict=True,
     ):
         maker = "true" if f & TRADE_BUYER_IS_MAKER else "false"
         best = ""
         if f & TRADE_BEST_MATCH_KNOWN:
             best = ',"M":true' if f & TRADE_BEST_MATCH else ',"M":false'
-        out.append(f'{{"e":"trade","E":{et},"s":"{s}","t":{t},"p":"{dec(p)}","q":"{dec(q)}",'
-                   f'"T":{tt},"m":{maker}{best}}}')
+        mid = f'"s":"{s}","t":{t},"p":"{dec(p)}","q":"{dec(q)}"'
+        end = f'"m":{maker}{best}}}'
+        us = (f'{{"e":"trade","E":{et},{mid},"T":{tt},{end}' if tt % 1000 or et % 1000
+              else None)
+        out.append((f'{{"e":"trade","E":{et // 1000},{mid},"T":{tt // 1000},{end}', us))
     return out
 
 
@@ -141,9 +157,10 @@ def batch_frames(
             continue
         rows = idx[where]
         names = [symbols.get(s, f"?{s}") for s in sid[rows].tolist()]
-        for k, name, payload in zip(where.tolist(), names, make(batch, rows, names),
-                                    strict=True):
-            out[k] = SourceFrame(recvs[k], name.lower(), stream, payload)
+        quoted = [json_text(n) for n in names]  # inside "s":"..."
+        for k, name, (payload, payload_us) in zip(where.tolist(), names,
+                                                  make(batch, rows, quoted), strict=True):
+            out[k] = SourceFrame(recvs[k], stream_symbol(name), stream, payload, payload_us)
     return out  # type: ignore[return-value]
 
 

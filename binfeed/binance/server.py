@@ -59,6 +59,7 @@ from binfeed.binance.faults import Fault, FaultAction, FaultSchedule, apply_faul
 from binfeed.binance.playback import Encoded, Playback, encode_text_frame
 from binfeed.binance.server_config import ServerConfig
 from binfeed.binance.sources import Source
+from binfeed.symbols import stream_symbol
 
 log = logging.getLogger("binfeed.server")
 
@@ -285,10 +286,11 @@ class _Connection:
                 continue
             limit = self.faults.frames_until_next(stats.frames_sent)
             combined = self.session.combined
+            unit = self.session.route.time_unit
             parts: list[bytes] = []
             size = 0
             while outbox and len(parts) < limit and size < SEND_CHUNK:
-                wire = outbox.popleft().wire(combined)
+                wire = outbox.popleft().wire(combined, unit)
                 parts.append(wire)
                 size += len(wire)
             if len(outbox) < OUTBOX_FRAMES:
@@ -418,7 +420,7 @@ class BinanceServer:
         self._numbers = 0
         self.shared = Playback(source, self.config.speed)
         self._task_group: anyio.abc.TaskGroup | None = None
-        refused = {s.lower() for s in self.config.refuse}
+        refused = {stream_symbol(s) for s in self.config.refuse}
         self.refuses: Callable[[str], bool] = lambda name: name.partition("@")[0] in refused
 
     @property

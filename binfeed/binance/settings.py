@@ -26,6 +26,7 @@ from binfeed.binance.endpoint import (
 )
 from binfeed.binance.machine import DEFAULT_CLOSE_TIMEOUT, ConnectionSettings
 from binfeed.binance.streams import StreamId
+from binfeed.binance.timeunit import TimeUnit
 
 if TYPE_CHECKING:
     import ssl
@@ -71,6 +72,8 @@ class RecorderConfig:
         prefault_at: prepare the next segment once the current one is this full (0..1).
         maintenance_interval: how often the queue is checked for the two above.
         ssl_context: TLS settings for wss:// (default: system CAs, hostname verified).
+        time_unit: the unit to ask Binance for its times in (``timeUnit`` in the URL);
+            records keep microseconds either way, exact with ``TimeUnit.US``.
     """
 
     endpoint: Endpoint
@@ -98,6 +101,7 @@ class RecorderConfig:
     prefault_at: float = DEFAULT_PREFAULT_AT
     maintenance_interval: float = DEFAULT_MAINTENANCE_INTERVAL
     ssl_context: ssl.SSLContext | None = None
+    time_unit: TimeUnit = TimeUnit.MS
 
     def connection_settings(self) -> ConnectionSettings:
         """What each connection's state machine is told."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from binfeed.capture import read_frames
+from binfeed.symbols import stream_symbol
 
 log = logging.getLogger("binfeed.server")
 
@@ -32,15 +33,21 @@ class SourceFrame(NamedTuple):
 
     Attributes:
         recv_ns: when it was received (ns since the epoch); paces the replay.
-        symbol: the lower-case symbol of the stream name ('btcusdt').
+        symbol: the symbol as the stream name spells it ('btcusdt', '币安人生usdt').
         stream: the stream type after the first '@' ('bookTicker', 'trade', 'depth@100ms').
-        payload: the raw payload JSON text (what a /ws/ connection receives).
+        payload: the raw payload JSON text (what a /ws/ connection receives), its times in
+            milliseconds or microseconds (the server converts them to what each client
+            asked for, :mod:`binfeed.binance.timeunit`).
+        payload_us: the same payload with exact microsecond times, when the source knows
+            them (a recorded queue) and ``payload`` rounded them to milliseconds; None
+            when ``payload`` converts exactly.
     """
 
     recv_ns: int
     symbol: str
     stream: str
     payload: str
+    payload_us: str | None = None
 
     @property
     def name(self) -> str:
@@ -58,7 +65,9 @@ def envelope_frame(recv_ns: int, frame: str) -> SourceFrame | None:
     frame = frame.strip()
     if frame.startswith(_PREFIX):
         end = frame.find('"', len(_PREFIX))
-        if end > 0 and frame.startswith(_DATA, end + 1) and frame.endswith("}"):
+        # an escaped name ("\u5e01usdt@trade") is read by json below
+        if (end > 0 and frame.startswith(_DATA, end + 1) and frame.endswith("}")
+                and "\\" not in frame[len(_PREFIX):end]):
             name = frame[len(_PREFIX) : end]
             payload = frame[end + 1 + len(_DATA) : -1]
             symbol, sep, stream = name.partition("@")
@@ -73,7 +82,8 @@ def envelope_frame(recv_ns: int, frame: str) -> SourceFrame | None:
     symbol, sep, stream = obj["stream"].partition("@")
     if not sep:
         return None
-    return SourceFrame(recv_ns, symbol, stream, json.dumps(obj["data"], separators=(",", ":")))
+    return SourceFrame(recv_ns, symbol, stream,
+                       json.dumps(obj["data"], separators=(",", ":"), ensure_ascii=False))
 
 
 def read_capture(path: str | os.PathLike[str]) -> Iterator[SourceFrame]:
@@ -105,7 +115,7 @@ def capture_source(
 
     The files are read once, when this is called.
     """
-    wanted = None if symbols is None else {s.lower() for s in symbols}
+    wanted = None if symbols is None else {stream_symbol(s) for s in symbols}
     frames = [f for f in load_capture(paths) if wanted is None or f.symbol in wanted]
     return lambda: frames
 

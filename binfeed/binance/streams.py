@@ -1,25 +1,22 @@
 """Binance stream names: which symbols and kinds a recorder subscribes to.
 
-A stream name is the lower-case symbol, ``@`` and the stream type, exactly as Binance
-spells it: ``btcusdt@bookTicker``, ``btcusdt@trade``. Payloads carry the symbol upper-case
-(``"s":"BTCUSDT"``); only stream names are lower-case.
+A stream name is the symbol with its ASCII letters lower-case, ``@`` and the stream type,
+exactly as Binance spells it: ``btcusdt@bookTicker``, ``btcusdt@trade``,
+``币安人生usdt@trade``. Payloads carry the symbol upper-case (``"s":"BTCUSDT"``); only
+stream names are lower-case, and only ASCII letters change case (:mod:`binfeed.symbols`).
 
-Sans-I/O: no sockets, no event loop (the stream kinds' codes come from the C header).
+Sans-I/O: no sockets, no event loop (the stream kinds' codes and the symbol rule come from
+the C header and the C writer).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from binfeed.errors import ConfigError
+from binfeed.errors import ConfigError, InvalidRecordError
 from binfeed.records import Stream
-
-#: Symbols binfeed accepts: what the queue can store (binfeed_reader.h: BF_SYMBOL_MAX = 32,
-#: characters [A-Za-z0-9_-]), written lower-case in stream names.
-SYMBOL_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-
+from binfeed.symbols import stream_symbol, symbol_key
 
 #: The stream kinds binfeed records: the one enumeration, from the format header through
 #: ``lib`` (``binfeed.records.Stream``); ``wire_name`` is Binance's spelling.
@@ -43,19 +40,17 @@ DEFAULT_KINDS = (StreamKind.BOOK_TICKER,)
 
 
 def normalize_symbol(text: str) -> str:
-    """' BTCUSDT ' -> 'btcusdt'.
+    """' BTCUSDT ' -> 'btcusdt', '币安人生USDT' -> '币安人生usdt': a symbol as stream names
+    spell it.
 
     Raises:
-        ConfigError: empty, longer than 32 characters, or characters other than letters,
-            digits, '_' and '-'.
+        ConfigError: empty, longer than the queue's symbol field (32 bytes of UTF-8), or
+            an ASCII character other than letters, digits, '_', '-' and '.'.
     """
-    symbol = text.strip().lower()
-    if not SYMBOL_RE.fullmatch(symbol):
-        raise ConfigError(
-            f"invalid symbol {text!r}: use Binance's symbol name, letters and digits only "
-            "(for example btcusdt)"
-        )
-    return symbol
+    try:
+        return stream_symbol(symbol_key(text.strip()))
+    except InvalidRecordError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -74,14 +69,24 @@ class StreamId:
 
     @classmethod
     def parse(cls, name: str) -> StreamId | None:
-        """'btcusdt@trade' -> StreamId('btcusdt', TRADE); None for any other stream."""
+        """'btcusdt@trade' -> StreamId('btcusdt', TRADE); None for any other stream (also
+        for a symbol not spelt as stream names spell it, 'BTCUSDT@trade')."""
         symbol, sep, kind = name.partition("@")
-        if not sep or not SYMBOL_RE.fullmatch(symbol):
+        if not sep or not is_stream_symbol(symbol):
             return None
         for k in StreamKind:
             if k.wire_name == kind:
                 return cls(symbol, k)
         return None
+
+
+def is_stream_symbol(text: str) -> bool:
+    """True for a valid symbol spelt as stream names spell it ('btcusdt', '币安人生usdt');
+    False for 'BTCUSDT', '', 'btc/usdt' or one longer than the queue stores."""
+    try:
+        return stream_symbol(symbol_key(text)) == text
+    except InvalidRecordError:
+        return False
 
 
 def parse_symbols(text: str | Iterable[str]) -> list[str]:

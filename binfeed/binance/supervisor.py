@@ -67,7 +67,8 @@ class Recorder:
         self.stats: RecorderStats = self.plan.stats
         self._options = TransportOptions(open_timeout=config.open_timeout,
                                          max_frame=config.max_frame,
-                                         ssl_context=config.ssl_context)
+                                         ssl_context=config.ssl_context,
+                                         time_unit=config.time_unit)
 
     @property
     def connections(self) -> list[ConnectionMachine]:

@@ -12,11 +12,14 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
+import io
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -24,7 +27,8 @@ from click.core import ParameterSource
 from binfeed import bus
 from binfeed._ffi import lib
 from binfeed.commands.params import RETENTION, SYNC
-from binfeed.errors import BinfeedError, ConfigError
+from binfeed.errors import BinfeedError, ConfigError, InvalidRecordError
+from binfeed.symbols import symbol_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,10 +50,18 @@ def queue_dir_option(required: bool = True) -> Callable[[F], F]:
     )
 
 
+def _symbol_keys(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+    try:
+        return split_symbols(value)
+    except InvalidRecordError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 def symbols_option(help_text: str) -> Callable[[F], F]:
-    """``--symbols a,b``: comma-separated symbols, any case."""
+    """``--symbols a,b``: comma-separated symbols, any case; the command receives them as
+    the queue stores them (``['BTCUSDT', '币安人生USDT']``, [] when not given)."""
     return click.option("--symbols", "-s", default=None, metavar="SYM[,SYM...]",
-                        help=help_text)
+                        callback=_symbol_keys, help=help_text)
 
 
 def _check_segment_slots(ctx: click.Context, param: click.Parameter, value: int) -> int:
@@ -87,10 +99,35 @@ def sync_option() -> Callable[[F], F]:
 
 
 def split_symbols(value: str | None) -> list[str]:
-    """'btcusdt, ETHUSDT' -> ['BTCUSDT', 'ETHUSDT'] (empty entries dropped)."""
+    """'btcusdt, 币安人生usdt' -> ['BTCUSDT', '币安人生USDT'] (empty entries dropped).
+
+    Raises:
+        InvalidRecordError: a name no queue can hold (:func:`binfeed.symbols.symbol_key`).
+    """
     if not value:
         return []
-    return [s.strip().upper() for s in value.split(",") if s.strip()]
+    return [symbol_key(s.strip()) for s in value.split(",") if s.strip()]
+
+
+def utf8_stdout() -> IO[str]:
+    """Standard output, writing UTF-8 whatever the locale says: JSON lines and CSV are UTF-8
+    by contract, also for symbols such as 币安人生USDT."""
+    out = sys.stdout
+    if isinstance(out, io.TextIOWrapper) and not _is_utf8(out):
+        out.reconfigure(encoding="utf-8")
+    return out
+
+
+def readable_console() -> None:
+    """Text for people on a console whose locale cannot show every character (a UTF-8 symbol
+    on a Latin-1 terminal) is written with backslash escapes instead of failing."""
+    for out in (sys.stdout, sys.stderr):
+        if isinstance(out, io.TextIOWrapper) and not _is_utf8(out):
+            out.reconfigure(errors="backslashreplace")
+
+
+def _is_utf8(out: IO[str]) -> bool:
+    return codecs.lookup(out.encoding or "ascii").name == "utf-8"
 
 
 def translate_errors(fn: F) -> F:

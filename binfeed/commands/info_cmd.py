@@ -11,7 +11,7 @@ import click
 
 from binfeed.bus import BusQueue, list_queues
 from binfeed.commands.common import config_option, queue_location, translate_errors
-from binfeed.display import duration, size, utc_time
+from binfeed.display import duration, ljust, size, utc_time
 from binfeed.summary import QueueSummary, summarize
 
 
@@ -100,10 +100,10 @@ def print_summary(s: QueueSummary, max_gaps: int) -> None:
     click.echo(f"symbols   {len(s.records_by_symbol)}")
     for name, counts in sorted(s.records_by_symbol.items()):
         parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-        click.echo(f"  {name:<14} {parts}")
+        click.echo(f"  {ljust(name, 14)} {parts}")
     click.echo(f"gaps      {len(s.gaps)}")
     for g in s.gaps[:max_gaps]:
-        click.echo(f"  {utc_time(g.recv_ts_ns)} {g.stream:<24} {g.reason:<16} "
+        click.echo(f"  {utc_time(g.recv_ts_ns)} {ljust(g.stream, 24)} {g.reason:<16} "
                    f"last {g.last_seq if g.last_seq is not None else '-'} "
                    f"next {g.next_seq if g.next_seq is not None else '-'}")
     if len(s.gaps) > max_gaps:

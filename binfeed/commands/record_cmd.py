@@ -20,6 +20,7 @@ from binfeed.binance.pacing import DEFAULT_CONNECT_BURST, DEFAULT_CONNECT_RATE
 from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.streams import parse_kinds, parse_symbols, stream_ids
 from binfeed.binance.supervisor import Recorder, open_recorder
+from binfeed.binance.timeunit import TimeUnit
 from binfeed.commands.common import (
     config_option,
     queue_location,
@@ -31,6 +32,7 @@ from binfeed.commands.common import (
 from binfeed.commands.record_status import RecordingStatus, status_line, summary_lines
 from binfeed.durability import SyncPolicy
 from binfeed.retention import RetentionPolicy, retention_task
+from binfeed.symbols import SYMBOL_MAX_BYTES
 
 log = logging.getLogger("binfeed.record")
 
@@ -45,12 +47,18 @@ EXIT_ENDPOINT = 5
 @click.command("record")
 @queue_location(writer=True, default_name=recorder_default_name)
 @click.option("--symbols", "-s", required=True, metavar="SYM[,SYM...]",
-              help="Symbols to record, comma-separated, any case (btcusdt,ethusdt).")
+              help="Symbols to record, comma-separated, any case (btcusdt,ethusdt); UTF-8 "
+              f"names as Binance lists them (币安人生usdt), up to {SYMBOL_MAX_BYTES} bytes each.")
 @click.option("--streams", default="bookTicker", show_default=True,
               metavar="STREAM[,STREAM...]", help="Stream types: bookTicker, trade.")
 @click.option("--url", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
               help="Endpoint base scheme://host[:port] (binfeed adds /stream?streams=...). "
               "wss:// certificates are always verified.")
+@click.option("--time-unit", type=click.Choice([u.value for u in TimeUnit]),
+              default=TimeUnit.MS.value, show_default=True,
+              help="The unit to ask Binance for its times in: ms (its default) or us "
+              "(timeUnit=MICROSECOND: trade times with their microseconds). Records store "
+              "microseconds either way; with ms the last three digits are 0.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="Record this long, then seal and exit 0. "
               "Default: until SIGINT/SIGTERM.")
@@ -75,7 +83,8 @@ EXIT_ENDPOINT = 5
               help="Live status line on stderr. Default: only when stderr is a terminal.")
 @retain_option()
 @config_option()
-def record(queue: Path, symbols: str, streams: str, url: str, duration: float | None,
+def record(queue: Path, symbols: str, streams: str, url: str, time_unit: str,
+           duration: float | None,
            segment_slots: int, sync: SyncPolicy, streams_per_connection: int,
            stall_timeout: float, connect_burst: int, connect_rate: float,
            show_status: bool | None, retain: RetentionPolicy | None) -> None:
@@ -109,6 +118,7 @@ def record(queue: Path, symbols: str, streams: str, url: str, duration: float | 
 
     \b
         binfeed record --queue data/q --symbols btcusdt,ethusdt --streams bookTicker,trade
+        binfeed record -q data/q -s 币安人生usdt --streams trade --time-unit us
         binfeed record -q /tmp/q -s btcusdt --url ws://127.0.0.1:9000 --duration 60
         binfeed record --bus-root /srv/binfeed -s btcusdt --retain 7d,50GiB
         binfeed record --config /etc/binfeed.toml
@@ -123,7 +133,8 @@ def record(queue: Path, symbols: str, streams: str, url: str, duration: float | 
         raise click.UsageError(str(exc)) from None
     config = RecorderConfig(endpoint, wanted, streams_per_connection=streams_per_connection,
                             stall_timeout=stall_timeout, sync_interval=sync.every_s,
-                            connect_burst=connect_burst, connect_rate=connect_rate)
+                            connect_burst=connect_burst, connect_rate=connect_rate,
+                            time_unit=TimeUnit(time_unit))
     live = sys.stderr.isatty() if show_status is None else show_status
     code = run_record(queue, config, duration=duration, segment_slots=segment_slots,
                       live_status=live, out=sys.stdout, retain=retain,

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote
 
 import click
 import numpy as np
@@ -18,15 +19,16 @@ from binfeed.binance.server_config import ServerConfig
 from binfeed.commands.common import (
     config_option,
     queue_location,
-    split_symbols,
     symbols_option,
     translate_errors,
+    utf8_stdout,
 )
 from binfeed.commands.damage import DamageLog
 from binfeed.commands.params import SPEED, TIME
 from binfeed.export import CSV_HEADER, csv_lines, jsonl_lines, npz_tables
 from binfeed.queue import QueueReader, list_segments
 from binfeed.selection import Selection
+from binfeed.symbols import stream_name
 
 FORMATS = ("jsonl", "csv", "npz")
 #: --serve's port when none is given (Binance's own: wss://stream.binance.com:9443).
@@ -64,7 +66,7 @@ log = logging.getLogger("binfeed.replay")
               "the client reads.")
 @config_option()
 @translate_errors
-def replay(queue_dir: Path, fmt: str, symbols: str | None, output: Path | None,
+def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
            include_all: bool, follow: bool, time_from: int | None, time_to: int | None,
            serve: bool, host: str, port: int, speed: float | None) -> None:
     """Print every record of the queue at DIR, in queue order.
@@ -111,7 +113,7 @@ def replay(queue_dir: Path, fmt: str, symbols: str | None, output: Path | None,
         binfeed replay data/q --serve --port 9443 --speed 10
         binfeed record --queue copy --symbols btcusdt --url ws://127.0.0.1:9443
     """
-    selection = Selection.of(split_symbols(symbols), start_ns=time_from, end_ns=time_to)
+    selection = Selection.of(symbols, start_ns=time_from, end_ns=time_to)
     if serve:
         if follow or output is not None or fmt != "jsonl" or include_all:
             raise click.UsageError("--serve serves frames: drop --follow, --output, --format "
@@ -149,7 +151,7 @@ def replay(queue_dir: Path, fmt: str, symbols: str | None, output: Path | None,
 def _write_to(output: Path | None, reader: QueueReader, fmt: str, selection: Selection,
               include_all: bool, follow: bool) -> None:
     stream: IO[str] = (output.open("w", encoding="utf-8", newline="\n") if output
-                       else sys.stdout)
+                       else utf8_stdout())
     try:
         _write_text(reader, fmt, selection, include_all, follow, stream)
     except BrokenPipeError:  # `| head`: the reader went away, which is fine
@@ -246,7 +248,8 @@ def _serve(queue_dir: Path, host: str, port: int, speed: float | None,
                 await tg.start(server.serve)
                 pace = "as fast as each client reads" if speed is None else (
                     "at the recorded pace" if speed == 1 else f"{speed:g}x the recorded pace")
-                example = (known[0].lower() if known else "btcusdt") + "@bookTicker"
+                example = quote(stream_name(known[0] if known else "btcusdt", "bookTicker"),
+                                safe="@")
                 click.echo(f"serving {queue_dir} on {server.url} {pace}; each connection "
                            f"replays from the start. Symbols: {', '.join(known) or '-'}. "
                            f"Try {server.url}/ws/{example} or "

@@ -195,22 +195,10 @@ static int decode(bf_parser *p, const char *frame, size_t len, bf_msg *msg) {
 }
 
 /* The stream entry of a validated message's symbol, defining the symbol if new. */
-static int bad_symbol(bf_parser *p, const bf_msg *msg) {
-    /* the first BF_SYMBOL_MAX bytes, whole UTF-8 characters as they are, other bytes '?' */
+/* An error path, out of line: the per-frame path around it stays small enough to inline. */
+__attribute__((noinline, cold)) static int bad_symbol(bf_parser *p, const bf_msg *msg) {
     char shown[BF_SYMBOL_MAX + 1];
-    const unsigned char *sym = (const unsigned char *)msg->symbol;
-    size_t n = msg->symbol_len > BF_SYMBOL_MAX ? BF_SYMBOL_MAX : msg->symbol_len, i = 0;
-    while (i < n) {
-        size_t k = sym[i] >= 0x80 ? bf_utf8_sequence(sym + i, n - i) : 0;
-        if (k > 0) {
-            memcpy(shown + i, sym + i, k);
-            i += k;
-        } else {
-            shown[i] = (sym[i] >= 0x20 && sym[i] < 0x7f) ? (char)sym[i] : '?';
-            i++;
-        }
-    }
-    shown[n] = '\0';
+    size_t n = bf_utf8_printable(shown, sizeof shown, msg->symbol, msg->symbol_len);
     return fail(p, BF_ESYMBOL,
                 "symbol \"s\" must be 1 to %u bytes of UTF-8 (ASCII letters, digits, '_', "
                 "'-', '.' and non-ASCII letters), got \"%s\"%s (%zu bytes)",

@@ -72,50 +72,41 @@ static inline const char *plain_string(const char *p, const char *end) {
     return NULL;
 }
 
+/* A hex digit's value + 1, 0 for any other byte. */
+static const unsigned char HEX1[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,
+    ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
+    ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
+    ['F'] = 16,
+};
+
 static inline int hex4(const char *p, unsigned *out) {
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = (unsigned char)p[i];
-        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-                     : c >= 'a' && c <= 'f' ? c - 'a' + 10u
-                     : c >= 'A' && c <= 'F' ? c - 'A' + 10u
-                                            : 16u;
-        if (d == 16u) return 0;
-        v = (v << 4) | d;
-    }
-    *out = v;
+    unsigned a = HEX1[(unsigned char)p[0]], b = HEX1[(unsigned char)p[1]],
+             c = HEX1[(unsigned char)p[2]], d = HEX1[(unsigned char)p[3]];
+    if (!a || !b || !c || !d) return 0;
+    *out = ((a - 1) << 12) | ((b - 1) << 8) | ((c - 1) << 4) | (d - 1);
     return 1;
 }
 
-/* The rest of a string that plain_string could not finish: `start` is just after its opening
- * quote, p at its first byte that is not plain ASCII. Sets *str and *n to the string's value
- * (into the frame without escapes, else decoded into sc) and returns its closing quote; NULL
- * if it is not of the fast form, or an escaped value does not fit in sc. */
+/* The rest of a string from its first escape: `start` is just after its opening quote, p at
+ * the backslash. Sets *str and *n to the string's value, decoded into sc, and returns its
+ * closing quote; NULL if it is not of the fast form, or the value does not fit in sc. */
 static const char *string_rest(const char *start, const char *p, const char *end,
                                bf_fast_scratch *sc, const char **str, size_t *n) {
-    char *out = NULL; /* set at the first escape: the value is built in sc from then on */
-    size_t o = 0, room = BF_FAST_SCRATCH - sc->used;
+    size_t o = (size_t)(p - start), room = BF_FAST_SCRATCH - sc->used;
+    if (o > room) return NULL;
+    char *out = sc->buf + sc->used;
+    memcpy(out, start, o);
     while (p < end) {
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
-            if (out != NULL) {
-                sc->used += o;
-                *str = out;
-                *n = o;
-            } else {
-                *str = start;
-                *n = (size_t)(p - start);
-            }
+            sc->used += o;
+            *str = out;
+            *n = o;
             return p;
         }
         if (c < 0x20) return NULL;
         if (c == '\\') {
-            if (out == NULL) {
-                o = (size_t)(p - start);
-                if (o > room) return NULL;
-                out = sc->buf + sc->used;
-                memcpy(out, start, o);
-            }
             if (end - p < 2) return NULL;
             char one = 0;
             switch (p[1]) {
@@ -152,40 +143,62 @@ static const char *string_rest(const char *start, const char *p, const char *end
             continue;
         }
         size_t len = 1;
-        if (c >= 0x80 && (len = bf_utf8_sequence((const unsigned char *)p, (size_t)(end - p))) == 0)
-            return NULL;
-        if (out != NULL) {
-            if (o + len > room) return NULL;
-            memcpy(out + o, p, len);
-            o += len;
+        if (c >= 0x80) {
+            if ((len = bf_utf8_sequence((const unsigned char *)p, (size_t)(end - p))) == 0)
+                return NULL;
+        } else { /* a run of plain ASCII, copied at once */
+            while (p + len < end && (unsigned char)p[len] >= 0x20 &&
+                   (unsigned char)p[len] < 0x80 && p[len] != '"' && p[len] != '\\')
+                len++;
         }
+        if (o + len > room) return NULL;
+        memcpy(out + o, p, len);
+        o += len;
         p += len;
     }
     return NULL;
 }
 
-/* p is just after an opening quote; scans the string value (see string_rest) and returns its
- * closing quote, or NULL. */
+/* p is just after an opening quote; scans the string value and returns its closing quote,
+ * or NULL. Plain ASCII runs go eight bytes at a time, a raw UTF-8 character is checked and
+ * stepped over (the value stays in the frame); the first escape hands the rest to
+ * string_rest, which decodes it into sc. */
 static inline const char *string_value(const char *p, const char *end, bf_fast_scratch *sc,
                                        const char **str, size_t *n) {
     const char *start = p;
-    while (end - p >= 8) {
-        uint64_t m = special_bytes(load8(p));
-        if (m != 0) {
-            p += __builtin_ctzll(m) >> 3;
-            break;
+    for (;;) {
+        while (end - p >= 8) {
+            uint64_t m = special_bytes(load8(p));
+            if (m != 0) {
+                p += __builtin_ctzll(m) >> 3;
+                break;
+            }
+            p += 8;
         }
-        p += 8;
+        while (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p <= 0x7e && *p != '"' &&
+               *p != '\\')
+            p++;
+        if (p >= end) return NULL;
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            *str = start;
+            *n = (size_t)(p - start);
+            return p;
+        }
+        if (c >= 0x80) { /* a run of UTF-8 characters (a CJK name) */
+            do {
+                size_t k = bf_utf8_sequence((const unsigned char *)p, (size_t)(end - p));
+                if (k == 0) return NULL;
+                p += k;
+            } while (p < end && (unsigned char)*p >= 0x80);
+        } else if (c == 0x7f) {
+            p++;
+        } else if (c == '\\') {
+            return string_rest(start, p, end, sc, str, n);
+        } else {
+            return NULL; /* a control character */
+        }
     }
-    while (p < end && *p != '"' && (unsigned char)*p >= 0x20 && (unsigned char)*p <= 0x7e &&
-           *p != '\\')
-        p++;
-    if (p < end && *p == '"') {
-        *str = start;
-        *n = (size_t)(p - start);
-        return p;
-    }
-    return string_rest(start, p, end, sc, str, n);
 }
 
 /* Scans one value at p; returns the byte after it, or NULL if it is not of the fast form. */

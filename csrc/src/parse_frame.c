@@ -22,6 +22,7 @@
 
 #include "binfeed.h"
 #include "parse_decimal.h"
+#include "utf8.h"
 
 /* Event types binfeed recognizes but does not store (spot and USD-M futures streams). */
 static const char *const KNOWN_UNSTORED[] = {
@@ -56,11 +57,8 @@ static void shortest_real(double x, char *out, size_t n) {
 static void describe(const bf_jv *v, char *out, size_t n) {
     switch (v->type) {
     case BF_JV_STR: {
-        size_t shown = v->num > 40 ? 40 : v->num;
         char clean[41];
-        for (size_t i = 0; i < shown; i++)
-            clean[i] = (v->str[i] >= 0x20 && v->str[i] < 0x7f) ? v->str[i] : '?';
-        clean[shown] = '\0';
+        size_t shown = bf_utf8_printable(clean, sizeof clean, v->str, (size_t)v->num);
         snprintf(out, n, "string \"%s\"%s", clean, v->num > shown ? "..." : "");
         break;
     }
@@ -132,12 +130,15 @@ static int get_symbol(const ctx *c, const bf_jv *v, bf_msg *msg) {
     return BF_OK;
 }
 
-static int stream_mismatch(const ctx *c, const bf_jv *stream, const bf_msg *msg) {
-    char got[80];
+/* An error path: kept out of line so that check_stream stays small enough to inline. */
+__attribute__((noinline, cold)) static int stream_mismatch(const ctx *c, const bf_jv *stream,
+                                                          const bf_msg *msg) {
+    char got[80], sym[BF_SYMBOL_MAX + 1];
     describe(stream, got, sizeof got);
+    size_t shown = bf_utf8_printable(sym, sizeof sym, msg->symbol, msg->symbol_len);
     snprintf(c->err, c->errlen,
-             "envelope \"stream\" %s does not match its %s payload for symbol \"%.*s\"", got,
-             c->event, (int)(msg->symbol_len > 32 ? 32 : msg->symbol_len), msg->symbol);
+             "envelope \"stream\" %s does not match its %s payload for symbol \"%s\"%s", got,
+             c->event, sym, msg->symbol_len > shown ? "..." : "");
     return BF_EFIELD;
 }
 

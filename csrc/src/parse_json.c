@@ -9,6 +9,7 @@
 
 #include "binfeed.h"
 #include "parse_frame.h"
+#include "utf8.h"
 
 static void to_jv(yyjson_val *v, bf_jv *out) {
     memset(out, 0, sizeof *out);
@@ -98,8 +99,9 @@ int bf_frame_decode_json(yyjson_val *root, locale_t c_locale, bf_msg *msg, char 
     }
     yyjson_val *data = get_last(root, "data", 4);
     if (data == NULL) {
-        snprintf(err, errlen, "envelope field \"data\" is missing (stream \"%.*s\")",
-                 (int)(name.num > 64 ? 64 : name.num), name.str);
+        char shown[65];
+        bf_utf8_printable(shown, sizeof shown, name.str, (size_t)name.num);
+        snprintf(err, errlen, "envelope field \"data\" is missing (stream \"%s\")", shown);
         return BF_EFIELD;
     }
     if (yyjson_is_arr(data)) return decode_array(data, msg, err, errlen);

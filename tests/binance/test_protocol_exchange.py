@@ -14,6 +14,8 @@ from binfeed.binance.exchange import (
     route,
     server_shutdown_event,
 )
+from binfeed.binance.timeunit import TimeUnit, payload_in_unit
+from binfeed.errors import ConfigError
 
 
 def test_routes() -> None:
@@ -35,6 +37,84 @@ def test_routes() -> None:
     assert isinstance(r, Rejection)
     assert r.status == 400
     assert "xyz@trade" in r.text
+
+
+CJK = "币安人生"
+CJK_URL = "%E5%B8%81%E5%AE%89%E4%BA%BA%E7%94%9F"  # the same, percent-encoded UTF-8
+
+
+def test_routes_decode_percent_encoded_utf8_names() -> None:
+    assert route(f"/stream?streams={CJK_URL}usdt@trade/btcusdt@trade") == Route(
+        True, (f"{CJK}usdt@trade", "btcusdt@trade"))
+    assert route(f"/ws/{CJK_URL}usdt@bookTicker") == Route(False, (f"{CJK}usdt@bookTicker",))
+    assert route("/ws/btc%75sdt@trade") == Route(False, ("btcusdt@trade",))
+    # a raw (unencoded) name, as some clients send it, decodes the same way
+    assert route(f"/stream?streams={CJK}usdt@trade") == Route(True, (f"{CJK}usdt@trade",))
+    for bad in ["/ws/%E5%B8usdt@trade",  # not UTF-8 once decoded
+                f"/stream?streams={CJK_URL}USDT@trade",  # not lower-case ASCII letters
+                f"/stream?streams={CJK_URL * 3}@trade",  # 36 bytes: more than a queue holds
+                "/ws/btc%2Fusdt@trade"]:  # a '/' inside a name
+        r = route(bad)
+        assert isinstance(r, Rejection), bad
+        assert r.status == 400
+
+
+def test_routes_take_binances_time_unit() -> None:
+    for value in ("MICROSECOND", "microsecond"):
+        assert route(f"/stream?streams=btcusdt@trade&timeUnit={value}") == Route(
+            True, ("btcusdt@trade",), TimeUnit.US)
+        assert route(f"/ws/btcusdt@trade?timeUnit={value}") == Route(
+            False, ("btcusdt@trade",), TimeUnit.US)
+    for value in ("MILLISECOND", "millisecond"):
+        assert route(f"/stream?timeUnit={value}") == Route(True, (), TimeUnit.MS)
+    assert route("/stream?streams=btcusdt@trade").time_unit is TimeUnit.MS  # type: ignore[union-attr]
+    r = route("/stream?streams=btcusdt@trade&timeUnit=NANOSECOND")
+    assert isinstance(r, Rejection)
+    assert r.status == 400
+    assert "timeUnit" in r.text
+
+
+def test_subscribe_takes_utf8_names_raw_or_escaped() -> None:
+    s = Session(Route(True, ()))
+    out, new, _ = s.handle(json.dumps({"method": "SUBSCRIBE", "params": [f"{CJK}usdt@trade"],
+                                       "id": 1}, ensure_ascii=False))
+    assert json.loads(out) == {"result": None, "id": 1}
+    assert new == [f"{CJK}usdt@trade"]
+    out, new, _ = s.handle(json.dumps({"method": "SUBSCRIBE", "params": [f"{CJK}usdt@bookTicker"],
+                                       "id": 2}))  # \uXXXX escapes
+    assert new == [f"{CJK}usdt@bookTicker"]
+    assert reply(s, {"method": "LIST_SUBSCRIPTIONS", "id": 3})["result"] == [
+        f"{CJK}usdt@trade", f"{CJK}usdt@bookTicker"]
+    assert "error" in reply(s, {"method": "SUBSCRIBE", "params": [f"{CJK}USDT@trade"], "id": 4})
+
+
+def test_payload_times_convert_exactly_to_the_asked_unit() -> None:
+    ms = ('{"e":"trade","E":1764633600124,"s":"BTCUSDT","t":5,"p":"1.0","q":"2.0",'
+          '"T":1764633600123,"m":true}')
+    us = ms.replace(":1764633600124,", ":1764633600124000,").replace(":1764633600123,",
+                                                                      ":1764633600123000,")
+    assert payload_in_unit(ms, TimeUnit.MS) is ms  # already in the unit: the same text
+    assert payload_in_unit(ms, TimeUnit.US) == us
+    assert payload_in_unit(us, TimeUnit.MS) == ms
+    # microseconds to milliseconds round down, as Binance's own millisecond times do
+    fine = us.replace(":1764633600123000,", ":1764633600123999,")
+    assert payload_in_unit(fine, TimeUnit.MS) == ms
+    assert payload_in_unit(fine, TimeUnit.US) is fine
+    # the bound is the parser's (BF_MICROSECOND_TIMES_FROM): 10^14 - 1 is milliseconds
+    edge = '{"E":99999999999999,"T":100000000000000}'
+    assert payload_in_unit(edge, TimeUnit.US) == '{"E":99999999999999000,"T":100000000000000}'
+    assert payload_in_unit(edge, TimeUnit.MS) == '{"E":99999999999999,"T":100000000000}'
+    # every E and T at any depth (arrays of events, a kline's close time); nothing else;
+    # UTF-8 text stays UTF-8; a bookTicker without times and text that is no JSON unchanged
+    arr = '[{"e":"24hrMiniTicker","E":1,"s":"币安人生USDT","c":"1"},{"k":{"t":5,"T":6}}]'
+    assert payload_in_unit(arr, TimeUnit.US) == (
+        '[{"e":"24hrMiniTicker","E":1000,"s":"币安人生USDT","c":"1"},{"k":{"t":5,"T":6000}}]')
+    book = '{"u":1,"s":"BTCUSDT","b":"1","B":"1","a":"1","A":"1"}'
+    assert payload_in_unit(book, TimeUnit.US) is book
+    assert payload_in_unit('not json "E":5', TimeUnit.US) == 'not json "E":5'
+    assert TimeUnit.parse(" US ") is TimeUnit.US
+    with pytest.raises(ConfigError, match=r"ms .* or us"):
+        TimeUnit.parse("ns")
 
 
 def reply(session: Session, obj: object) -> dict:

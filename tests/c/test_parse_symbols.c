@@ -201,6 +201,12 @@ static void fast_scanner(void) {
         snprintf(frame, sizeof frame, BOOK("%s"), sym);
         CHECK_RC(bf_ingest(p, frame, strlen(frame), 3, NULL), BF_ESYMBOL);
         CHECK(strstr(bf_parser_error(p), "33 bytes") != NULL);
+        /* the message shows whole characters, never a cut one */
+        const char *raw36 = BOOK(CJK CJK CJK);
+        CHECK_RC(bf_ingest(p, raw36, strlen(raw36), 3, NULL), BF_ESYMBOL);
+        if (strstr(bf_parser_error(p), "\"" CJK CJK "\xe5\xb8\x81\xe5\xae\x89\"... (36 bytes)") == NULL)
+            fprintf(stderr, "message: %s\n", bf_parser_error(p));
+        CHECK(strstr(bf_parser_error(p), "\"" CJK CJK "\xe5\xb8\x81\xe5\xae\x89\"... (36 bytes)") != NULL);
         sym[0] = '\0';
         for (int i = 0; i < 60; i++) strcat(sym, "\\u5e01"); /* 180 bytes: beyond the scratch */
         snprintf(frame, sizeof frame, BOOK("%s"), sym);

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -63,3 +65,33 @@ def stop(proc: subprocess.Popen[str], timeout: float = 10) -> None:
     except (subprocess.TimeoutExpired, BrokenPipeError):
         proc.kill()
         proc.wait()
+
+
+class Served:
+    """``binfeed replay ... --serve --port 0`` in another process."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = spawn_binfeed("replay", *args, "--serve", "--port", "0")
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        m = re.search(r"on (ws://127\.0\.0\.1:\d+) ", line)
+        assert m, f"no URL in {line!r}: {self.proc.stderr.read() if self.proc.stderr else ''}"
+        self.url = m.group(1)
+        self.banner = line
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        return self.proc.returncode, err
+
+    def __enter__(self) -> Served:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

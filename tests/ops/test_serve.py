@@ -27,7 +27,7 @@ from binfeed.commands.params import parse_speed, parse_time
 from binfeed.ingest import Ingestor
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.selection import Selection
-from tests.ops.helpers import BINFEED, env, spawn_binfeed
+from tests.ops.helpers import BINFEED, Served, env, spawn_binfeed
 
 DECIMAL = re.compile(r"\d+\.\d{8,}")
 
@@ -131,36 +131,6 @@ def test_a_queue_imported_file_after_file_is_served_in_receive_time_order(
     assert sorted(served) == sorted(btc[:3000] + eth[:3000])
     # within a symbol the order is the recorded one
     assert [f for f in served if f.symbol == "ethusdt"] == eth[:3000]
-
-
-class Served:
-    """``binfeed replay ... --serve --port 0`` in another process."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = spawn_binfeed("replay", *args, "--serve", "--port", "0")
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        m = re.search(r"on (ws://127\.0\.0\.1:\d+) ", line)
-        assert m, f"no URL in {line!r}: {self.proc.stderr.read() if self.proc.stderr else ''}"
-        self.url = m.group(1)
-        self.banner = line
-
-    def stop(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            _, err = self.proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
-        return self.proc.returncode, err
-
-    def __enter__(self) -> Served:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 async def receive(ws: Any, n: int, seconds: float = 20) -> list[str]:

@@ -4,15 +4,22 @@ appends across segment rolls."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from binfeed._ffi import ffi, lib
+from binfeed.cli import main
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.records import (
     BookTicker,
@@ -21,6 +28,7 @@ from binfeed.records import (
     Gap,
     GapReason,
     Record,
+    RecordType,
     Recovery,
     Stream,
     SymbolDefinition,
@@ -49,19 +57,20 @@ def as_bf_tail_line(r: Record) -> str:
     """bf_tail's documented line format, from Python's view of the record."""
     g = lambda x: format(x, ".17g")  # noqa: E731
     if isinstance(r, SymbolDefinition):
-        return f"symbol {r.symbol_id} {r.symbol}"
+        return f"symbol {r.symbol_id} {c_escape(r.symbol)}"
     if isinstance(r, BookTicker):
-        return (f"book_ticker {r.symbol} seq={r.update_id} recv={r.recv_ts_ns} "
+        return (f"book_ticker {c_escape(r.symbol)} seq={r.update_id} recv={r.recv_ts_ns} "
                 f"ts={r.timestamp_us} bid={g(r.bid_price)} bidq={g(r.bid_qty)} "
                 f"ask={g(r.ask_price)} askq={g(r.ask_qty)}")
     if isinstance(r, Trade):
         best = "-" if r.best_match is None else str(int(r.best_match))
-        return (f"trade {r.symbol} seq={r.trade_id} recv={r.recv_ts_ns} price={g(r.price)} "
-                f"qty={g(r.qty)} trade_ts={r.trade_ts_us} event_ts={r.event_ts_us} "
-                f"maker={int(r.buyer_is_maker)} best_match={best}")
+        return (f"trade {c_escape(r.symbol)} seq={r.trade_id} recv={r.recv_ts_ns} "
+                f"price={g(r.price)} qty={g(r.qty)} trade_ts={r.trade_ts_us} "
+                f"event_ts={r.event_ts_us} maker={int(r.buyer_is_maker)} best_match={best}")
     if isinstance(r, Gap):
-        return (f"gap {r.symbol} stream={r.stream.wire_name} reason={r.reason.name.lower()} "
-                f"last={r.last_seq or 0} next={r.next_seq or 0} recv={r.recv_ts_ns}")
+        return (f"gap {c_escape(r.symbol)} stream={r.stream.wire_name} "
+                f"reason={r.reason.name.lower()} last={r.last_seq or 0} "
+                f"next={r.next_seq or 0} recv={r.recv_ts_ns}")
     if isinstance(r, Recovery):
         return (f"recovery event={r.event.name.lower()} segment={r.segment_seq} slot={r.slot} "
                 f"count={r.count} recv={r.recv_ts_ns} detail={c_escape(r.detail)}")
@@ -88,7 +97,7 @@ def bf_tail(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_c_example_prints_what_python_reads(tmp_path: Path, bf_tail: Path) -> None:
     q = tmp_path / "q"
     with QueueWriter(q, segment_slots=64) as w:
-        write_book_tickers(w, 0, 500, ["BTCUSDT", "ETHUSDT", "1000SATSUSDT"])
+        write_book_tickers(w, 0, 500, ["BTCUSDT", "ETHUSDT", "1000SATSUSDT", "币安人生USDT"])
         w.append_trade("BTCUSDT", 3735683259, 61837.63, 0.02, trade_ts_us=1723161255342000,
                        event_ts_us=1723161255343000, buyer_is_maker=True, best_match=True,
                        recv_ts_ns=1)
@@ -96,6 +105,9 @@ def test_c_example_prints_what_python_reads(tmp_path: Path, bf_tail: Path) -> No
                        buyer_is_maker=False, best_match=None, recv_ts_ns=2)
         w.append_gap("ETHUSDT", Stream.TRADE, GapReason.SEQUENCE_JUMP, last_seq=10,
                      next_seq=13, recv_ts_ns=3)
+        w.append_trade("币安人生usdt", 11, 0.5, 3.0, trade_ts_us=1764633600123456,
+                       event_ts_us=1764633600124567, buyer_is_maker=False, best_match=True,
+                       recv_ts_ns=3)
         w.append_gap("BTCUSDT", Stream.BOOK_TICKER, GapReason.DISCONNECTED, last_seq=5,
                      recv_ts_ns=4)
         w.append_connection(ConnectionEvent.SUBSCRIBE_REFUSED, 2, code=-1121,
@@ -106,6 +118,37 @@ def test_c_example_prints_what_python_reads(tmp_path: Path, bf_tail: Path) -> No
     expected = python_lines(q)
     assert len(expected) > 500
     assert out.stdout.splitlines() == expected
+    assert "trade 币安人生USDT seq=11 recv=3 price=0.5 qty=3 trade_ts=1764633600123456 " \
+        "event_ts=1764633600124567 maker=0 best_match=1" in expected
+
+
+def test_symbol_names_of_another_writer_are_escaped_in_every_output(
+        tmp_path: Path, bf_tail: Path) -> None:
+    """binfeed's writer stores letters, digits, '_-.' and non-ASCII characters only; a
+    SYMBOL record written by another program (valid checksum) may hold '"', '\\' or a line
+    break: bf_tail escapes them, JSON lines stay valid JSON, CSV quotes the field."""
+    q = tmp_path / "q"
+    with QueueWriter(q) as w:
+        w.append_book_ticker("ABCDEFG", 7, 1.5, 2.0, 1.75, 3.0, recv_ts_ns=11)
+    (seg,) = sorted(q.glob("*.bfq"))
+    data = bytearray(seg.read_bytes())
+    header, slot, name_at = 4096, 128, 24 + 16  # the slot header, then the body's name
+    at = next(header + i * slot for i in range(64)
+              if data[header + i * slot + 4] == RecordType.SYMBOL)
+    assert data[at + name_at:at + name_at + 7] == b"ABCDEFG"
+    foreign = 'A"B\\C\nD'
+    data[at + name_at:at + name_at + 7] = foreign.encode()
+    body = bytes(data[at + 4:at + slot])
+    data[at:at + 4] = struct.pack("<I", lib.bf_py_crc32c(ffi.from_buffer(body), len(body)))
+    seg.write_bytes(bytes(data))
+    out = subprocess.run([str(bf_tail), str(q)], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == python_lines(q)
+    assert out.stdout.splitlines()[0] == 'symbol 1 A"B\\\\C\\x0aD'
+    lines = CliRunner().invoke(main, ["replay", str(q), "--all"]).output.splitlines()
+    assert [json.loads(ln)["symbol"] for ln in lines] == [foreign, foreign]
+    rows = list(csv.reader(io.StringIO(
+        CliRunner().invoke(main, ["replay", str(q), "--format", "csv"]).output)))
+    assert len(rows) == 2 and rows[1][1] == foreign
 
 
 def test_c_example_follows_a_live_writer_in_another_process(tmp_path: Path,
