@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from binfeed.display import duration, exact_duration, exact_size, size, utc_time
+from binfeed.display import (
+    clip,
+    duration,
+    exact_duration,
+    exact_size,
+    ljust,
+    size,
+    utc_time,
+    width,
+)
 
 
 @pytest.mark.parametrize(("n", "text"), [
@@ -28,3 +37,15 @@ def test_times() -> None:
     assert utc_time(1_723_161_600_123_456_789) == "2024-08-09 00:00:00.123Z"
     assert duration(None) == "-"
     assert duration(-0.5) == "-500.0 ms (clock skew)"
+
+
+def test_columns_count_terminal_cells() -> None:
+    # CJK and fullwidth characters take two cells, combining marks none
+    texts = ("BTCUSDT", "币安人生USDT", "ＡＢ", "e\u0301", "")
+    assert [width(t) for t in texts] == [7, 12, 4, 1, 0]
+    assert ljust("币安人生USDT", 14) == "币安人生USDT  "
+    assert ljust("BTCUSDT", 14) == "BTCUSDT       "
+    assert ljust("币安人生币安人生", 14) == "币安人生币安人生"  # wider than the column: as it is
+    assert clip("币安人生USDT", 5) == "币安"  # never half a wide character
+    assert clip("币安人生USDT", 12) == "币安人生USDT"
+    assert clip("BTCUSDT", 3) == "BTC"

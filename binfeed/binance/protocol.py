@@ -9,8 +9,11 @@ websockets adapter; :mod:`binfeed.binance.connection` and
 without a network:
 
 =========================================  ============================================
-:mod:`~binfeed.binance.streams`            stream names (``btcusdt@bookTicker``)
-:mod:`~binfeed.binance.endpoint`           ``--url`` bases, connect URLs, sharding
+:mod:`~binfeed.binance.streams`            stream names (``btcusdt@bookTicker``,
+                                           ``币安人生usdt@trade``)
+:mod:`~binfeed.binance.endpoint`           ``--url`` bases, connect URLs (percent-encoded),
+                                           sharding
+:mod:`~binfeed.binance.timeunit`           ``timeUnit``: ms or us, exact conversions
 :mod:`~binfeed.binance.control`            SUBSCRIBE & co, replies matched by id
 :mod:`~binfeed.binance.pacing`             outgoing budget (4 messages per 1.1 s,
                                            pongs first), connection attempt bucket
@@ -70,11 +73,13 @@ from binfeed.binance.retry import Backoff, Failure, FailureKind, Verdict, backof
 from binfeed.binance.streams import (
     StreamId,
     StreamKind,
+    is_stream_symbol,
     normalize_symbol,
     parse_kinds,
     parse_symbols,
     stream_ids,
 )
+from binfeed.binance.timeunit import TimeUnit, payload_in_unit
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -104,16 +109,19 @@ __all__ = [
     "StreamId",
     "StreamKind",
     "Subscribed",
+    "TimeUnit",
     "TokenBucket",
     "Unmatched",
     "Unsubscribed",
     "Verdict",
     "backoff_delays",
     "classify",
+    "is_stream_symbol",
     "normalize_symbol",
     "parse_kinds",
     "parse_reply",
     "parse_symbols",
+    "payload_in_unit",
     "rotation_due",
     "shard",
     "silent_streams",

@@ -49,7 +49,9 @@ def import_(queue: Path, files: tuple[Path, ...], strict: bool, show_malformed: 
     A capture has one frame per line: "<receive time, ns since the epoch> <frame>" (the
     format of hftbacktest's collector and of binfeed's sample data) or a bare frame, whose
     receive time is then 0. Files may be gzip-compressed (recognised by content, not by
-    name). Frames are raw payloads or combined-stream envelopes {"stream":..,"data":..}.
+    name). Frames are raw payloads or combined-stream envelopes {"stream":..,"data":..};
+    symbols may be UTF-8, raw or \\u-escaped; times may be milliseconds (Binance's default)
+    or microseconds (timeUnit=MICROSECOND): each is stored in microseconds, exactly.
 
     Every bookTicker and trade frame becomes a record, in the order given; a trade id that
     jumps forward writes a gap record first. With --dedup, frames whose id is not above

@@ -72,7 +72,8 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
     """Print every record of the queue at DIR, in queue order.
 
     JSON lines (the default) are a stable contract: numbers print so that float() gives the
-    stored value back exactly, symbols are upper-case, times are integers:
+    stored value back exactly, symbols as stored (ASCII letters upper-case, UTF-8 as it is:
+    "币安人生USDT"), times are integers, the output is UTF-8 whatever the locale:
 
     \b
       {"type":"bookTicker","symbol":"BTCUSDT","update_id":..,"bid_price":..,"bid_qty":..,
@@ -83,8 +84,10 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
        "next_seq":..,"reason":"sequence_jump","recv_ts_ns":..}
 
     With --serve, DIR becomes a local Binance: a WebSocket endpoint on --host:--port with
-    Binance's paths (raw /ws/<stream>, combined /stream?streams=a/b), SUBSCRIBE,
-    UNSUBSCRIBE and LIST_SUBSCRIPTIONS with Binance's replies and errors, and pings. It
+    Binance's paths (raw /ws/<stream>, combined /stream?streams=a/b, names percent-encoded
+    or not), SUBSCRIBE, UNSUBSCRIBE and LIST_SUBSCRIPTIONS with Binance's replies and
+    errors, and pings; times in milliseconds, or exact microseconds for a client whose URL
+    asks with timeUnit=MICROSECOND (as Binance does). It
     re-emits the recorded bookTicker and trade records as Binance's JSON frames (values
     exact: recording a replay stores the same records again, with new receive times),
     paced by their receive times (--speed). Each connection replays from the start

@@ -120,7 +120,7 @@ int bf_writer_symbol(bf_writer *w, const char *name, size_t len, uint64_t *id);
  *  BF_SYMBOL_MAX bytes: what bf_writer_symbol stores and what every name lookup compares.
  *  BF_OK, or BF_ESYMBOL for the names bf_writer_symbol refuses (empty, longer than
  *  BF_SYMBOL_MAX bytes, not valid UTF-8, or an ASCII character outside [A-Za-z0-9_.-]).
- *  Thread-safe, no allocation; out may not be NULL. */
+ *  Thread-safe, no allocation; out NULL is BF_EINVAL. */
 int bf_symbol_normalize(const char *name, size_t len, char out[BF_SYMBOL_MAX]);
 
 /** Name of a defined symbol id, or NULL. Owned by the writer. */

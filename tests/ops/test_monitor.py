@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from binfeed.cli import main
-from binfeed.display import duration
+from binfeed.display import duration, width
 from binfeed.monitor import MonitorState, render_screen
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.records import ConnectionEvent, GapReason, Stream
@@ -86,6 +86,31 @@ def test_state_counts_rates_latest_quotes_and_gaps(tmp_path: Path) -> None:
     short = render_screen(rep, 80, 10, color=False)
     assert len(short) == 10
     assert short[-1].startswith("... 2 more symbols")
+
+
+def test_terminal_view_aligns_utf8_symbols_by_terminal_cells(tmp_path: Path) -> None:
+    q = tmp_path / "q"
+    with QueueWriter(q) as w:
+        for i, sym in enumerate(["BTCUSDT", "币安人生USDT", "ÄBC"]):  # ids 1, 2, 3
+            w.append_book_ticker(sym, i + 1, *book_values(i), recv_ts_ns=1_000 + i)
+        w.append_gap("币安人生USDT", Stream.TRADE, GapReason.SEQUENCE_JUMP, last_seq=1,
+                     next_seq=3, recv_ts_ns=2_000)
+    reader = QueueReader(q)
+    state = MonitorState(str(q), started_ns=0)
+    state.update(reader.poll(), reader.symbols)
+    rep = state.report(now_ns=2_000_000_000)
+    assert rep.recent_gaps[-1].stream == "币安人生usdt@trade"
+    symbols = ["BTCUSDT", "币安人生USDT", "ÄBC"]
+    rows = {line.split()[0]: line for line in render_screen(rep, 200, 40, color=False)
+            if line.split() and line.split()[0] in symbols}
+    assert len(rows) == 3
+    # the book/s column (right-aligned after the symbol) ends at the same terminal cell on
+    # every row: a CJK character takes two cells
+    ends = {sym: width(m.group(0)) for sym, line in rows.items()
+            if (m := re.match(r"\S+\s+\S+", line))}
+    assert len(ends) == 3 and len(set(ends.values())) == 1, ends
+    narrow = render_screen(rep, 41, 40, color=False)
+    assert all(width(line) <= 41 for line in narrow)
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
