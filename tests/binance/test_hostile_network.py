@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
+import numpy as np
 import pytest
 
 from binfeed.binance.endpoint import Endpoint
@@ -20,7 +21,7 @@ from binfeed.binance.sources import SourceFrame, list_source
 from binfeed.binance.streams import StreamKind, stream_ids
 from binfeed.binance.transport import open_websocket
 from binfeed.queue import QueueReader
-from binfeed.records import BookTicker, Connection, ConnectionEvent, Trade
+from binfeed.records import BookTicker, Connection, ConnectionEvent, RecordType, Trade
 
 from .recorder_support import (
     BOTH,
@@ -82,6 +83,18 @@ async def polled_until(condition: Callable[[], bool], seconds: float) -> None:
             return
         await anyio.sleep(0.02)
     raise AssertionError(f"not reached within {seconds} s")
+
+
+MARKET = np.array([RecordType.BOOK_TICKER, RecordType.TRADE], dtype=np.uint16)
+
+
+def market_slots(queue: Path) -> int:
+    """bookTicker and trade records in the queue, counted without decoding them."""
+    with QueueReader(queue) as reader:
+        n = 0
+        while len(batch := reader.poll(1 << 16)):
+            n += int(np.isin(batch["type"], MARKET).sum())
+        return n
 
 
 def summary_of(out: str) -> dict[str, str]:
@@ -189,7 +202,13 @@ async def test_a_stopped_recorder_keeps_every_frame_the_kernel_buffered(tmp_path
             proc.send_signal(signal.SIGCONT)
             with anyio.fail_after(60):
                 await server.finished.wait()
-            await anyio.sleep(0.5)
+            # Time to read the backlog: a fraction of a second alone, seconds on a loaded
+            # machine (a fixed 0.5 s once ended the recorder with 21,000 frames unread).
+            # Counted from the slots' types (numpy, no records decoded), so that the server
+            # in this process keeps up; a frame that is lost still fails below.
+            with anyio.move_on_after(30):
+                while market_slots(queue) < len(frames):  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
             proc.send_signal(signal.SIGTERM)
             with anyio.fail_after(15):
                 code = await proc.wait()

@@ -46,6 +46,13 @@ def test_request_encoding() -> None:
     assert unsub.id == 3
 
 
+def test_utf8_stream_names_go_raw_into_json_requests() -> None:
+    # as Binance's own JSON examples write non-ASCII symbols: UTF-8, not \u escapes (only
+    # URLs percent-encode them)
+    (req,) = ControlChannel().subscribe(ids("币安人生usdt"))
+    assert req.encode() == '{"method":"SUBSCRIBE","params":["币安人生usdt@bookTicker"],"id":1}'
+
+
 @pytest.mark.parametrize(
     ("text", "ok", "ident", "code", "msg"),
     [
