@@ -52,9 +52,19 @@ INCOMING_WINDOW = BINANCE_MESSAGE_WINDOW
 CLOSE_TOO_MANY_REQUESTS = (1008, "Too many requests")
 
 
-def server_shutdown_event(event_ms: int) -> str:
-    """Binance's announcement that the server is going away: reconnect now."""
-    return json.dumps({"e": "serverShutdown", "E": event_ms}, separators=(",", ":"))
+#: The stream name of ``serverShutdown`` events on combined-stream connections.
+SERVER_SHUTDOWN_STREAM = "!serverShutdown"
+
+
+def server_shutdown_event(event_ms: int, combined: bool = True) -> str:
+    """Binance's announcement that the server is going away: reconnect now.
+
+    Raw (``/ws``) connections get ``{"e":"serverShutdown","E":..}``; combined ones
+    (``/stream``) get it wrapped like every event, as the stream ``!serverShutdown``.
+    """
+    event = {"e": "serverShutdown", "E": event_ms}
+    body = {"stream": SERVER_SHUTDOWN_STREAM, "data": event} if combined else event
+    return json.dumps(body, separators=(",", ":"))
 
 
 def valid_stream_name(name: str) -> bool:

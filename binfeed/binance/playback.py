@@ -44,25 +44,37 @@ def encode_text_frame(payload: bytes) -> bytes:
 
 
 class Encoded:
-    """A source frame's wire bytes, made once per form for all connections."""
+    """A source frame's wire bytes, made once per form for all connections.
 
-    __slots__ = ("_wire", "frame", "name")
+    Attributes:
+        frame, name: the source frame and its stream name.
+        index: its position in the source (0 = the first frame the source yields).
+        ordinal: its position among the frames of its stream in the source.
+    """
 
-    def __init__(self, frame: SourceFrame, name: str) -> None:
+    __slots__ = ("_wire", "frame", "index", "name", "ordinal")
+
+    def __init__(self, frame: SourceFrame, name: str, index: int = 0, ordinal: int = 0) -> None:
         self.frame = frame
         self.name = name
+        self.index = index
+        self.ordinal = ordinal
         self._wire: dict[tuple[bool, TimeUnit], bytes] = {}
 
+    def message(self, combined: bool, unit: TimeUnit = TimeUnit.MS) -> bytes:
+        """The message text (UTF-8) a ``/stream`` (combined envelope) or a ``/ws`` (raw)
+        client gets, with its times in the unit the client's URL asked for."""
+        payload = self._payload(unit)
+        if combined:
+            payload = b'{"stream":"' + self.name.encode() + b'","data":' + payload + b"}"
+        return payload
+
     def wire(self, combined: bool, unit: TimeUnit = TimeUnit.MS) -> bytes:
-        """The frame as a ``/stream`` (combined envelope) or a ``/ws`` (raw) client gets it,
-        with its times in the unit the client's URL asked for."""
+        """The message as one WebSocket frame (made once per form)."""
         key = (combined, unit)
         wire = self._wire.get(key)
         if wire is None:
-            payload = self._payload(unit)
-            if combined:
-                payload = b'{"stream":"' + self.name.encode() + b'","data":' + payload + b"}"
-            wire = self._wire[key] = encode_text_frame(payload)
+            wire = self._wire[key] = encode_text_frame(self.message(combined, unit))
         return wire
 
     def _payload(self, unit: TimeUnit) -> bytes:
@@ -82,6 +94,10 @@ class Subscriber(Protocol):
     async def room(self) -> None:
         """Returns once the subscriber can take a frame again."""
 
+    def offer_unsubscribed(self, encoded: Encoded) -> None:
+        """A frame of a stream it did not subscribe to (only to :meth:`Playback.want_all`
+        subscribers; for fault injection); never waits."""
+
 
 class Playback:
     """Plays a source on one clock to the subscribers of each stream.
@@ -100,6 +116,9 @@ class Playback:
         self.started = False
         self.finished = anyio.Event()
         self.frames_played = 0
+        #: frames played per stream name (subscribed or not)
+        self.played: dict[str, int] = {}
+        self._want_all: set[Subscriber] = set()
 
     def subscribe(self, conn: Subscriber, names: Iterable[str]) -> None:
         for name in names:
@@ -119,6 +138,11 @@ class Playback:
     def leave(self, conn: Subscriber) -> None:
         self.unsubscribe(conn, list(self.subscribers))
         self.members.discard(conn)
+        self._want_all.discard(conn)
+
+    def want_all(self, conn: Subscriber) -> None:
+        """Also offers ``conn`` the frames of streams it did not subscribe to."""
+        self._want_all.add(conn)
 
     async def _wait_change(self) -> None:
         self._changed = anyio.Event()
@@ -133,7 +157,9 @@ class Playback:
         clock = anyio.current_time
         t0: tuple[float, int] | None = None
         since_yield = 0
-        for frame in self._source():
+        played = self.played
+        want_all = self._want_all
+        for index, frame in enumerate(self._source()):
             name = frame.name
             if speed is not None:
                 if t0 is None:
@@ -146,13 +172,19 @@ class Playback:
                 while not self.subscribers:
                     await self._wait_change()
             subs = self.subscribers.get(name)
-            self.frames_played += 1
-            if subs:
-                encoded = Encoded(frame, name)
-                for conn in list(subs):
-                    while not conn.offer(encoded):
-                        await conn.room()
-                        since_yield = 0
+            self.frames_played = index + 1
+            ordinal = played.get(name, 0)
+            played[name] = ordinal + 1
+            if subs or want_all:
+                encoded = Encoded(frame, name, index, ordinal)
+                if subs:
+                    for conn in list(subs):
+                        while not conn.offer(encoded):
+                            await conn.room()
+                            since_yield = 0
+                for conn in list(want_all):
+                    if not subs or conn not in subs:
+                        conn.offer_unsubscribed(encoded)
             since_yield += 1
             if since_yield >= _CHECKPOINT_EVERY:
                 await anyio.lowlevel.checkpoint()

@@ -26,9 +26,16 @@ At the end of the data connections stay open and idle, answering pings, so a rec
 does not reconnect in a loop.
 
 Fault injection (``ServerConfig.faults`` or :meth:`BinanceServer.inject`): abort, reset,
-close, stall, shutdown, per connection, after a number of frames sent on it (see the
-faults module). ``ServerConfig.refuse`` names symbols whose streams are refused (an error
-reply to SUBSCRIBE, HTTP 400 when named in the URL).
+close, stall, shutdown, per connection, after a number of frames sent on it or seconds
+after it opened; ``ServerConfig.injections``: malformed frames and frames of unsubscribed
+streams inserted every N frames; ``ServerConfig.ping_interval``: pings as often as wanted
+(a flood). See the faults module. ``ServerConfig.refuse`` names symbols whose streams are
+refused (an error reply to SUBSCRIBE, HTTP 400 when named in the URL).
+
+What the server did is kept per connection in :class:`ConnectionStats`
+(:mod:`binfeed.binance.server_report`: frames sent as runs of the source, client messages
+with their times, faults), logged in one line when the connection ends, and written as
+JSON by :meth:`BinanceServer.write_report`.
 
 Network: binds 127.0.0.1 by default. Plain ``ws://``, or ``wss://`` with
 ``ServerConfig.ssl_context``.
@@ -38,12 +45,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import struct
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
@@ -55,9 +62,17 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from binfeed.binance import exchange
-from binfeed.binance.faults import Fault, FaultAction, FaultSchedule, apply_fault
+from binfeed.binance.faults import (
+    Fault,
+    FaultAction,
+    FaultSchedule,
+    InjectionSchedule,
+    apply_fault,
+    malformed_message,
+)
 from binfeed.binance.playback import Encoded, Playback, encode_text_frame
 from binfeed.binance.server_config import ServerConfig
+from binfeed.binance.server_report import ConnectionStats, write_report
 from binfeed.binance.sources import Source
 from binfeed.symbols import stream_symbol
 
@@ -67,27 +82,9 @@ log = logging.getLogger("binfeed.server")
 OUTBOX_FRAMES = 8192
 #: Bytes written to the socket per send call at most.
 SEND_CHUNK = 256 * 1024
-
-
-@dataclass
-class ConnectionStats:
-    """What the server saw on one connection (for tests, logs and the demo)."""
-
-    number: int
-    path: str
-    opened_at: float
-    combined: bool = True
-    subscriptions: list[str] = field(default_factory=list)
-    control_messages: int = 0
-    incoming_messages: int = 0
-    max_incoming_per_window: int = 0
-    frames_sent: int = 0
-    pings_sent: int = 0
-    pongs_received: int = 0
-    closed_by_rate_limit: bool = False
-    close_code_sent: int | None = None
-    faults_applied: list[str] = field(default_factory=list)
-    closed_at: float | None = None
+#: How the report names what a client sent.
+_KINDS = {Opcode.TEXT: "text", Opcode.BINARY: "binary", Opcode.PING: "ping",
+          Opcode.PONG: "pong", Opcode.CLOSE: "close"}
 
 
 class _Connection:
@@ -108,6 +105,10 @@ class _Connection:
         self.stalled = False
         self.closing = False
         self.faults = FaultSchedule((), 0)
+        self.injections = InjectionSchedule((), 0)
+        self._last: Encoded | None = None  # the last market-data frame sent
+        self._unsubscribed: Encoded | None = None  # the latest frame of a foreign stream
+        self._malformed = 0
         self.budget = exchange.IncomingBudget(self.config.incoming_limit)
         self._tg: anyio.abc.TaskGroup | None = None
         self._unanswered_since: float | None = None  # oldest ping without a pong since
@@ -129,6 +130,9 @@ class _Connection:
         if len(self.outbox) < OUTBOX_FRAMES or self.stalled or self.closing:
             return
         await self._room.wait()
+
+    def offer_unsubscribed(self, encoded: Encoded) -> None:
+        self._unsubscribed = encoded
 
     # -- lifecycle --------------------------------------------------------------------
     async def run(self) -> None:
@@ -160,6 +164,10 @@ class _Connection:
             if self.stats is not None:
                 self.stats.closed_at = time.monotonic()
                 self.stats.subscriptions = list(self.session.subscriptions) if self.session else []
+                if not self.stats.ended:
+                    self.stats.ended = "the server stopped"
+                log.info("%s", self.stats.summary())
+                self.server.changed()
 
     async def _read_request(self) -> Request | None:
         while True:
@@ -181,9 +189,13 @@ class _Connection:
         self.server.connections.append(self.stats)
         self.session = exchange.Session(route, self.server.refuses, self.config.bare_errors)
         self.faults = FaultSchedule(self.config.faults, number)
+        self.injections = InjectionSchedule(self.config.injections, number)
         self.server.live[number] = self
+        self.server.changed()
         log.info("connection %d: %s", number, request.path)
         self.playback = self.server.playback_for(self)
+        if self.injections.wants_unsubscribed:
+            self.playback.want_all(self)
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -194,6 +206,8 @@ class _Connection:
                     tg.start_soon(self._pinger)
                 if route.streams:
                     self.playback.subscribe(self, route.streams)
+                for fault in self.faults.timed:
+                    tg.start_soon(self._timed_fault, fault)
                 await self._check_faults()
                 await self._reader()
                 tg.cancel_scope.cancel()
@@ -212,13 +226,22 @@ class _Connection:
             try:
                 data = await self.stream.receive()
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                if not self.stats.ended:
+                    self.stats.ended = "the client went away without a close frame"
                 protocol.receive_eof()
                 return
             protocol.receive_data(data)
+            now = time.monotonic()
             for event in protocol.events_received():
                 opcode = event.opcode
+                self.stats.client_message(now, _KINDS.get(opcode, "other"))
+                if opcode is Opcode.CLOSE:
+                    code = protocol.close_rcvd.code if protocol.close_rcvd else 1005
+                    self.stats.close_code_received = code
+                    if not self.stats.ended:
+                        self.stats.ended = f"closed by the client with {code}"
                 if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.PING, Opcode.PONG):
-                    over = self.budget.hit(time.monotonic())
+                    over = self.budget.hit(now)
                     self.stats.incoming_messages = self.budget.total
                     self.stats.max_incoming_per_window = self.budget.max_in_window
                     if over and not self.closing:
@@ -284,13 +307,17 @@ class _Connection:
                 if not outbox:
                     await self._wake.wait()
                 continue
-            limit = self.faults.frames_until_next(stats.frames_sent)
+            limit = min(self.faults.frames_until_next(stats.frames_sent),
+                        self.injections.frames_until_next(stats.frames_sent))
             combined = self.session.combined
             unit = self.session.route.time_unit
+            batch: list[Encoded] = []
             parts: list[bytes] = []
             size = 0
             while outbox and len(parts) < limit and size < SEND_CHUNK:
-                wire = outbox.popleft().wire(combined, unit)
+                encoded = outbox.popleft()
+                wire = encoded.wire(combined, unit)
+                batch.append(encoded)
                 parts.append(wire)
                 size += len(wire)
             if len(outbox) < OUTBOX_FRAMES:
@@ -300,14 +327,58 @@ class _Connection:
                     # Checked under the lock: nothing may follow a close frame.
                     if self.stalled or self.closing:
                         continue
-                    await self.stream.send(b"".join(parts))
+                    try:
+                        await self.stream.send(b"".join(parts))
+                    except BaseException:
+                        stats.unconfirmed.add(batch)  # the client may have some of them
+                        raise
+                stats.sent.add(batch)
                 stats.frames_sent += len(parts)
+                self._last = batch[-1]
+            # Insertions due after these frames go first: a fault may end the connection.
+            await self._inject()
             await self._check_faults()
 
     async def _check_faults(self) -> None:
         assert self.stats is not None
         while (fault := self.faults.due(self.stats.frames_sent)) is not None:
             await self.apply(fault)
+
+    async def _timed_fault(self, fault: Fault) -> None:
+        assert self.stats is not None
+        await anyio.sleep(self.stats.opened_at + (fault.after_seconds or 0.0) - time.monotonic())
+        if not self.closing:
+            await self.apply(fault)
+
+    async def _inject(self) -> None:
+        """Inserts the malformed and unsubscribed frames due after the frames sent."""
+        assert self.stats is not None
+        assert self.session is not None
+        stats = self.stats
+        for injection in self.injections.due(stats.frames_sent):
+            combined = self.session.combined
+            if injection.kind == "malformed":
+                last = self._last
+                if last is None:
+                    continue
+                kind, message = malformed_message(
+                    self._malformed, last.message(combined, self.session.route.time_unit),
+                    last.name, combined)
+                wire = encode_text_frame(message)
+                self._malformed += 1
+                counts = stats.malformed_sent
+            else:
+                foreign = self._unsubscribed
+                self._unsubscribed = None
+                if foreign is None or foreign.name in self.session.subscriptions:
+                    continue
+                kind, wire = foreign.name, foreign.wire(combined, self.session.route.time_unit)
+                counts = stats.unsubscribed_sent
+            async with self.lock:
+                if self.stalled or self.closing:
+                    return
+                await self.stream.send(wire)
+            counts[kind] = counts.get(kind, 0) + 1
 
     async def _pinger(self) -> None:
         assert self.stats is not None
@@ -342,6 +413,8 @@ class _Connection:
         self._stop_receiving_frames()
         assert self.stats is not None
         self.stats.close_code_sent = code
+        if not self.stats.ended:
+            self.stats.ended = f"closed by the server with {code}"
         async with self.lock:
             self.protocol.send_close(code, reason)
             await self._write(self.protocol.data_to_send())
@@ -360,14 +433,18 @@ class _Connection:
     async def apply(self, fault: Fault) -> None:
         """Injects a fault now."""
         assert self.stats is not None
-        self.stats.faults_applied.append(fault.action)
-        log.info("connection %d: injecting %s after %d frames", self.stats.number, fault.action,
+        self.stats.fault(fault, time.monotonic())
+        log.info("connection %d: injecting %s after %d frames", self.stats.number, fault.name,
                  self.stats.frames_sent)
         await apply_fault(self, fault)
 
     # faults.FaultTarget
     async def abort(self, *, reset: bool) -> None:
         self._stop_receiving_frames()
+        assert self.stats is not None
+        if not self.stats.ended:
+            self.stats.ended = ("reset by the server (TCP RST)" if reset
+                                else "dropped by the server without a close frame")
         if reset:
             sock = self.stream.extra(anyio.abc.SocketAttribute.raw_socket)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -379,7 +456,8 @@ class _Connection:
         self._stop_receiving_frames()
 
     async def announce_shutdown(self, grace: float) -> None:
-        event = exchange.server_shutdown_event(time.time_ns() // 1_000_000)
+        combined = self.session is None or self.session.combined
+        event = exchange.server_shutdown_event(time.time_ns() // 1_000_000, combined)
         async with self.lock:
             self.protocol.send_text(event.encode())
             await self._write(self.protocol.data_to_send())
@@ -418,6 +496,8 @@ class BinanceServer:
         self.live: dict[int, _Connection] = {}
         self.port = 0
         self._numbers = 0
+        #: bumped whenever a connection opens or closes (report writers watch it)
+        self.version = 0
         self.shared = Playback(source, self.config.speed)
         self._task_group: anyio.abc.TaskGroup | None = None
         refused = {stream_symbol(s) for s in self.config.refuse}
@@ -443,6 +523,28 @@ class BinanceServer:
     def next_number(self) -> int:
         self._numbers += 1
         return self._numbers
+
+    def changed(self) -> None:
+        self.version += 1
+
+    def report_header(self) -> dict[str, object]:
+        """The server-wide part of the report: where, how fast, the shared playback."""
+        shared = self.shared
+        return {"url": self.url, "speed": self.config.speed, "clock": self.config.clock,
+                "ping_interval": self.config.ping_interval,
+                "playback": None if self.config.clock != "shared" else {
+                    "started": shared.started, "finished": shared.finished.is_set(),
+                    "frames_played": shared.frames_played, "played": dict(shared.played)}}
+
+    def write_report(self, path: str | os.PathLike[str],
+                     header: dict[str, object] | None = None) -> None:
+        """Writes the JSON report (:mod:`binfeed.binance.server_report`) to ``path``,
+        atomically; ``header`` adds fields (e.g. the faults as the user gave them).
+
+        Raises:
+            OSError: the file cannot be written.
+        """
+        write_report(path, {**self.report_header(), **(header or {})}, self.connections)
 
     def playback_for(self, conn: _Connection) -> Playback:
         if self.config.clock == "per_connection":

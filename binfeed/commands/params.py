@@ -6,6 +6,7 @@ same type (:mod:`binfeed.config`).
 
 - :data:`TIME`: ``--from``/``--to``, see :func:`parse_time`.
 - :data:`SPEED`: ``--speed``, see :func:`parse_speed`.
+- :data:`FAULT`: ``replay --serve --fault KIND=VALUE``, see :func:`parse_fault`.
 - :data:`SYNC`: ``--sync none|seal|interval:S`` (:func:`binfeed.durability.parse_sync`).
 - :data:`RETENTION`: ``--retain 7d,50GiB`` (:func:`binfeed.retention.parse_retention`).
 """
@@ -20,10 +21,18 @@ from typing import Any
 import click
 
 from binfeed import errors
+from binfeed.binance.faults import (
+    DEFAULT_SHUTDOWN_GRACE,
+    Fault,
+    FaultOption,
+    Injection,
+    PingEvery,
+)
 from binfeed.durability import SyncPolicy, parse_sync
 from binfeed.retention import RetentionPolicy, parse_retention
 
-__all__ = ["RETENTION", "SPEED", "SYNC", "TIME", "ParsedType", "parse_speed", "parse_time"]
+__all__ = ["FAULT", "FAULT_KINDS", "RETENTION", "SPEED", "SYNC", "TIME", "ParsedType",
+           "parse_fault", "parse_speed", "parse_time"]
 
 
 def parse_time(text: str) -> int:
@@ -68,6 +77,96 @@ def parse_speed(text: str) -> float | None:
     return speed
 
 
+#: ``--fault`` kinds: KIND -> (the VALUE's form, what it does). The help shows this table.
+FAULT_KINDS = {
+    "drop-every": ("N", "after N market-data frames, drop the TCP connection without a close "
+                   "frame (the client sees 1006; what was sent is delivered)"),
+    "reset-every": ("N", "after N frames, reset the TCP connection (RST)"),
+    "stall-after": ("N", "after N frames, send nothing more, not even pings or pongs; the "
+                    "socket stays open"),
+    "close": ("CODE@N", "after N frames, a close frame with CODE (1000, 1001, 1008, 1011, "
+              "3000-4999...)"),
+    "shutdown-after": ("S[+G]", "S seconds after the connection opened, Binance's "
+                       f"serverShutdown event; close 1001 G seconds later (default "
+                       f"{DEFAULT_SHUTDOWN_GRACE:g}) while frames keep flowing"),
+    "malformed-every": ("K", "after every K frames, one malformed frame inserted (truncated, "
+                        "not JSON, a mistyped field, a bad decimal, in turn)"),
+    "unsubscribed-every": ("K", "after every K frames, the latest frame of a stream the "
+                           "client did not subscribe to"),
+    "ping-every": ("S", "ping every S seconds instead of 20 (0.02: a flood of 50/s)"),
+}
+
+
+def _count(kind: str, text: str, minimum: int) -> int:
+    if not text.isdigit() or int(text) < minimum:
+        raise errors.ConfigError(f"{kind}: {text!r} is not a whole number >= {minimum}")
+    return int(text)
+
+
+def _seconds(kind: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise errors.ConfigError(f"{kind}: {text!r} is not a number of seconds")
+    return value
+
+
+def parse_fault(text: str) -> FaultOption:
+    """``--fault [C:]KIND=VALUE``: one fault of :data:`FAULT_KINDS`, on every connection or,
+    with the prefix ``C:``, on the C-th accepted connection only (not for ``ping-every``).
+
+    Raises:
+        ConfigError: an unknown kind, a malformed value, or a close code that cannot be
+            sent.
+    """
+    s = text.strip()
+    head, sep, rest = s.partition(":")
+    connection = 0
+    if sep and head.isdigit():
+        connection, s = int(head), rest
+        if connection < 1:
+            raise errors.ConfigError(f"invalid fault {text!r}: connections count from 1")
+    kind, eq, value = (part.strip() for part in s.partition("="))
+    if kind not in FAULT_KINDS or not eq:
+        raise errors.ConfigError(
+            f"invalid fault {text!r}: give KIND=VALUE with KIND one of "
+            f"{', '.join(FAULT_KINDS)} (e.g. drop-every=1500, close=1011@500, "
+            "shutdown-after=30)")
+    label = text.strip()
+    try:
+        if kind in ("drop-every", "reset-every", "stall-after"):
+            action = {"drop-every": "abort", "reset-every": "reset", "stall-after": "stall"}
+            return Fault(action[kind], _count(kind, value, 0),  # type: ignore[arg-type]
+                         connection=connection, label=label)
+        if kind == "close":
+            code, at, frames = value.partition("@")
+            if not at:
+                raise errors.ConfigError(f"close: give CODE@N (e.g. close=1011@500), not "
+                                         f"{value!r}")
+            return Fault("close", _count(kind, frames, 0), connection=connection,
+                         code=_count(kind, code, 1000), label=label)
+        if kind == "shutdown-after":
+            after, plus, grace = value.partition("+")
+            return Fault("shutdown", connection=connection, after_seconds=_seconds(kind, after),
+                         grace=_seconds(kind, grace) if plus else DEFAULT_SHUTDOWN_GRACE,
+                         label=label)
+        if kind in ("malformed-every", "unsubscribed-every"):
+            return Injection("malformed" if kind == "malformed-every" else "unsubscribed",
+                             _count(kind, value, 1), connection=connection, label=label)
+        if connection:
+            raise errors.ConfigError("ping-every applies to every connection: drop the "
+                                     f"{connection}: prefix")
+        interval = _seconds(kind, value)
+        if interval <= 0:
+            raise errors.ConfigError("ping-every: give a number of seconds > 0 (0.02 is 50 "
+                                     "pings per second)")
+        return PingEvery(interval, label=label)
+    except (errors.ConfigError, ValueError) as exc:  # ValueError: the fault's own checks
+        raise errors.ConfigError(f"invalid fault {text!r}: {exc}") from None
+
+
 class ParsedType(click.ParamType):
     """A click type made of a parse function (text -> value, ConfigError when invalid).
 
@@ -100,3 +199,5 @@ SYNC = ParsedType("none|seal|interval:S", parse_sync,
                   lambda value: isinstance(value, SyncPolicy))
 RETENTION = ParsedType("retention", parse_retention,
                        lambda value: isinstance(value, RetentionPolicy))
+FAULT = ParsedType("KIND=VALUE", parse_fault,
+                   lambda value: isinstance(value, Fault | Injection | PingEvery))

@@ -212,4 +212,8 @@ def test_incoming_budget_5_per_second() -> None:
 
 
 def test_server_shutdown_event() -> None:
-    assert json.loads(server_shutdown_event(123)) == {"e": "serverShutdown", "E": 123}
+    # Binance's web-socket-streams.md, "Server Shutdown": raw, and wrapped on combined streams
+    assert json.loads(server_shutdown_event(123, combined=False)) == {"e": "serverShutdown",
+                                                                     "E": 123}
+    assert json.loads(server_shutdown_event(123)) == {
+        "stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": 123}}

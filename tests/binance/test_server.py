@@ -239,8 +239,9 @@ async def test_server_shutdown_event_then_close_1001(frames: list[SourceFrame]) 
     async with open_server(list_source(frames), speed=20.0, faults=[fault]) as server, \
             connect(f"{server.url}/stream?streams=btcusdt@bookTicker", compression=None) as ws:
         got, closed = await recv_until_closed(ws)
-        events = [m for m in map(json.loads, got) if "stream" not in m]
-        assert events[0]["e"] == "serverShutdown"
+        events = [m for m in map(json.loads, got) if m["stream"].startswith("!")]
+        assert events == [{"stream": "!serverShutdown",
+                           "data": {"e": "serverShutdown", "E": events[0]["data"]["E"]}}]
         assert closed.rcvd.code == 1001
         assert server.connections[0].frames_sent > 20  # frames kept flowing during grace
 
