@@ -15,7 +15,7 @@ import click
 
 from binfeed import errors
 from binfeed.binance.endpoint import DEFAULT_BASE_URL, DEFAULT_STREAMS_PER_CONNECTION, Endpoint
-from binfeed.binance.health import DEFAULT_STALL_TIMEOUT
+from binfeed.binance.health import DEFAULT_MAX_AGE, DEFAULT_STALL_TIMEOUT
 from binfeed.binance.pacing import DEFAULT_CONNECT_BURST, DEFAULT_CONNECT_RATE
 from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.streams import parse_kinds, parse_symbols, stream_ids
@@ -70,6 +70,11 @@ EXIT_ENDPOINT = 5
 @click.option("--stall-timeout", type=click.FloatRange(min=0, min_open=True),
               default=DEFAULT_STALL_TIMEOUT, show_default=True, metavar="SECONDS",
               help="Replace a connection that delivered nothing (not even a ping) this long.")
+@click.option("--max-connection-age", type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULT_MAX_AGE, show_default=True, metavar="SECONDS",
+              help="Replace each connection once it is this old (Binance cuts them at 24 h): "
+              "the new one is opened and subscribed first, then takes over; nothing is lost "
+              "or doubled.")
 @click.option("--connect-burst", type=click.IntRange(min=1), default=DEFAULT_CONNECT_BURST,
               show_default=True, metavar="N",
               help="Connection attempts this process may make at once (every shard, "
@@ -86,8 +91,9 @@ EXIT_ENDPOINT = 5
 def record(queue: Path, symbols: str, streams: str, url: str, time_unit: str,
            duration: float | None,
            segment_slots: int, sync: SyncPolicy, streams_per_connection: int,
-           stall_timeout: float, connect_burst: int, connect_rate: float,
-           show_status: bool | None, retain: RetentionPolicy | None) -> None:
+           stall_timeout: float, max_connection_age: float, connect_burst: int,
+           connect_rate: float, show_status: bool | None,
+           retain: RetentionPolicy | None) -> None:
     """Record Binance Spot market streams into the queue at DIR.
 
     Connects to the combined-stream endpoint, subscribes, and appends every bookTicker and
@@ -132,7 +138,8 @@ def record(queue: Path, symbols: str, streams: str, url: str, time_unit: str,
     except errors.ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     config = RecorderConfig(endpoint, wanted, streams_per_connection=streams_per_connection,
-                            stall_timeout=stall_timeout, sync_interval=sync.every_s,
+                            stall_timeout=stall_timeout, max_age=max_connection_age,
+                            sync_interval=sync.every_s,
                             connect_burst=connect_burst, connect_rate=connect_rate,
                             time_unit=TimeUnit(time_unit))
     live = sys.stderr.isatty() if show_status is None else show_status

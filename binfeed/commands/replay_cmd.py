@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import signal
 import sys
+import textwrap
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 from urllib.parse import quote
 
 import click
 import numpy as np
 
 from binfeed import errors
+from binfeed.binance.faults import FaultOption
 from binfeed.binance.server_config import ServerConfig
 from binfeed.commands.common import (
     config_option,
@@ -24,7 +27,7 @@ from binfeed.commands.common import (
     utf8_stdout,
 )
 from binfeed.commands.damage import DamageLog
-from binfeed.commands.params import SPEED, TIME
+from binfeed.commands.params import FAULT, FAULT_KINDS, SPEED, TIME
 from binfeed.export import CSV_HEADER, csv_lines, jsonl_lines, npz_tables
 from binfeed.queue import QueueReader, list_segments
 from binfeed.selection import Selection
@@ -33,6 +36,10 @@ from binfeed.symbols import stream_name
 FORMATS = ("jsonl", "csv", "npz")
 #: --serve's port when none is given (Binance's own: wss://stream.binance.com:9443).
 SERVE_PORT = 9443
+#: --clock: the option's words and the server's names for them.
+CLOCKS = {"connection": "per_connection", "shared": "shared"}
+#: --stats: the file is rewritten at most this often while serving (and at exit).
+STATS_EVERY = 0.5
 log = logging.getLogger("binfeed.replay")
 
 
@@ -64,11 +71,25 @@ log = logging.getLogger("binfeed.replay")
 @click.option("--speed", type=SPEED, default="1", show_default=True, metavar="1|N|max",
               help="--serve: 1 = the recorded pace, N = N times faster, max = as fast as "
               "the client reads.")
+@click.option("--clock", type=click.Choice(list(CLOCKS)), default="connection",
+              show_default=True, help="--serve: connection = each connection replays from "
+              "the start on its own clock; shared = one replay for all, like the exchange: "
+              "a client that reconnects continues where the feed is and misses what played "
+              "meanwhile (use it with --fault).")
+@click.option("--fault", "faults", type=FAULT, multiple=True, metavar="[C:]KIND=VALUE",
+              help="--serve: misbehave on purpose (repeatable; the kinds are below). "
+              "C: only on the C-th connection accepted.")
+@click.option("--stats", "stats_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, metavar="FILE",
+              help="--serve: write what the server did per connection to FILE as JSON "
+              "(frames sent, client messages and their times, faults), kept up to date "
+              "while serving and complete at exit.")
 @config_option()
 @translate_errors
 def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
            include_all: bool, follow: bool, time_from: int | None, time_to: int | None,
-           serve: bool, host: str, port: int, speed: float | None) -> None:
+           serve: bool, host: str, port: int, speed: float | None, clock: str,
+           faults: tuple[FaultOption, ...], stats_file: Path | None) -> None:
     """Print every record of the queue at DIR, in queue order.
 
     JSON lines (the default) are a stable contract: numbers print so that float() gives the
@@ -91,8 +112,21 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
     re-emits the recorded bookTicker and trade records as Binance's JSON frames (values
     exact: recording a replay stores the same records again, with new receive times),
     paced by their receive times (--speed). Each connection replays from the start
-    (--from) on its own clock; at the end of the data it stays open and idle, answering
-    pings. It runs until Ctrl-C or SIGTERM.
+    (--from) on its own clock, or with --clock shared all follow one replay, as on the
+    exchange; at the end of the data a connection stays open and idle, answering pings.
+    It runs until Ctrl-C or SIGTERM. Frames are numbered by their position in the
+    served data (0 = the first, in receive-time order); --stats FILE lists, per connection,
+    the frames it sent as runs {"stream","first","last","frames"} of those numbers, the
+    client's messages as [seconds since it connected, "text"|"ping"|"pong"|...], and the
+    faults injected (docs/operations.md, "A bad day on purpose").
+
+    --fault makes the server misbehave the way networks and exchanges do, on purpose and
+    repeatably (by frame counts and times since a connection opened, never by chance), to
+    test a client against a bad day. Frame counts are market-data frames sent on that
+    connection; each fault applies to every connection (the prefix C: to the C-th only):
+
+    \b
+    {fault_table}
 
     Every record is checked (checksum, type) before it is printed. Damage is never
     printed as data: each damaged record, missing segment file (a hole, read past) or
@@ -115,14 +149,22 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
         binfeed replay data/q --from 2024-08-09T00:00:00Z --to 2024-08-09T01:00:00Z
         binfeed replay data/q --serve --port 9443 --speed 10
         binfeed record --queue copy --symbols btcusdt --url ws://127.0.0.1:9443
+        binfeed replay data/q --serve --clock shared --speed 20 --fault drop-every=1500
+        binfeed replay data/q --serve --clock shared --fault stall-after=5000 \\
+            --fault 2:close=1011@800 --fault shutdown-after=30+5 --stats served.json
+        binfeed replay data/q --serve --fault malformed-every=100 --fault ping-every=0.02
     """
     selection = Selection.of(symbols, start_ns=time_from, end_ns=time_to)
     if serve:
         if follow or output is not None or fmt != "jsonl" or include_all:
             raise click.UsageError("--serve serves frames: drop --follow, --output, --format "
                                    "and --all")
-        _serve(queue_dir, host, port, speed, selection)
+        config = ServerConfig(host=host, port=port, speed=speed,
+                              clock=CLOCKS[clock]).with_faults(faults)  # type: ignore[arg-type]
+        _serve(queue_dir, config, selection, [f.label for f in faults], stats_file)
         return
+    if faults or stats_file is not None or clock != "connection":
+        raise click.UsageError("--fault, --stats and --clock are options of --serve")
     if fmt == "npz":
         if output is None:
             raise click.UsageError("--format npz writes a file: add --output FILE.npz")
@@ -149,6 +191,20 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
         with contextlib.suppress(OSError):
             sys.stdout.flush()
     damage.finish()
+
+
+def _fault_table() -> str:
+    """The --fault kinds (params.FAULT_KINDS, their one owner) as the help's table."""
+    width = max(len(f"{kind}={form}") for kind, (form, _) in FAULT_KINDS.items()) + 2
+    lines = []
+    for kind, (form, what) in FAULT_KINDS.items():
+        wrapped = textwrap.wrap(what, 84 - width)
+        lines.append(f"  {kind}={form}".ljust(width + 2) + wrapped[0])
+        lines.extend(" " * (width + 2) + more for more in wrapped[1:])
+    return "\n".join(lines)
+
+
+replay.help = inspect.cleandoc(replay.help or "").replace("{fault_table}", _fault_table())
 
 
 def _write_to(output: Path | None, reader: QueueReader, fmt: str, selection: Selection,
@@ -231,8 +287,8 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-def _serve(queue_dir: Path, host: str, port: int, speed: float | None,
-           selection: Selection) -> None:
+def _serve(queue_dir: Path, config: ServerConfig, selection: Selection,
+           faults: list[str], stats_file: Path | None) -> None:
     """Runs the loopback server over the queue until SIGINT/SIGTERM."""
     import anyio
 
@@ -242,25 +298,45 @@ def _serve(queue_dir: Path, host: str, port: int, speed: float | None,
     source = queue_source(queue_dir, selection)
     with QueueReader(queue_dir, from_end=True) as probe:
         known = sorted(set(probe.symbols.values()))
-    config = ServerConfig(host=host, port=port, speed=speed, clock="per_connection")
+    host, port = config.host, config.port
+    header = {"queue": str(queue_dir), "faults": faults}
+
+    def report(server: BinanceServer) -> None:
+        assert stats_file is not None
+        try:
+            server.write_report(stats_file, header)
+        except OSError as exc:
+            raise errors.BinfeedError(f"cannot write --stats {stats_file}: "
+                                      f"{exc.strerror or exc}; choose a writable path") from exc
+
+    async def keep_report(server: BinanceServer) -> None:
+        written = (-1, False)
+        while True:
+            state = (server.version, server.finished.is_set())
+            if state != written:
+                report(server)
+                written = state
+            await anyio.sleep(STATS_EVERY)
 
     async def main() -> None:
         server = BinanceServer(source, config)
-        async with anyio.create_task_group() as tg:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                await tg.start(server.serve)
-                pace = "as fast as each client reads" if speed is None else (
-                    "at the recorded pace" if speed == 1 else f"{speed:g}x the recorded pace")
-                example = quote(stream_name(known[0] if known else "btcusdt", "bookTicker"),
-                                safe="@")
-                click.echo(f"serving {queue_dir} on {server.url} {pace}; each connection "
-                           f"replays from the start. Symbols: {', '.join(known) or '-'}. "
-                           f"Try {server.url}/ws/{example} or "
-                           f"{server.url}/stream?streams={example}. Ctrl-C stops.")
-                sys.stdout.flush()
-                async for _ in signals:
-                    break
-            tg.cancel_scope.cancel()
+        written = False
+        try:
+            async with anyio.create_task_group() as tg:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    await tg.start(server.serve)
+                    if stats_file is not None:
+                        report(server)  # a path that cannot be written fails before serving
+                        written = True
+                        tg.start_soon(keep_report, server)
+                    click.echo(_banner(queue_dir, server.url, config, known, faults))
+                    sys.stdout.flush()
+                    async for _ in signals:
+                        break
+                tg.cancel_scope.cancel()
+        finally:
+            if written:
+                report(server)  # complete: every connection closed
 
     try:
         anyio.run(main)
@@ -269,7 +345,10 @@ def _serve(queue_dir: Path, host: str, port: int, speed: float | None,
             f"cannot serve on {host}:{port}: {exc.strerror or exc}; choose another --port "
             "(0 picks a free one) or --host") from exc
     except BaseExceptionGroup as group:
-        oserr = _first_oserror(group)
+        ours = _first_of(group, errors.BinfeedError)
+        if ours is not None:
+            raise ours from group
+        oserr = _first_of(group, OSError)
         if oserr is None:
             raise
         raise errors.BinfeedError(
@@ -277,12 +356,30 @@ def _serve(queue_dir: Path, host: str, port: int, speed: float | None,
             "(0 picks a free one) or --host") from group
 
 
-def _first_oserror(group: BaseExceptionGroup) -> OSError | None:
+def _banner(queue_dir: Path, url: str, config: ServerConfig, known: list[str],
+            faults: list[str]) -> str:
+    speed = config.speed
+    pace = "as fast as each client reads" if speed is None else (
+        "at the recorded pace" if speed == 1 else f"{speed:g}x the recorded pace")
+    clock = ("each connection replays from the start" if config.clock == "per_connection"
+             else "one replay shared by every connection")
+    example = quote(stream_name(known[0] if known else "btcusdt", "bookTicker"), safe="@")
+    injected = f" Faults: {', '.join(faults)}." if faults else ""
+    return (f"serving {queue_dir} on {url} {pace}; {clock}. Symbols: "
+            f"{', '.join(known) or '-'}.{injected} Try {url}/ws/{example} or "
+            f"{url}/stream?streams={example}. Ctrl-C stops.")
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _first_of(group: BaseExceptionGroup, kind: type[_E]) -> _E | None:
+    """The first exception of ``kind`` in ``group`` and its nested groups."""
     for exc in group.exceptions:
-        if isinstance(exc, OSError):
+        if isinstance(exc, kind):
             return exc
         if isinstance(exc, BaseExceptionGroup):
-            found = _first_oserror(exc)
+            found = _first_of(exc, kind)
             if found is not None:
                 return found
     return None
