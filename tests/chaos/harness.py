@@ -38,7 +38,7 @@ SYMBOLS = ("btcusdt",)
 STREAMS = ("bookTicker", "trade")
 SUBSCRIBED = tuple(f"{s}@{k}" for s in SYMBOLS for k in STREAMS)
 #: Seconds the recorder keeps running after the server played its last frame.
-SETTLE = 1.0
+SETTLE = 0.6
 
 
 def import_captures(queue: Path) -> None:
@@ -109,6 +109,16 @@ class Server:
         report = self.report()
         return bool(report and report["playback"]["finished"])
 
+    def first_opened(self, timeout: float = 30) -> float:
+        """When the first connection opened (seconds since the epoch), once the report says."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            report = self.report()
+            if report and report["connections"]:
+                return float(report["connections"][0]["opened_at"])
+            time.sleep(0.02)
+        raise AssertionError(f"no connection within {timeout} s")
+
     def stop(self) -> dict[str, Any]:
         """SIGINT; the exit status must be 0 and the final report complete."""
         self.proc.send_signal(signal.SIGINT)
@@ -177,8 +187,8 @@ def run_scenario(tmp: Path, source: Path, frames: list[SourceFrame], pace: Pace,
                  faults: Sequence[str] = (), record_args: Sequence[str] = (),
                  pauses: Sequence[tuple[float, float]] = ()) -> Outcome:
     """Serves the source with ``faults``, records it, pauses the recorder at the given
-    (seconds after the start, seconds) moments, and stops both once the server played its
-    last frame and :data:`SETTLE` seconds passed.
+    (seconds after its first connection opened, seconds) moments, and stops both once the
+    server played its last frame and :data:`SETTLE` seconds passed.
 
     Raises:
         AssertionError: a process failed, or the playback did not end in time.
@@ -189,9 +199,11 @@ def run_scenario(tmp: Path, source: Path, frames: list[SourceFrame], pace: Pace,
     try:
         recorder = Recorder(server.url, queue, record_args)
         started = time.monotonic()
-        for at, seconds in sorted(pauses):
-            time.sleep(max(0.0, started + at - time.monotonic()))
-            recorder.pause(seconds)
+        if pauses:
+            opened = server.first_opened()
+            for at, seconds in sorted(pauses):
+                time.sleep(max(0.0, opened + at - time.time()))
+                recorder.pause(seconds)
         deadline = started + 3 * pace.seconds + sum(s for _, s in pauses) + 30
         while not server.finished():
             assert recorder.proc.poll() is None, (

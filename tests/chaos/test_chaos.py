@@ -155,12 +155,27 @@ def test_a_paused_recorder_loses_nothing_the_kernel_buffered(
 def test_everything_at_once(tmp_path: Path, source: Path, frames: list[SourceFrame],
                             pace: Pace) -> None:
     """Drops every second of data, a stall, a serverShutdown, malformed and unsubscribed
-    frames, pings 3 times a second, a rotation every 1.5 s and a 1.5 s pause."""
+    frames, pings 3 times a second, a rotation every 1.5 s and a 1.5 s pause (1 s after the
+    first connection opened)."""
     faults = [f"drop-every={pace.frames(1.0)}", f"2:stall-after={pace.frames(0.3)}",
               "3:shutdown-after=0.3+0.5", "malformed-every=40", "unsubscribed-every=30",
               "ping-every=0.3"]
     outcome = run_scenario(tmp_path, source, frames, pace, faults=faults,
                            record_args=["--max-connection-age", "1.5", "--stall-timeout", "1"],
                            pauses=[(1.0, 1.5)])
-    assert len(connections(outcome)) >= 3
+    assert connections(outcome)[0]["faults"], connections(outcome)
+    assert_holds(verdict_of(outcome))
+
+
+
+def test_a_rotation_away_from_a_silent_connection_marks_the_gap(
+        tmp_path: Path, source: Path, frames: list[SourceFrame], pace: Pace) -> None:
+    """The first connection goes silent after 0.5 s of data; at 1 s its rotation is due,
+    well before the stall timeout: the handover must not take the silence for an overlap.
+    What played between the silence and the replacement's subscription went to nobody and
+    must be marked by a GAP on every stream."""
+    outcome = run_scenario(tmp_path, source, frames, pace,
+                           faults=[f"1:stall-after={pace.frames(0.5)}"],
+                           record_args=["--max-connection-age", "1", "--stall-timeout", "3"])
+    assert connections(outcome)[0]["faults"], connections(outcome)
     assert_holds(verdict_of(outcome))
