@@ -38,7 +38,8 @@ ffibuilder = FFI()
 ffibuilder.cdef(read_cdef())
 ffibuilder.set_source(
     "binfeed._binfeed_c",
-    '#include "binfeed.h"\n#include "ffi_glue.h"\n#include "parse_capture.h"\n',
+    "".join(f'#include "{h}"\n'
+            for h in ("binfeed.h", "ffi_glue.h", "parse_capture.h", "tables.h")),
     sources=SOURCES + [s for s in VENDOR_SOURCES if (ROOT / s).exists()],
     include_dirs=INCLUDE_DIRS,
     define_macros=DEFINE_MACROS,

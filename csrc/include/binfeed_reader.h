@@ -1026,6 +1026,7 @@ static inline void bf_slot_upgrade_v1(bf_slot *dst, const bf_slot *src) {
  * | bfr_open_wait        | bfr_open, waiting up to a timeout for the   | as bfr_open; BF_ETIMEOUT |
  * |                      | queue to appear (a consumer started first)  | instead of BF_ENOTFOUND  |
  * | bfr_open_segment     | a cursor from the first record of a segment | BF_OK, BF_ENOTFOUND, < 0 |
+ * | bfr_open_at          | a cursor from a given slot of a segment     | as bfr_open_segment      |
  * | bfr_close            | releases mappings, locks, memory            | -                        |
  * | bfr_next             | the next record; never blocks, no syscall   | 1 (*out), 0 (none yet),  |
  * |                      | while tailing                               | BF_EDAMAGED, < 0         |
@@ -1037,11 +1038,17 @@ static inline void bf_slot_upgrade_v1(bf_slot *dst, const bf_slot *src) {
  * | bfr_symbol           | symbol id -> name (from SYMBOL records)     | the name, or NULL        |
  * | bfr_tell             | where the cursor is                         | -                        |
  * | bfr_lag              | records published, not yet returned         | a count                  |
+ * | bfr_time_span_of     | count, smallest and largest receive time of | - (fills a               |
+ * |                      | some types in the segment; are they ordered | bfr_time_span)           |
+ * | bfr_time_lower_bound | the first slot received at or after a time  | a slot index             |
+ * |                      | (a binary search where they are ordered)    |                          |
  * | bfr_list_segments    | lowest / highest segment seq of a queue     | BF_OK, BF_ENOTFOUND, BF_EIO |
  * | bfr_writer_status    | is a writer live (F_OFD_GETLK), its pid     | 1, 0, BF_ENOTFOUND, BF_EIO |
  * | bfr_damage_kind_name | the name of a BFR_DAMAGE_* kind             | a constant string        |
  *
- * bf_crc32c, bf_slot_crc32c, bf_segment_check, bf_slot_check, bf_segment_name: see above.
+ * bf_crc32c, bf_slot_crc32c, bf_segment_check, bf_slot_check, bf_segment_name: see above;
+ * bf_slots_time_span and bf_slots_time_lower_bound: bfr_time_span_of and
+ * bfr_time_lower_bound on any mapped run of slots.
  *
  * A bfr_reader is a cursor over the records of one queue, in order, across segments.
  * It verifies every record (checksum, type) unless opened with BFR_NO_VERIFY, and never
@@ -1075,6 +1082,9 @@ static inline void bf_slot_upgrade_v1(bf_slot *dst, const bf_slot *src) {
 #define BFR_FROM_END 1u   /* start after the last record published at open time */
 #define BFR_VERIFY_CRC 0u /* kept for old callers: verification is the default now */
 #define BFR_NO_VERIFY 4u  /* do not check checksums and types (damage may pass as data) */
+#define BFR_NO_PRIOR_NAMES 8u /* bfr_open_at only: do not learn the names that SYMBOL records
+                                 before the start slot define (the caller has them: a
+                                 queue's ids are stable, its newest segment defines them all) */
 
 #define BFR_FLAGS_ALL (BFR_FROM_END | BFR_NO_VERIFY)
 #define BFR_ERROR_MAX 2048 /* room for a path, a file name and what happened */
@@ -1390,14 +1400,15 @@ static inline void bfr__reset_cursor(bfr_reader *r, uint64_t seq) {
     r->last_check_ns = bfr__mono_ns();
 }
 
-/* Makes a mapped file current at slot 0. */
-static inline void bfr__enter(bfr_reader *r, uint64_t seq, const unsigned char *m, size_t size,
-                              int fd) {
+/* Makes a mapped file current at slot 0; `populate`: map all its pages now if sealed. */
+static inline void bfr__enter_mapped(bfr_reader *r, uint64_t seq, const unsigned char *m,
+                                     size_t size, int fd, int populate) {
     const bf_segment_header *h = (const bf_segment_header *)m;
     /* A sealed segment is read start to end: map all its pages now, in one call, rather
      * than fault them in one by one (a live one is left alone: populating 128 MiB would
      * delay a tailing reader at every roll). */
-    if (bf_load_acquire_u32(&h->sealed)) (void)madvise((void *)m, size, MADV_POPULATE_READ);
+    if (populate && bf_load_acquire_u32(&h->sealed))
+        (void)madvise((void *)m, size, MADV_POPULATE_READ);
     bfr__unmap(r);
     r->map = m;
     r->map_len = size;
@@ -1411,6 +1422,11 @@ static inline void bfr__enter(bfr_reader *r, uint64_t seq, const unsigned char *
     r->dead = 0;
     r->end_checked = 0;
     bfr__reset_cursor(r, seq);
+}
+
+static inline void bfr__enter(bfr_reader *r, uint64_t seq, const unsigned char *m, size_t size,
+                              int fd) {
+    bfr__enter_mapped(r, seq, m, size, fd, 1);
 }
 
 /* Marks segment seq unreadable (skipped), keeping nothing mapped. */
@@ -1628,6 +1644,24 @@ static inline void bfr_close(bfr_reader *r) {
     r->dead = 0;
 }
 
+/* Puts the cursor of a reader just entered into a segment at slot `index` (at most the
+ * published count), learning the names that SYMBOL records before it define, so that a
+ * reader starting there resolves every id as one that read from slot 0 would. A SYMBOL
+ * slot failing its checks is passed over, unreported: the reader does not return the
+ * records before its start. BF_OK or BF_ENOMEM. */
+static inline int bfr__skip_to(bfr_reader *r, uint64_t index) {
+    uint64_t n = bfr__published(r);
+    if (index > n) index = n;
+    for (uint64_t i = 0; i < index; i++) {
+        const bf_slot *s = (const bf_slot *)(r->slots + i * r->slot_size);
+        if (s->type == BF_REC_SYMBOL && bf_slot_check(s, r->slot_size) == BF_SLOT_OK &&
+            bfr__learn_symbol(r, s) == BF_ENOMEM)
+            return BF_ENOMEM;
+    }
+    r->pos = r->avail = index;
+    return BF_OK;
+}
+
 /* The part of opening that is the same wherever the reader starts: r's fields, the
  * directory. Nothing is mapped yet. */
 static inline int bfr__open_dir(bfr_reader *r, const char *dir, unsigned flags,
@@ -1677,16 +1711,8 @@ static inline int bfr__open(bfr_reader *r, const char *dir, unsigned flags) {
             return BF_OK;
         }
         if (rc != BF_OK) return rc;
-        if (flags & BFR_FROM_END) {
-            uint64_t n = bfr__published(r);
-            for (uint64_t i = 0; i < n; i++) { /* symbols defined before the start point */
-                const bf_slot *s = (const bf_slot *)(r->slots + i * r->slot_size);
-                if (s->type == BF_REC_SYMBOL && bf_slot_check(s, r->slot_size) == BF_SLOT_OK &&
-                    (rc = bfr__learn_symbol(r, s)) == BF_ENOMEM)
-                    return rc;
-            }
-            r->pos = r->avail = n;
-        }
+        if ((flags & BFR_FROM_END) && (rc = bfr__skip_to(r, bfr__published(r))) != BF_OK)
+            return rc;
         r->error[0] = '\0';
         return BF_OK;
     }
@@ -1762,8 +1788,8 @@ static inline int bfr_open_wait(bfr_reader *r, const char *dir, unsigned flags,
  * first segment on the first bfr_next: here the caller asked for this one); BF_EINVAL,
  * BF_ENOMEM. On failure r->error says which file and why, and r holds nothing (bfr_close
  * is then optional). Thread-safety and ownership as bfr_open. */
-static inline int bfr_open_segment(bfr_reader *r, const char *dir, uint64_t seq,
-                                   unsigned flags) {
+static inline int bfr__open_segment(bfr_reader *r, const char *dir, uint64_t seq,
+                                    unsigned flags, int populate) {
     if (!r) return BF_EINVAL;
     int rc = bfr__open_dir(r, dir, flags, BFR_NO_VERIFY);
     const unsigned char *m = NULL;
@@ -1774,9 +1800,37 @@ static inline int bfr_open_segment(bfr_reader *r, const char *dir, uint64_t seq,
         bfr_close(r); /* keeps r->error */
         return rc;
     }
-    bfr__enter(r, seq, m, len, fd);
+    bfr__enter_mapped(r, seq, m, len, fd, populate);
     r->error[0] = '\0';
     return BF_OK;
+}
+
+static inline int bfr_open_segment(bfr_reader *r, const char *dir, uint64_t seq,
+                                   unsigned flags) {
+    return bfr__open_segment(r, dir, seq, flags, 1);
+}
+
+/* Opens a reader at slot `index` of segment `seq` (clamped to the records published now),
+ * as bfr_open_segment does at slot 0: the names defined by SYMBOL records before that
+ * slot are learnt, so bfr_symbol resolves every id from there on. With
+ * bfr_time_lower_bound, a reader that starts at a receive time. flags: 0, BFR_NO_VERIFY,
+ * BFR_NO_PRIOR_NAMES (learning the names reads the type of every slot before `index`).
+ * Unlike bfr_open_segment it does not map a sealed segment's pages ahead (a window may need
+ * a few of them); the segments it rolls to are. Returns and fails as bfr_open_segment. */
+static inline int bfr_open_at(bfr_reader *r, const char *dir, uint64_t seq, uint64_t index,
+                              unsigned flags) {
+    int rc = bfr__open_segment(r, dir, seq, flags & ~BFR_NO_PRIOR_NAMES, 0);
+    if (rc != BF_OK) return rc;
+    if (flags & BFR_NO_PRIOR_NAMES) {
+        uint64_t n = bfr__published(r);
+        r->pos = r->avail = index < n ? index : n;
+        return BF_OK;
+    }
+    if ((rc = bfr__skip_to(r, index)) != BF_OK) {
+        bfr__fail(r, rc, "out of memory for the symbol table of %s", dir);
+        bfr_close(r);
+    }
+    return rc;
 }
 
 /* The cached count is used up: reloads write_index, or follows the queue to what comes
@@ -1978,6 +2032,104 @@ static inline uint64_t bfr_lag(const bfr_reader *r) {
     return n > r->pos ? n - r->pos : 0;
 }
 
+
+/* Receive-time search in a segment.
+ *
+ * recv_ts_ns is the local receive time of each record, but a queue is in the order records
+ * were appended, which is not always the order of their receive times: a queue imported
+ * from two captures of the same hours holds the first file's hours, then the second's;
+ * the clock may be stepped back; SYMBOL and RECOVERY records carry the writer's clock when
+ * it wrote them, not a receive time. So a search by time asks first whether the records it
+ * cares about are in order (bf_slots_time_span), and searches (bf_slots_time_lower_bound)
+ * only where they are; bfr_time_span_of and bfr_time_lower_bound do the same on a reader's
+ * current segment. They read slots without verifying them: a damaged slot can only widen
+ * a span or make it unordered, never hide a good record (the reader skips damaged records
+ * when it returns them). `types` is a set of record types, BFR_TYPE_BIT(t) for each (types
+ * below 64). Thread-safe; they never write. */
+#define BFR_TYPE_BIT(t) (1ull << (t))
+
+/* The receive times of some record types in a segment. */
+typedef struct bfr_time_span {
+    uint64_t count;   /* records of those types among the published slots */
+    uint64_t min_ns;  /* their smallest recv_ts_ns (0 when count is 0) */
+    uint64_t max_ns;  /* their largest */
+    uint32_t ordered; /* 1: their recv_ts_ns never decrease in slot order */
+    uint32_t reserved;
+} bfr_time_span;
+
+static inline int bfr__type_in(uint64_t types, uint32_t type) {
+    return type < 64 && ((types >> type) & 1u);
+}
+
+/* The span of the records of `types` among n slots (stride slot_size): one pass over the
+ * slots' first cache line. */
+static inline void bf_slots_time_span(const unsigned char *slots, uint64_t n,
+                                      uint32_t slot_size, uint64_t types, bfr_time_span *out) {
+    uint64_t count = 0, lo = UINT64_MAX, hi = 0, prev = 0;
+    int ordered = 1;
+    for (uint64_t i = 0; i < n; i++) {
+        const bf_slot *s = (const bf_slot *)(slots + i * slot_size);
+        if (!bfr__type_in(types, s->type)) continue;
+        uint64_t t = s->recv_ts_ns;
+        ordered &= t >= prev;
+        prev = t;
+        lo = t < lo ? t : lo;
+        hi = t > hi ? t : hi;
+        count++;
+    }
+    memset(out, 0, sizeof *out);
+    out->count = count;
+    out->min_ns = count ? lo : 0;
+    out->max_ns = hi;
+    out->ordered = (uint32_t)ordered;
+}
+
+/* The first slot in [lo, hi) (hi at most n) of n slots holding a record of `types`
+ * received at or after t_ns, or hi if none is. Exact only when those records are in order
+ * in [lo, hi) (bf_slots_time_span says whether they are). A binary search: O(log n)
+ * probes, each moving forward over slots of other types; for a rare type, those moves add
+ * up to one pass at most. */
+static inline uint64_t bf_slots_time_lower_bound(const unsigned char *slots, uint64_t n,
+                                                 uint32_t slot_size, uint64_t types,
+                                                 uint64_t t_ns, uint64_t lo, uint64_t hi) {
+    if (hi > n) hi = n;
+    uint64_t found = hi; /* the answer is the first typed slot at or after the final lo */
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2, j = mid;
+        const bf_slot *s = NULL;
+        for (; j < hi; j++) {
+            s = (const bf_slot *)(slots + j * slot_size);
+            if (bfr__type_in(types, s->type)) break;
+        }
+        if (j == hi || s->recv_ts_ns >= t_ns) {
+            /* no typed slot in [mid, j) is the answer: it is j (if typed) or before mid */
+            if (j < hi) found = j;
+            hi = mid;
+        } else {
+            lo = j + 1;
+        }
+    }
+    return found;
+}
+
+/* bf_slots_time_span over the published slots of the reader's current segment (all zero
+ * for an unreadable, skipped segment). */
+static inline void bfr_time_span_of(const bfr_reader *r, uint64_t types, bfr_time_span *out) {
+    if (!r->hdr) {
+        memset(out, 0, sizeof *out);
+        out->ordered = 1;
+        return;
+    }
+    bf_slots_time_span(r->slots, bfr__published(r), r->slot_size, types, out);
+}
+
+/* bf_slots_time_lower_bound over the published slots of the reader's current segment. */
+static inline uint64_t bfr_time_lower_bound(const bfr_reader *r, uint64_t types, uint64_t t_ns,
+                                            uint64_t lo, uint64_t hi) {
+    if (!r->hdr) return lo;
+    return bf_slots_time_lower_bound(r->slots, bfr__published(r), r->slot_size, types, t_ns,
+                                     lo, hi);
+}
 
 #ifdef __cplusplus
 }
