@@ -51,7 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
     ap.add_argument("--only", default="", help="comma-separated subset: queue_c, parse_c, "
-                    "queue, live, ingest, durability, recorder, reconnect")
+                    "queue, live, ingest, tables, durability, recorder, reconnect")
     args = ap.parse_args()
     only = {s for s in args.only.split(",") if s}
     print(f"# binfeed benchmarks, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
@@ -78,6 +78,10 @@ def main() -> None:
             run("Python live API: tail / atail throughput and hand-out latency",
                 [py, str(HERE / "bench_live.py"), "--records",
                  "200000" if args.quick else "600000"])
+        if not only or "tables" in only:
+            run("Tables: binfeed.open to Arrow, pandas, polars; export",
+                [py, str(HERE / "bench_tables.py"), "--records",
+                 "1000000" if args.quick else "10000000"])
         if not only or "durability" in only:
             run("Durability: the cost of each --sync level",
                 [py, str(HERE / "bench_durability.py"), *(["--repeat", "1"] if args.quick else [])])

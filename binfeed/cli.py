@@ -19,6 +19,7 @@ COMMANDS = {
     "record": ("record_cmd", "record"),
     "import": ("import_cmd", "import_"),
     "replay": ("replay_cmd", "replay"),
+    "export": ("export_cmd", "export"),
     "info": ("info_cmd", "info"),
     "monitor": ("monitor_cmd", "monitor"),
     "prune": ("prune_cmd", "prune"),

@@ -18,6 +18,8 @@
      +-- SubscriptionError            the server refused a subscription
      +-- EndpointError                the endpoint refused the recorder for good
      +-- ConfigError                  a configuration file or option is invalid
+     +-- SelectionError               --symbols (or a record type) matches nothing in the queue
+     +-- MissingExtraError            an optional dependency is not installed (also ImportError)
 
 Each message says what happened and what to do next.
 """
@@ -111,3 +113,12 @@ class EndpointError(BinfeedError):
 
 class ConfigError(BinfeedError):
     """A configuration file or option is invalid."""
+
+
+class SelectionError(BinfeedError):
+    """What was asked for (symbols, a record type) is not in the queue; the message says
+    what the queue has."""
+
+
+class MissingExtraError(BinfeedError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""

@@ -8,6 +8,9 @@ which only a foreign writer could store, is escaped as JSON requires), times as 
 Fields after the documented ones may be added; documented ones keep their names and
 meaning. CSV fields are quoted when they hold a comma, a quote or a line break.
 
+npz tables (``replay --format npz``) keep symbols as codes into one ``symbols`` array per
+file (:func:`npz_symbols`), not as a string per row.
+
 Formatting works on whole batches (columns pulled out with numpy, then one ``%`` format per
 record), so replaying a day of a busy symbol runs at about a million records per second.
 """
@@ -219,37 +222,48 @@ def csv_lines(
     return [line for line in out if line is not None]
 
 
-#: numpy tables written by ``replay --format npz``.
-NPZ_BOOK_TICKER = np.dtype([("symbol", "U32"), ("update_id", "<u8"), ("bid_price", "<f8"),
+#: numpy tables written by ``replay --format npz``. ``symbol`` is a code: the row's symbol
+#: is ``symbols[code]``, ``symbols`` being the file's table of names (:func:`npz_symbols`).
+NPZ_BOOK_TICKER = np.dtype([("symbol", "<i4"), ("update_id", "<u8"), ("bid_price", "<f8"),
                             ("bid_qty", "<f8"), ("ask_price", "<f8"), ("ask_qty", "<f8"),
                             ("timestamp_ms", "<u8"), ("recv_ts_ns", "<u8")])
-NPZ_TRADE = np.dtype([("symbol", "U32"), ("trade_id", "<u8"), ("price", "<f8"), ("qty", "<f8"),
+NPZ_TRADE = np.dtype([("symbol", "<i4"), ("trade_id", "<u8"), ("price", "<f8"), ("qty", "<f8"),
                       ("trade_ts_ms", "<u8"), ("event_ts_ms", "<u8"), ("buyer_is_maker", "?"),
                       ("best_match", "i1"), ("recv_ts_ns", "<u8"), ("trade_ts_us", "<u8"),
                       ("event_ts_us", "<u8")])
-NPZ_GAP = np.dtype([("symbol", "U32"), ("stream", "U16"), ("reason", "U16"),
+NPZ_GAP = np.dtype([("symbol", "<i4"), ("stream", "U16"), ("reason", "U16"),
                     ("last_seq", "<u8"), ("next_seq", "<u8"), ("recv_ts_ns", "<u8")])
 
 
-def _names(ids: np.ndarray, symbols: dict[int, str]) -> np.ndarray:
-    uniq, inv = np.unique(ids, return_inverse=True)
-    return np.array([symbols.get(int(u), "?") for u in uniq], dtype="U32")[inv]
+def npz_symbols(symbols: dict[int, str]) -> np.ndarray:
+    """The names of symbol ids 1, 2, ... as the ``symbols`` array of an npz file: code
+    ``id - 1`` names id's symbol (``?`` for an id no SYMBOL record defined)."""
+    size = max(symbols, default=0)
+    return np.array([symbols.get(i, "?") for i in range(1, size + 1)],
+                    dtype=f"U{max(1, *(len(n) for n in symbols.values()))}"
+                    if symbols else "U1")
+
+
+def _codes(ids: np.ndarray) -> np.ndarray:
+    return ids.astype(np.int64) - 1
 
 
 def npz_tables(
     batch: np.ndarray, symbols: dict[int, str], wanted: set[int] | None = None
 ) -> dict[str, np.ndarray]:
-    """Plain (copied) numpy tables per record type for one batch."""
+    """Plain (copied) numpy tables per record type for one batch; their ``symbol`` codes
+    index :func:`npz_symbols` of the queue's names."""
+    del symbols  # the rows hold codes; names go once into the file's `symbols` array
     _, r = _select(batch, RecordType.BOOK_TICKER, BOOK_TICKER_DTYPE, wanted)
     bt = np.empty(len(r), NPZ_BOOK_TICKER)
-    bt["symbol"] = _names(r["symbol_id"], symbols)
+    bt["symbol"] = _codes(r["symbol_id"])
     bt["update_id"] = r["seq"]
     for f in ("bid_price", "bid_qty", "ask_price", "ask_qty", "recv_ts_ns"):
         bt[f] = r[f]
     bt["timestamp_ms"] = r["timestamp"] // 1000
     _, r = _select(batch, RecordType.TRADE, TRADE_DTYPE, wanted)
     tr = np.empty(len(r), NPZ_TRADE)
-    tr["symbol"] = _names(r["symbol_id"], symbols)
+    tr["symbol"] = _codes(r["symbol_id"])
     for f in ("trade_id", "price", "qty", "recv_ts_ns", "trade_ts_us", "event_ts_us"):
         tr[f] = r[f]
     tr["trade_ts_ms"] = r["trade_ts_us"] // 1000
@@ -260,7 +274,7 @@ def npz_tables(
                                 ((flags & TRADE_BEST_MATCH) != 0).astype(np.int8), -1)
     _, r = _select(batch, RecordType.GAP, GAP_DTYPE, wanted)
     gp = np.empty(len(r), NPZ_GAP)
-    gp["symbol"] = _names(r["symbol_id"], symbols)
+    gp["symbol"] = _codes(r["symbol_id"])
     gp["stream"] = [STREAM_NAMES.get(int(s), str(s)) for s in r["stream"]]
     gp["reason"] = [GAP_REASON_NAMES.get(int(s), str(s)) for s in r["reason"]]
     for f in ("last_seq", "next_seq", "recv_ts_ns"):

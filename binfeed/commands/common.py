@@ -7,6 +7,8 @@
 - :func:`retain_option`: ``--retain 7d|50GiB`` (:mod:`binfeed.retention`).
 - :func:`segment_slots_option`: ``--segment-slots N`` of the commands that write a queue.
 - :func:`sync_option`: ``--sync none|seal|interval:S`` (:mod:`binfeed.durability`).
+- :func:`window_options`: ``--from T --to T``, receive-time windows (:mod:`binfeed.selection`).
+- :func:`check_symbols`: what a reader says when ``--symbols`` names symbols the queue lacks.
 - :func:`translate_errors`: binfeed's exceptions become ``Error: ...``, exit 1.
 """
 
@@ -17,7 +19,7 @@ import functools
 import io
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -26,8 +28,9 @@ from click.core import ParameterSource
 
 from binfeed import bus
 from binfeed._ffi import lib
-from binfeed.commands.params import RETENTION, SYNC
+from binfeed.commands.params import RETENTION, SYNC, TIME
 from binfeed.errors import BinfeedError, ConfigError, InvalidRecordError
+from binfeed.selection import Selection, no_match_message
 from binfeed.symbols import symbol_key
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,6 +99,38 @@ def sync_option() -> Callable[[F], F]:
         "published at any level): none (the kernel writes back when it likes), seal "
         "(fdatasync each segment when it is sealed), interval:SECONDS (seal, and the open "
         "segment every SECONDS). See docs/reliability.md for what each costs.")
+
+
+def window_options() -> Callable[[F], F]:
+    """``--from T`` and ``--to T``: the command receives ``time_from`` and ``time_to`` (ns
+    since the epoch, or None)."""
+    def decorate(fn: F) -> F:
+        fn = click.option("--to", "time_to", type=TIME, default=None, metavar="T",
+                          help="Only records received before T.")(fn)
+        return click.option(
+            "--from", "time_from", type=TIME, default=None, metavar="T",
+            help="Only records received at or after T (ISO 8601, UTC unless it says "
+            "otherwise, or ns since the epoch).")(fn)
+    return decorate
+
+
+def check_symbols(selection: Selection, queue_dir: Path, names: Iterable[str], *,
+                  follow: bool = False) -> None:
+    """Warns on stderr about selected symbols the queue does not have; when it has none of
+    them, stops with ``Error: ...`` (exit 1), unless ``follow`` (they may come later).
+
+    Raises:
+        click.ClickException: no selected symbol is in the queue (without ``follow``).
+    """
+    names = set(names)
+    message = no_match_message(selection, queue_dir, names)
+    if message is None:
+        return
+    if not follow and not selection.symbols & names:
+        raise click.ClickException(f"nothing to read: {message}")
+    suffix = "; following: they may come later" if follow and not selection.symbols & names \
+        else ""
+    click.echo(f"binfeed: warning: {message}{suffix}", err=True)
 
 
 def split_symbols(value: str | None) -> list[str]:

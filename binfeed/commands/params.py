@@ -4,7 +4,7 @@ Each type wraps one parse function that raises :class:`~binfeed.errors.ConfigErr
 shows its message as the usage error (exit 2), and a config file's value goes through the
 same type (:mod:`binfeed.config`).
 
-- :data:`TIME`: ``--from``/``--to``, see :func:`parse_time`.
+- :data:`TIME`: ``--from``/``--to`` (:func:`binfeed.selection.parse_time`).
 - :data:`SPEED`: ``--speed``, see :func:`parse_speed`.
 - :data:`FAULT`: ``replay --serve --fault KIND=VALUE``, see :func:`parse_fault`.
 - :data:`SYNC`: ``--sync none|seal|interval:S`` (:func:`binfeed.durability.parse_sync`).
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -30,32 +29,10 @@ from binfeed.binance.faults import (
 )
 from binfeed.durability import SyncPolicy, parse_sync
 from binfeed.retention import RetentionPolicy, parse_retention
+from binfeed.selection import parse_time
 
 __all__ = ["FAULT", "FAULT_KINDS", "RETENTION", "SPEED", "SYNC", "TIME", "ParsedType",
            "parse_fault", "parse_speed", "parse_time"]
-
-
-def parse_time(text: str) -> int:
-    """``--from``/``--to``: an ISO 8601 time (UTC unless it says otherwise; a date alone
-    means its midnight) or an integer of nanoseconds since the epoch (as ``recv_ts_ns``
-    prints). Returns ns since the epoch.
-
-    Raises:
-        ConfigError: anything else.
-    """
-    s = text.strip()
-    if s.isdigit():
-        return int(s)
-    try:
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00") if s.endswith("Z") else s)
-    except ValueError:
-        raise errors.ConfigError(
-            f"invalid time {text!r}: give an ISO 8601 time like 2024-08-09T00:00:00Z (UTC "
-            "unless an offset is given) or nanoseconds since the epoch") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    seconds = int(dt.timestamp())
-    return seconds * 1_000_000_000 + dt.microsecond * 1000
 
 
 def parse_speed(text: str) -> float | None:

@@ -20,15 +20,26 @@ from binfeed import errors
 from binfeed.binance.faults import FaultOption
 from binfeed.binance.server_config import ServerConfig
 from binfeed.commands.common import (
+    check_symbols,
     config_option,
     queue_location,
     symbols_option,
     translate_errors,
     utf8_stdout,
+    window_options,
 )
 from binfeed.commands.damage import DamageLog
-from binfeed.commands.params import FAULT, FAULT_KINDS, SPEED, TIME
-from binfeed.export import CSV_HEADER, csv_lines, jsonl_lines, npz_tables
+from binfeed.commands.params import FAULT, FAULT_KINDS, SPEED
+from binfeed.export import (
+    CSV_HEADER,
+    NPZ_BOOK_TICKER,
+    NPZ_GAP,
+    NPZ_TRADE,
+    csv_lines,
+    jsonl_lines,
+    npz_symbols,
+    npz_tables,
+)
 from binfeed.queue import QueueReader, list_segments
 from binfeed.selection import Selection
 from binfeed.symbols import stream_name
@@ -47,7 +58,9 @@ log = logging.getLogger("binfeed.replay")
 @queue_location(param="queue_dir")
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="jsonl",
               show_default=True, help="jsonl: one JSON object per record; csv: one row per "
-              "record with a header; npz: numpy tables per record type (needs --output).")
+              "record with a header, every type in one table; npz: compressed numpy tables "
+              "per record type (needs --output; layout below). For Parquet, or one CSV per "
+              "type with the JSON lines' names, see `binfeed export`.")
 @symbols_option("Only these symbols (comma-separated, any case). Default: all.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write here instead of standard output.")
@@ -56,11 +69,7 @@ log = logging.getLogger("binfeed.replay")
 @click.option("--follow", "-F", is_flag=True,
               help="After the existing records, keep printing new ones as they are committed "
               "(across segment rolls) until interrupted; waits for the queue to appear.")
-@click.option("--from", "time_from", type=TIME, default=None, metavar="T",
-              help="Only records received at or after T (ISO 8601, UTC unless it says "
-              "otherwise, or ns since the epoch).")
-@click.option("--to", "time_to", type=TIME, default=None, metavar="T",
-              help="Only records received before T.")
+@window_options()
 @click.option("--serve", is_flag=True,
               help="Serve the recorded bookTicker and trade frames as a Binance-compatible "
               "WebSocket endpoint instead of printing them (see below).")
@@ -103,6 +112,16 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
        "event_ts_ms":..,"buyer_is_maker":true,"recv_ts_ns":..,"best_match":true}
       {"type":"gap","symbol":"BTCUSDT","stream":"btcusdt@trade","last_seq":..,
        "next_seq":..,"reason":"sequence_jump","recv_ts_ns":..}
+
+    npz (numpy.load) holds the structured arrays book_ticker (symbol, update_id,
+    bid_price, bid_qty, ask_price, ask_qty, timestamp_ms, recv_ts_ns), trade (symbol,
+    trade_id, price, qty, trade_ts_ms, event_ts_ms, buyer_is_maker, best_match: 1, 0 or -1
+    when unknown, recv_ts_ns, trade_ts_us, event_ts_us) and gap (symbol, stream, reason,
+    last_seq, next_seq, recv_ts_ns), and symbols, the names: a row's symbol is an int32
+    code, its name symbols[code].
+
+    --symbols naming no symbol of the queue is an error (exit 1); with --follow, a
+    warning (the symbols may come later).
 
     With --serve, DIR becomes a local Binance: a WebSocket endpoint on --host:--port with
     Binance's paths (raw /ws/<stream>, combined /stream?streams=a/b, names percent-encoded
@@ -172,6 +191,8 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
             raise click.UsageError("--follow prints text: use --format jsonl or csv")
     damage = DamageLog(queue_dir)
     if not follow:
+        if selection.symbols:
+            check_symbols(selection, queue_dir, _queue_symbols(queue_dir))
         with QueueReader(queue_dir, on_damage=damage) as reader:
             if fmt == "npz":
                 assert output is not None
@@ -186,6 +207,8 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
         if not _has_segments(queue_dir):
             log.info("waiting for a queue to appear at %s", queue_dir)
         with QueueReader.wait_for(queue_dir, on_damage=damage) as reader:
+            if selection.symbols:
+                check_symbols(selection, queue_dir, _queue_symbols(queue_dir), follow=True)
             _write_to(output, reader, fmt, selection, include_all, True)
     except KeyboardInterrupt:
         with contextlib.suppress(OSError):
@@ -205,6 +228,12 @@ def _fault_table() -> str:
 
 
 replay.help = inspect.cleandoc(replay.help or "").replace("{fault_table}", _fault_table())
+
+
+def _queue_symbols(queue_dir: Path) -> list[str]:
+    """The names the queue defines (its newest segment lists them all)."""
+    with QueueReader(queue_dir, from_end=True) as probe:
+        return list(probe.symbols.values())
 
 
 def _write_to(output: Path | None, reader: QueueReader, fmt: str, selection: Selection,
@@ -273,9 +302,10 @@ def _write_npz(reader: QueueReader, selection: Selection, output: Path) -> None:
         ids = selection.symbol_ids(reader.symbols)
         for key, table in npz_tables(batch, reader.symbols, ids).items():
             parts[key].append(table)
-    tables = {k: np.concatenate(v) if v else np.empty(0) for k, v in parts.items()}
+    dtypes = {"book_ticker": NPZ_BOOK_TICKER, "trade": NPZ_TRADE, "gap": NPZ_GAP}
+    tables = {k: np.concatenate(v) if v else np.empty(0, dtypes[k]) for k, v in parts.items()}
     try:
-        np.savez(output, **tables)
+        np.savez_compressed(output, symbols=npz_symbols(reader.symbols), **tables)
     except OSError as exc:
         raise errors.BinfeedError(f"cannot write {output}: {exc.strerror}") from exc
 
@@ -295,9 +325,10 @@ def _serve(queue_dir: Path, config: ServerConfig, selection: Selection,
     from binfeed.binance.queue_source import queue_source
     from binfeed.binance.server import BinanceServer
 
+    known = sorted(set(_queue_symbols(queue_dir)))
+    if selection.symbols:
+        check_symbols(selection, queue_dir, known)
     source = queue_source(queue_dir, selection)
-    with QueueReader(queue_dir, from_end=True) as probe:
-        known = sorted(set(probe.symbols.values()))
     host, port = config.host, config.port
     header = {"queue": str(queue_dir), "faults": faults}
 

@@ -1,6 +1,6 @@
-"""Opening the header's reader on a queue directory: at once (``bfr_open``), or waiting for
-the queue to appear (``bfr_open_wait``, in slices so that Python sees its signals between
-them), for :class:`~binfeed.queue.QueueReader`."""
+"""Opening the header's reader on a queue directory: at once (``bfr_open``), at a given slot
+(``bfr_open_at``), or waiting for the queue to appear (``bfr_open_wait``, in slices so that
+Python sees its signals between them), for :class:`~binfeed.queue.QueueReader`."""
 
 from __future__ import annotations
 
@@ -40,6 +40,22 @@ def open_reader(path: Path, flags: int, wait_s: float | None) -> object | None:
     if r == ffi.NULL:
         if wait_s is not None and rc[0] == lib.BF_ETIMEOUT:
             return None
+        raise_status(rc[0], string(msg))
+    return ffi.gc(r, lib.bf_py_reader_close)
+
+
+def open_reader_at(path: Path, seq: int, index: int, flags: int) -> object:
+    """The header's reader on ``path`` at slot ``index`` of segment ``seq`` (bfr_open_at),
+    freed when garbage.
+
+    Raises:
+        QueueNotFoundError: that segment does not exist (or retention is deleting it).
+        QueueCorruptError, QueueVersionError, QueueIOError: it cannot be read.
+    """
+    rc = ffi.new("int *")
+    msg = ffi.new("char[]", MESSAGE_MAX)
+    r = lib.bf_py_reader_open_at(os.fsencode(path), seq, index, flags, rc, msg, len(msg))
+    if r == ffi.NULL:
         raise_status(rc[0], string(msg))
     return ffi.gc(r, lib.bf_py_reader_close)
 

@@ -118,7 +118,11 @@ class QueueReader:
         self._held_at = 0
         self._held_seq = 0
         self._held_first = 0
-        # symbols defined before the start point (BFR_FROM_END), learnt by C
+        self._learn_symbols()  # those defined before the start point (BFR_FROM_END)
+
+    def _learn_symbols(self) -> None:
+        """Takes the names C's reader has learnt (from every SYMBOL record it passed)."""
+        handle = self._r
         for sid in range(1, int(lib.bf_py_reader_symbol_capacity(handle)) + 1):
             name = lib.bf_py_reader_symbol(handle, sid)
             if name != ffi.NULL:

@@ -145,6 +145,24 @@ class Segment:
             self.slot_size))
         return None if first == stop - start else start + first
 
+    def time_span(self, types: int) -> tuple[int, int, int, bool]:
+        """(count, min, max, ordered) of the receive times of the published records of
+        ``types`` (a mask of ``1 << type``): ``ordered`` when they never decrease in slot
+        order (C's ``bf_slots_time_span``; slots are not verified, see there)."""
+        span = ffi.new("bfr_time_span *")
+        lib.bf_py_slots_time_span(self._ptr + self.header_size, self.committed(),
+                                  self.slot_size, types, span)
+        return int(span.count), int(span.min_ns), int(span.max_ns), bool(span.ordered)
+
+    def time_lower_bound(self, types: int, t_ns: int, lo: int = 0,
+                         hi: int = 2**64 - 1) -> int:
+        """The first slot in [lo, hi) holding a record of ``types`` received at or after
+        ``t_ns`` (hi, at most the published count, if none): a binary search, exact when
+        :meth:`time_span` says those records are ordered."""
+        return int(lib.bf_py_slots_time_lower_bound(
+            self._ptr + self.header_size, self.committed(), self.slot_size, types,
+            max(t_ns, 0), lo, hi))
+
     def close(self) -> None:
         """Unmaps when no numpy view is left; the fd (and its lock) is released now."""
         if self._fd < 0:
