@@ -24,7 +24,9 @@ import binfeed
 from binfeed.exporter import export_queue
 from binfeed.importer import import_captures
 from binfeed.queue import QueueReader, QueueWriter
+from binfeed.queue.runs import RunReader
 from binfeed.records import BOOK_TICKER_DTYPE, RecordType
+from binfeed.scan import RUN_SLOTS
 from binfeed.selection import Selection
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +89,14 @@ def poll_only(queue: Path) -> None:
             b["recv_ts_ns"][-1:].sum()
 
 
+def runs_only(queue: Path) -> None:
+    """The floor of a table read: the header's reader verifying every slot, in runs, with
+    nothing copied out."""
+    with RunReader(queue) as r:
+        while r.next_run(RUN_SLOTS) is not None:
+            pass
+
+
 def poll_numpy_columns(queue: Path) -> None:
     """What a user writes by hand: poll, select bookTicker, copy its columns out."""
     cols: dict[str, list[np.ndarray]] = {f: [] for f in
@@ -127,6 +137,8 @@ def main() -> None:
         print("\nbookTicker-only queue:")
         raw = best(rep, lambda: poll_only(only_bt))
         line("raw numpy poll (QueueReader.poll, verified)", n, raw)
+        line("C reader alone: verified runs, nothing copied (floor)", n,
+             best(rep, lambda: runs_only(only_bt)), raw)
         line("poll + numpy: bookTicker columns copied out by hand", n,
              best(rep, lambda: poll_numpy_columns(only_bt)), raw)
         ds = binfeed.open(only_bt)
