@@ -125,6 +125,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     n, rep = args.records, args.repeat
+    import pandas  # noqa: F401  the first read must not pay for importing them
+    import polars  # noqa: F401
+    import pyarrow  # noqa: F401
     tmp = Path(tempfile.mkdtemp(prefix="binfeed-bench-tables-", dir=args.dir))
     try:
         slots = capture_slots(tmp)
