@@ -150,7 +150,7 @@ class Segment:
         ``types`` (a mask of ``1 << type``): ``ordered`` when they never decrease in slot
         order (C's ``bf_slots_time_span``; slots are not verified, see there)."""
         span = ffi.new("bfr_time_span *")
-        lib.bf_py_slots_time_span(self._ptr + self.header_size, self.committed(),
+        lib.bf_py_slots_time_span(self._ptr + self.header_size, self._mapped_committed(),
                                   self.slot_size, types, span)
         return int(span.count), int(span.min_ns), int(span.max_ns), bool(span.ordered)
 
@@ -160,8 +160,13 @@ class Segment:
         ``t_ns`` (hi, at most the published count, if none): a binary search, exact when
         :meth:`time_span` says those records are ordered."""
         return int(lib.bf_py_slots_time_lower_bound(
-            self._ptr + self.header_size, self.committed(), self.slot_size, types,
+            self._ptr + self.header_size, self._mapped_committed(), self.slot_size, types,
             max(t_ns, 0), lo, hi))
+
+    def _mapped_committed(self) -> int:
+        """Records published, at most the slots the mapping holds (C then never reads past
+        it, whatever the header says by now)."""
+        return min(self.committed(), (self._size - self.header_size) // self.slot_size)
 
     def close(self) -> None:
         """Unmaps when no numpy view is left; the fd (and its lock) is released now."""
