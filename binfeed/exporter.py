@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -113,9 +113,12 @@ def export_queue(
     partition: str = "none",
     overwrite: bool = False,
     on_damage: DamageHook | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ExportReport:
     """Writes the records of ``types`` of the queue at ``queue`` that ``selection`` keeps
     into the directory ``out`` (see the module's docstring for the layout).
+
+    ``progress`` is called with the rows written so far after each batch.
 
     Raises:
         ConfigError: ``out`` cannot take the export (:func:`prepare_output`), or a
@@ -139,7 +142,7 @@ def export_queue(
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".export", dir=parent))
     try:
-        files = _Files(tmp, fmt, partition == "day")
+        files = _Files(tmp, fmt, partition == "day", progress)
         with files:
             if fmt == "jsonl":
                 _write_jsonl(queue, types, selection, files, on_damage)
@@ -195,11 +198,14 @@ class _Files:
     """The open output files of an export, one per record type (and day), made on first
     use; rows counted per file."""
 
-    def __init__(self, root: Path, fmt: str, by_day: bool) -> None:
+    def __init__(self, root: Path, fmt: str, by_day: bool,
+                 progress: Callable[[int], None] | None) -> None:
         self.root = root
         self.fmt = fmt
         self.by_day = by_day
+        self.progress = progress
         self.rows: dict[str, int] = {}
+        self._total = 0
         self._open: dict[str, Any] = {}
         self._stack = ExitStack()
 
@@ -254,6 +260,12 @@ class _Files:
             rel = self._path(name, day)
             self._writer(rel, name).write_batch(part)
             self.rows[rel] += part.num_rows
+        self._written(batch.num_rows)
+
+    def _written(self, rows: int) -> None:
+        self._total += rows
+        if self.progress is not None:
+            self.progress(self._total)
 
     def write_lines(self, name: str, lines: list[str], recv_ns: np.ndarray) -> None:
         """Writes JSON lines of table ``name`` (their receive times choose the day)."""
@@ -272,6 +284,7 @@ class _Files:
             f.write("\n".join(part))
             f.write("\n")
             self.rows[rel] += len(part)
+        self._written(len(lines))
 
 
 def _write_jsonl(queue: str | os.PathLike[str], types: Sequence[str], selection: Selection,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import click
@@ -34,6 +36,28 @@ def _types(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
         if name not in out:
             out.append(name)
     return tuple(out)
+
+
+class _Status:
+    """A live status line on a terminal's stderr: rows so far and their rate, at most five
+    times a second."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.started = self.shown = time.monotonic()
+
+    def __call__(self, rows: int) -> None:
+        now = time.monotonic()
+        if now - self.shown < 0.2:
+            return
+        self.shown = now
+        rate = rows / max(now - self.started, 1e-9)
+        sys.stderr.write(f"\r\x1b[K{self.what}: {rows:,} rows ({rate / 1e6:.1f} M rows/s)")
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
 
 
 @click.command("export")
@@ -76,7 +100,8 @@ def export(queue_dir: Path, fmt: str, out: Path, types: tuple[str, ...], symbols
     export and --overwrite be given.
 
     Every record is checked before it is written; damage is reported on stderr and the
-    exit status is 1 (every good record is still written).
+    exit status is 1 (every good record is still written). On a terminal a status line
+    shows the rows written so far; stdout gets one line per file: its path and rows.
 
     Exit status: 0 on success; 1 when the queue cannot be read, holds damage, OUT cannot
     be used, or --symbols matches no symbol of the queue (the messages say why); 2 for
@@ -96,8 +121,13 @@ def export(queue_dir: Path, fmt: str, out: Path, types: tuple[str, ...], symbols
         with QueueReader(queue_dir, from_end=True) as probe:
             check_symbols(selection, queue_dir, probe.symbols.values())
     damage = DamageLog(queue_dir)
-    report = export_queue(queue_dir, out, fmt, types, selection, partition=partition,
-                          overwrite=overwrite, on_damage=damage)
+    status = _Status(f"exporting {queue_dir} to {out}") if sys.stderr.isatty() else None
+    try:
+        report = export_queue(queue_dir, out, fmt, types, selection, partition=partition,
+                              overwrite=overwrite, on_damage=damage, progress=status)
+    finally:
+        if status is not None:
+            status.clear()
     for rel, rows in report.files.items():
         click.echo(f"{out / rel}\t{rows}")
     if not report.files:

@@ -227,3 +227,15 @@ def test_npz_is_compressed_with_categorical_symbols(market: Path,
     # compressed, and the symbol no longer costs 128 bytes a row
     assert out.stat().st_size < raw / 2
     assert book.dtype.itemsize < 80
+
+
+def test_progress_counts_every_row_written(btc: Path, tmp_path: Path) -> None:
+    from binfeed.exporter import export_queue
+    from binfeed.selection import EVERYTHING
+
+    seen: list[int] = []
+    report = export_queue(btc, tmp_path / "o", "parquet", ["bookTicker", "trade"], EVERYTHING,
+                          progress=seen.append)
+    assert seen and seen == sorted(seen) and seen[-1] == report.rows
+    assert report.rows == pq.read_metadata(tmp_path / "o" / "trade.parquet").num_rows + \
+        pq.read_metadata(tmp_path / "o" / "bookTicker.parquet").num_rows
