@@ -33,10 +33,11 @@ import anyio.abc
 from anyio.abc import TaskStatus
 
 from binfeed.binance.connection import Connection, TransportOptions
-from binfeed.binance.events import Audit, Close, Done, Open, Wait
+from binfeed.binance.events import Close, Done, Open, Wait
 from binfeed.binance.machine import ConnectionMachine
 from binfeed.binance.plan import RecorderPlan, RecorderStats, ShardPlan
 from binfeed.binance.settings import RecorderConfig
+from binfeed.binance.sink import ConnectionSink, write_record
 from binfeed.binance.transport import ConnectFailed
 from binfeed.errors import EndpointError, SubscriptionError
 from binfeed.ingest import Ingestor
@@ -63,7 +64,7 @@ class Recorder:
         self.config = config
         self.writer = writer
         self.ingestor = ingestor
-        self.plan = RecorderPlan(config, ingestor.ingest)
+        self.plan = RecorderPlan(config, lambda: ConnectionSink(ingestor, writer))
         self.stats: RecorderStats = self.plan.stats
         self._options = TransportOptions(open_timeout=config.open_timeout,
                                          max_frame=config.max_frame,
@@ -102,12 +103,7 @@ class Recorder:
             return call()
         finally:
             for record in self.plan.records_to_append():
-                if isinstance(record, Audit):
-                    self.writer.append_connection(record.event, record.conn_id,
-                                                  code=record.code, detail=record.detail,
-                                                  recv_ts_ns=time.time_ns())
-                else:
-                    self.ingestor.stream_lost(record.symbol, record.stream, record.reason)
+                write_record(self.writer, self.ingestor, record)
 
     async def _run_shard(self, shard: ShardPlan) -> None:
         wake = anyio.Event()
