@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from binfeed.binance.events import Opcode
@@ -308,3 +310,28 @@ async def test_each_connections_records_precede_its_data(tmp_path: Path, in_url:
     assert len(connected) >= 5 and len(set(connected)) == len(connected)
     assert recorder.stats.reconnects >= 4
     assert_connection_records_lead(tmp_path / "q")
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
+async def test_record_and_replay_show_only_the_subscribed_streams(tmp_path: Path) -> None:
+    btc = frames_of("btcusdt@bookTicker", 2000)
+    eth, xrp = frames_of("ethusdt@bookTicker", 2000), frames_of("xrpusdt@trade", 2000)
+    source = sorted([*btc, *eth, *xrp], key=lambda f: f.recv_ns)
+    queue = tmp_path / "q"
+    async with open_server(list_source(source), speed=None, ping_interval=None,
+                           unsolicited=frozenset({"ethusdt@bookTicker",
+                                                  "xrpusdt@trade"})) as server:
+        done = await anyio.run_process(
+            [sys.executable, "-m", "binfeed", "record", "-q", str(queue), "-s", "btcusdt",
+             "--url", server.url, "--duration", "2"], check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    head = dict(kv.split("=", 1) for kv in done.stdout.decode().splitlines()[0].split()[1:])
+    assert int(head["unsubscribed"]) > 2000
+    assert head["unsubscribed_streams"] == "ethusdt@bookTicker,xrpusdt@trade"
+    stderr = done.stderr.decode()
+    for name_ in ("ethusdt@bookTicker", "xrpusdt@trade"):  # logged once per stream
+        assert stderr.count(f"frames of {name_}, a stream not subscribed") == 1, stderr
+    replayed = await anyio.run_process([sys.executable, "-m", "binfeed", "replay", str(queue)])
+    symbols = {json.loads(line)["symbol"] for line in replayed.stdout.decode().splitlines()}
+    assert symbols == {"BTCUSDT"}
