@@ -38,6 +38,7 @@ from binfeed.binance.machine import ConnectionMachine
 from binfeed.binance.plan import RecorderPlan, RecorderStats, ShardPlan
 from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.sink import ConnectionSink, write_record
+from binfeed.binance.tls import client_context
 from binfeed.binance.transport import ConnectFailed
 from binfeed.errors import EndpointError, SubscriptionError
 from binfeed.ingest import Ingestor
@@ -58,6 +59,9 @@ class Recorder:
         config: what and how to record.
         writer: the queue writer (CONNECTION records, prefault, sync).
         ingestor: the parser bound to the same writer.
+
+    Raises:
+        ConfigError: ``config.ca_file`` cannot be used.
     """
 
     def __init__(self, config: RecorderConfig, writer: QueueWriter, ingestor: Ingestor) -> None:
@@ -66,9 +70,10 @@ class Recorder:
         self.ingestor = ingestor
         self.plan = RecorderPlan(config, lambda: ConnectionSink(ingestor, writer))
         self.stats: RecorderStats = self.plan.stats
+        # One context for every connection (made once: loading CAs takes milliseconds).
+        context = client_context(config.ca_file) if config.endpoint.secure else None
         self._options = TransportOptions(open_timeout=config.open_timeout,
-                                         max_frame=config.max_frame,
-                                         ssl_context=config.ssl_context,
+                                         max_frame=config.max_frame, ssl_context=context,
                                          time_unit=config.time_unit)
 
     @property

@@ -19,6 +19,7 @@ from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.streams import parse_kinds, parse_symbols, stream_ids
 from binfeed.binance.supervisor import Recorder, open_recorder
 from binfeed.binance.timeunit import TimeUnit
+from binfeed.binance.tls import client_context
 from binfeed.commands.common import (
     config_option,
     queue_location,
@@ -41,6 +42,19 @@ EXIT_USAGE = 2
 EXIT_QUEUE = 3
 EXIT_REFUSED = 4
 EXIT_ENDPOINT = 5
+#: Environment variable that supplies --ca-file.
+CA_FILE_ENV = "BINFEED_CA_FILE"
+
+
+def _check_ca_file(ctx: click.Context, param: click.Parameter,
+                   value: Path | None) -> Path | None:
+    # A CA file that cannot be used is a usage error, found before anything is opened.
+    if value is not None:
+        try:
+            client_context(value)
+        except errors.ConfigError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
 
 
 @click.command("record")
@@ -53,6 +67,11 @@ EXIT_ENDPOINT = 5
 @click.option("--url", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
               help="Endpoint base scheme://host[:port] (binfeed adds /stream?streams=...). "
               "wss:// certificates are always verified.")
+@click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar=CA_FILE_ENV, metavar="PATH", callback=_check_ca_file,
+              help="PEM file of CA certificates to trust besides the system's, for every "
+              "TLS connection (a TLS-inspecting proxy, a test exchange). Verification "
+              f"cannot be turned off. Env: {CA_FILE_ENV}.")
 @click.option("--time-unit", type=click.Choice([u.value for u in TimeUnit]),
               default=TimeUnit.MS.value, show_default=True,
               help="The unit to ask Binance for its times in: ms (its default) or us "
@@ -87,7 +106,8 @@ EXIT_ENDPOINT = 5
               help="Live status line on stderr. Default: only when stderr is a terminal.")
 @retain_option()
 @config_option()
-def record(queue: Path, symbols: str, streams: str, url: str, time_unit: str,
+def record(queue: Path, symbols: str, streams: str, url: str, ca_file: Path | None,
+           time_unit: str,
            duration: float | None,
            segment_slots: int, sync: SyncPolicy, streams_per_connection: int,
            stall_timeout: float, max_connection_age: float, connect_burst: int,
@@ -136,6 +156,7 @@ def record(queue: Path, symbols: str, streams: str, url: str, time_unit: str,
         binfeed record -q data/q -s 币安人生usdt --streams trade --time-unit us
         binfeed record -q /tmp/q -s btcusdt --url ws://127.0.0.1:9000 --duration 60
         binfeed record --bus-root /srv/binfeed -s btcusdt --retain 7d,50GiB
+        binfeed record -q /tmp/q -s btcusdt --url wss://testnet.example --ca-file ca.pem
         binfeed record --config /etc/binfeed.toml
     """
     try:
@@ -150,7 +171,7 @@ def record(queue: Path, symbols: str, streams: str, url: str, time_unit: str,
                             stall_timeout=stall_timeout, max_age=max_connection_age,
                             sync_interval=sync.every_s,
                             connect_burst=connect_burst, connect_rate=connect_rate,
-                            time_unit=TimeUnit(time_unit))
+                            time_unit=TimeUnit(time_unit), ca_file=ca_file)
     live = sys.stderr.isatty() if show_status is None else show_status
     code = run_record(queue, config, duration=duration, segment_slots=segment_slots,
                       live_status=live, out=sys.stdout, retain=retain,
@@ -189,6 +210,10 @@ def _run_record(queue: Path, config: RecorderConfig, stop: Stop, *, duration: fl
     except errors.QueueError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_QUEUE
+    except errors.ConfigError as exc:  # the recorder's settings (a CA file), not the queue
+        opened.close()
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_USAGE
     status = RecordingStatus(recorder)
     summary: list[str] = []
     code = EXIT_OK

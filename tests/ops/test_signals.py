@@ -77,7 +77,7 @@ async def test_two_sigterms_20ms_apart_end_record_with_0_and_its_summary(tmp_pat
             queue = tmp_path / f"q{run}"
             if run % 2:  # GNU timeout: SIGTERM to the child, then to its process group
                 done = await anyio.run_process(
-                    [timeout, "--preserve-status", "-s", "TERM", "4", *record, "-q",
+                    [timeout, "--preserve-status", "-s", "TERM", "3", *record, "-q",
                      str(queue)], check=False, env=env(), start_new_session=True)
                 code, out, err = done.returncode, done.stdout.decode(), done.stderr.decode()
             else:
