@@ -26,11 +26,21 @@ struct bf_subs {
     size_t capacity; /* a power of two */
     size_t count;
     uint32_t next_index;
-    const subs_entry *last; /* entry of the last symbol looked up (&absent: not in the set) */
-    char last_raw[BF_SYMBOL_MAX];
-    size_t last_len;
+    /* The last two symbols looked up, as the frames spelt them, most recent first: a
+     * connection's frames come in runs of one symbol, often two interleaved (&absent:
+     * not in the set; NULL: nothing cached). */
+    struct {
+        const subs_entry *entry;
+        size_t len;
+        char raw[BF_SYMBOL_MAX];
+    } recent[2];
     subs_entry absent; /* all zero: every stream BF_SUB_NONE */
 };
+
+static void forget(bf_subs *s) {
+    s->recent[0].entry = NULL;
+    s->recent[1].entry = NULL;
+}
 
 static subs_entry *find(const bf_subs *s, const bf_symkey *key) {
     size_t mask = s->capacity - 1;
@@ -96,23 +106,37 @@ int bf_subs_set(bf_subs *s, const char *symbol, size_t len, uint32_t stream, uin
         e = place(s->slots, s->capacity, &fresh);
         s->count++;
     }
-    s->last = NULL; /* entries may have moved */
+    forget(s); /* entries may have moved */
     if (e->index[stream - 1] == 0) e->index[stream - 1] = ++s->next_index;
     e->state[stream - 1] = (uint8_t)state;
     return (int)(e->index[stream - 1] - 1);
 }
 
+static inline int is_recent(const bf_subs *s, int i, const char *symbol, size_t len) {
+    return s->recent[i].entry != NULL && len == s->recent[i].len &&
+           memcmp(symbol, s->recent[i].raw, len) == 0;
+}
+
 int bf__subs_state(bf_subs *s, const char *symbol, size_t len, uint32_t stream,
                    uint32_t *index) {
-    const subs_entry *e = s->last;
-    if (e == NULL || len != s->last_len || memcmp(symbol, s->last_raw, len) != 0) {
+    const subs_entry *e;
+    if (is_recent(s, 0, symbol, len)) {
+        e = s->recent[0].entry;
+    } else if (is_recent(s, 1, symbol, len)) { /* the other of two interleaved symbols */
+        e = s->recent[1].entry;
+        s->recent[1] = s->recent[0];
+        s->recent[0].entry = e;
+        s->recent[0].len = len;
+        memcpy(s->recent[0].raw, symbol, len);
+    } else {
         bf_symkey key;
         if (bf_symkey_make(symbol, len, &key) != BF_OK) return -1;
         e = find(s, &key);
         if (e == NULL) e = &s->absent;
-        memcpy(s->last_raw, symbol, len); /* len <= BF_SYMBOL_MAX: bf_symkey_make checked */
-        s->last_len = len;
-        s->last = e;
+        s->recent[1] = s->recent[0];
+        s->recent[0].entry = e;
+        s->recent[0].len = len;
+        memcpy(s->recent[0].raw, symbol, len); /* len <= BF_SYMBOL_MAX: bf_symkey_make */
     }
     *index = e->index[stream - 1];
     return e->state[stream - 1];

@@ -144,6 +144,44 @@ static void two_sets(void) {
     CHECK_RC(bf_writer_close(w), BF_OK);
 }
 
+/* Three symbols interleaved (more than the two the set remembers), in both cases, with
+ * states changing in between: every verdict is the set's current one. */
+static void interleaved(void) {
+    bf_writer *w = open_writer("q-interleaved", 0);
+    bf_parser *p = new_parser(w, 0);
+    bf_subs *s = NULL;
+    CHECK_RC(bf_subs_new(&s), BF_OK);
+    const char *syms[] = {"aaausdt", "BBBUSDT", "cccusdt"};
+    uint32_t states[] = {BF_SUB_ACCEPTED, BF_SUB_PENDING, BF_SUB_NONE};
+    int want[] = {BF_FRAME_BOOK_TICKER, BF_FRAME_PENDING, BF_FRAME_UNSUBSCRIBED};
+    for (int i = 0; i < 3; i++)
+        CHECK_RC(bf_subs_set(s, syms[i], 7, BF_STREAM_BOOK_TICKER, states[i]), i);
+    uint64_t u = 1;
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 30; k++) {
+            int i = (k * 7 + round) % 3, j = k % 2 ? i : (i + 1) % 3;
+            char upper[8];
+            for (int c = 0; c < 7; c++) upper[c] = (char)(syms[j][c] & ~0x20);
+            upper[7] = '\0';
+            CHECK_RC(in(p, s, book(k % 3 ? syms[j] : upper, u++, 0), NULL), want[j]);
+        }
+        /* rotate the states: the remembered symbols must not keep the old ones */
+        uint32_t first = states[0];
+        int first_want = want[0];
+        for (int i = 0; i < 2; i++) {
+            states[i] = states[i + 1];
+            want[i] = want[i + 1];
+        }
+        states[2] = first;
+        want[2] = first_want;
+        for (int i = 0; i < 3; i++)
+            CHECK_RC(bf_subs_set(s, syms[i], 7, BF_STREAM_BOOK_TICKER, states[i]), i);
+    }
+    bf_subs_free(s);
+    bf_parser_free(p);
+    CHECK_RC(bf_writer_close(w), BF_OK);
+}
+
 /* Many streams: the table grows, indexes stay, every lookup finds its own state. */
 static void many(void) {
     bf_writer *w = open_writer("q-many", 0);
@@ -184,6 +222,7 @@ int main(int argc, char **argv) {
     verdicts(1);
     verdicts(0);
     two_sets();
+    interleaved();
     many();
     TEST_MAIN_END();
 }
