@@ -59,6 +59,10 @@ class FrameKind(IntEnum):
     UNSTORED = lib.BF_FRAME_UNSTORED  #: a known message binfeed does not store (depth...)
     CONTROL = lib.BF_FRAME_CONTROL  #: a reply to SUBSCRIBE & co: the caller handles it
     SERVER_SHUTDOWN = lib.BF_FRAME_SERVER_SHUTDOWN  #: {"e":"serverShutdown"}: reconnect
+    #: with a subscribed set (:mod:`binfeed.subscriptions`): a stream not in it, not stored
+    UNSUBSCRIBED = lib.BF_FRAME_UNSUBSCRIBED
+    #: with a subscribed set: its SUBSCRIBE waits for the reply; hold it, ingest it again
+    PENDING = lib.BF_FRAME_PENDING
 
 
 #: Statuses of a bad frame: nothing was written and the parser goes on.
@@ -70,7 +74,8 @@ PARSE_ERRORS: frozenset[int] = frozenset({
 
 @dataclass(frozen=True)
 class ParserCounters:
-    """Totals since the parser was created (frames = all the others added up)."""
+    """Totals since the parser was created (frames = all the others but gaps added up;
+    a frame held for a pending SUBSCRIBE is counted once it is judged)."""
 
     frames: int
     book_tickers: int
@@ -80,6 +85,7 @@ class ParserCounters:
     control: int  #: control replies and serverShutdown
     errors: int
     gaps: int  #: GAP records written
+    unsubscribed: int = 0  #: frames of streams not subscribed (:mod:`binfeed.subscriptions`)
 
 
 @dataclass(frozen=True)
@@ -225,6 +231,12 @@ class Ingestor:
     def last_error(self) -> str:
         """Why the last failed call failed (names the field and the value), else ''."""
         return "" if self._p is None else string(lib.bf_parser_error(self._p))
+
+    @property
+    def unsubscribed_stream(self) -> str:
+        """The stream of the last frame found unsubscribed (``ethusdt@bookTicker``), as
+        Binance names it; '' before the first."""
+        return "" if self._p is None else string(lib.bf_parser_unsubscribed_stream(self._p))
 
     @property
     def info(self) -> IngestInfo:
@@ -438,7 +450,7 @@ class Ingestor:
         c = self._counters
         lib.bf_parser_get_counters(self._handle(), c)
         return ParserCounters(c.frames, c.book_tickers, c.trades, c.duplicates, c.unstored,
-                              c.control, c.errors, c.gaps)
+                              c.control, c.errors, c.gaps, c.unsubscribed)
 
 
 def _as_bytes(frame: object) -> bytes:

@@ -6,9 +6,11 @@
  * real captures are used (tests/data/binance/spot_*.gz, read with `gzip -dc` from the
  * repository root or BINFEED_TEST_DATA), with a temporary scratch directory and 5
  * rounds. Each round ingests all frames into a fresh queue (segment prefaulted and large
- * enough, so no roll and no page fault is timed), once with the compact-form scanner and
- * once with it off (every frame through yyjson). Prints one JSON object: the best round of
- * each, in frames per second. Run by benchmarks/bench_ingest.py and benchmarks/run_all.py.
+ * enough, so no roll and no page fault is timed), once with the compact-form scanner,
+ * once with it off (every frame through yyjson), and once through a connection's
+ * subscribed set accepting every stream of the frames (bf_ingest_subscribed, as the
+ * recorder calls it). Prints one JSON object: the best round of each, in frames per
+ * second. Run by benchmarks/bench_ingest.py and benchmarks/run_all.py.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -26,7 +28,8 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static double run(char **frames, const size_t *lens, size_t n, const char *dir, int fast) {
+/* mode: 1 compact-form scanner, 0 yyjson only, 2 scanner through a subscribed set */
+static double run(char **frames, const size_t *lens, size_t n, const char *dir, int mode) {
     bf_writer_opts opts;
     memset(&opts, 0, sizeof opts);
     opts.segment_slots = n + 4096;
@@ -39,17 +42,29 @@ static double run(char **frames, const size_t *lens, size_t n, const char *dir, 
     }
     bf_parser *p;
     if (bf_parser_new(w, NULL, &p) != BF_OK) exit(2);
-    bf_parser_set_fast_path(p, fast);
+    bf_parser_set_fast_path(p, mode != 0);
+    bf_subs *subs;
+    if (bf_subs_new(&subs) != BF_OK ||
+        bf_subs_set(subs, "btcusdt", 7, BF_STREAM_BOOK_TICKER, BF_SUB_ACCEPTED) < 0 ||
+        bf_subs_set(subs, "ethusdt", 7, BF_STREAM_BOOK_TICKER, BF_SUB_ACCEPTED) < 0)
+        exit(2);
     uint64_t recv = 1723161254087891268ull;
     double t = now();
     for (size_t i = 0; i < n; i++) {
-        int rc = bf_ingest(p, frames[i], lens[i], recv + i, NULL);
+        int rc = mode == 2 ? bf_ingest_subscribed(p, subs, frames[i], lens[i], recv + i, NULL)
+                           : bf_ingest(p, frames[i], lens[i], recv + i, NULL);
         if (rc < 0) {
             fprintf(stderr, "frame %zu: %s\n", i, bf_parser_error(p));
             exit(2);
         }
+        if (rc == BF_FRAME_UNSUBSCRIBED || rc == BF_FRAME_PENDING) {
+            fprintf(stderr, "frame %zu: not in the subscribed set (%s)\n", i,
+                    bf_parser_unsubscribed_stream(p));
+            exit(2);
+        }
     }
     t = now() - t;
+    bf_subs_free(subs);
     bf_parser_free(p);
     bf_writer_close(w);
     DIR *d = opendir(dir); /* the queue is not needed any more */
@@ -115,7 +130,7 @@ int main(int argc, char **argv) {
     }
     const char *work = argc == 4 ? argv[2] : scratch;
     int rounds = argc == 4 ? atoi(argv[3]) : 5;
-    double best_fast = 1e30, best_json = 1e30;
+    double best_fast = 1e30, best_json = 1e30, best_subs = 1e30;
     for (int r = 0; r < rounds; r++) {
         char dir[1024];
         snprintf(dir, sizeof dir, "%s/fast-%d", work, r);
@@ -124,9 +139,13 @@ int main(int argc, char **argv) {
         snprintf(dir, sizeof dir, "%s/yyjson-%d", work, r);
         t = run(frames, lens, n, dir, 0);
         if (t < best_json) best_json = t;
+        snprintf(dir, sizeof dir, "%s/subscribed-%d", work, r);
+        t = run(frames, lens, n, dir, 2);
+        if (t < best_subs) best_subs = t;
     }
-    printf("{\"frames\": %zu, \"fast_path_fps\": %.0f, \"yyjson_fps\": %.0f}\n", n,
-           (double)n / best_fast, (double)n / best_json);
+    printf("{\"frames\": %zu, \"fast_path_fps\": %.0f, \"yyjson_fps\": %.0f, "
+           "\"subscribed_fps\": %.0f}\n",
+           n, (double)n / best_fast, (double)n / best_json, (double)n / best_subs);
     for (size_t i = 0; i < n; i++) free(frames[i]);
     free(frames);
     free(lens);

@@ -171,6 +171,8 @@ class Session:
     bare_errors: bool = False
     subscriptions: dict[str, None] = field(init=False)
     combined: bool = field(init=False)
+    #: the stream names of the last SUBSCRIBE handled, accepted or refused
+    requested: list[str] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.subscriptions = dict.fromkeys(self.route.streams)
@@ -182,6 +184,7 @@ class Session:
         Returns:
             (reply text, stream names subscribed by it, stream names unsubscribed by it).
         """
+        self.requested = []
         try:
             obj = json.loads(text)
         except ValueError as exc:
@@ -221,6 +224,8 @@ class Session:
             if not valid_stream_name(name):
                 return self._error(ident, 2,
                                    f"Invalid request: invalid stream name `{name}`"), [], []
+        if method == "SUBSCRIBE":
+            self.requested = list(dict.fromkeys(params))
         if method == "UNSUBSCRIBE":
             gone = [n for n in dict.fromkeys(params) if n in self.subscriptions]
             for name in gone:

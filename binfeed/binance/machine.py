@@ -31,13 +31,23 @@ transport; the machine needs nothing more from it.
 
 What the machine owns:
 
-- **Frames**: a text frame goes to the *appender*, ``append(frame, recv_ns) -> kind`` (the
-  C parser and queue, :meth:`binfeed.ingest.Ingestor.ingest`): the one thing the machine
-  calls rather than returns, because appending is synchronous, never waits (a memory map)
-  and its verdict (the parser's result) is needed at once. Records are the queue's; the
-  machine handles every other verdict: duplicates and unstored frames counted, control
-  replies matched to their requests (:mod:`~binfeed.binance.control`), ``serverShutdown``
-  noted, malformed frames counted and logged. Fragmented messages are joined first.
+- **Frames**: a text frame goes to the *sink* (:class:`Sink`: the C parser with this
+  connection's subscribed set, and the queue; :class:`binfeed.binance.sink.ConnectionSink`):
+  the one thing the machine calls rather than returns, because appending is synchronous,
+  never waits (a memory map) and its verdict (the parser's result) is needed at once.
+  Records are the queue's; the machine handles every other verdict: duplicates and
+  unstored frames counted, control replies matched to their requests
+  (:mod:`~binfeed.binance.control`), ``serverShutdown`` noted, malformed frames counted
+  and logged. Fragmented messages are joined first.
+- **Subscriptions**: the machine keeps the sink's set in step with the control channel:
+  the URL's streams are accepted at the handshake, the others pending until their reply.
+  Frames of a pending stream are held, at most ``hold_limit`` (the oldest is dropped
+  beyond, its stream marked lost), until the reply: stored then, in order and before any
+  later frame, if it was accepted; dropped and counted if refused. Frames of any other
+  stream are counted (:class:`FilterTally`, shared by a recorder's connections) and each
+  such stream is logged once; the parser stores none of them.
+- **Its own records**: CONNECTED at the handshake, SUBSCRIBED and SUBSCRIBE_REFUSED with
+  each reply go to the sink at once, so they precede the market data they concern.
 - **Modes**: ``LIVE`` appends; ``BUFFERING`` (a replacement during a rotation) keeps market
   data in a buffer until :meth:`go_live`; ``DETACHED`` (a replaced connection) drops it.
 - **Sending**: pongs and control messages, through one
@@ -59,14 +69,17 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from binfeed.binance import control
 from binfeed.binance.control import ControlChannel
 from binfeed.binance.endpoint import DEFAULT_PARAMS_PER_MESSAGE
 from binfeed.binance.events import (
     AllSubscribed,
+    Audit,
     DataBuffered,
     Ended,
     Event,
@@ -83,15 +96,43 @@ from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.streams import StreamId
 from binfeed.errors import ProtocolError
 from binfeed.ingest import FrameKind
-from binfeed.records import GapReason
+from binfeed.records import ConnectionEvent, GapReason
+from binfeed.subscriptions import SubscriptionState
 
 log = logging.getLogger("binfeed.record")
 
 #: Seconds a closing handshake may take before the transport is closed anyway.
 DEFAULT_CLOSE_TIMEOUT = 2.0
 
-#: The appender: the C parser bound to the queue (binfeed.ingest.Ingestor.ingest).
-Appender = Callable[[bytes, int], int]
+#: Frames held for streams whose SUBSCRIBE waits for its reply, per connection, at most.
+#: Binance answers within milliseconds; this covers seconds of a busy connection's data.
+DEFAULT_HOLD_LIMIT = 65536
+
+
+class Sink(Protocol):
+    """Where one connection's frames and records go, in the order the machine decides
+    them (:class:`binfeed.binance.sink.ConnectionSink`: the C parser with the connection's
+    subscribed set, and the queue)."""
+
+    def ingest(self, frame: bytes, recv_ns: int) -> int:
+        """Parses one frame against the connection's set: a ``FrameKind`` or a parse
+        error (``Ingestor.ingest``'s results, plus UNSUBSCRIBED and PENDING)."""
+
+    def set_state(self, streams: Sequence[StreamId], state: SubscriptionState) -> list[int]:
+        """Sets the streams' state in the set; returns their indexes in it."""
+
+    @property
+    def subscription(self) -> int | None:
+        """The set's index of the last ingested frame's stream, None if not in it."""
+
+    def unsubscribed_stream(self) -> str:
+        """The name of the stream of the last UNSUBSCRIBED frame."""
+
+    def audit(self, record: Audit) -> None:
+        """Writes a CONNECTION record now."""
+
+    def stream_lost(self, stream: StreamId, reason: GapReason) -> None:
+        """The stream may have missed frames (its next record comes after a GAP)."""
 
 # Parser verdicts as plain ints (the hot path compares ints). Kinds 1 and 2 stored a record.
 _STORED_MAX = int(max(FrameKind.BOOK_TICKER, FrameKind.TRADE))
@@ -99,6 +140,8 @@ _DUPLICATE = int(FrameKind.DUPLICATE)
 _UNSTORED = int(FrameKind.UNSTORED)
 _CONTROL = int(FrameKind.CONTROL)
 _SERVER_SHUTDOWN = int(FrameKind.SERVER_SHUTDOWN)
+_UNSUBSCRIBED = int(FrameKind.UNSUBSCRIBED)
+_PENDING = int(FrameKind.PENDING)
 #: What a buffering machine's own append returns for market data it kept (not a C kind).
 _BUFFERED = 0
 #: Combined-stream market data starts so; anything else (replies, events) is handled at once.
@@ -127,6 +170,21 @@ class ConnectionSettings:
     reply_timeout: float = control.DEFAULT_REPLY_TIMEOUT
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
     params_per_message: int = DEFAULT_PARAMS_PER_MESSAGE
+    hold_limit: int = DEFAULT_HOLD_LIMIT
+
+
+@dataclass
+class FilterTally:
+    """Frames kept out of the queue for their stream, across a recorder's connections.
+
+    Attributes:
+        unsubscribed: frames per stream nobody subscribed to (or refused), by name.
+        held_dropped: frames held for a pending SUBSCRIBE and dropped: beyond the hold
+            limit, or because the connection ended before the reply.
+    """
+
+    unsubscribed: dict[str, int] = field(default_factory=dict)
+    held_dropped: int = 0
 
 
 @dataclass
@@ -136,6 +194,9 @@ class ConnectionCounters:
     frames: int = 0
     duplicates: int = 0
     unstored: int = 0
+    unsubscribed: int = 0
+    held: int = 0  # frames held for a pending SUBSCRIBE (each counted once)
+    held_dropped: int = 0
     malformed: int = 0
     control_replies: int = 0
     pings: int = 0  # the pongs sent are Outgoing.pongs
@@ -155,14 +216,17 @@ class ConnectionMachine:
         conn_id: recorder-local number (CONNECTION records, logs).
         in_url: streams named in the connect URL (confirmed by the handshake).
         to_subscribe: streams to SUBSCRIBE once open.
-        append: the appender (``append(frame, recv_ns) -> parser verdict``).
+        sink: the connection's way into the parser and the queue.
         settings: timeouts and limits.
         live: append at once (True) or buffer market data until :meth:`go_live`.
+        tally: where frames kept out of the queue are counted (shared by a recorder's
+            connections, so that each unsubscribed stream is logged once).
     """
 
     def __init__(self, conn_id: int, in_url: Sequence[StreamId],
-                 to_subscribe: Sequence[StreamId], append: Appender, *,
-                 settings: ConnectionSettings | None = None, live: bool = True) -> None:
+                 to_subscribe: Sequence[StreamId], sink: Sink, *,
+                 settings: ConnectionSettings | None = None, live: bool = True,
+                 tally: FilterTally | None = None) -> None:
         self.conn_id = conn_id
         self.in_url = list(in_url)
         self.to_subscribe = list(to_subscribe)
@@ -173,9 +237,16 @@ class ConnectionMachine:
         self.counters = ConnectionCounters()
         self.state = State.CONNECTING
         self.mode = Mode.LIVE if live else Mode.BUFFERING
-        self._sink = append
-        self._append: Appender = self._append_until_proven if live else self._buffer_frame
+        self.sink = sink
+        self.tally = tally if tally is not None else FilterTally()
+        self._sink = sink.ingest
+        self._append = self._append_until_proven if live else self._buffer_frame
         self._buffer: list[tuple[bytes, int]] = []
+        # frames of pending streams: (frame, recv_ns, index of its stream in the sink's set)
+        self._held: deque[tuple[bytes, int, int]] = deque()
+        self._by_index: dict[int, StreamId] = {}
+        self._pending: set[int] = set()  # indexes of the streams waiting for a reply
+        self._overflowed: set[int] = set()
         self._fragments: list[bytes] | None = None
         self._closing = _Closing()
         self._stall = StallWatch(self.settings.stall_timeout)
@@ -274,11 +345,19 @@ class ConnectionMachine:
 
     # -- inputs: life cycle -----------------------------------------------------------
     def opened(self, now: float) -> None:
-        """The handshake completed: the URL's streams are confirmed, SUBSCRIBEs queued."""
+        """The handshake completed: the URL's streams are confirmed, SUBSCRIBEs queued;
+        the CONNECTED record (and SUBSCRIBED for the URL's streams) is written."""
         self.state = State.OPEN
         self.connected_at = self.last_rx = self._stall.quiet_from = now
+        self.sink.audit(Audit(ConnectionEvent.CONNECTED, self.conn_id, len(self.streams),
+                              f"{len(self.in_url)} streams in URL, {len(self.to_subscribe)} "
+                              "by SUBSCRIBE"))
         self.confirmed.update(self.in_url)
+        self._set_state(self.in_url, SubscriptionState.ACCEPTED)
+        if self.in_url:
+            self._audit_subscribed(self.in_url)
         if self.to_subscribe:
+            self._set_state(self.to_subscribe, SubscriptionState.PENDING)
             self.channel.subscribe(self.to_subscribe)
         else:
             self._all_subscribed(now)
@@ -295,6 +374,7 @@ class ConnectionMachine:
         None when the glue closed it (because :attr:`transport_done`, or cancelled)."""
         if self.state is State.CLOSED:
             return
+        self._drop_held()
         received = self._closing.received
         if received is not None:
             self._fail(Failure(FailureKind.CLOSED, *received))
@@ -335,7 +415,7 @@ class ConnectionMachine:
         for frame, recv_ns in buffered:
             kind = sink(frame, recv_ns)
             if not 0 < kind <= _STORED_MAX:
-                self._parsed(kind, frame, now)
+                self._parsed(kind, frame, recv_ns, now)
         return len(buffered)
 
     def detach(self) -> None:
@@ -344,6 +424,7 @@ class ConnectionMachine:
         self.mode = Mode.DETACHED
         self._append = _drop
         self._buffer = []
+        self._held.clear()  # the replacement holds and stores its own
 
     def _buffer_frame(self, frame: bytes, recv_ns: int) -> int:
         if frame[:9] == _ENVELOPE:
@@ -382,15 +463,27 @@ class ConnectionMachine:
                 data = bytes(frame.data)
                 kind = append(data, recv_ns)
                 if not 0 < kind <= _STORED_MAX:
-                    self._parsed(kind, data, now)
+                    self._parsed(kind, data, recv_ns, now)
             else:
                 self._other(frame, recv_ns, now)
         return self._attention
 
-    def _parsed(self, kind: int, frame: bytes, now: float) -> None:
+    def _parsed(self, kind: int, frame: bytes, recv_ns: int, now: float) -> None:
         """Every parser verdict but a stored record (rare)."""
         c = self.counters
-        if kind == _BUFFERED:
+        if kind == _PENDING:
+            self._hold(frame, recv_ns)
+        elif kind == _UNSUBSCRIBED:
+            c.unsubscribed += 1
+            name = self.sink.unsubscribed_stream()
+            seen = self.tally.unsubscribed
+            if name not in seen:
+                seen[name] = 0
+                log.warning("connection %d: frames of %s, a stream not subscribed (or "
+                            "refused), are counted and not stored; logged once per stream",
+                            self.conn_id, name)
+            seen[name] += 1
+        elif kind == _BUFFERED:
             if self.first_data_at is None:
                 self.first_data_at = now
                 self._event(DataBuffered(now))
@@ -439,7 +532,7 @@ class ConnectionMachine:
     def _deliver(self, message: bytes, recv_ns: int, now: float) -> None:
         kind = self._append(message, recv_ns)
         if not 0 < kind <= _STORED_MAX:
-            self._parsed(kind, message, now)
+            self._parsed(kind, message, recv_ns, now)
 
     def _close_received(self, payload: bytes) -> None:
         # RFC 6455 section 5.5.1: a 2-byte code, then a UTF-8 reason; none means 1005.
@@ -462,8 +555,17 @@ class ConnectionMachine:
         for event in self.channel.handle_reply(reply):
             if isinstance(event, control.Subscribed):
                 self.confirmed.update(event.streams)
+                self._set_state(event.streams, SubscriptionState.ACCEPTED)
+                self._audit_subscribed(event.streams)
+                self._release(now)
             elif isinstance(event, control.Refused):
                 self.refused.append(event)
+                self._set_state([event.stream], SubscriptionState.NONE)
+                self.sink.audit(Audit(ConnectionEvent.SUBSCRIBE_REFUSED, self.conn_id,
+                                      event.code or 0, f"{event.stream.name}: {event.msg}"))
+                self._release(now)
+            elif isinstance(event, control.Unsubscribed):
+                self._set_state(event.streams, SubscriptionState.NONE)
             elif isinstance(event, control.Split):
                 log.info("connection %d: SUBSCRIBE of %d streams refused (%s %s); retrying "
                          "in halves to find the refused ones", self.conn_id,
@@ -475,6 +577,65 @@ class ConnectionMachine:
         if self.subscribed_at is None and self.fully_subscribed:
             self._all_subscribed(now)
         self._send_due(now)
+
+    # -- subscriptions ----------------------------------------------------------------
+    def _set_state(self, streams: Sequence[StreamId], state: SubscriptionState) -> None:
+        for stream, index in zip(streams, self.sink.set_state(streams, state), strict=True):
+            self._by_index[index] = stream
+            if state is SubscriptionState.PENDING:
+                self._pending.add(index)
+            else:
+                self._pending.discard(index)
+
+    def _audit_subscribed(self, streams: Sequence[StreamId]) -> None:
+        names = [s.name for s in streams]
+        self.sink.audit(Audit(ConnectionEvent.SUBSCRIBED, self.conn_id, len(names),
+                              ",".join(names)))
+
+    def _hold(self, frame: bytes, recv_ns: int) -> None:
+        """Keeps a frame of a pending stream until its reply (bounded: the oldest goes)."""
+        index = self.sink.subscription
+        if index is None or self.mode is Mode.DETACHED:
+            return  # the sink said pending without a stream: nothing to hold it for
+        self.counters.held += 1
+        held = self._held
+        held.append((frame, recv_ns, index))
+        if len(held) > self.settings.hold_limit:
+            _, _, dropped = held.popleft()
+            self.counters.held_dropped += 1
+            self.tally.held_dropped += 1
+            if dropped not in self._overflowed:
+                # Its stored frames will start later than they could have: a stream with
+                # records already gets a GAP before its next one.
+                self._overflowed.add(dropped)
+                stream = self._by_index[dropped]
+                self.sink.stream_lost(stream, self.gap_reason)
+                log.warning("connection %d: more than %d frames held while SUBSCRIBE waits "
+                            "for its reply; dropping the oldest of %s (marked as a gap)",
+                            self.conn_id, self.settings.hold_limit, stream.name)
+
+    def _release(self, now: float) -> None:
+        """Ingests again, in order, the held frames of streams no longer pending."""
+        held, self._held = self._held, deque()
+        pending = self._pending
+        ingest = self._sink
+        for item in held:
+            frame, recv_ns, index = item
+            if index in pending:
+                self._held.append(item)
+                continue
+            kind = ingest(frame, recv_ns)
+            if not 0 < kind <= _STORED_MAX:
+                self._parsed(kind, frame, recv_ns, now)
+
+    def _drop_held(self) -> None:
+        n = len(self._held)
+        if n:
+            self._held.clear()
+            self.counters.held_dropped += n
+            self.tally.held_dropped += n
+            log.warning("connection %d: ended with %d frames held for a SUBSCRIBE never "
+                        "answered; they are dropped", self.conn_id, n)
 
     def _all_subscribed(self, now: float) -> None:
         self.subscribed_at = now

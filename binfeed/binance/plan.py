@@ -30,8 +30,9 @@ machine's.
   old one stops and the buffer goes to the parser, which drops by sequence number what was
   already stored. Nothing lost, nothing doubled.
 
-Every connection event is also a CONNECTION record (connected, subscribed, refused, stalled,
-server shutdown, rotated, disconnected). Fatal conditions raise from the call that meets
+Every connection event is also a CONNECTION record: connected, subscribed and refused
+from the connection's machine (written at once, ahead of its market data), stalled, server
+shutdown, rotated and disconnected from here. Fatal conditions raise from the call that meets
 them: :class:`~binfeed.errors.EndpointError` (the endpoint refuses us in a way retrying
 cannot fix) and :class:`~binfeed.errors.SubscriptionError` (every stream refused).
 """
@@ -41,7 +42,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from binfeed.binance import control, health
@@ -58,7 +59,7 @@ from binfeed.binance.events import (
     StreamLost,
     Wait,
 )
-from binfeed.binance.machine import Appender, ConnectionMachine, State
+from binfeed.binance.machine import ConnectionMachine, FilterTally, Sink, State
 from binfeed.binance.pacing import BINANCE_ATTEMPT_LIMIT, BINANCE_ATTEMPT_WINDOW, TokenBucket
 from binfeed.binance.retry import Backoff, Failure, FailureKind, Verdict, classify
 from binfeed.binance.settings import RecorderConfig
@@ -90,6 +91,7 @@ class RecorderStats:
     syncs: int = 0
     refused: list[str] = field(default_factory=list)
     confirmed: set[str] = field(default_factory=set)
+    filtered: FilterTally = field(default_factory=FilterTally)
     #: drops whose downtime ended (the shard's next connection subscribed), and theirs
     recovered: int = 0
     downtime_last: float = 0.0
@@ -115,12 +117,13 @@ class RecorderPlan:
 
     Args:
         config: what and how to record.
-        append: the appender every connection feeds (``Ingestor.ingest``).
+        new_sink: makes each connection's sink (the parser with the connection's own
+            subscribed set, and the queue: :class:`binfeed.binance.sink.ConnectionSink`).
     """
 
-    def __init__(self, config: RecorderConfig, append: Appender) -> None:
+    def __init__(self, config: RecorderConfig, new_sink: Callable[[], Sink]) -> None:
         self.config = config
-        self.append = append
+        self.new_sink = new_sink
         self.settings = config.connection_settings()
         self.stats = RecorderStats()
         self.streams = list(dict.fromkeys(config.streams))
@@ -180,17 +183,15 @@ class RecorderPlan:
         self._next_conn_id += 1
         return self._next_conn_id
 
-    def _confirmed(self, machine: ConnectionMachine, streams: Sequence[StreamId]) -> None:
-        names = [s.name for s in streams]
-        self.stats.confirmed.update(names)
-        self._audit(ConnectionEvent.SUBSCRIBED, machine.conn_id, len(names), ",".join(names))
+    def _confirmed(self, streams: Sequence[StreamId]) -> None:
+        # The machine wrote its SUBSCRIBED record (before the streams' first data).
+        self.stats.confirmed.update(s.name for s in streams)
 
     def _refused(self, machine: ConnectionMachine, event: control.Refused) -> None:
+        # The machine wrote its SUBSCRIBE_REFUSED record.
         name = event.stream.name
         log.error("connection %d: the server refused %s (code %s: %s); it is not recorded",
                   machine.conn_id, name, event.code, event.msg)
-        self._audit(ConnectionEvent.SUBSCRIBE_REFUSED, machine.conn_id, event.code or 0,
-                    f"{name}: {event.msg}")
         if name not in self.stats.refused:
             self.stats.refused.append(name)
         if len(self.stats.refused) >= len(self.streams):
@@ -287,8 +288,8 @@ class ShardPlan:
         limit = 0 if self.subscribe_only else rec.config.max_url_length
         in_url, rest = split_for_url(rec.config.endpoint, self.streams, limit,
                                      rec.config.time_unit)
-        machine = ConnectionMachine(rec._new_conn_id(), in_url, rest, rec.append,
-                                    settings=rec.settings, live=live)
+        machine = ConnectionMachine(rec._new_conn_id(), in_url, rest, rec.new_sink(),
+                                    settings=rec.settings, live=live, tally=rec.stats.filtered)
         rec.stats.connection_attempts += 1
         self._opening = machine
         return Open(machine)
@@ -300,11 +301,8 @@ class ShardPlan:
         rec.stats.connections += 1
         log.info("connection %d (shard %d) open: %d streams in the URL, %d to subscribe",
                  machine.conn_id, self.index, len(machine.in_url), len(machine.to_subscribe))
-        rec._audit(ConnectionEvent.CONNECTED, machine.conn_id, len(machine.streams),
-                   f"{len(machine.in_url)} streams in URL, {len(machine.to_subscribe)} by "
-                   "SUBSCRIBE")
-        if machine.in_url:
-            rec._confirmed(machine, machine.in_url)
+        # Its CONNECTED (and SUBSCRIBED) records were written by the machine when it opened.
+        rec._confirmed(machine.in_url)
         if self.live is None:
             self.live = machine
         else:
@@ -380,7 +378,7 @@ class ShardPlan:
                     rec._recovered(max(0.0, event.at - self.down_since))
                     self.down_since = None
             elif isinstance(event, control.Subscribed):
-                rec._confirmed(machine, event.streams)
+                rec._confirmed(event.streams)
             elif isinstance(event, control.Refused):
                 if event.stream in self.streams:
                     self.streams.remove(event.stream)

@@ -140,8 +140,9 @@ def classify(failure: Failure) -> Verdict:
     if kind is FailureKind.TLS_VERIFY:
         return Verdict(
             False,
-            advice="the server's TLS certificate did not verify: check the host in --url and "
-            "the system's CA certificates (binfeed never disables verification)",
+            advice="the server's TLS certificate did not verify: check the host in --url; "
+            "to trust a private CA (a TLS-inspecting proxy, a test exchange), give its "
+            "certificate with --ca-file PATH (binfeed never disables verification)",
         )
     if kind is FailureKind.HTTP:
         return _classify_http(failure)

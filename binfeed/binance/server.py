@@ -30,7 +30,10 @@ close, stall, shutdown, per connection, after a number of frames sent on it or s
 after it opened; ``ServerConfig.injections``: malformed frames and frames of unsubscribed
 streams inserted every N frames; ``ServerConfig.ping_interval``: pings as often as wanted
 (a flood). See the faults module. ``ServerConfig.refuse`` names symbols whose streams are
-refused (an error reply to SUBSCRIBE, HTTP 400 when named in the URL).
+refused (an error reply to SUBSCRIBE, HTTP 400 when named in the URL). Two more
+misbehaviours test what a client stores: ``ServerConfig.unsolicited`` streams are sent to
+every connection, subscribed or not; with ``ServerConfig.reply_delay`` a SUBSCRIBE's
+streams (refused ones too) flow that long before the reply.
 
 What the server did is kept per connection in :class:`ConnectionStats`
 (:mod:`binfeed.binance.server_report`: frames sent as runs of the source, client messages
@@ -208,6 +211,8 @@ class _Connection:
                     self.playback.subscribe(self, route.streams)
                 for fault in self.faults.timed:
                     tg.start_soon(self._timed_fault, fault)
+                if self.config.unsolicited:
+                    self.playback.subscribe(self, self.config.unsolicited)
                 await self._check_faults()
                 await self._reader()
                 tg.cancel_scope.cancel()
@@ -269,6 +274,27 @@ class _Connection:
             return
         if gone:
             self.playback.unsubscribe(self, gone)
+        if self.config.reply_delay and self._tg is not None:
+            early = list(self.session.requested)
+            self.playback.subscribe(self, early)
+            self._tg.start_soon(self._reply_later, reply, new, early)
+            return
+        async with self.lock:
+            self.protocol.send_text(reply.encode())
+            await self._write(self.protocol.data_to_send())
+        if new:
+            self.playback.subscribe(self, new)
+
+    async def _reply_later(self, reply: str, new: list[str], early: list[str]) -> None:
+        """The reply after ``reply_delay``; streams sent early that it did not
+        subscribe stop."""
+        await anyio.sleep(self.config.reply_delay)
+        assert self.playback is not None
+        assert self.session is not None
+        self.playback.unsubscribe(self, [n for n in early if n not in self.session.subscriptions
+                                         and n not in self.config.unsolicited])
+        if self.stalled or self.closing:
+            return
         async with self.lock:
             self.protocol.send_text(reply.encode())
             await self._write(self.protocol.data_to_send())

@@ -30,6 +30,11 @@ class ServerConfig:
         bare_errors: error replies without the request id.
         faults: one-shot faults to inject (:mod:`binfeed.binance.faults`).
         injections: malformed and unsubscribed frames to insert every N frames.
+        unsolicited: stream names sent to every connection whether it subscribed to them
+            or not (a client must not store them).
+        reply_delay: seconds each SUBSCRIBE reply is held back while the streams it names
+            are already sent, refused ones included (a client must hold them until the
+            reply, and store them only if it accepts).
         open_timeout, close_timeout: seconds for the handshake and the closing handshake.
         max_message: largest incoming message, bytes.
         ssl_context: serve ``wss://`` (tests of TLS verification).
@@ -46,6 +51,8 @@ class ServerConfig:
     bare_errors: bool = False
     faults: Sequence[Fault] = ()
     injections: Sequence[Injection] = ()
+    unsolicited: frozenset[str] = frozenset()
+    reply_delay: float = 0.0
     open_timeout: float = 10.0
     close_timeout: float = 5.0
     max_message: int = 1 << 16

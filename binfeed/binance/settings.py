@@ -29,7 +29,7 @@ from binfeed.binance.streams import StreamId
 from binfeed.binance.timeunit import TimeUnit
 
 if TYPE_CHECKING:
-    import ssl
+    from pathlib import Path
 
 #: Seconds for TCP, TLS and the WebSocket handshake together.
 DEFAULT_OPEN_TIMEOUT = 10.0
@@ -71,7 +71,8 @@ class RecorderConfig:
             writes back; see binfeed.durability and record --sync).
         prefault_at: prepare the next segment once the current one is this full (0..1).
         maintenance_interval: how often the queue is checked for the two above.
-        ssl_context: TLS settings for wss:// (default: system CAs, hostname verified).
+        ca_file: a PEM file of CA certificates trusted besides the system's, for wss://
+            (:func:`binfeed.binance.tls.client_context`; verification is always on).
         time_unit: the unit to ask Binance for its times in (``timeUnit`` in the URL);
             records keep microseconds either way, exact with ``TimeUnit.US``.
     """
@@ -100,7 +101,7 @@ class RecorderConfig:
     sync_interval: float = 0.0
     prefault_at: float = DEFAULT_PREFAULT_AT
     maintenance_interval: float = DEFAULT_MAINTENANCE_INTERVAL
-    ssl_context: ssl.SSLContext | None = None
+    ca_file: Path | None = None
     time_unit: TimeUnit = TimeUnit.MS
 
     def connection_settings(self) -> ConnectionSettings:

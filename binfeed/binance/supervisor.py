@@ -33,10 +33,12 @@ import anyio.abc
 from anyio.abc import TaskStatus
 
 from binfeed.binance.connection import Connection, TransportOptions
-from binfeed.binance.events import Audit, Close, Done, Open, Wait
+from binfeed.binance.events import Close, Done, Open, Wait
 from binfeed.binance.machine import ConnectionMachine
 from binfeed.binance.plan import RecorderPlan, RecorderStats, ShardPlan
 from binfeed.binance.settings import RecorderConfig
+from binfeed.binance.sink import ConnectionSink, write_record
+from binfeed.binance.tls import client_context
 from binfeed.binance.transport import ConnectFailed
 from binfeed.errors import EndpointError, SubscriptionError
 from binfeed.ingest import Ingestor
@@ -57,17 +59,21 @@ class Recorder:
         config: what and how to record.
         writer: the queue writer (CONNECTION records, prefault, sync).
         ingestor: the parser bound to the same writer.
+
+    Raises:
+        ConfigError: ``config.ca_file`` cannot be used.
     """
 
     def __init__(self, config: RecorderConfig, writer: QueueWriter, ingestor: Ingestor) -> None:
         self.config = config
         self.writer = writer
         self.ingestor = ingestor
-        self.plan = RecorderPlan(config, ingestor.ingest)
+        self.plan = RecorderPlan(config, lambda: ConnectionSink(ingestor, writer))
         self.stats: RecorderStats = self.plan.stats
+        # One context for every connection (made once: loading CAs takes milliseconds).
+        context = client_context(config.ca_file) if config.endpoint.secure else None
         self._options = TransportOptions(open_timeout=config.open_timeout,
-                                         max_frame=config.max_frame,
-                                         ssl_context=config.ssl_context,
+                                         max_frame=config.max_frame, ssl_context=context,
                                          time_unit=config.time_unit)
 
     @property
@@ -102,12 +108,7 @@ class Recorder:
             return call()
         finally:
             for record in self.plan.records_to_append():
-                if isinstance(record, Audit):
-                    self.writer.append_connection(record.event, record.conn_id,
-                                                  code=record.code, detail=record.detail,
-                                                  recv_ts_ns=time.time_ns())
-                else:
-                    self.ingestor.stream_lost(record.symbol, record.stream, record.reason)
+                write_record(self.writer, self.ingestor, record)
 
     async def _run_shard(self, shard: ShardPlan) -> None:
         wake = anyio.Event()

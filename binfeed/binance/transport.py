@@ -40,6 +40,7 @@ from binfeed import __version__
 from binfeed.binance.endpoint import Endpoint
 from binfeed.binance.events import OutgoingFrame, SendClose, SendPong, SendText
 from binfeed.binance.retry import Failure, FailureKind
+from binfeed.binance.tls import client_context
 
 log = logging.getLogger("binfeed.record")
 
@@ -262,8 +263,9 @@ class WebSocketTransport:
 async def open_websocket(endpoint: Endpoint, url: str, *, open_timeout: float, max_frame: int,
                          ssl_context: ssl.SSLContext | None,
                          streams_in_url: bool) -> WebSocketTransport:
-    """Connects to ``url`` (TCP, TLS for wss://) and completes the WebSocket handshake,
-    within ``open_timeout`` seconds.
+    """Connects to ``url`` (TCP, TLS for wss://: ``ssl_context`` from
+    :func:`binfeed.binance.tls.client_context`, made here when None) and completes the
+    WebSocket handshake, within ``open_timeout`` seconds.
 
     Raises:
         ConnectFailed: the attempt failed (its :class:`Failure` says how).
@@ -272,7 +274,7 @@ async def open_websocket(endpoint: Endpoint, url: str, *, open_timeout: float, m
     try:
         with anyio.fail_after(open_timeout):
             if endpoint.secure:
-                context = ssl_context or ssl.create_default_context()
+                context = ssl_context or client_context()
                 stream = await anyio.connect_tcp(
                     endpoint.host, endpoint.effective_port, ssl_context=context,
                     tls_hostname=endpoint.host, tls_standard_compatible=False)

@@ -28,6 +28,7 @@ from binfeed.binance.supervisor import open_recorder
 from binfeed.commands.common import translate_errors
 from binfeed.commands.info_cmd import print_summary
 from binfeed.commands.record_status import RecordingStatus, status_line, summary_lines
+from binfeed.commands.signals import Stop, stop_on_signals
 from binfeed.export import jsonl_lines
 from binfeed.queue import QueueReader
 from binfeed.summary import summarize
@@ -53,7 +54,9 @@ def demo(queue: Path | None, speed: float, show_status: bool | None) -> None:
     `binfeed record`. At the end the demo compares what was recorded with the capture.
 
     Exit status: 0 when every bookTicker and trade frame of the capture was recorded once,
-    1 otherwise (the message says what differs).
+    1 otherwise (the message says what differs). SIGINT or SIGTERM stops the demo early:
+    the queue is sealed and kept, its summary printed, no comparison made, exit 0
+    (further signals are ignored, but a third within 5 s exits at once with 130).
 
     Example:
 
@@ -74,8 +77,13 @@ def demo(queue: Path | None, speed: float, show_status: bool | None) -> None:
                f"({span:.0f} s recorded, played {speed:g}x) on 127.0.0.1")
     click.echo(f"recording btcusdt@bookTicker and btcusdt@trade into {queue}")
     t0 = time.monotonic()
-    stats = anyio.run(_serve_and_record, frames, queue, speed, live)
-    click.echo(f"\nrecorded in {time.monotonic() - t0:.1f} s; " + " ".join(stats))
+    with stop_on_signals("demo", "sealing the demo's queue") as stop:
+        stats = anyio.run(_serve_and_record, frames, queue, speed, live, stop)
+        click.echo(f"\nrecorded in {time.monotonic() - t0:.1f} s; " + " ".join(stats))
+        if stop.requested:
+            click.echo(f"stopped before the end of the capture: nothing compared; the queue "
+                       f"is kept in {queue} (binfeed info {queue})")
+            return
     click.echo("")
     print_summary(summarize(queue), max_gaps=5)
     click.echo("\nfirst records (binfeed replay DIR --format jsonl):")
@@ -89,7 +97,8 @@ def demo(queue: Path | None, speed: float, show_status: bool | None) -> None:
                f"  binfeed replay {queue} --serve --speed 10")
 
 
-async def _serve_and_record(frames: list, queue: Path, speed: float, live: bool) -> list[str]:
+async def _serve_and_record(frames: list, queue: Path, speed: float, live: bool,
+                            stop: Stop) -> list[str]:
     async with open_server(lambda: frames, speed=speed) as server:
         config = RecorderConfig(Endpoint.parse(server.url),
                                 stream_ids(parse_symbols("btcusdt"),
@@ -99,12 +108,18 @@ async def _serve_and_record(frames: list, queue: Path, speed: float, live: bool)
             async with anyio.create_task_group() as tg:
                 await tg.start(recorder.run)
                 tg.start_soon(_show_status, status, live)
+                tg.start_soon(_cancel_on_stop, stop, tg.cancel_scope)
                 await server.finished.wait()
                 await anyio.sleep(0.5)  # the last frames in flight
                 tg.cancel_scope.cancel()
             if live:
                 sys.stderr.write("\n")
             return summary_lines(status.snapshot())[:1]
+
+
+async def _cancel_on_stop(stop: Stop, scope: anyio.CancelScope) -> None:
+    await stop.wait()
+    scope.cancel()
 
 
 async def _show_status(status: RecordingStatus, live: bool) -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 from typing import IO
 
 import click
@@ -17,6 +15,7 @@ import click
 from binfeed import errors
 from binfeed.commands.common import config_option, queue_location, translate_errors
 from binfeed.commands.damage import DamageLog
+from binfeed.commands.signals import Stop, stop_on_signals
 from binfeed.monitor import MonitorState, Report, render_line, render_screen
 from binfeed.queue import QueueReader, Segment, list_segments, writer_status
 from binfeed.records import RecordType
@@ -59,7 +58,8 @@ def monitor(queue_dir: Path, interval: float, duration: float | None, once: bool
     reported on stderr as it is met and counted in the view.
 
     Exit status: 0 (also on Ctrl-C or SIGTERM), 1 when the queue cannot be read or damage
-    was met, 2 for bad arguments.
+    was met, 2 for bad arguments; further signals while it stops are ignored, but a third
+    within 5 s exits at once with 130.
 
     Example:
 
@@ -71,20 +71,17 @@ def monitor(queue_dir: Path, interval: float, duration: float | None, once: bool
     """
     screen = sys.stdout.isatty() and not force_lines
     out = sys.stdout
-    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     if screen:
         out.write(HIDE_CURSOR + HOME + CLEAR_SCREEN)
         out.flush()
     try:
-        damage = DamageLog(queue_dir)  # each on stderr as met; the view counts them
-        _run(queue_dir, interval, duration, once, screen, not no_color, out, damage)
-        damage.finish()
-    except KeyboardInterrupt:
-        pass
+        with stop_on_signals("monitor", "restoring the terminal") as stop:
+            damage = DamageLog(queue_dir)  # each on stderr as met; the view counts them
+            _run(queue_dir, interval, duration, once, screen, not no_color, out, damage, stop)
+            damage.finish()
     except BrokenPipeError:
         _silence_stdout()
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
         if screen:
             try:
                 out.write(SHOW_CURSOR + "\n")
@@ -93,12 +90,8 @@ def monitor(queue_dir: Path, interval: float, duration: float | None, once: bool
                 pass
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def _run(queue_dir: Path, interval: float, duration: float | None, once: bool,
-         screen: bool, color: bool, out: IO[str], damage: DamageLog) -> None:
+         screen: bool, color: bool, out: IO[str], damage: DamageLog, stop: Stop) -> None:
     start = time.monotonic()
     end = None if duration is None else start + duration
     state = MonitorState(str(queue_dir), time.time_ns())
@@ -115,15 +108,18 @@ def _run(queue_dir: Path, interval: float, duration: float | None, once: bool,
             _emit(rep, screen, color, out)
             if end is not None and time.monotonic() >= end:
                 return
-            time.sleep(min(interval, 0.25) if end is None else
-                       max(0.0, min(interval, end - time.monotonic())))
+            if stop.sleep(min(interval, 0.25) if end is None else
+                          max(0.0, min(interval, end - time.monotonic()))):
+                return
     with reader:
         _seed(state, reader, queue_dir)
         state.interval_started_ns = time.time_ns()
         state.started_ns = state.interval_started_ns
         next_report = time.monotonic() + interval
         while True:
-            _drain(state, reader, next_report)
+            _drain(state, reader, next_report, stop)
+            if stop.requested:
+                return
             rep = state.report(time.time_ns())
             _describe(rep, reader, queue_dir)
             if damage.damage:
@@ -164,9 +160,9 @@ def _seed(state: MonitorState, reader: QueueReader, queue_dir: Path) -> None:
     del current, types
 
 
-def _drain(state: MonitorState, reader: QueueReader, until: float) -> None:
-    """Reads committed records in batches until ``until`` (monotonic seconds)."""
-    while True:
+def _drain(state: MonitorState, reader: QueueReader, until: float, stop: Stop) -> None:
+    """Reads committed records in batches until ``until`` (monotonic seconds) or a stop."""
+    while not stop.requested:
         batch = reader.poll(1 << 16)
         if len(batch):
             state.update(batch, reader.symbols)
@@ -177,7 +173,7 @@ def _drain(state: MonitorState, reader: QueueReader, until: float) -> None:
         remaining = until - time.monotonic()
         if remaining <= 0:
             return
-        time.sleep(min(remaining, 0.005))
+        stop.sleep(min(remaining, 0.005))
 
 
 def _describe(rep: Report, reader: QueueReader, queue_dir: Path) -> None:

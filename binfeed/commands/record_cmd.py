@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import IO
 
@@ -21,6 +19,7 @@ from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.streams import parse_kinds, parse_symbols, stream_ids
 from binfeed.binance.supervisor import Recorder, open_recorder
 from binfeed.binance.timeunit import TimeUnit
+from binfeed.binance.tls import client_context
 from binfeed.commands.common import (
     config_option,
     queue_location,
@@ -30,6 +29,7 @@ from binfeed.commands.common import (
     sync_option,
 )
 from binfeed.commands.record_status import RecordingStatus, status_line, summary_lines
+from binfeed.commands.signals import Stop, stop_on_signals
 from binfeed.durability import SyncPolicy
 from binfeed.retention import RetentionPolicy, retention_task
 from binfeed.symbols import SYMBOL_MAX_BYTES
@@ -42,6 +42,19 @@ EXIT_USAGE = 2
 EXIT_QUEUE = 3
 EXIT_REFUSED = 4
 EXIT_ENDPOINT = 5
+#: Environment variable that supplies --ca-file.
+CA_FILE_ENV = "BINFEED_CA_FILE"
+
+
+def _check_ca_file(ctx: click.Context, param: click.Parameter,
+                   value: Path | None) -> Path | None:
+    # A CA file that cannot be used is a usage error, found before anything is opened.
+    if value is not None:
+        try:
+            client_context(value)
+        except errors.ConfigError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
 
 
 @click.command("record")
@@ -54,6 +67,11 @@ EXIT_ENDPOINT = 5
 @click.option("--url", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
               help="Endpoint base scheme://host[:port] (binfeed adds /stream?streams=...). "
               "wss:// certificates are always verified.")
+@click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar=CA_FILE_ENV, metavar="PATH", callback=_check_ca_file,
+              help="PEM file of CA certificates to trust besides the system's, for every "
+              "TLS connection (a TLS-inspecting proxy, a test exchange). Verification "
+              f"cannot be turned off. Env: {CA_FILE_ENV}.")
 @click.option("--time-unit", type=click.Choice([u.value for u in TimeUnit]),
               default=TimeUnit.MS.value, show_default=True,
               help="The unit to ask Binance for its times in: ms (its default) or us "
@@ -88,7 +106,8 @@ EXIT_ENDPOINT = 5
               help="Live status line on stderr. Default: only when stderr is a terminal.")
 @retain_option()
 @config_option()
-def record(queue: Path, symbols: str, streams: str, url: str, time_unit: str,
+def record(queue: Path, symbols: str, streams: str, url: str, ca_file: Path | None,
+           time_unit: str,
            duration: float | None,
            segment_slots: int, sync: SyncPolicy, streams_per_connection: int,
            stall_timeout: float, max_connection_age: float, connect_burst: int,
@@ -104,10 +123,18 @@ def record(queue: Path, symbols: str, streams: str, url: str, time_unit: str,
     Binance's 24 h cut (and on serverShutdown) without losing or doubling frames, and writes
     a GAP record wherever frames may be missing and CONNECTION records for every event.
 
+    Only the streams asked for are stored: frames of any other stream the server sends
+    are counted (unsubscribed=) and logged once per stream; frames of a stream whose
+    SUBSCRIBE waits for its reply are held until the reply, then stored or dropped.
+
     On a terminal a live status line shows frames/s, records per stream, reconnects, gaps,
     the age of the last frame and the downtime after drops. Otherwise the output is
     quiet: at the end, one ``record key=value ...`` line and one ``stream key=value ...``
     line per stream on stdout. Logs go to stderr (-v for more).
+
+    SIGINT or SIGTERM stops cleanly: the queue is sealed, the summary printed, exit 0.
+    Further signals during the stop are ignored (tools like GNU timeout signal the
+    process, then its group), except that a third within 5 s exits at once with 130.
 
     \b
     Exit status:
@@ -119,6 +146,8 @@ def record(queue: Path, symbols: str, streams: str, url: str, time_unit: str,
       4  the server refused every subscription: nothing to record
       5  the endpoint refused us for good (TLS certificate, HTTP 404/451...)
       1  an unexpected internal error (the log has the traceback)
+    130  a third SIGINT/SIGTERM within 5 s: stopped at once, the queue left
+         unsealed (the next writer recovers it; nothing published is lost)
 
     Example:
 
@@ -127,6 +156,7 @@ def record(queue: Path, symbols: str, streams: str, url: str, time_unit: str,
         binfeed record -q data/q -s 币安人生usdt --streams trade --time-unit us
         binfeed record -q /tmp/q -s btcusdt --url ws://127.0.0.1:9000 --duration 60
         binfeed record --bus-root /srv/binfeed -s btcusdt --retain 7d,50GiB
+        binfeed record -q /tmp/q -s btcusdt --url wss://testnet.example --ca-file ca.pem
         binfeed record --config /etc/binfeed.toml
     """
     try:
@@ -141,7 +171,7 @@ def record(queue: Path, symbols: str, streams: str, url: str, time_unit: str,
                             stall_timeout=stall_timeout, max_age=max_connection_age,
                             sync_interval=sync.every_s,
                             connect_burst=connect_burst, connect_rate=connect_rate,
-                            time_unit=TimeUnit(time_unit))
+                            time_unit=TimeUnit(time_unit), ca_file=ca_file)
     live = sys.stderr.isatty() if show_status is None else show_status
     code = run_record(queue, config, duration=duration, segment_slots=segment_slots,
                       live_status=live, out=sys.stdout, retain=retain,
@@ -155,9 +185,23 @@ def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = 
                retain: RetentionPolicy | None = None, sync_on_seal: bool = False) -> int:
     """Opens the queue, records until the duration ends or SIGINT/SIGTERM, seals.
 
+    Signals (:mod:`binfeed.commands.signals`): the first stops cleanly, those during the
+    stop are ignored, a third within 5 s exits the process at once with status 130.
+
     Returns:
         the exit code (see ``binfeed record --help``).
     """
+    with stop_on_signals("record", "sealing the queue", logging.WARNING) as stop:
+        return _run_record(queue, config, stop, duration=duration,
+                           segment_slots=segment_slots, live_status=live_status, out=out,
+                           status_interval=status_interval, retain=retain,
+                           sync_on_seal=sync_on_seal)
+
+
+def _run_record(queue: Path, config: RecorderConfig, stop: Stop, *, duration: float | None,
+                segment_slots: int, live_status: bool, out: IO[str] | None,
+                status_interval: float, retain: RetentionPolicy | None,
+                sync_on_seal: bool) -> int:
     out = out or sys.stdout
     opened = contextlib.ExitStack()
     try:
@@ -166,12 +210,16 @@ def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = 
     except errors.QueueError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_QUEUE
+    except errors.ConfigError as exc:  # the recorder's settings (a CA file), not the queue
+        opened.close()
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_USAGE
     status = RecordingStatus(recorder)
     summary: list[str] = []
     code = EXIT_OK
     try:
-        anyio.run(_record, recorder, status, duration, live_status, status_interval, queue,
-                  retain)
+        anyio.run(_record, recorder, status, stop, duration, live_status, status_interval,
+                  queue, retain)
     except BaseException as exc:  # sorted by _exit_code below; nothing is swallowed
         code = _exit_code(exc)
         if code == EXIT_INTERNAL:
@@ -192,11 +240,11 @@ def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = 
     return code
 
 
-async def _record(recorder: Recorder, status: RecordingStatus, duration: float | None,
-                  live_status: bool, status_interval: float, queue: Path,
-                  retain: RetentionPolicy | None) -> None:
+async def _record(recorder: Recorder, status: RecordingStatus, stop: Stop,
+                  duration: float | None, live_status: bool, status_interval: float,
+                  queue: Path, retain: RetentionPolicy | None) -> None:
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_stop_on_signal, tg.cancel_scope)
+        tg.start_soon(_stop_when_asked, stop, tg.cancel_scope)
         if retain is not None:
             tg.start_soon(retention_task, queue, retain)
         if live_status:
@@ -210,14 +258,9 @@ async def _record(recorder: Recorder, status: RecordingStatus, duration: float |
         sys.stderr.write("\n")
 
 
-async def _stop_on_signal(scope: anyio.CancelScope) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return  # signals reach the main thread only (embedded use, tests)
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            log.warning("%s: stopping, sealing the queue", signal.Signals(signum).name)
-            scope.cancel()
-            return
+async def _stop_when_asked(stop: Stop, scope: anyio.CancelScope) -> None:
+    await stop.wait()
+    scope.cancel()
 
 
 async def _show_status(status: RecordingStatus, interval: float) -> None:

@@ -57,6 +57,9 @@ class StatusSnapshot:
     downtime_max: float = 0.0
     downtime_total: float = 0.0
     down_now: int = 0  # shards without a connection right now
+    unsubscribed: int = 0  # frames of streams not subscribed: counted, not stored
+    unsubscribed_streams: Sequence[str] = field(default_factory=tuple)
+    held_dropped: int = 0  # frames held for a SUBSCRIBE and dropped before its reply
 
 
 def _age(age: float | None) -> str:
@@ -87,6 +90,10 @@ def status_line(s: StatusSnapshot, width: int = 200) -> str:
     parts.append(f"conns {s.connections} reconnects {s.reconnects} gaps {s.gaps}")
     if s.malformed:
         parts.append(f"malformed {s.malformed}")
+    if s.unsubscribed:
+        parts.append(f"unsubscribed {s.unsubscribed:,}")
+    if s.held_dropped:
+        parts.append(f"held dropped {s.held_dropped:,}")
     if s.refused:
         parts.append(f"refused {','.join(s.refused)}")
     parts.append(f"last frame {_age(s.last_frame_age)} ago")
@@ -116,6 +123,9 @@ def summary_lines(s: StatusSnapshot) -> list[str]:
         "downtime_max_s": f"{s.downtime_max:.3f}",
         "downtime_total_s": f"{s.downtime_total:.3f}",
         "refused": ",".join(s.refused) or "-",
+        "unsubscribed": s.unsubscribed,
+        "unsubscribed_streams": ",".join(s.unsubscribed_streams) or "-",
+        "held_dropped": s.held_dropped,
     }
     lines = ["record " + _kv(head)]
     for st in s.streams:
@@ -204,6 +214,9 @@ class RecordingStatus:
             downtime_max=down.max,
             downtime_total=down.total,
             down_now=down.down_now,
+            unsubscribed=c.unsubscribed,
+            unsubscribed_streams=tuple(sorted(stats.filtered.unsubscribed)),
+            held_dropped=stats.filtered.held_dropped,
         )
 
     def _streams(self, now: float) -> list[StreamStatus]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import signal
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import quote
@@ -30,6 +28,7 @@ from binfeed.commands.common import (
 )
 from binfeed.commands.damage import DamageLog
 from binfeed.commands.params import FAULT, FAULT_KINDS, SPEED
+from binfeed.commands.signals import Stop, stop_on_signals
 from binfeed.export import (
     CSV_HEADER,
     NPZ_BOOK_TICKER,
@@ -153,9 +152,10 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
     still printed, and the exit status is 1 (run `binfeed verify DIR` for a full report).
     With --follow, a hole is reported and following goes on.
 
-    Exit status: 0 on success (also when interrupted with --follow or --serve), 1 when the
-    queue cannot be read or served, or held damage (the messages say why), 2 for bad
-    arguments.
+    Exit status: 0 on success (also when interrupted with --follow or --serve: SIGINT or
+    SIGTERM stops cleanly; further signals while it stops are ignored, but a third within
+    5 s exits at once with 130), 1 when the queue cannot be read or served, or held damage
+    (the messages say why), 2 for bad arguments.
 
     Example:
 
@@ -198,22 +198,28 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
                 assert output is not None
                 _write_npz(reader, selection, output)
             else:
-                _write_to(output, reader, fmt, selection, include_all, False)
+                _write_to(output, reader, fmt, selection, include_all, None)
         damage.finish()
         return
-    # --follow ends with SIGINT, which must exit 0 whenever it comes: while waiting for
-    # the queue (KeyboardInterrupt) or while printing (a handler that ends the loop).
-    try:
+    # --follow ends with SIGINT or SIGTERM, which exits 0 whenever it comes: while
+    # waiting for the queue or while printing (what was printed is flushed).
+    with stop_on_signals("replay --follow", "flushing the output") as stop:
         if not _has_segments(queue_dir):
             log.info("waiting for a queue to appear at %s", queue_dir)
-        with QueueReader.wait_for(queue_dir, on_damage=damage) as reader:
-            if selection.symbols:
-                check_symbols(selection, queue_dir, _queue_symbols(queue_dir), follow=True)
-            _write_to(output, reader, fmt, selection, include_all, True)
-    except KeyboardInterrupt:
+        while not stop.requested:
+            try:
+                reader = QueueReader.wait_for(queue_dir, timeout=0.1, on_damage=damage)
+            except errors.ReadTimeout:
+                continue
+            with reader:
+                if selection.symbols:
+                    check_symbols(selection, queue_dir, _queue_symbols(queue_dir),
+                                  follow=True)
+                _write_to(output, reader, fmt, selection, include_all, stop)
+            break
         with contextlib.suppress(OSError):
             sys.stdout.flush()
-    damage.finish()
+        damage.finish()
 
 
 def _fault_table() -> str:
@@ -237,16 +243,31 @@ def _queue_symbols(queue_dir: Path) -> list[str]:
 
 
 def _write_to(output: Path | None, reader: QueueReader, fmt: str, selection: Selection,
-              include_all: bool, follow: bool) -> None:
-    stream: IO[str] = (output.open("w", encoding="utf-8", newline="\n") if output
-                       else utf8_stdout())
+              include_all: bool, follow: Stop | None) -> None:
+    """Prints the records; with ``follow``, new ones too until it is requested."""
+    stream = (output.open("w", encoding="utf-8", newline="\n") if output
+              else _buffered_stdout())
     try:
         _write_text(reader, fmt, selection, include_all, follow, stream)
     except BrokenPipeError:  # `| head`: the reader went away, which is fine
         _silence_stdout()
     finally:
-        if output:
-            stream.close()
+        if stream is not sys.stdout:
+            with contextlib.suppress(BrokenPipeError):
+                stream.close()
+
+
+def _buffered_stdout() -> IO[str]:
+    """Standard output through a buffered writer of its own. With PYTHONUNBUFFERED (usual
+    in containers) ``sys.stdout`` writes straight to the file descriptor and drops the
+    rest of a write that a signal interrupts (a pipe full when Ctrl-C or SIGTERM comes):
+    a buffered writer completes it."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (an embedding, a test)
+        return utf8_stdout()
+    sys.stdout.flush()
+    return open(fd, "w", encoding="utf-8", newline="\n", closefd=False)
 
 
 def _has_segments(queue_dir: Path) -> bool:
@@ -257,39 +278,28 @@ def _has_segments(queue_dir: Path) -> bool:
 
 
 def _write_text(reader: QueueReader, fmt: str, selection: Selection, include_all: bool,
-                follow: bool, out: IO[str]) -> None:
+                follow: Stop | None, out: IO[str]) -> None:
     fmt_lines = jsonl_lines if fmt == "jsonl" else csv_lines
     if fmt == "csv":
         out.write(CSV_HEADER + "\n")
-    interrupted = False
-
-    def on_sigint(signum: int, frame: object) -> None:
-        nonlocal interrupted
-        interrupted = True
-
-    previous = signal.signal(signal.SIGINT, on_sigint) if follow else None
-    try:
+    idle = 0
+    while follow is None or not follow.requested:
+        batch = reader.poll(1 << 16)
+        if len(batch) == 0:
+            if follow is None:
+                break
+            out.flush()
+            idle += 1
+            follow.sleep(0.0005 if idle < 200 else 0.01)
+            continue
         idle = 0
-        while not interrupted:
-            batch = reader.poll(1 << 16)
-            if len(batch) == 0:
-                if not follow:
-                    break
-                out.flush()
-                idle += 1
-                time.sleep(0.0005 if idle < 200 else 0.01)
-                continue
-            idle = 0
-            batch = selection.window(batch)
-            lines = fmt_lines(batch, reader.symbols, selection.symbol_ids(reader.symbols),
-                              include_all)
-            if lines:
-                out.write("\n".join(lines))
-                out.write("\n")
-        out.flush()
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        batch = selection.window(batch)
+        lines = fmt_lines(batch, reader.symbols, selection.symbol_ids(reader.symbols),
+                          include_all)
+        if lines:
+            out.write("\n".join(lines))
+            out.write("\n")
+    out.flush()
 
 
 def _write_npz(reader: QueueReader, selection: Selection, output: Path) -> None:
@@ -349,28 +359,27 @@ def _serve(queue_dir: Path, config: ServerConfig, selection: Selection,
                 written = state
             await anyio.sleep(STATS_EVERY)
 
-    async def main() -> None:
+    async def main(stop: Stop) -> None:
         server = BinanceServer(source, config)
         written = False
         try:
             async with anyio.create_task_group() as tg:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    await tg.start(server.serve)
-                    if stats_file is not None:
-                        report(server)  # a path that cannot be written fails before serving
-                        written = True
-                        tg.start_soon(keep_report, server)
-                    click.echo(_banner(queue_dir, server.url, config, known, faults))
-                    sys.stdout.flush()
-                    async for _ in signals:
-                        break
+                await tg.start(server.serve)
+                if stats_file is not None:
+                    report(server)  # a path that cannot be written fails before serving
+                    written = True
+                    tg.start_soon(keep_report, server)
+                click.echo(_banner(queue_dir, server.url, config, known, faults))
+                sys.stdout.flush()
+                await stop.wait()
                 tg.cancel_scope.cancel()
         finally:
             if written:
                 report(server)  # complete: every connection closed
 
     try:
-        anyio.run(main)
+        with stop_on_signals("replay --serve", "closing the connections") as stop:
+            anyio.run(main, stop)
     except OSError as exc:
         raise errors.BinfeedError(
             f"cannot serve on {host}:{port}: {exc.strerror or exc}; choose another --port "

@@ -349,6 +349,14 @@ typedef struct bf_parser_opts {
 #define BF_FRAME_CONTROL 5      /* a reply to a control message ({"result"..,"id"..},
                                    {"error"..}, {"code"..,"msg"..}): the caller handles it */
 #define BF_FRAME_SERVER_SHUTDOWN 6 /* {"e":"serverShutdown"}: reconnect now */
+/* Results of bf_ingest_subscribed only (see "MARK: - Subscriptions"): */
+#define BF_FRAME_UNSUBSCRIBED 7 /* market data of a stream not in the set (never subscribed,
+                                   refused, unsubscribed) or of a kind binfeed does not
+                                   store: nothing written; bf_parser_unsubscribed_stream
+                                   names the stream */
+#define BF_FRAME_PENDING 8      /* market data of a stream whose SUBSCRIBE waits for its
+                                   reply: nothing written and not counted; the caller keeps
+                                   the frame and ingests it again once the reply came */
 
 /** What one bf_ingest call did (filled on every call, also on errors). */
 typedef struct bf_ingest_info {
@@ -357,7 +365,8 @@ typedef struct bf_ingest_info {
     uint64_t symbol_id;  /* of market data, else 0 */
     uint64_t seq;        /* u or t of market data, else 0 */
     uint32_t gaps;       /* GAP records written before the record (0 or 1) */
-    uint32_t reserved;
+    uint32_t subscription; /* bf_ingest_subscribed: 1 + the set's index of the frame's
+                              stream (bf_subs_set), 0 when the stream is not in the set */
 } bf_ingest_info;
 
 typedef struct bf_parser_counters {
@@ -369,6 +378,8 @@ typedef struct bf_parser_counters {
     uint64_t control;
     uint64_t errors;
     uint64_t gaps;
+    uint64_t unsubscribed; /* BF_FRAME_UNSUBSCRIBED results (BF_FRAME_PENDING counts nowhere,
+                              not even in frames: the frame comes again) */
 } bf_parser_counters;
 
 int bf_parser_new(bf_writer *w, const bf_parser_opts *opts, bf_parser **out);
@@ -419,6 +430,52 @@ typedef struct bf_stream_stat {
  *  cap 0 to size the array). For a status display: a scan of the symbol table, not for
  *  the per-frame path. */
 int bf_parser_stream_stats(const bf_parser *p, bf_stream_stat *out, size_t cap, size_t *total);
+
+/* ========================================================================== */
+/* MARK: - Subscriptions                                                       */
+/* ========================================================================== */
+/*
+ * A bf_subs is one connection's subscribed streams: (symbol, BF_STREAM_*) pairs, each
+ * BF_SUB_ACCEPTED (confirmed: its market data is stored), BF_SUB_PENDING (its SUBSCRIBE
+ * waits for the reply: its market data is held by the caller) or BF_SUB_NONE. A recorder
+ * keeps one set per connection and ingests that connection's frames through
+ * bf_ingest_subscribed, so the symbol and stream are read once, by the parser, and a frame
+ * of any other stream never reaches the queue (not even as a SYMBOL record).
+ * Symbols are matched as the queue names them (ASCII letters in any case, every other
+ * byte as it is). Thread-safety: one thread at a time per set, and bf_ingest_subscribed
+ * under the parser's rule. Ownership: bf_subs_free; a set does not refer to any parser.
+ */
+typedef struct bf_subs bf_subs;
+
+#define BF_SUB_NONE 0u     /* not subscribed (never, refused, or unsubscribed) */
+#define BF_SUB_PENDING 1u  /* SUBSCRIBE sent or queued, no reply yet */
+#define BF_SUB_ACCEPTED 2u /* in the connect URL, or SUBSCRIBE confirmed */
+
+/** An empty set (every stream BF_SUB_NONE). BF_OK, BF_EINVAL (out NULL), BF_ENOMEM. */
+int bf_subs_new(bf_subs **out);
+
+/** Frees the set. NULL is a no-op. */
+void bf_subs_free(bf_subs *s);
+
+/** Sets the state of the stream (symbol[0..len), stream BF_STREAM_*) to BF_SUB_*. Returns
+ *  the stream's index in the set (>= 0: the order in which streams were first set; the
+ *  same stream keeps its index for the set's life), or BF_ESYMBOL (an invalid symbol
+ *  name), BF_EINVAL (unknown stream or state, NULL), BF_ENOMEM. */
+int bf_subs_set(bf_subs *s, const char *symbol, size_t len, uint32_t stream, uint32_t state);
+
+/** bf_ingest, for the frames of the connection whose set is `s`: market data of an
+ *  accepted stream is stored as bf_ingest stores it; that of a pending stream is
+ *  BF_FRAME_PENDING and that of any other stream (also every kind binfeed does not store)
+ *  BF_FRAME_UNSUBSCRIBED, both writing nothing (info->subscription and info->stream say
+ *  which stream). Every other frame (replies, serverShutdown, errors) as bf_ingest. */
+int bf_ingest_subscribed(bf_parser *p, bf_subs *s, const char *frame, size_t len,
+                         uint64_t recv_ts_ns, bf_ingest_info *info);
+
+/** The stream of the last BF_FRAME_UNSUBSCRIBED result, as Binance names it: the
+ *  envelope's "stream", else the payload's symbol (ASCII letters lower-cased) "@" its
+ *  event type (at most 127 bytes, NUL terminated); "" before the first one. Owned by the
+ *  parser, valid until its next call. */
+const char *bf_parser_unsubscribed_stream(const bf_parser *p);
 
 #ifdef __cplusplus
 }

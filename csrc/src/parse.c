@@ -10,9 +10,11 @@
  *      be a Python bytes), and parsed by yyjson_read_opts(INSITU) with a pool allocator over
  *      the parser's arena; both are reused and grow only for a frame larger than any before;
  *   4. bf_fields_decode: classify and validate every field (parse_frame.c);
- *   5. sequence against the stream's state (duplicates, gaps) and append: the GAP and the
+ *   5. with a connection's subscribed set (bf_ingest_subscribed): market data of a stream
+ *      not accepted in it stops here, BF_FRAME_PENDING or BF_FRAME_UNSUBSCRIBED;
+ *   6. sequence against the stream's state (duplicates, gaps) and append: the GAP and the
  *      record go out in one publish, so a reader never sees the gap without the record.
- * Steps 1-4 write nothing, so every frame error leaves the queue untouched. The first write
+ * Steps 1-5 write nothing, so every frame error leaves the queue untouched. The first write
  * is a new symbol's SYMBOL record (bf_writer_symbol), once the frame is known good.
  */
 #ifndef _GNU_SOURCE
@@ -29,11 +31,13 @@
 #include "parse_internal.h"
 #include "parse_resume.h"
 #include "parse_streams.h"
+#include "parse_subs.h"
 #include "utf8.h"
 #include "writer_internal.h"
 #include "yyjson.h"
 
 #define PARSER_ERROR_SIZE 256u
+#define STREAM_NAME_SIZE 128u /* bf_parser_unsubscribed_stream, NUL included */
 #define INITIAL_BUFFER (16u * 1024u)
 #define MAX_MAX_FRAME (1u << 30) /* max_frame above 1 GiB is refused (BF_EINVAL) */
 
@@ -56,6 +60,7 @@ struct bf_parser {
     int fast_path;     /* try parse_fast.c before yyjson (1 unless a test turns it off) */
     bf_fast_scratch fast_scratch; /* its decoded strings (the message's symbol may be here) */
     char error[PARSER_ERROR_SIZE];
+    char unsubscribed[STREAM_NAME_SIZE]; /* the stream of the last BF_FRAME_UNSUBSCRIBED */
 };
 
 static int fail(bf_parser *p, int code, const char *fmt, ...) {
@@ -260,7 +265,42 @@ static int append_record(bf_parser *p, const bf_msg *msg, uint64_t symbol_id, ui
     return BF_OK;
 }
 
-/* Step 5 for market data: duplicates, gaps, append, state. */
+/* Names the stream of an unsubscribed message in p->unsubscribed: the envelope's name,
+ * else symbol@event with the symbol's ASCII letters lower-cased, as in stream names. */
+static void name_unsubscribed(bf_parser *p, const bf_msg *msg) {
+    char *out = p->unsubscribed;
+    size_t cap = sizeof p->unsubscribed - 1, n = 0;
+    if (msg->envelope != NULL) {
+        n = msg->envelope_len < cap ? msg->envelope_len : cap;
+        memcpy(out, msg->envelope, n);
+    } else {
+        for (size_t i = 0; i < msg->symbol_len && n < cap; i++) {
+            char c = msg->symbol[i];
+            out[n++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+        }
+        if (n < cap) out[n++] = '@';
+        for (size_t i = 0; i < msg->event_len && n < cap; i++) out[n++] = msg->event[i];
+    }
+    out[n] = '\0';
+}
+
+/* Step 5: the subscribed set's verdict on market data. BF_OK: store it. */
+static int check_subscribed(bf_parser *p, bf_subs *s, const bf_msg *msg, bf_ingest_info *info) {
+    int state = BF_SUB_NONE;
+    uint32_t index = 0;
+    if (msg->kind != BF_FRAME_UNSTORED) { /* a stored kind: its stream may be in the set */
+        state = bf__subs_state(s, msg->symbol, msg->symbol_len, msg->stream, &index);
+        if (state < 0) return bad_symbol(p, msg);
+    }
+    info->stream = msg->stream;
+    info->subscription = index;
+    if (state == BF_SUB_ACCEPTED) return BF_OK;
+    if (state == BF_SUB_PENDING) return BF_FRAME_PENDING;
+    name_unsubscribed(p, msg);
+    return BF_FRAME_UNSUBSCRIBED;
+}
+
+/* Step 6 for market data: duplicates, gaps, append, state. */
 static int store(bf_parser *p, const bf_msg *msg, uint64_t recv, bf_ingest_info *info) {
     bf_stream_entry *entry = NULL;
     int rc = resolve_symbol(p, msg, &entry);
@@ -308,12 +348,21 @@ static int store(bf_parser *p, const bf_msg *msg, uint64_t recv, bf_ingest_info 
     return BF_FRAME_TRADE;
 }
 
-static int ingest_one(bf_parser *p, const char *frame, size_t len, uint64_t recv,
-                      bf_ingest_info *info) {
+static int ingest_one(bf_parser *p, bf_subs *subs, const char *frame, size_t len,
+                      uint64_t recv, bf_ingest_info *info) {
     bf_msg msg;
     p->writer_failed = 0;
-    p->counters.frames++;
     int rc = frame == NULL ? fail(p, BF_EINVAL, "frame is NULL") : decode(p, frame, len, &msg);
+    if (rc == BF_OK && subs != NULL && msg.kind != BF_FRAME_CONTROL &&
+        msg.kind != BF_FRAME_SERVER_SHUTDOWN) {
+        rc = check_subscribed(p, subs, &msg, info);
+        if (rc == BF_FRAME_PENDING) { /* judged when it comes again: counted then */
+            info->kind = rc;
+            return rc;
+        }
+        if (rc == BF_FRAME_UNSUBSCRIBED) p->counters.unsubscribed++;
+    }
+    p->counters.frames++;
     if (rc == BF_OK) {
         switch (msg.kind) {
         case BF_FRAME_BOOK_TICKER:
@@ -336,7 +385,23 @@ int bf_ingest(bf_parser *p, const char *frame, size_t len, uint64_t recv_ts_ns,
         info->kind = BF_EINVAL;
         return BF_EINVAL;
     }
-    return ingest_one(p, frame, len, recv_ts_ns, info);
+    return ingest_one(p, NULL, frame, len, recv_ts_ns, info);
+}
+
+int bf_ingest_subscribed(bf_parser *p, bf_subs *s, const char *frame, size_t len,
+                         uint64_t recv_ts_ns, bf_ingest_info *info) {
+    bf_ingest_info scratch;
+    if (info == NULL) info = &scratch;
+    memset(info, 0, sizeof *info);
+    if (p == NULL || s == NULL) {
+        info->kind = BF_EINVAL;
+        return BF_EINVAL;
+    }
+    return ingest_one(p, s, frame, len, recv_ts_ns, info);
+}
+
+const char *bf_parser_unsubscribed_stream(const bf_parser *p) {
+    return p == NULL ? "" : p->unsubscribed;
 }
 
 int bf_ingest_batch(bf_parser *p, const char *buf, const size_t *offsets,
@@ -350,7 +415,7 @@ int bf_ingest_batch(bf_parser *p, const char *buf, const size_t *offsets,
         }
         bf_ingest_info info;
         memset(&info, 0, sizeof info);
-        int rc = ingest_one(p, buf + offsets[i], offsets[i + 1] - offsets[i],
+        int rc = ingest_one(p, NULL, buf + offsets[i], offsets[i + 1] - offsets[i],
                             recv_ts_ns ? recv_ts_ns[i] : 0, &info);
         results[i] = rc;
         if (rc < 0 && p->writer_failed) {

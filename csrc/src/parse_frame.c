@@ -187,6 +187,8 @@ static int decode_book_ticker(const bf_fields *f, const bf_jv *stream, locale_t 
         return rc;
     msg->timestamp_us = exchange_time_us(msg->timestamp_us);
     if ((rc = check_stream(&c, stream, "bookTicker", 10, msg)) != BF_OK) return rc;
+    msg->event = c.event;
+    msg->event_len = 10;
     msg->kind = BF_FRAME_BOOK_TICKER;
     msg->stream = BF_STREAM_BOOK_TICKER;
     return BF_OK;
@@ -213,6 +215,8 @@ static int decode_trade(const bf_fields *f, const bf_jv *stream, locale_t loc, b
     }
     /* "b" and "a" (buyer / seller order ids, spot before 2024-06) are not stored: ignored. */
     if ((rc = check_stream(&c, stream, "trade", 5, msg)) != BF_OK) return rc;
+    msg->event = c.event;
+    msg->event_len = 5;
     msg->kind = BF_FRAME_TRADE;
     msg->stream = BF_STREAM_TRADE;
     return BF_OK;
@@ -244,6 +248,10 @@ static int unknown_shape(const bf_fields *f, const bf_jv *stream, char *err, siz
 int bf_fields_decode(const bf_fields *f, const bf_jv *stream, locale_t loc, bf_msg *msg,
                      char *err, size_t errlen) {
     memset(msg, 0, sizeof *msg);
+    if (stream != NULL) {
+        msg->envelope = stream->str;
+        msg->envelope_len = (size_t)stream->num;
+    }
     const bf_jv *e = FIELD(e);
     if (e->type != BF_JV_NONE) {
         char got[80];
@@ -259,6 +267,14 @@ int bf_fields_decode(const bf_fields *f, const bf_jv *stream, locale_t loc, bf_m
             return BF_OK;
         }
         if (bf_event_known_unstored(e->str, (size_t)e->num)) {
+            /* named for a recorder that did not subscribe to it (BF_FRAME_UNSUBSCRIBED) */
+            const bf_jv *sym = FIELD(s);
+            if (sym->type == BF_JV_STR) {
+                msg->symbol = sym->str;
+                msg->symbol_len = (size_t)sym->num;
+            }
+            msg->event = e->str;
+            msg->event_len = (size_t)e->num;
             msg->kind = BF_FRAME_UNSTORED;
             return BF_OK;
         }

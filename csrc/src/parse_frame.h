@@ -30,7 +30,8 @@ typedef struct bf_msg {
     int kind;              /* BF_FRAME_BOOK_TICKER, _TRADE, _UNSTORED, _CONTROL,
                               _SERVER_SHUTDOWN */
     uint32_t stream;       /* BF_STREAM_* for market data, else 0 */
-    const char *symbol;    /* `s`, pointing into the frame (not NUL-terminated) */
+    const char *symbol;    /* `s`, pointing into the frame (not NUL-terminated); also of a
+                              known unstored event when it has one */
     size_t symbol_len;
     uint64_t seq;          /* bookTicker `u`, trade `t` */
     uint64_t timestamp_us; /* bookTicker: `E` when present (futures), else 0; us */
@@ -38,6 +39,11 @@ typedef struct bf_msg {
     uint64_t trade_ts_us;  /* trade `T`, microseconds (see exchange_time_us) */
     uint64_t event_ts_us;  /* trade `E`, microseconds */
     uint32_t trade_flags;  /* BF_TRADE_F_* */
+    const char *envelope;  /* the envelope's "stream" name, or NULL for a raw payload */
+    size_t envelope_len;
+    const char *event;     /* market data: "bookTicker", "trade" or the `e` of a known
+                              unstored event (not NUL-terminated), else NULL */
+    size_t event_len;
 } bf_msg;
 
 /** A JSON value as the decoder needs it. */

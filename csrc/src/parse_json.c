@@ -104,7 +104,12 @@ int bf_frame_decode_json(yyjson_val *root, locale_t c_locale, bf_msg *msg, char 
         snprintf(err, errlen, "envelope field \"data\" is missing (stream \"%s\")", shown);
         return BF_EFIELD;
     }
-    if (yyjson_is_arr(data)) return decode_array(data, msg, err, errlen);
+    if (yyjson_is_arr(data)) {
+        int rc = decode_array(data, msg, err, errlen);
+        msg->envelope = name.str; /* names the stream (!ticker@arr) if it is not wanted */
+        msg->envelope_len = (size_t)name.num;
+        return rc;
+    }
     if (!yyjson_is_obj(data)) {
         snprintf(err, errlen, "envelope field \"data\" must be an object, got %s",
                  yyjson_get_type_desc(data));

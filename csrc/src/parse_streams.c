@@ -16,28 +16,13 @@ int bf_symkey_make(const char *name, size_t len, bf_symkey *key) {
     return BF_OK;
 }
 
-static inline uint64_t key_hash(const bf_symkey *k) {
-    uint64_t h = k->len * 0x9E3779B97F4A7C15ull;
-    for (size_t i = 0; i < BF_SYMBOL_MAX / 8; i++) {
-        h ^= k->u.words[i];
-        h *= 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 31;
-    }
-    return h;
-}
-
-static inline int key_equal(const bf_symkey *a, const bf_symkey *b) {
-    return a->len == b->len && a->u.words[0] == b->u.words[0] && a->u.words[1] == b->u.words[1] &&
-           a->u.words[2] == b->u.words[2] && a->u.words[3] == b->u.words[3];
-}
-
 bf_stream_entry *bf_streams_find(const bf_streams *t, const bf_symkey *key) {
     if (t->capacity == 0) return NULL;
     size_t mask = t->capacity - 1;
-    for (size_t i = (size_t)key_hash(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)bf_symkey_hash(key) & mask;; i = (i + 1) & mask) {
         bf_stream_entry *e = &t->slots[i];
         if (e->symbol_id == 0) return NULL;
-        if (key_equal(&e->key, key)) return e;
+        if (bf_symkey_equal(&e->key, key)) return e;
     }
 }
 
@@ -50,7 +35,7 @@ bf_stream_entry *bf_streams_find_id(const bf_streams *t, uint64_t symbol_id) {
 
 static bf_stream_entry *place(bf_stream_entry *slots, size_t capacity, const bf_stream_entry *src) {
     size_t mask = capacity - 1;
-    size_t i = (size_t)key_hash(&src->key) & mask;
+    size_t i = (size_t)bf_symkey_hash(&src->key) & mask;
     while (slots[i].symbol_id != 0) i = (i + 1) & mask;
     slots[i] = *src;
     return &slots[i];

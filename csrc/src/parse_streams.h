@@ -52,6 +52,22 @@ typedef struct bf_streams {
  *  BF_OK or BF_ESYMBOL. */
 int bf_symkey_make(const char *name, size_t len, bf_symkey *key);
 
+/** A hash of a key (its four words and length), for the tables keyed by symbol. */
+static inline uint64_t bf_symkey_hash(const bf_symkey *k) {
+    uint64_t h = k->len * 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < BF_SYMBOL_MAX / 8; i++) {
+        h ^= k->u.words[i];
+        h *= 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 31;
+    }
+    return h;
+}
+
+static inline int bf_symkey_equal(const bf_symkey *a, const bf_symkey *b) {
+    return a->len == b->len && a->u.words[0] == b->u.words[0] && a->u.words[1] == b->u.words[1] &&
+           a->u.words[2] == b->u.words[2] && a->u.words[3] == b->u.words[3];
+}
+
 /** The entry for key, or NULL. */
 bf_stream_entry *bf_streams_find(const bf_streams *t, const bf_symkey *key);
 

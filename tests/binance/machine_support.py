@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from binfeed.binance.events import Opcode
+from binfeed.binance.events import Audit, Opcode
 from binfeed.binance.streams import StreamId, StreamKind, stream_ids
 from binfeed.ingest import FrameKind
+from binfeed.records import ConnectionEvent, GapReason
+from binfeed.subscriptions import SubscriptionState
 
 
 @dataclass(frozen=True)
@@ -20,13 +23,36 @@ class F:
 
 
 class FakeParser:
-    """Stands in for the C parser (``Ingestor.ingest``) with its verdicts: market data
-    stored once per sequence number, duplicates dropped, replies and serverShutdown
-    passed back, anything else malformed. Records what it stored, in order."""
+    """Stands in for a connection's sink (the C parser through ``ConnectionSink``) with
+    its verdicts: market data stored once per sequence number whatever its stream (the
+    subscribed set is the real parser's: tests/binance/test_subscribed.py), duplicates
+    dropped, replies and serverShutdown passed back, anything else malformed. Records what
+    it stored and the CONNECTION records it was given, in order."""
 
     def __init__(self) -> None:
         self.stored: list[tuple[str, int, int]] = []  # (stream, seq, recv_ns)
+        self.audits: list[Audit] = []
+        self.lost: list[tuple[StreamId, GapReason]] = []
         self._last: dict[str, int] = {}
+        self._indexes: dict[StreamId, int] = {}
+
+    def set_state(self, streams: Sequence[StreamId], state: SubscriptionState) -> list[int]:
+        return [self._indexes.setdefault(s, len(self._indexes)) for s in streams]
+
+    subscription = None
+
+    def unsubscribed_stream(self) -> str:
+        return ""
+
+    def audit(self, record: Audit) -> None:
+        self.audits.append(record)
+
+    def stream_lost(self, stream: StreamId, reason: GapReason) -> None:
+        self.lost.append((stream, reason))
+
+    def events(self) -> list[tuple[ConnectionEvent, int]]:
+        """(event, conn_id) of the CONNECTION records written so far."""
+        return [(a.event, a.conn_id) for a in self.audits]
 
     def __call__(self, frame: bytes, recv_ns: int) -> int:
         try:
@@ -45,6 +71,8 @@ class FakeParser:
         if "id" in doc or "code" in doc:
             return FrameKind.CONTROL
         return -2
+
+    ingest = __call__
 
     @property
     def seqs(self) -> list[int]:

@@ -26,7 +26,7 @@ BTC = ids("btcusdt")
 def plan(parser: FakeParser, streams: list | None = None, **options: object) -> RecorderPlan:
     config = RecorderConfig(Endpoint.parse("ws://127.0.0.1:9"),
                             BTC if streams is None else streams, **options)  # type: ignore[arg-type]
-    return RecorderPlan(config, parser)
+    return RecorderPlan(config, lambda: parser)
 
 
 def open_next(shard: ShardPlan, now: float) -> ConnectionMachine:
@@ -43,11 +43,14 @@ def audits(rec: RecorderPlan) -> list[tuple[ConnectionEvent, int]]:
 
 
 def test_connects_and_records_the_connection() -> None:
-    rec = plan(FakeParser(), max_age=100.0)
+    parser = FakeParser()
+    rec = plan(parser, max_age=100.0)
     (shard,) = rec.shards
     live = open_next(shard, 0.0)
     assert live.in_url == BTC
-    assert audits(rec) == [(ConnectionEvent.CONNECTED, 1), (ConnectionEvent.SUBSCRIBED, 1)]
+    # written by the machine as it opened, before any frame
+    assert parser.events() == [(ConnectionEvent.CONNECTED, 1), (ConnectionEvent.SUBSCRIBED, 1)]
+    assert audits(rec) == []
     assert rec.stats.confirmed == {"btcusdt@bookTicker"}
     assert shard.next_action(1.0) == Wait(100.0)  # nothing to do before the rotation
     assert rec.connections == [live]
@@ -216,14 +219,15 @@ def test_refusals_end_a_shard_and_all_of_them_the_recorder() -> None:
 
 
 def test_every_stream_refused_raises() -> None:
-    rec = plan(FakeParser(), ids("badusdt"), max_url_length=0)
+    parser = FakeParser()
+    rec = plan(parser, ids("badusdt"), max_url_length=0)
     (shard,) = rec.shards
     m = open_next(shard, 0.0)
     m.receive_frames([reply(1, error=True)], 1, 0.5)
     with pytest.raises(SubscriptionError, match="refused every stream"):
         shard.next_action(0.5)
-    assert audits(rec) == [(ConnectionEvent.CONNECTED, 1),
-                           (ConnectionEvent.SUBSCRIBE_REFUSED, 1)]
+    assert parser.events() == [(ConnectionEvent.CONNECTED, 1),
+                               (ConnectionEvent.SUBSCRIBE_REFUSED, 1)]
 
 
 def test_connection_attempts_wait_for_the_attempt_budget() -> None:
@@ -286,6 +290,7 @@ def test_trade_streams_are_marked_with_the_parsers_trade_code() -> None:
 
 
 def test_rotation_with_the_real_parser_stores_each_frame_once(tmp_path: Path) -> None:
+    from binfeed.binance.sink import ConnectionSink
     from binfeed.ingest import Ingestor
     from binfeed.queue import QueueReader, QueueWriter
 
@@ -297,7 +302,7 @@ def test_rotation_with_the_real_parser_stores_each_frame_once(tmp_path: Path) ->
     with QueueWriter(tmp_path / "q") as writer, Ingestor(writer) as ingestor:
         config = RecorderConfig(Endpoint.parse("ws://127.0.0.1:9"), BTC, max_age=10.0,
                                 overlap=0.5)
-        rec = RecorderPlan(config, ingestor.ingest)
+        rec = RecorderPlan(config, lambda: ConnectionSink(ingestor, writer))
         (shard,) = rec.shards
         old = open_next(shard, 0.0)
         old.receive_frames(wire[:100], 1, 1.0)

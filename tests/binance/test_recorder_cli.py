@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import ssl
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,11 +11,9 @@ import anyio
 import pytest
 from click.testing import CliRunner, Result
 
-from binfeed.binance.endpoint import Endpoint
 from binfeed.binance.server import open_server
 from binfeed.binance.sources import list_source
 from binfeed.binance.streams import StreamKind, stream_ids
-from binfeed.binance.supervisor import RecorderConfig
 from binfeed.commands.record_cmd import record
 from binfeed.queue import Segment, list_segments
 from binfeed.records import ConnectionEvent, GapReason
@@ -27,9 +23,7 @@ from .recorder_support import (
     capture_frames,
     count_records,
     expected_by_stream,
-    idle,
     read_queue,
-    record_until,
 )
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # binfeed record processes
@@ -139,39 +133,6 @@ async def test_queue_held_by_another_writer_exits_3(tmp_path: Path) -> None:
                                "--url", "ws://127.0.0.1:9", "--duration", "1"])
     assert result.exit_code == 3
     assert f"pid={os.getpid()}" in result.stderr or str(os.getpid()) in result.stderr
-
-
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
-
-
-async def test_tls_is_verified(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_ctx.load_cert_chain(cert, key)
-    frames = btc(500)
-    async with open_server(list_source(frames), speed=None, ping_interval=0.4,
-                           ssl_context=server_ctx) as server:
-        assert server.url.startswith("wss://127.0.0.1:")
-        # the default: system CAs; a self-signed certificate is refused for good
-        result = await invoke(["-q", str(tmp_path / "q"), "-s", "btcusdt", "--url", server.url,
-                               "--duration", "10"])
-        assert result.exit_code == 5
-        assert "certificate" in result.stderr
-        # trusting that certificate, the same endpoint records over TLS
-        trusted = ssl.create_default_context(cafile=str(cert))
-        config = RecorderConfig(Endpoint.parse(server.url),
-                                stream_ids(["btcusdt"], [StreamKind.BOOK_TICKER]),
-                                ssl_context=trusted)
-        await record_until(config, tmp_path / "q2", idle(server), limit=20)
-    stored = read_queue(tmp_path / "q2")
-    want = expected_by_stream(frames, config.streams)["btcusdt@bookTicker"]
-    assert stored.by_stream["btcusdt@bookTicker"] == want
 
 
 async def test_sigterm_seals_and_exits_0(tmp_path: Path) -> None:

@@ -11,13 +11,14 @@ def snap(**kw: object) -> StatusSnapshot:
                 connections_opened=2, reconnects=1, rotations=0, stalls=0, last_frame_age=0.25,
                 streams=(StreamStatus("btcusdt@bookTicker", None, 0.1),
                          StreamStatus("xrpusdt@trade", 5, None, silent=True)),
-                refused=("bad@trade",))
+                refused=("bad@trade",), unsubscribed=1234,
+                unsubscribed_streams=("ethusdt@bookTicker", "xrpusdt@trade"), held_dropped=7)
     base.update(kw)
     return StatusSnapshot(**base)  # type: ignore[arg-type]
 
 
 def test_status_line() -> None:
-    line = status_line(snap(), width=300)
+    line = status_line(snap(), width=400)
     assert "250 frames/s" in line
     assert "bookTicker 700 trade 290" in line
     assert "btcusdt@bookTicker 0.1s" in line
@@ -27,6 +28,9 @@ def test_status_line() -> None:
     assert "refused bad@trade" in line
     assert "| last frame 0.2s ago |" in line or "| last frame 0.3s ago |" in line
     assert line.endswith("| down last 0ms max 0ms total 0ms")  # after one reconnect
+    assert "unsubscribed 1,234" in line
+    assert "held dropped 7" in line
+    assert "unsubscribed" not in status_line(snap(unsubscribed=0))
     assert len(status_line(snap(), width=40)) == 40
     assert status_line(snap(reconnects=0), width=300).endswith(" ago")  # no drop: none
     down = status_line(snap(downtime_last=0.042, downtime_max=0.25, downtime_total=1.5,
@@ -41,6 +45,11 @@ def test_summary_is_key_value() -> None:
     assert fields["frames"] == "1000"
     assert fields["gaps"] == "2"
     assert fields["refused"] == "bad@trade"
+    assert fields["unsubscribed"] == "1234"
+    assert fields["unsubscribed_streams"] == "ethusdt@bookTicker,xrpusdt@trade"
+    assert fields["held_dropped"] == "7"
+    empty = summary_lines(snap(unsubscribed=0, unsubscribed_streams=(), held_dropped=0))[0]
+    assert "unsubscribed=0 unsubscribed_streams=- held_dropped=0" in empty
     assert fields["downtime_last_s"] == fields["downtime_total_s"] == "0.000"
     head, *_ = summary_lines(snap(downtime_last=0.0421, downtime_max=0.25, downtime_total=1.5))
     fields = dict(kv.split("=", 1) for kv in head.split()[1:])
