@@ -17,8 +17,8 @@ import anyio
 import anyio.lowlevel
 import numpy as np
 
-from binfeed.queue.decode import KNOWN_TYPES, decode_slots
-from binfeed.records import Record, RecordType
+from binfeed.queue.decode import decode_slots
+from binfeed.records import KNOWN_TYPES, Record, RecordType
 from binfeed.selection import Selection
 
 if TYPE_CHECKING:

@@ -17,12 +17,12 @@ import numpy as np
 
 from binfeed import errors
 from binfeed._ffi import ffi, lib, raise_status, string
-from binfeed.queue.decode import KNOWN_TYPES, decode_slots
+from binfeed.queue.decode import decode_slots
 from binfeed.queue.layout import list_segments, segment_name
 from binfeed.queue.live import DEFAULT_POLL_INTERVAL, AsyncTail, Feed, Tail
 from binfeed.queue.opening import DEFAULT_OPEN_POLL, WAIT_SLICE, Opener, open_reader, reader_flags
 from binfeed.queue.segment import Segment, symbols_in, upgrade_v1
-from binfeed.records import SLOT_DTYPE, Record, RecordType
+from binfeed.records import KNOWN_TYPES, SLOT_DTYPE, Record, RecordType
 from binfeed.selection import Selection
 
 log = logging.getLogger("binfeed.queue")

@@ -100,6 +100,16 @@ uint64_t bf_py_slots_first_bad(const void *slots, uint64_t n, uint32_t slot_size
     return n;
 }
 
+size_t bf_py_record_types(uint16_t *out, size_t max) {
+    size_t n = 0;
+    for (uint32_t t = 0; t <= UINT16_MAX; t++) { /* a slot's type is 16 bits */
+        if (!bf_record_type_known(t)) continue;
+        if (n < max) out[n] = (uint16_t)t;
+        n++;
+    }
+    return n;
+}
+
 void bf_py_slots_upgrade_v1(void *slots, uint64_t n, uint32_t slot_size) {
     unsigned char *p = (unsigned char *)slots;
     for (uint64_t i = 0; i < n; i++) {

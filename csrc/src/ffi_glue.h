@@ -50,6 +50,11 @@ int bf_py_segment_end_check(const void *header, uint64_t file_size, const void *
 /** The first of n slots (stride slot_size) failing bf_slot_check with BF_SLOT_BAD_CRC, or n. */
 uint64_t bf_py_slots_first_bad(const void *slots, uint64_t n, uint32_t slot_size);
 
+/** The record types of this format version (bf_record_type_known), ascending, into out
+ *  (room for max; NULL when max is 0); returns how many there are (more than max: out holds
+ *  the first max). */
+size_t bf_py_record_types(uint16_t *out, size_t max);
+
 /** Converts n version-1 slots in place to version 2 (bf_slot_upgrade_v1). */
 void bf_py_slots_upgrade_v1(void *slots, uint64_t n, uint32_t slot_size);
 
