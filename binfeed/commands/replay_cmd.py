@@ -29,7 +29,7 @@ from binfeed.commands.common import (
 from binfeed.commands.damage import DamageLog
 from binfeed.commands.params import FAULT, FAULT_KINDS, SPEED, TIME
 from binfeed.export import CSV_HEADER, csv_lines, jsonl_lines, npz_tables
-from binfeed.queue import QueueReader, list_segments
+from binfeed.queue import QueueReader
 from binfeed.selection import Selection
 from binfeed.symbols import stream_name
 
@@ -183,8 +183,6 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
     # --follow ends with SIGINT, which must exit 0 whenever it comes: while waiting for
     # the queue (KeyboardInterrupt) or while printing (a handler that ends the loop).
     try:
-        if not _has_segments(queue_dir):
-            log.info("waiting for a queue to appear at %s", queue_dir)
         with QueueReader.wait_for(queue_dir, on_damage=damage) as reader:
             _write_to(output, reader, fmt, selection, include_all, True)
     except KeyboardInterrupt:
@@ -218,13 +216,6 @@ def _write_to(output: Path | None, reader: QueueReader, fmt: str, selection: Sel
     finally:
         if output:
             stream.close()
-
-
-def _has_segments(queue_dir: Path) -> bool:
-    try:
-        return bool(list_segments(queue_dir))
-    except errors.QueueNotFoundError:
-        return False
 
 
 def _write_text(reader: QueueReader, fmt: str, selection: Selection, include_all: bool,
