@@ -32,10 +32,10 @@ from pathlib import Path
 from binfeed import errors
 from binfeed.queue import (
     LOCK_FILE,
-    SEGMENT_RE,
     Segment,
     WriterStatus,
     list_segments,
+    parse_segment_name,
     writer_status,
 )
 
@@ -116,7 +116,7 @@ def is_queue_dir(path: Path) -> bool:
         names = os.listdir(path)
     except OSError:
         return False
-    return any(n == LOCK_FILE or SEGMENT_RE.match(n) for n in names)
+    return any(n == LOCK_FILE or parse_segment_name(n) is not None for n in names)
 
 
 def queue_names(root: str | os.PathLike[str]) -> list[str]:

@@ -33,14 +33,8 @@ from binfeed.records import (
 from binfeed.summary import GapSummary
 from binfeed.symbols import stream_name
 
-#: Type names as the monitor shows them.
-TYPE_NAMES = {
-    int(RecordType.BOOK_TICKER): "bookTicker",
-    int(RecordType.TRADE): "trade",
-    int(RecordType.SYMBOL): "symbol",
-    int(RecordType.GAP): "gap",
-    int(RecordType.CONNECTION): "connection",
-}
+#: Type names as the monitor shows them: those of the JSON lines.
+TYPE_NAMES = {int(t): t.json_name for t in RecordType}
 _BT = int(RecordType.BOOK_TICKER)
 _TR = int(RecordType.TRADE)
 #: A write lag above this (seconds) while a writer is live is shown as stale.

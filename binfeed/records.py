@@ -199,6 +199,19 @@ RECOVERY_DTYPE = _dtype([
     ("detail", "S72", "body.recovery.detail"),
 ])
 
+
+
+def _known_types() -> np.ndarray:
+    """The record types C's judge accepts (``bf_record_type_known``), ascending."""
+    n = int(lib.bf_py_record_types(ffi.NULL, 0))
+    buf = ffi.new("uint16_t[]", n)
+    lib.bf_py_record_types(buf, n)
+    return np.frombuffer(ffi.buffer(buf), dtype=np.uint16).copy()
+
+
+#: The record types this binfeed knows, as C judges them (others come from a newer writer).
+KNOWN_TYPES: np.ndarray = _known_types()
+
 DTYPES: dict[RecordType, np.dtype] = {
     RecordType.BOOK_TICKER: BOOK_TICKER_DTYPE,
     RecordType.TRADE: TRADE_DTYPE,

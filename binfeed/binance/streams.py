@@ -11,12 +11,15 @@ the C header and the C writer).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from binfeed.errors import ConfigError, InvalidRecordError
 from binfeed.records import Stream
 from binfeed.symbols import stream_symbol, symbol_key
+
+T = TypeVar("T")
 
 #: The stream kinds binfeed records: the one enumeration, from the format header through
 #: ``lib`` (``binfeed.records.Stream``); ``wire_name`` is Binance's spelling.
@@ -95,14 +98,7 @@ def parse_symbols(text: str | Iterable[str]) -> list[str]:
     Raises:
         ConfigError: no symbol, or an invalid one.
     """
-    items = text.split(",") if isinstance(text, str) else list(text)
-    out: list[str] = []
-    for item in items:
-        if not item.strip():
-            continue
-        symbol = normalize_symbol(item)
-        if symbol not in out:
-            out.append(symbol)
+    out = _parse_list(text, normalize_symbol)
     if not out:
         raise ConfigError("no symbol given: pass --symbols btcusdt[,ethusdt...]")
     return out
@@ -116,15 +112,18 @@ def parse_kinds(text: str | Iterable[str] | None) -> list[StreamKind]:
     """
     if text is None:
         return list(DEFAULT_KINDS)
+    return _parse_list(text, parse_kind) or list(DEFAULT_KINDS)
+
+
+def _parse_list(text: str | Iterable[str], parse: Callable[[str], T]) -> list[T]:
+    """A comma-separated string (or the items given) parsed one by one, blank items left
+    out, each value once, in the order given."""
     items = text.split(",") if isinstance(text, str) else list(text)
-    out: list[StreamKind] = []
+    out: list[T] = []
     for item in items:
-        if not item.strip():
-            continue
-        kind = parse_kind(item)
-        if kind not in out:
-            out.append(kind)
-    return out or list(DEFAULT_KINDS)
+        if item.strip() and (value := parse(item)) not in out:
+            out.append(value)
+    return out
 
 
 def stream_ids(symbols: Iterable[str], kinds: Iterable[StreamKind]) -> list[StreamId]:

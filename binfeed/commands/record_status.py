@@ -17,6 +17,7 @@ import anyio
 
 from binfeed.binance.health import silent_streams
 from binfeed.binance.supervisor import Recorder
+from binfeed.display import duration
 
 log = logging.getLogger("binfeed.record")
 
@@ -62,14 +63,6 @@ class StatusSnapshot:
     held_dropped: int = 0  # frames held for a SUBSCRIBE and dropped before its reply
 
 
-def _age(age: float | None) -> str:
-    return "-" if age is None else f"{age:.1f}s"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds * 1000:.0f}ms" if seconds < 1.0 else f"{seconds:.1f}s"
-
-
 def status_line(s: StatusSnapshot, width: int = 200) -> str:
     """One terminal line: rate, records per type, per stream (records when the parser
     counts them, age of the stream's last frame), reconnects, gaps, downtime after drops
@@ -82,7 +75,7 @@ def status_line(s: StatusSnapshot, width: int = 200) -> str:
     per_stream = []
     for st in s.streams:
         count = "" if st.records is None else f" {st.records:,}"
-        age = "" if st.last_frame_age is None else f" {st.last_frame_age:.1f}s"
+        age = "" if st.last_frame_age is None else f" {duration(st.last_frame_age)}"
         flag = " SILENT" if st.silent else ""
         per_stream.append(f"{st.name}{count}{age}{flag}")
     if per_stream:
@@ -96,11 +89,14 @@ def status_line(s: StatusSnapshot, width: int = 200) -> str:
         parts.append(f"held dropped {s.held_dropped:,}")
     if s.refused:
         parts.append(f"refused {','.join(s.refused)}")
-    parts.append(f"last frame {_age(s.last_frame_age)} ago")
+    if s.last_frame_age is None:
+        parts.append("no frame yet")
+    else:
+        parts.append(f"last frame {duration(s.last_frame_age)} ago")
     if s.reconnects or s.down_now:
         now = " DOWN NOW" if s.down_now else ""
-        parts.append(f"down last {_duration(s.downtime_last)} max {_duration(s.downtime_max)} "
-                     f"total {_duration(s.downtime_total)}{now}")
+        parts.append(f"down last {duration(s.downtime_last)} max {duration(s.downtime_max)} "
+                     f"total {duration(s.downtime_total)}{now}")
     line = " | ".join(parts)
     return line if len(line) <= width else line[: width - 1] + "…"
 

@@ -39,7 +39,7 @@ from binfeed.export import (
     npz_symbols,
     npz_tables,
 )
-from binfeed.queue import QueueReader, list_segments
+from binfeed.queue import QueueReader
 from binfeed.selection import Selection
 from binfeed.symbols import stream_name
 
@@ -204,8 +204,6 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
     # --follow ends with SIGINT or SIGTERM, which exits 0 whenever it comes: while
     # waiting for the queue or while printing (what was printed is flushed).
     with stop_on_signals("replay --follow", "flushing the output") as stop:
-        if not _has_segments(queue_dir):
-            log.info("waiting for a queue to appear at %s", queue_dir)
         while not stop.requested:
             try:
                 reader = QueueReader.wait_for(queue_dir, timeout=0.1, on_damage=damage)
@@ -268,13 +266,6 @@ def _buffered_stdout() -> IO[str]:
         return utf8_stdout()
     sys.stdout.flush()
     return open(fd, "w", encoding="utf-8", newline="\n", closefd=False)
-
-
-def _has_segments(queue_dir: Path) -> bool:
-    try:
-        return bool(list_segments(queue_dir))
-    except errors.QueueNotFoundError:
-        return False
 
 
 def _write_text(reader: QueueReader, fmt: str, selection: Selection, include_all: bool,

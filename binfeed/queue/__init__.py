@@ -31,9 +31,9 @@ from __future__ import annotations
 from binfeed.queue.decode import decode_slots
 from binfeed.queue.layout import (
     LOCK_FILE,
-    SEGMENT_RE,
     WriterStatus,
     list_segments,
+    parse_segment_name,
     segment_name,
     writer_status,
 )
@@ -45,7 +45,6 @@ from binfeed.queue.writer import DEFAULT_SEGMENT_SLOTS, QueueWriter, RecoveryRep
 __all__ = [
     "DEFAULT_SEGMENT_SLOTS",
     "LOCK_FILE",
-    "SEGMENT_RE",
     "AsyncTail",
     "Damage",
     "DamageHook",
@@ -58,6 +57,7 @@ __all__ = [
     "WriterStatus",
     "decode_slots",
     "list_segments",
+    "parse_segment_name",
     "segment_name",
     "symbols_in",
     "upgrade_v1",

@@ -29,9 +29,6 @@ from binfeed.records import (
     Trade,
 )
 
-#: The record types this binfeed knows (others come from a newer writer).
-KNOWN_TYPES = np.array(sorted(int(t) for t in RecordType), dtype=np.uint16)
-
 
 def decode_slots(
     batch: np.ndarray, symbols: dict[int, str], *, include_symbols: bool = False

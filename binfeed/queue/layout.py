@@ -1,27 +1,35 @@
 """The files of a queue directory, by name: its segments (listed, oldest first) and the
 writer lock file (who holds or last held the queue).
 
-The names are those of ``csrc/include/binfeed_reader.h`` ("Directory layout"); whether a
-writer is live is answered by C (an OFD lock probe), what the lock file says is read here.
+The names are those of ``csrc/include/binfeed_reader.h`` ("Directory layout"), made and
+recognised by C; whether a writer is live is answered by C (an OFD lock probe), what the
+lock file says is read here.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from binfeed import errors
-from binfeed._ffi import check, lib
+from binfeed._ffi import check, ffi, lib, string
 
-SEGMENT_RE = re.compile(r"^(\d{20})\.bfq$")
-LOCK_FILE = "writer.lock"
+#: The writer lock file of a queue directory.
+LOCK_FILE: str = string(lib.bf_py_lock_file_name())
 
 
 def segment_name(seq: int) -> str:
-    """File name of segment ``seq`` inside a queue directory."""
-    return f"{seq:020d}.bfq"
+    """File name of segment ``seq`` inside a queue directory ("00000000000000000042.bfq")."""
+    buf = ffi.new("char[]", lib.BF_SEGMENT_NAME_MAX)
+    lib.bf_py_segment_name(buf, len(buf), seq)
+    return string(buf)
+
+
+def parse_segment_name(name: str) -> int | None:
+    """The seq of a segment file name, None for any other name (temporary files too)."""
+    seq = ffi.new("uint64_t *")
+    return int(seq[0]) if lib.bf_py_parse_segment_name(os.fsencode(name), seq) else None
 
 
 def list_segments(path: str | os.PathLike[str]) -> list[tuple[int, Path]]:
@@ -44,9 +52,9 @@ def list_segments(path: str | os.PathLike[str]) -> list[tuple[int, Path]]:
         ) from None
     found = []
     for name in names:
-        m = SEGMENT_RE.match(name)
-        if m:
-            found.append((int(m.group(1)), root / name))
+        seq = parse_segment_name(name)
+        if seq is not None:
+            found.append((seq, root / name))
     found.sort()
     return found
 

@@ -17,8 +17,8 @@ import anyio
 import anyio.lowlevel
 import numpy as np
 
-from binfeed.queue.decode import KNOWN_TYPES, decode_slots
-from binfeed.records import Record, RecordType
+from binfeed.queue.decode import decode_slots
+from binfeed.records import KNOWN_TYPES, Record, RecordType
 from binfeed.selection import Selection
 
 if TYPE_CHECKING:
@@ -137,11 +137,9 @@ class Feed:
         return self._ids
 
 
-class Tail:
-    """The iterator of :meth:`QueueReader.tail`: records as they come, ``None`` after each
-    quiet ``timeout``, the end after a quiet ``idle_timeout``. An exception raised by
-    ``next()`` (damage) leaves it usable: the next call goes on.
-    """
+class _Tailing:
+    """What both tails hold: the feed, the two timeouts, the idle poll interval and when
+    the last record was handed out."""
 
     def __init__(self, feed: Feed, *, timeout: float | None, idle_timeout: float | None,
                  poll_interval: float) -> None:
@@ -151,6 +149,13 @@ class Tail:
         self._idle_timeout = idle_timeout
         self._poll_interval = poll_interval
         self._last_record = time.monotonic()
+
+
+class Tail(_Tailing):
+    """The iterator of :meth:`QueueReader.tail`: records as they come, ``None`` after each
+    quiet ``timeout``, the end after a quiet ``idle_timeout``. An exception raised by
+    ``next()`` (damage) leaves it usable: the next call goes on.
+    """
 
     def __iter__(self) -> Tail:
         return self
@@ -179,21 +184,12 @@ class Tail:
                 time.sleep(min(self._poll_interval, wait))
 
 
-class AsyncTail:
+class AsyncTail(_Tailing):
     """The async iterator of :meth:`QueueReader.atail` (same hand-outs as :class:`Tail`).
 
     Each ``__anext__`` lets other tasks run before it fetches new records, and awaits
     ``anyio.sleep`` while the queue is idle; a cancellation there consumes nothing.
     """
-
-    def __init__(self, feed: Feed, *, timeout: float | None, idle_timeout: float | None,
-                 poll_interval: float) -> None:
-        _check_times(timeout, idle_timeout, poll_interval)
-        self._feed = feed
-        self._timeout = timeout
-        self._idle_timeout = idle_timeout
-        self._poll_interval = poll_interval
-        self._last_record = time.monotonic()
 
     def __aiter__(self) -> AsyncTail:
         return self

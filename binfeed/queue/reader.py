@@ -17,12 +17,12 @@ import numpy as np
 
 from binfeed import errors
 from binfeed._ffi import ffi, lib, raise_status, string
-from binfeed.queue.decode import KNOWN_TYPES, decode_slots
-from binfeed.queue.layout import list_segments, segment_name
+from binfeed.queue.decode import decode_slots
+from binfeed.queue.layout import segment_name
 from binfeed.queue.live import DEFAULT_POLL_INTERVAL, AsyncTail, Feed, Tail
 from binfeed.queue.opening import DEFAULT_OPEN_POLL, WAIT_SLICE, Opener, open_reader, reader_flags
 from binfeed.queue.segment import Segment, symbols_in, upgrade_v1
-from binfeed.records import SLOT_DTYPE, Record, RecordType
+from binfeed.records import KNOWN_TYPES, SLOT_DTYPE, Record, RecordType
 from binfeed.selection import Selection
 
 log = logging.getLogger("binfeed.queue")
@@ -77,7 +77,9 @@ class QueueReader:
         verify: False skips the checks (damage may then pass as data).
 
     Raises:
-        QueueNotFoundError: no queue or no segment yet (see :meth:`wait_for`).
+        QueueNotFoundError: no queue directory, or no segment in it yet (C's message says
+            which; :meth:`wait_for` waits for one).
+        QueueIOError: the path is not a directory, or cannot be read.
         QueueVersionError: a segment was written by a newer binfeed.
 
     A reader is used by one thread at a time; any number may run in any processes.
@@ -92,10 +94,6 @@ class QueueReader:
         verify: bool = True,
     ) -> None:
         self.path = Path(path)
-        if not list_segments(self.path):  # also says when the directory does not exist
-            raise errors.QueueNotFoundError(
-                f"queue {self.path} has no segment yet: start the writer first, or use "
-                "QueueReader.wait_for()", lib.BF_ENOTFOUND)
         handle = open_reader(self.path, reader_flags(from_end, verify), None)
         assert handle is not None  # without a wait, C raises or opens
         self._setup(handle, on_damage)
@@ -141,9 +139,9 @@ class QueueReader:
         """Opens the queue once its first segment exists: the directory may not exist yet,
         or hold no segment yet (a consumer started before its writer). Waits in C
         (``bfr_open_wait``: a directory listing every 1 to 10 ms, the GIL released), in
-        slices of 0.1 s so that Ctrl-C is seen. With ``from_end``, a queue that was not
-        there when the call began is read from its first record (all of it was published
-        after the call).
+        slices of 0.1 s so that Ctrl-C is seen; logs once (info) that it waits. With
+        ``from_end``, a queue that was not there when the call began is read from its first
+        record (all of it was published after the call).
 
         Args:
             path: the queue directory.
@@ -157,11 +155,15 @@ class QueueReader:
         """
         opener = Opener(Path(path), reader_flags(from_end, verify))
         deadline = None if timeout is None else time.monotonic() + timeout
+        waiting = False
         while True:
             left = WAIT_SLICE if deadline is None else deadline - time.monotonic()
             handle = opener.attempt(max(0.0, min(WAIT_SLICE, left)))
             if handle is not None:
                 return cls._opened(path, handle, on_damage)
+            if not waiting:
+                log.info("waiting for a queue to appear at %s", path)
+                waiting = True
             if deadline is not None and time.monotonic() >= deadline:
                 raise errors.ReadTimeout(opener.timed_out(timeout), lib.BF_ETIMEOUT)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from binfeed import errors
 from binfeed._ffi import ffi, lib, raise_status, string
-from binfeed.queue.layout import SEGMENT_RE
+from binfeed.queue.layout import parse_segment_name
 from binfeed.records import HEADER_SIZE, SLOT_DTYPE, SLOT_SIZE, SYMBOL_DTYPE, RecordType
 
 #: Room for the C judge's messages (a path, a file name and what is wrong).
@@ -47,8 +47,7 @@ class Segment:
                 "then run `binfeed verify` on the queue", lib.BF_EIO) from None
         try:
             size = os.fstat(fd).st_size
-            m = SEGMENT_RE.match(self.path.name)
-            name_seq = int(m.group(1)) if m else 0
+            name_seq = parse_segment_name(self.path.name) or 0
             if size < HEADER_SIZE:
                 self._judge(ffi.NULL, size, name_seq)
             # The lock tells retention this file is in use; failure to lock is not fatal.

@@ -100,6 +100,24 @@ uint64_t bf_py_slots_first_bad(const void *slots, uint64_t n, uint32_t slot_size
     return n;
 }
 
+void bf_py_segment_name(char *buf, size_t len, uint64_t seq) { bf_segment_name(buf, len, seq); }
+
+int bf_py_parse_segment_name(const char *name, uint64_t *seq) {
+    return bf_parse_segment_name(name, seq);
+}
+
+const char *bf_py_lock_file_name(void) { return BF_LOCK_FILE; }
+
+size_t bf_py_record_types(uint16_t *out, size_t max) {
+    size_t n = 0;
+    for (uint32_t t = 0; t <= UINT16_MAX; t++) { /* a slot's type is 16 bits */
+        if (!bf_record_type_known(t)) continue;
+        if (n < max) out[n] = (uint16_t)t;
+        n++;
+    }
+    return n;
+}
+
 void bf_py_slots_upgrade_v1(void *slots, uint64_t n, uint32_t slot_size) {
     unsigned char *p = (unsigned char *)slots;
     for (uint64_t i = 0; i < n; i++) {

@@ -40,6 +40,13 @@ int bf_py_segment_check(const void *header, uint64_t file_size, uint64_t seq, co
 uint64_t bf_py_segment_write_index(const void *header);
 uint32_t bf_py_segment_sealed(const void *header);
 
+/** The directory layout's names: segment seq's file name into buf (bf_segment_name;
+ *  BF_SEGMENT_NAME_MAX bytes suffice); 1 and *seq if `name` is a segment file name, else 0
+ *  (bf_parse_segment_name); the writer lock file's name (BF_LOCK_FILE, static). */
+void bf_py_segment_name(char *buf, size_t len, uint64_t seq);
+int bf_py_parse_segment_name(const char *name, uint64_t *seq);
+const char *bf_py_lock_file_name(void);
+
 /** "checksum", "hole", ... for a BFR_DAMAGE_* kind (bfr_damage_kind_name). */
 const char *bf_py_damage_kind_name(uint32_t kind);
 
@@ -49,6 +56,11 @@ int bf_py_segment_end_check(const void *header, uint64_t file_size, const void *
 
 /** The first of n slots (stride slot_size) failing bf_slot_check with BF_SLOT_BAD_CRC, or n. */
 uint64_t bf_py_slots_first_bad(const void *slots, uint64_t n, uint32_t slot_size);
+
+/** The record types of this format version (bf_record_type_known), ascending, into out
+ *  (room for max; NULL when max is 0); returns how many there are (more than max: out holds
+ *  the first max). */
+size_t bf_py_record_types(uint16_t *out, size_t max);
 
 /** Converts n version-1 slots in place to version 2 (bf_slot_upgrade_v1). */
 void bf_py_slots_upgrade_v1(void *slots, uint64_t n, uint32_t slot_size);

@@ -5,7 +5,9 @@
  * segment.c  segment files: create (reserve, map, prefault), open, seal, list
  * symbols.c  the symbol table: name -> id (open addressing) and id -> name
  * slot_crc.c the writer's fast slot checksum (three interleaved CRC32C streams)
- * writer.c   the bf_writer_* API: appends, rolls, recovery at open
+ * recovery.c recovery of the queue a previous writer left, when a writer opens it
+ * writer.c   the bf_writer_* API: open, appends, publishing, rolls, close
+ * status.c   status messages and the small helpers below
  */
 #ifndef BF_QUEUE_INTERNAL_H
 #define BF_QUEUE_INTERNAL_H
@@ -26,6 +28,10 @@
 
 /* snprintf into msg (never overflows, always terminated). */
 void bf__fmt(char *msg, size_t len, const char *fmt, ...) BF_PRINTF(3, 4);
+
+/* Copies NUL-terminated text into a fixed field of `size` bytes: at most size - 1 bytes,
+ * cut before a UTF-8 sequence that would not fit whole, the rest NUL. */
+void bf__copy_text(char *field, size_t size, const char *text);
 
 /* ---------------------------------------------------------------- lock.c */
 
@@ -148,5 +154,35 @@ uint32_t bf__slot_crc(const bf_slot_crc *c, const bf_slot *slot);
 uint32_t bf__slot_crc_book_ticker(const bf_slot_crc *c, uint64_t seq, uint64_t recv_ts_ns,
                                   uint64_t timestamp, double bid_price, double bid_qty,
                                   double ask_price, double ask_qty, uint64_t symbol_id);
+
+/* ---------------------------------------------------------------- recovery.c */
+
+/* What recovery learnt of the queue a writer opened. */
+typedef struct bf_recovery {
+    uint64_t newest_at_open;   /* seq of the newest segment at open, 0 for a new queue */
+    uint64_t next_first;       /* queue-wide index the writer's first segment starts at */
+    uint64_t cut;              /* torn slots dropped */
+    uint8_t queue_id[BF_QUEUE_ID_SIZE]; /* the queue's, or a new random one */
+    bf_recovery_report reports[BF_RECOVERY_REPORTS_MAX]; /* findings, oldest first */
+    size_t nreports;
+    uint64_t reports_dropped;  /* findings beyond BF_RECOVERY_REPORTS_MAX */
+} bf_recovery;
+
+/* Recovers the queue in directory `dir` (open as dirfd, writer lock held): lists its
+ * segments (deleting leftover temporary files), reports holes, finishes the newest segment
+ * (and an unsealed predecessor) by the damage policy, and learns the symbols into `syms`
+ * (which must be empty) and the queue_id. BF_OK with *out filled, or BF_ECORRUPT /
+ * BF_EVERSION / BF_EIO / BF_ENOMEM with a message in err saying what to do. */
+int bf__recover(int dirfd, const char *dir, bf_symtab *syms, bf_recovery *out, char *err,
+                size_t errlen);
+
+/* The RECOVERY record of finding i (i < r->nreports), received at now_ns, file names
+ * relative to `dir`; crc32c not set. */
+void bf__recovery_record(const bf_recovery *r, size_t i, const char *dir, uint64_t now_ns,
+                         bf_slot *out);
+
+/* Finding i for bf_writer_recovery: the last one says how many more were dropped.
+ * BF_ENOTFOUND when i >= r->nreports. */
+int bf__recovery_report(const bf_recovery *r, size_t i, bf_recovery_report *out);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 const char *bf_status_message(int status) {
@@ -38,6 +39,15 @@ void bf__fmt(char *msg, size_t len, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, len, fmt, ap);
     va_end(ap);
+}
+
+void bf__copy_text(char *field, size_t size, const char *text) {
+    size_t n = strnlen(text, size - 1);
+    /* do not cut a UTF-8 sequence in half */
+    if (text[n] != '\0')
+        while (n > 0 && ((unsigned char)text[n] & 0xC0u) == 0x80u) n--;
+    memcpy(field, text, n);
+    memset(field + n, 0, size - n);
 }
 
 uint64_t bf__realtime_ns(void) {

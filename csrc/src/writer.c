@@ -1,5 +1,6 @@
-/* writer.c -- the bf_writer_* API: open (lock, recover, new segment), appends, rolls,
- * prepare_next / sync (may run on another thread), close (seal, truncate, unlock). */
+/* writer.c -- the bf_writer_* API: appending, publishing and rolling segments; open (lock,
+ * recovery by recovery.c, new segment), prepare_next / sync (may run on another thread),
+ * close (seal, truncate, unlock). */
 #include "queue_internal.h"
 #include "writer_internal.h"
 
@@ -10,7 +11,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,13 +44,7 @@ struct bf_writer {
     int lock_fd;
     uint64_t first_index;      /* queue-wide index of slot 0 of the current segment */
     uint64_t segments_created;
-    uint64_t recovered_cut;
-    uint64_t newest_at_open;   /* seq of the newest segment the queue had at open, 0 if none */
-    uint8_t queue_id[BF_QUEUE_ID_SIZE];
-    int have_queue_id;         /* learnt from the queue's newest version-2 segment */
-    bf_recovery_report reports[BF_RECOVERY_REPORTS_MAX]; /* what recovery found */
-    size_t nreports;
-    uint64_t reports_dropped;  /* findings beyond BF_RECOVERY_REPORTS_MAX */
+    bf_recovery rec;           /* what recovery found at open; holds the queue_id */
 
     /* Shared with bf_writer_prepare_next / bf_writer_sync on other threads. The appending
      * thread changes `cur` and `seq` only while holding mu (at a roll). */
@@ -168,7 +162,7 @@ static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64
         }
     }
     uint32_t flags = (w->opts.flags & BF_WRITER_UTC_DAY_ROLL) ? BF_SEG_F_UTC_DAY_ROLL : 0;
-    bf__segment_init_header(&s, seq, created_ns, first_index, flags, w->queue_id);
+    bf__segment_init_header(&s, seq, created_ns, first_index, flags, w->rec.queue_id);
     uint64_t n = 0;
     for (uint64_t id = 1; id <= w->syms.count; id++) {
         const bf_sym *d = &w->syms.defs[id - 1];
@@ -270,274 +264,16 @@ static int make_room(bf_writer *w, uint64_t recv_ts_ns) {
     return roll(w, new_day ? recv_ts_ns : 0);
 }
 
-/* ------------------------------------------------------------------ recovery */
+/* ------------------------------------------------------------------ recovery records */
 
 static int append_normalized(bf_writer *w, const bf_slot *norm);
-
-/* Records a finding of recovery (reported to the caller and written as a RECOVERY record). */
-static void add_report(bf_writer *w, uint32_t event, uint64_t seq, uint64_t slot, uint64_t count,
-                       const char *fmt, ...) BF_PRINTF(6, 7);
-static void add_report(bf_writer *w, uint32_t event, uint64_t seq, uint64_t slot, uint64_t count,
-                       const char *fmt, ...) {
-    if (w->nreports == BF_RECOVERY_REPORTS_MAX) {
-        w->reports_dropped++;
-        return;
-    }
-    bf_recovery_report *r = &w->reports[w->nreports++];
-    memset(r, 0, sizeof *r);
-    r->event = event;
-    r->segment_seq = seq;
-    r->slot = slot;
-    r->count = count;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->message, sizeof r->message, fmt, ap);
-    va_end(ap);
-}
-
-/* What a scan of a segment's published slots found. */
-typedef struct bf_scan {
-    uint64_t n;          /* published slots scanned */
-    uint64_t first_bad;  /* first slot failing its checksum; n if none */
-    uint64_t good_end;   /* one past the last good slot (0 if none) */
-    uint64_t bad_before; /* bad slots before good_end: damage, not a torn tail */
-    uint64_t bad;        /* bad slots in all */
-} bf_scan;
-
-/* Checks every published slot of an open segment and learns the symbols of the good ones. */
-static int scan_segment(bf_writer *w, bf_segment *s, bf_scan *out) {
-    uint64_t n = bf_load_acquire_u64(&s->hdr->write_index);
-    if (n > s->capacity) n = s->capacity;
-    uint32_t slot_size = s->hdr->slot_size;
-    bf_scan r = {n, n, 0, 0, 0};
-    for (uint64_t i = 0; i < n; i++) {
-        const bf_slot *slot = bf__segment_slot(s, i);
-        int verdict = bf_slot_check(slot, slot_size);
-        if (verdict == BF_SLOT_BAD_CRC) {
-            if (r.bad++ == 0) r.first_bad = i;
-            continue;
-        }
-        r.good_end = i + 1;
-        r.bad_before = r.bad;
-        /* a newer writer's record (verdict not OK) teaches nothing */
-        if (verdict != BF_SLOT_OK || slot->type != BF_REC_SYMBOL) continue;
-        const bf_symbol_def *d = &slot->body.symbol;
-        int rc = BF_OK;
-        if (d->name_len >= 1 && d->name_len <= BF_SYMBOL_MAX)
-            rc = bf__symtab_set(&w->syms, d->symbol_id, d->name, d->name_len);
-        if (rc == BF_ESYMBOL) rc = BF_OK; /* conflicting definition: keep the newest */
-        if (rc != BF_OK) return rc;
-    }
-    *out = r;
-    return BF_OK;
-}
-
-/* Truncates a sealed segment that a roll or a dying writer left at its full size, unless
- * a record follows its write_index (then write_index was lowered: keep the file as it is,
- * so that nothing is thrown away, and report it). */
-static void finish_sealed_truncation(bf_writer *w, bf_segment *s, uint64_t seq, char *err,
-                                     size_t errlen) {
-    uint64_t n = bf_load_acquire_u64(&s->hdr->write_index);
-    uint64_t used = s->hdr->header_size + n * s->hdr->slot_size;
-    if (s->map_len <= used) return;
-    char what[256];
-    const void *after = s->map_len >= used + s->hdr->slot_size ? s->map + used : NULL;
-    if (bf_segment_end_check(s->hdr, s->map_len, after, what, sizeof what) != BF_OK) {
-        add_report(w, BF_RECOVERY_DAMAGED, seq, n, 0,
-                   "%s/%020llu%s: %s; left as it is", w->dir, (unsigned long long)seq,
-                   BF_SEGMENT_SUFFIX, what);
-        return;
-    }
-    (void)bf__segment_truncate(s, n, w->dir, err, errlen);
-}
-
-/* Zeroes the written slots from slot n on (up to the first empty one) of a segment recovery
- * is about to seal with write_index n: records a killed writer wrote but never published,
- * or a torn tail just cut. Sealing comes first and truncation after it, so without this a
- * reader (or `binfeed verify`, or the next recovery if this writer dies in between) could
- * see a sealed, untruncated segment with a record past write_index: the sign of a lowered
- * write_index, reported as damage. Zeroed, it is the legal "sealed, not yet truncated". */
-static void clear_unpublished(bf_segment *s, uint64_t n) {
-    uint32_t size = s->hdr->slot_size;
-    for (uint64_t i = n; i < s->capacity; i++) {
-        unsigned char *slot = s->map + s->hdr->header_size + i * size;
-        if (!bf_slot_written(slot, size)) break;
-        memset(slot, 0, size);
-    }
-}
-
-/* Applies the damage policy (binfeed_reader.h, "Damage") to a segment recovery must
- * finish: the newest one, or an unsealed predecessor. Returns its final write_index. */
-static int finish_segment(bf_writer *w, bf_segment *s, uint64_t seq, const bf_scan *sc,
-                          uint64_t *final_n, char *err, size_t errlen) {
-    bf_segment_header *h = s->hdr;
-    int sealed = bf_load_acquire_u32(&h->sealed) != 0;
-    uint64_t n = sc->n;
-    char name[BF_SEGMENT_NAME_MAX];
-    bf_segment_name(name, sizeof name, seq);
-    if (!sealed && sc->good_end < n) { /* a torn tail: slots after the last good one */
-        uint64_t cut = n - sc->good_end;
-        w->recovered_cut += cut;
-        add_report(w, BF_RECOVERY_TORN_TAIL, seq, sc->good_end, cut,
-                   "%s/%s: cut a torn tail of %llu slot(s) from slot %llu (written when the "
-                   "previous writer died)", w->dir, name, (unsigned long long)cut,
-                   (unsigned long long)sc->good_end);
-        n = sc->good_end;
-        bf_store_release_u64(&h->write_index, n);
-    }
-    uint64_t damaged = sealed ? sc->bad : sc->bad_before;
-    if (damaged) { /* damaged slots followed by good ones: keep every good record */
-        add_report(w, BF_RECOVERY_DAMAGED, seq, sc->first_bad, damaged,
-                   "%s/%s: %llu damaged slot(s) from slot %llu, followed by good records: "
-                   "the segment is kept whole and sealed as damaged; run `binfeed verify %s`",
-                   w->dir, name, (unsigned long long)damaged,
-                   (unsigned long long)sc->first_bad, w->dir);
-        if (h->version >= 2) {
-            h->damage_first = sc->first_bad;
-            h->damage_count = damaged;
-            h->seal_flags |= BF_SEAL_F_DAMAGED;
-        }
-    }
-    *final_n = n;
-    if (!sealed) {
-        clear_unpublished(s, n);
-        return bf__segment_seal(s, n, bf__realtime_ns(), w->dir, err, errlen);
-    }
-    finish_sealed_truncation(w, s, seq, err, errlen);
-    return BF_OK;
-}
-
-/* Recovers the queue a predecessor left (see "Recovery" and "Damage" in binfeed_reader.h):
- * checks the newest segment (and an unsealed predecessor: a writer killed mid-roll), cuts a
- * torn tail, keeps damaged segments whole, seals and truncates; relearns the symbols and
- * the queue_id. *next_first is the queue-wide index the new segment starts at. What the
- * records say (the last seq of each stream) is for their readers: see parse_resume.h. */
-static int recover(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t *next_first,
-                   char *err, size_t errlen) {
-    *next_first = 0;
-    if (highest == 0) return BF_OK;
-    w->newest_at_open = highest;
-    for (uint64_t seq = highest; seq >= lowest && seq >= 1; seq--) {
-        int newest = seq == highest;
-        bf_segment s;
-        int short_file = 0;
-        int rc = bf__segment_open(w->dirfd, w->dir, seq, 1, &s, &short_file, err, errlen);
-        if (rc != BF_OK) {
-            if (newest) {
-                /* the user must look at it: never write after a file it cannot read */
-                size_t used = strlen(err);
-                if (used + 1 < errlen)
-                    bf__fmt(err + used, errlen - used,
-                            "; the writer will not append after it: move the file out of "
-                            "the queue directory (or record into a new one) and run "
-                            "`binfeed verify %s`", w->dir);
-                return rc;
-            }
-            break; /* older data only informs; stop at the first bad or missing file */
-        }
-        if (newest) {
-            if (s.hdr->version >= 2) {
-                memcpy(w->queue_id, s.hdr->queue_id, BF_QUEUE_ID_SIZE);
-                w->have_queue_id = 1;
-            } else {
-                add_report(w, BF_RECOVERY_OLDER_FORMAT, seq, 0, 0,
-                           "%s holds segments of format version %u: they stay readable as "
-                           "they are, and new segments are written in version %u",
-                           w->dir, (unsigned)s.hdr->version, BF_FORMAT_VERSION);
-            }
-        }
-        int sealed = bf_load_acquire_u32(&s.hdr->sealed) != 0;
-        if (!newest && sealed) /* a roll's deferred truncation the writer did not live to do */
-            finish_sealed_truncation(w, &s, seq, err, errlen);
-        int need = newest || !sealed || w->syms.defined < w->syms.count;
-        if (!need) {
-            bf__segment_close(&s);
-            break;
-        }
-        bf_scan sc;
-        uint64_t final_n = 0;
-        if (short_file && (newest || !sealed)) {
-            /* a power cut lost the file's tail: the slots it no longer holds are torn */
-            uint64_t n = bf_load_acquire_u64(&s.hdr->write_index);
-            if (n > s.capacity) {
-                w->recovered_cut += n - s.capacity;
-                add_report(w, BF_RECOVERY_TORN_TAIL, seq, s.capacity, n - s.capacity,
-                           "%s/%020llu%s: the file was cut short (%zu bytes): %llu published "
-                           "slot(s) from slot %llu are lost", w->dir, (unsigned long long)seq,
-                           BF_SEGMENT_SUFFIX, s.map_len,
-                           (unsigned long long)(n - s.capacity),
-                           (unsigned long long)s.capacity);
-                bf_store_release_u64(&s.hdr->write_index, s.capacity);
-            }
-        } else if (short_file) {
-            bf__segment_close(&s); /* a sealed, truncated older segment: nothing to do */
-            continue;
-        }
-        rc = scan_segment(w, &s, &sc);
-        if (rc == BF_OK && (newest || !sealed))
-            rc = finish_segment(w, &s, seq, &sc, &final_n, err, errlen);
-        if (newest) *next_first = s.hdr->first_index + final_n;
-        bf__segment_close(&s);
-        if (rc != BF_OK) {
-            if (rc == BF_ENOMEM) bf__fmt(err, errlen, "out of memory while recovering %s", w->dir);
-            return rc;
-        }
-    }
-    return BF_OK;
-}
-
-/* Reports every run of missing segments between lowest and highest (a hole). */
-static void find_holes(bf_writer *w, uint64_t lowest, uint64_t highest, uint64_t count) {
-    if (highest == 0 || count == highest - lowest + 1) return;
-    uint64_t run_start = 0;
-    for (uint64_t seq = lowest; seq <= highest + 1; seq++) {
-        char name[BF_SEGMENT_NAME_MAX];
-        bf_segment_name(name, sizeof name, seq);
-        int present = seq > highest || faccessat(w->dirfd, name, F_OK, 0) == 0;
-        if (!present && run_start == 0) run_start = seq;
-        if (present && run_start != 0) {
-            add_report(w, BF_RECOVERY_HOLE, run_start, 0, seq - run_start,
-                       "%s: %llu segment file(s) are missing, %020llu%s to %020llu%s "
-                       "(deleted?): readers report the hole and read past it; run "
-                       "`binfeed verify %s`", w->dir, (unsigned long long)(seq - run_start),
-                       (unsigned long long)run_start, BF_SEGMENT_SUFFIX,
-                       (unsigned long long)(seq - 1), BF_SEGMENT_SUFFIX, w->dir);
-            run_start = 0;
-        }
-    }
-}
-
-/* A random queue identity (getrandom; /dev/urandom; clocks and pid as a last resort). */
-static void new_queue_id(uint8_t id[BF_QUEUE_ID_SIZE]) {
-    ssize_t got = getrandom(id, BF_QUEUE_ID_SIZE, GRND_NONBLOCK);
-    if (got == (ssize_t)BF_QUEUE_ID_SIZE) return;
-    uint64_t a = bf__realtime_ns() ^ ((uint64_t)getpid() << 32);
-    uint64_t b = a * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)id;
-    memcpy(id, &a, 8);
-    memcpy(id + 8, &b, 8);
-}
 
 /* Writes recovery's findings as RECOVERY records (after the first segment's SYMBOLs). */
 static int write_recovery_records(bf_writer *w) {
     uint64_t now = bf__realtime_ns();
-    for (size_t i = 0; i < w->nreports; i++) {
-        const bf_recovery_report *r = &w->reports[i];
+    for (size_t i = 0; i < w->rec.nreports; i++) {
         bf_slot slot;
-        memset(&slot, 0, sizeof slot);
-        slot.type = BF_REC_RECOVERY;
-        slot.recv_ts_ns = now;
-        slot.body.recovery.event = r->event;
-        slot.body.recovery.segment_seq = r->segment_seq;
-        slot.body.recovery.slot = r->slot;
-        slot.body.recovery.count = r->count;
-        /* the file is named by segment_seq: keep the part after the queue's path */
-        const char *text = r->message;
-        size_t dlen = strlen(w->dir);
-        if (strncmp(text, w->dir, dlen) == 0 && text[dlen] == '/') text += dlen + 1;
-        size_t n = strnlen(text, sizeof slot.body.recovery.detail - 1);
-        if (text[n] != '\0')
-            while (n > 0 && ((unsigned char)text[n] & 0xC0u) == 0x80u) n--;
-        memcpy(slot.body.recovery.detail, text, n);
+        bf__recovery_record(&w->rec, i, w->dir, now, &slot);
         int rc = append_normalized(w, &slot);
         if (rc != BF_OK) return rc;
     }
@@ -630,19 +366,14 @@ int bf_writer_open(const char *dir, const bf_writer_opts *opts, bf_writer **out,
         }
     }
     if (rc == BF_OK) rc = bf__lock_acquire(w->dirfd, dir, &w->lock_fd, err, sizeof err);
-    uint64_t lowest = 0, highest = 0, count = 0, first = 0, used = 0;
-    if (rc == BF_OK)
-        rc = bf__segment_scan_dir(w->dirfd, dir, 1, &lowest, &highest, &count, err, sizeof err);
-    if (rc == BF_OK) find_holes(w, lowest, highest, count);
-    if (rc == BF_OK) rc = recover(w, lowest, highest, &first, err, sizeof err);
-    if (rc == BF_OK && !w->have_queue_id) new_queue_id(w->queue_id);
+    if (rc == BF_OK) rc = bf__recover(w->dirfd, dir, &w->syms, &w->rec, err, sizeof err);
     if (rc == BF_OK) {
-        uint64_t now = bf__realtime_ns();
+        uint64_t now = bf__realtime_ns(), used = 0, seq = w->rec.newest_at_open + 1;
         int from_spare;
-        rc = start_segment(w, highest + 1, now, first, &w->cur, &used, &from_spare, err,
+        rc = start_segment(w, seq, now, w->rec.next_first, &w->cur, &used, &from_spare, err,
                            sizeof err);
         if (rc == BF_OK) {
-            w->seq = highest + 1;
+            w->seq = seq;
             set_current(w, used);
             end_segment_switch(w);
             rc = write_recovery_records(w);
@@ -890,13 +621,7 @@ int bf_append_connection(bf_writer *w, uint64_t recv_ts_ns, uint32_t event, uint
     s.body.connection.event = event;
     s.body.connection.conn_id = conn_id;
     s.body.connection.code = code;
-    if (detail) {
-        size_t n = strnlen(detail, sizeof s.body.connection.detail - 1);
-        /* do not cut a UTF-8 sequence in half */
-        if (detail[n] != '\0')
-            while (n > 0 && ((unsigned char)detail[n] & 0xC0u) == 0x80u) n--;
-        memcpy(s.body.connection.detail, detail, n);
-    }
+    if (detail) bf__copy_text(s.body.connection.detail, sizeof s.body.connection.detail, detail);
     return bf_writer_append(w, &s);
 }
 
@@ -958,35 +683,27 @@ int bf_writer_get_stats(const bf_writer *w, bf_writer_stats *out) {
     out->records_written = w->records_written;
     out->segments_created = w->segments_created;
     out->symbols = w->syms.count;
-    out->recovered_cut = w->recovered_cut;
-    out->recovery_events = w->nreports;
+    out->recovered_cut = w->rec.cut;
+    out->recovery_events = w->rec.nreports;
     return BF_OK;
 }
 
 int bf_writer_recovery(const bf_writer *w, size_t i, bf_recovery_report *out) {
     if (!w || !out) return BF_EINVAL;
-    if (i >= w->nreports) return BF_ENOTFOUND;
-    *out = w->reports[i];
-    if (i + 1 == w->nreports && w->reports_dropped) {
-        size_t used = strlen(out->message);
-        bf__fmt(out->message + used, sizeof out->message - used,
-                " (and %llu more findings: run `binfeed verify`)",
-                (unsigned long long)w->reports_dropped);
-    }
-    return BF_OK;
+    return bf__recovery_report(&w->rec, i, out);
 }
 
 int bf_writer_queue_id(const bf_writer *w, uint8_t out[BF_QUEUE_ID_SIZE]) {
     if (!w || !out) return BF_EINVAL;
-    memcpy(out, w->queue_id, BF_QUEUE_ID_SIZE);
+    memcpy(out, w->rec.queue_id, BF_QUEUE_ID_SIZE);
     return BF_OK;
 }
 
 /* ------------------------------------------------------------------ writer_internal.h */
 
-int bf__writer_restarted(const bf_writer *w) { return w && w->newest_at_open != 0; }
+int bf__writer_restarted(const bf_writer *w) { return w && w->rec.newest_at_open != 0; }
 
-uint64_t bf__writer_newest_at_open(const bf_writer *w) { return w ? w->newest_at_open : 0; }
+uint64_t bf__writer_newest_at_open(const bf_writer *w) { return w ? w->rec.newest_at_open : 0; }
 
 const char *bf__writer_dir(const bf_writer *w) { return w ? w->dir : NULL; }
 

@@ -33,6 +33,9 @@ static inline const char *qt_dir(char *out, const char *scratch, const char *nam
     return out;
 }
 
+/* File name of segment n, for n = 1..9 (a literal, for messages and expectations). */
+#define QT_SEG(n) "0000000000000000000" #n ".bfq"
+
 /* <dir>/<seq>.bfq */
 static inline const char *qt_segment_path(const char *dir, uint64_t seq) {
     char name[BF_SEGMENT_NAME_MAX];
@@ -80,6 +83,20 @@ static inline int qt_append_bt(bf_writer *w, uint64_t i, uint64_t sym) {
     return bf_append_book_ticker(w, 1700000000000000000ull + i, 1000 + i, i * 7, qt_price(i),
                                  0.1 * (double)i, qt_price(i) + 0.01, 1.0 / 3.0 + (double)i,
                                  sym);
+}
+
+/* A closed queue of `nseg` segments of 64 slots, each SYMBOL AAAUSDT + `per` book
+ * tickers qt_append_bt(i), i numbered on across segments. Returns the symbol id. */
+static inline uint64_t qt_build(const char *dir, int nseg, uint64_t per) {
+    bf_writer *w = qt_open(dir, 64, 0);
+    uint64_t a = qt_symbol(w, "AAAUSDT");
+    uint64_t i = 0;
+    for (int seg = 0; seg < nseg; seg++) {
+        if (seg > 0) CHECK_RC(bf_writer_roll(w), BF_OK);
+        for (uint64_t k = 0; k < per; k++, i++) CHECK_RC(qt_append_bt(w, i, a), BF_OK);
+    }
+    CHECK_RC(bf_writer_close(w), BF_OK);
+    return a;
 }
 
 /* Checks that s is exactly the book ticker qt_append_bt(i) wrote (bit-exact). */

@@ -12,14 +12,7 @@
 
 /* A queue with 2 sealed segments of records (segment 2 newest): SYMBOL + 10 book tickers
  * in each. */
-static void make_queue(const char *dir) {
-    bf_writer *w = qt_open(dir, 64, 0);
-    uint64_t a = qt_symbol(w, "AAAUSDT");
-    for (uint64_t i = 0; i < 10; i++) CHECK_RC(qt_append_bt(w, i, a), BF_OK);
-    CHECK_RC(bf_writer_roll(w), BF_OK);
-    for (uint64_t i = 10; i < 20; i++) CHECK_RC(qt_append_bt(w, i, a), BF_OK);
-    CHECK_RC(bf_writer_close(w), BF_OK);
-}
+static void make_queue(const char *dir) { qt_build(dir, 2, 10); }
 
 static bf_segment_header *map_header(const char *path, size_t *len) {
     return (bf_segment_header *)qt_map_rw(path, len);

@@ -112,12 +112,7 @@ static void day_roll(const char *dir) {
 /* The writer died after creating segment n+1 and before sealing segment n: a reader at the
  * end of segment n must still move on (and must not skip what n holds). */
 static void died_mid_roll(const char *dir) {
-    bf_writer *w = qt_open(dir, 64, 0);
-    uint64_t a = qt_symbol(w, "AAAUSDT");
-    for (uint64_t i = 0; i < 10; i++) CHECK_RC(qt_append_bt(w, i, a), BF_OK);
-    CHECK_RC(bf_writer_roll(w), BF_OK);
-    for (uint64_t i = 10; i < 20; i++) CHECK_RC(qt_append_bt(w, i, a), BF_OK);
-    CHECK_RC(bf_writer_close(w), BF_OK);
+    uint64_t a = qt_build(dir, 2, 10);
     /* un-seal segment 1 by hand, as if the writer had been killed mid-roll */
     size_t len;
     unsigned char *m = qt_map_rw(qt_segment_path(dir, 1), &len);
@@ -144,7 +139,7 @@ static void died_mid_roll(const char *dir) {
     bfr_close(&r);
     /* the next writer seals and truncates the unsealed predecessor too */
     munmap(m, len);
-    w = qt_open(dir, 64, 0);
+    bf_writer *w = qt_open(dir, 64, 0);
     CHECK(qt_file_size(qt_segment_path(dir, 1)) == BF_HEADER_SIZE + 11 * BF_SLOT_SIZE);
     bf_writer_stats st;
     CHECK_RC(bf_writer_get_stats(w, &st), BF_OK);

@@ -10,22 +10,6 @@
  * out; a record type unknown to this code with a good checksum is returned, not damage. */
 #include "queue_test_util.h"
 
-#define SEG(n) "0000000000000000000" #n ".bfq"
-
-/* A closed queue of `nseg` segments of 64 slots, each SYMBOL + `per` book tickers (records
- * numbered on across segments). Returns the symbol id. */
-static uint64_t build(const char *dir, int nseg, uint64_t per) {
-    bf_writer *w = qt_open(dir, 64, 0);
-    uint64_t a = qt_symbol(w, "AAAUSDT");
-    uint64_t i = 0;
-    for (int seg = 0; seg < nseg; seg++) {
-        if (seg > 0) CHECK_RC(bf_writer_roll(w), BF_OK);
-        for (uint64_t k = 0; k < per; k++, i++) CHECK_RC(qt_append_bt(w, i, a), BF_OK);
-    }
-    CHECK_RC(bf_writer_close(w), BF_OK);
-    return a;
-}
-
 /* r.error names <dir>/<file> (and "slot N" when slot >= 0) and says to run binfeed verify */
 static int error_names(const bfr_reader *r, const char *dir, const char *file, int64_t slot) {
     char path[4200], what[64];
@@ -55,7 +39,7 @@ static void expect_damage(bfr_reader *r, int rc, uint32_t kind, uint64_t seq, ui
 static void checksum(const char *scratch) {
     char dir[4096];
     qt_dir(dir, scratch, "checksum");
-    uint64_t a = build(dir, 1, 20);
+    uint64_t a = qt_build(dir, 1, 20);
     const char *seg1 = qt_segment_path(dir, 1);
     CHECK(qt_damage_slot(seg1, 5) == 0 && qt_damage_slot(seg1, 6) == 0 &&
           qt_damage_slot(seg1, 10) == 0);
@@ -72,12 +56,12 @@ static void checksum(const char *scratch) {
     }
     s = NULL;
     expect_damage(&r, bfr_next(&r, &s), BFR_DAMAGE_CHECKSUM, 1, 5, 1);
-    CHECK(error_names(&r, dir, SEG(1), 5));
+    CHECK(error_names(&r, dir, QT_SEG(1), 5));
     bfr_position pos;
     bfr_tell(&r, &pos);
     CHECK(pos.segment_seq == 1 && pos.index == 6); /* moved past it */
     expect_damage(&r, bfr_next(&r, &s), BFR_DAMAGE_CHECKSUM, 1, 6, 1);
-    CHECK(error_names(&r, dir, SEG(1), 6));
+    CHECK(error_names(&r, dir, QT_SEG(1), 6));
     CHECK_RC(bfr_next(&r, &s), 1); /* the next good record */
     CHECK(qt_is_bt(s, 6, a));
     for (uint64_t i = 7; i < 9; i++) {
@@ -138,7 +122,7 @@ static void checksum(const char *scratch) {
 static void rewritten_records(const char *scratch) {
     char dir[4096];
     qt_dir(dir, scratch, "records");
-    uint64_t a = build(dir, 1, 5);
+    uint64_t a = qt_build(dir, 1, 5);
     const char *seg1 = qt_segment_path(dir, 1);
     bf_slot s0, s3;
     CHECK(qt_read_slot(seg1, 0, &s0) == 0 && qt_read_slot(seg1, 3, &s3) == 0);
@@ -152,7 +136,7 @@ static void rewritten_records(const char *scratch) {
     const bf_slot *s;
     CHECK_RC(bfr_open(&r, dir, BFR_FROM_START), BF_OK);
     expect_damage(&r, bfr_next(&r, &s), BFR_DAMAGE_RECORD, 1, 0, 1);
-    CHECK(error_names(&r, dir, SEG(1), 0));
+    CHECK(error_names(&r, dir, QT_SEG(1), 0));
     CHECK(bfr_symbol(&r, a) == NULL);
     CHECK_RC(bfr_next(&r, &s), 1);
     CHECK(qt_is_bt(s, 0, a));
@@ -170,7 +154,7 @@ static void rewritten_records(const char *scratch) {
 static void holes(const char *scratch) {
     char dir[4096];
     qt_dir(dir, scratch, "hole");
-    uint64_t a = build(dir, 4, 3);
+    uint64_t a = qt_build(dir, 4, 3);
     CHECK(unlink(qt_segment_path(dir, 2)) == 0 && unlink(qt_segment_path(dir, 3)) == 0);
     bfr_reader r;
     const bf_slot *s;
@@ -180,7 +164,7 @@ static void holes(const char *scratch) {
     CHECK_RC(qt_drain(&r, &c), BF_EDAMAGED);
     CHECK(c.total == 4);
     CHECK(r.damage.kind == BFR_DAMAGE_HOLE && r.damage.segment_seq == 2 && r.damage.count == 2);
-    CHECK(error_names(&r, dir, SEG(2), -1));
+    CHECK(error_names(&r, dir, QT_SEG(2), -1));
     CHECK(strstr(r.error, "segment 4") != NULL); /* where reading goes on */
     CHECK_RC(bfr_next(&r, &s), 1);
     CHECK(s->type == BF_REC_SYMBOL);
@@ -203,7 +187,7 @@ static void holes(const char *scratch) {
 
     /* a hole, then an unreadable segment: two reports, then segment 4 */
     qt_dir(dir, scratch, "hole-header");
-    build(dir, 4, 3);
+    qt_build(dir, 4, 3);
     CHECK(unlink(qt_segment_path(dir, 2)) == 0);
     CHECK(qt_pwrite(qt_segment_path(dir, 3), 0, "NOTBINFQ", 8) == 0);
     CHECK_RC(bfr_open(&r, dir, BFR_FROM_START), BF_OK);
@@ -212,7 +196,7 @@ static void holes(const char *scratch) {
     CHECK(c.total == 4);
     CHECK(r.damage.kind == BFR_DAMAGE_HOLE && r.damage.segment_seq == 2 && r.damage.count == 1);
     expect_damage(&r, bfr_next(&r, &s), BFR_DAMAGE_HEADER, 3, 0, 1);
-    CHECK(error_names(&r, dir, SEG(3), -1) && strstr(r.error, "bad magic"));
+    CHECK(error_names(&r, dir, QT_SEG(3), -1) && strstr(r.error, "bad magic"));
     memset(&c, 0, sizeof c);
     CHECK_RC(qt_drain(&r, &c), 0);
     CHECK(c.total == 4);
@@ -222,7 +206,7 @@ static void holes(const char *scratch) {
 
     /* an unreadable middle segment: skipped, no index report after it */
     qt_dir(dir, scratch, "middle-header");
-    build(dir, 3, 3);
+    qt_build(dir, 3, 3);
     bf_segment_header h;
     CHECK(qt_read_header(qt_segment_path(dir, 2), &h) == 0);
     CHECK(qt_pwrite_u32(qt_segment_path(dir, 2), 16, 100) == 0); /* slot_size, crc stale */
@@ -231,7 +215,7 @@ static void holes(const char *scratch) {
     CHECK_RC(qt_walk_all(&r, &wk), 0);
     CHECK(wk.ndamage == 1 && wk.damage[0].kind == BFR_DAMAGE_HEADER &&
           wk.damage[0].segment_seq == 2);
-    CHECK(strstr(wk.first_error, SEG(2)) && strstr(wk.first_error, "checksum"));
+    CHECK(strstr(wk.first_error, QT_SEG(2)) && strstr(wk.first_error, "checksum"));
     CHECK(wk.c.total == 8);
     bfr_close(&r);
 }
@@ -248,7 +232,7 @@ static void index_damage(const char *scratch) {
 
     /* segment 2's first_index raised by 5 (header_crc made to match: a valid header) */
     qt_dir(dir, scratch, "first_index");
-    build(dir, 3, 3);
+    qt_build(dir, 3, 3);
     const char *seg2 = qt_segment_path(dir, 2);
     CHECK(qt_read_header(seg2, &h) == 0);
     CHECK(h.first_index == 4);
@@ -261,7 +245,7 @@ static void index_damage(const char *scratch) {
     CHECK_RC(qt_drain(&r, &c), BF_EDAMAGED);
     CHECK(c.total == 4);
     CHECK(r.damage.kind == BFR_DAMAGE_INDEX && r.damage.segment_seq == 2 && r.damage.count == 5);
-    CHECK(error_names(&r, dir, SEG(2), -1) && strstr(r.error, "missing"));
+    CHECK(error_names(&r, dir, QT_SEG(2), -1) && strstr(r.error, "missing"));
     bfr_position pos;
     bfr_tell(&r, &pos);
     CHECK(pos.segment_seq == 2 && pos.index == 0); /* entered segment 2: nothing skipped */
@@ -278,7 +262,7 @@ static void index_damage(const char *scratch) {
 
     /* segment 1 full and sealed, its write_index lowered from 64 to 60 */
     qt_dir(dir, scratch, "lowered-full");
-    uint64_t a = build(dir, 1, 63 + 5); /* fills segment 1, rolls into segment 2 */
+    uint64_t a = qt_build(dir, 1, 63 + 5); /* fills segment 1, rolls into segment 2 */
     const char *seg1 = qt_segment_path(dir, 1);
     CHECK(qt_file_size(seg1) == BF_HEADER_SIZE + 64 * BF_SLOT_SIZE);
     CHECK(qt_pwrite_u64(seg1, 128, 60) == 0);
@@ -287,7 +271,7 @@ static void index_damage(const char *scratch) {
     CHECK_RC(qt_drain(&r, &c), BF_EDAMAGED);
     CHECK(c.total == 60);
     CHECK(r.damage.kind == BFR_DAMAGE_WRITE_INDEX && r.damage.segment_seq == 1);
-    CHECK(error_names(&r, dir, SEG(1), -1) && strstr(r.error, "write_index"));
+    CHECK(error_names(&r, dir, QT_SEG(1), -1) && strstr(r.error, "write_index"));
     expect_damage(&r, bfr_next(&r, &s), BFR_DAMAGE_INDEX, 2, 0, 4);
     CHECK_RC(bfr_next(&r, &s), 1);
     CHECK(s->type == BF_REC_SYMBOL);
@@ -300,7 +284,7 @@ static void index_damage(const char *scratch) {
 
     /* the newest segment, sealed and truncated, its write_index lowered from 11 to 8 */
     qt_dir(dir, scratch, "lowered-newest");
-    build(dir, 1, 10);
+    qt_build(dir, 1, 10);
     seg1 = qt_segment_path(dir, 1);
     CHECK(qt_pwrite_u64(seg1, 128, 8) == 0);
     CHECK_RC(bfr_open(&r, dir, BFR_FROM_START), BF_OK);

@@ -20,20 +20,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#define SEG(n) "0000000000000000000" #n ".bfq"
-
-/* A closed queue of `nseg` segments of 64 slots: SYMBOL + `per` book tickers each. */
-static void build(const char *dir, int nseg, uint64_t per) {
-    bf_writer *w = qt_open(dir, 64, 0);
-    uint64_t a = qt_symbol(w, "AAAUSDT");
-    uint64_t i = 0;
-    for (int seg = 0; seg < nseg; seg++) {
-        if (seg > 0) CHECK_RC(bf_writer_roll(w), BF_OK);
-        for (uint64_t k = 0; k < per; k++, i++) CHECK_RC(qt_append_bt(w, i, a), BF_OK);
-    }
-    CHECK_RC(bf_writer_close(w), BF_OK);
-}
-
 static bf_verify *verify(const char *dir) {
     bf_verify *v = NULL;
     char err[512];
@@ -113,7 +99,7 @@ static void reader_agrees(const char *dir, size_t n, uint32_t kind, uint64_t seq
 static void clean(const char *scratch) {
     char dir[4096];
     qt_dir(dir, scratch, "clean");
-    build(dir, 3, 20);
+    qt_build(dir, 3, 20);
     bf_verify *v = verify(dir);
     bf_verify_totals t = totals(v);
     if (bf_verify_count(v)) dump(v);
@@ -128,12 +114,12 @@ static void clean(const char *scratch) {
 static void checksum(const char *scratch) {
     char dir[4096];
     qt_dir(dir, scratch, "checksum");
-    build(dir, 3, 20);
+    qt_build(dir, 3, 20);
     CHECK(qt_damage_slot(qt_segment_path(dir, 2), 7) == 0);
     bf_verify *v = verify(dir);
     bf_verify_totals t = totals(v);
     CHECK(t.damage == 1 && count_severity(v, BF_SEVERITY_DAMAGE) == 1);
-    CHECK(has(v, BF_FINDING_CHECKSUM, BF_SEVERITY_DAMAGE, SEG(2), 7, 1));
+    CHECK(has(v, BF_FINDING_CHECKSUM, BF_SEVERITY_DAMAGE, QT_SEG(2), 7, 1));
     CHECK(t.slots == 3 * 21 && t.records == 3 * 21 - 1);
     bf_verify_free(v);
     reader_agrees(dir, 1, BFR_DAMAGE_CHECKSUM, 2);
@@ -143,8 +129,8 @@ static void checksum(const char *scratch) {
     v = verify(dir);
     t = totals(v);
     CHECK(t.damage == 2);
-    CHECK(has(v, BF_FINDING_CHECKSUM, BF_SEVERITY_DAMAGE, SEG(2), 7, 1));
-    CHECK(has(v, BF_FINDING_CHECKSUM, BF_SEVERITY_DAMAGE, SEG(3), 11, 3));
+    CHECK(has(v, BF_FINDING_CHECKSUM, BF_SEVERITY_DAMAGE, QT_SEG(2), 7, 1));
+    CHECK(has(v, BF_FINDING_CHECKSUM, BF_SEVERITY_DAMAGE, QT_SEG(3), 11, 3));
     bf_verify_free(v);
     reader_agrees(dir, 4, BFR_DAMAGE_CHECKSUM, 2);
 }
@@ -152,14 +138,14 @@ static void checksum(const char *scratch) {
 static void hole(const char *scratch) {
     char dir[4096];
     qt_dir(dir, scratch, "hole");
-    build(dir, 5, 3);
+    qt_build(dir, 5, 3);
     CHECK(unlink(qt_segment_path(dir, 2)) == 0);
     CHECK(unlink(qt_segment_path(dir, 4)) == 0);
     bf_verify *v = verify(dir);
     bf_verify_totals t = totals(v);
     CHECK(t.damage == 2 && t.segments == 3);
-    CHECK(has(v, BF_FINDING_HOLE, BF_SEVERITY_DAMAGE, SEG(2), -1, 1));
-    CHECK(has(v, BF_FINDING_HOLE, BF_SEVERITY_DAMAGE, SEG(4), -1, 1));
+    CHECK(has(v, BF_FINDING_HOLE, BF_SEVERITY_DAMAGE, QT_SEG(2), -1, 1));
+    CHECK(has(v, BF_FINDING_HOLE, BF_SEVERITY_DAMAGE, QT_SEG(4), -1, 1));
     CHECK(find(v, BF_FINDING_INDEX) == NULL); /* nothing to compare across a hole */
     bf_verify_free(v);
     reader_agrees(dir, 2, BFR_DAMAGE_HOLE, 2);
@@ -167,7 +153,7 @@ static void hole(const char *scratch) {
     CHECK(unlink(qt_segment_path(dir, 3)) == 0);
     v = verify(dir);
     CHECK(totals(v).damage == 1);
-    CHECK(has(v, BF_FINDING_HOLE, BF_SEVERITY_DAMAGE, SEG(2), -1, 3));
+    CHECK(has(v, BF_FINDING_HOLE, BF_SEVERITY_DAMAGE, QT_SEG(2), -1, 3));
     bf_verify_free(v);
 }
 
@@ -175,22 +161,22 @@ static void lowered_write_index(const char *scratch) {
     char dir[4096];
     /* segment 1 full (SYMBOL + 63) and sealed; segment 2 follows */
     qt_dir(dir, scratch, "lowered");
-    build(dir, 1, 63 + 5);
+    qt_build(dir, 1, 63 + 5);
     const char *seg1 = qt_segment_path(dir, 1);
     CHECK(qt_file_size(seg1) == BF_HEADER_SIZE + 64 * BF_SLOT_SIZE);
     CHECK(qt_pwrite_u64(seg1, 128, 60) == 0);
     bf_verify *v = verify(dir);
     bf_verify_totals t = totals(v);
     CHECK(t.damage >= 1);
-    CHECK(has(v, BF_FINDING_INDEX, BF_SEVERITY_DAMAGE, SEG(2), -1, 4)); /* 4 records lost */
-    CHECK(has(v, BF_FINDING_WRITE_INDEX, BF_SEVERITY_DAMAGE, SEG(1), -1, UINT64_MAX));
+    CHECK(has(v, BF_FINDING_INDEX, BF_SEVERITY_DAMAGE, QT_SEG(2), -1, 4)); /* 4 records lost */
+    CHECK(has(v, BF_FINDING_WRITE_INDEX, BF_SEVERITY_DAMAGE, QT_SEG(1), -1, UINT64_MAX));
     CHECK(t.damage == 2);
     bf_verify_free(v);
     reader_agrees(dir, 2, BFR_DAMAGE_WRITE_INDEX, 1);
 
     /* alone: a full sealed segment with nothing after it */
     qt_dir(dir, scratch, "lowered-alone");
-    build(dir, 1, 63);
+    qt_build(dir, 1, 63);
     seg1 = qt_segment_path(dir, 1);
     CHECK(qt_file_size(seg1) == BF_HEADER_SIZE + 64 * BF_SLOT_SIZE);
     v = verify(dir);
@@ -200,7 +186,7 @@ static void lowered_write_index(const char *scratch) {
     v = verify(dir);
     t = totals(v);
     CHECK(t.damage == 1);
-    CHECK(has(v, BF_FINDING_WRITE_INDEX, BF_SEVERITY_DAMAGE, SEG(1), -1, UINT64_MAX));
+    CHECK(has(v, BF_FINDING_WRITE_INDEX, BF_SEVERITY_DAMAGE, QT_SEG(1), -1, UINT64_MAX));
     const bf_finding *f = find(v, BF_FINDING_WRITE_INDEX);
     CHECK(f && strstr(f->detail, "write_index") != NULL);
     bf_verify_free(v);
@@ -210,29 +196,29 @@ static void lowered_write_index(const char *scratch) {
 static void header(const char *scratch) {
     char dir[4096];
     qt_dir(dir, scratch, "header");
-    build(dir, 3, 3);
+    qt_build(dir, 3, 3);
     CHECK(qt_pwrite_u32(qt_segment_path(dir, 2), 16, 256) == 0); /* slot_size, crc stale */
     bf_verify *v = verify(dir);
     bf_verify_totals t = totals(v);
     CHECK(t.damage == 1 && t.segments == 2);
-    CHECK(has(v, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, SEG(2), -1, 1));
+    CHECK(has(v, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, QT_SEG(2), -1, 1));
     const bf_finding *f = find(v, BF_FINDING_HEADER);
-    CHECK(f && strstr(f->detail, SEG(2)) && strstr(f->detail, "checksum"));
+    CHECK(f && strstr(f->detail, QT_SEG(2)) && strstr(f->detail, "checksum"));
     bf_verify_free(v);
     reader_agrees(dir, 1, BFR_DAMAGE_HEADER, 2);
 
     /* queue_id is covered by header_crc */
     qt_dir(dir, scratch, "header-qid");
-    build(dir, 2, 3);
+    qt_build(dir, 2, 3);
     CHECK(qt_flip_byte(qt_segment_path(dir, 1), 64 + 9, 0x80) == 0);
     v = verify(dir);
     CHECK(totals(v).damage == 1);
-    CHECK(has(v, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, SEG(1), -1, 1));
+    CHECK(has(v, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, QT_SEG(1), -1, 1));
     bf_verify_free(v);
     reader_agrees(dir, 1, BFR_DAMAGE_HEADER, 1);
     /* the writer's fields after byte 128 are not: a changed sealed_ns is no damage */
     qt_dir(dir, scratch, "header-sealed_ns");
-    build(dir, 2, 3);
+    qt_build(dir, 2, 3);
     CHECK(qt_flip_byte(qt_segment_path(dir, 1), 200, 0x01) == 0);
     v = verify(dir);
     CHECK(bf_verify_count(v) == 0);
@@ -240,16 +226,16 @@ static void header(const char *scratch) {
 
     /* not a segment at all, a truncated one, a newer version */
     qt_dir(dir, scratch, "header-more");
-    build(dir, 4, 3);
+    qt_build(dir, 4, 3);
     CHECK(truncate(qt_segment_path(dir, 2), 100) == 0);
     CHECK(qt_pwrite(qt_segment_path(dir, 3), 0, "NOTBINFQ", 8) == 0);
     CHECK(qt_pwrite_u32(qt_segment_path(dir, 4), 8, BF_FORMAT_VERSION + 1) == 0);
     v = verify(dir);
     t = totals(v);
     CHECK(t.damage == 3 && t.segments == 1);
-    CHECK(has(v, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, SEG(2), -1, 1));
-    CHECK(has(v, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, SEG(3), -1, 1));
-    CHECK(has(v, BF_FINDING_VERSION, BF_SEVERITY_DAMAGE, SEG(4), -1, 1));
+    CHECK(has(v, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, QT_SEG(2), -1, 1));
+    CHECK(has(v, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, QT_SEG(3), -1, 1));
+    CHECK(has(v, BF_FINDING_VERSION, BF_SEVERITY_DAMAGE, QT_SEG(4), -1, 1));
     f = find(v, BF_FINDING_VERSION);
     CHECK(f && strstr(f->detail, "upgrade binfeed"));
     bf_verify_free(v);
@@ -272,8 +258,8 @@ static void duplicates(const char *scratch) {
     bf_verify_totals t = totals(v);
     CHECK(t.damage == 0 && count_severity(v, BF_SEVERITY_DAMAGE) == 0);
     CHECK(t.warnings == 2 && bf_verify_count(v) == 2);
-    CHECK(has(v, BF_FINDING_DUPLICATE, BF_SEVERITY_WARNING, SEG(1), 4, 2)); /* slots 4, 5 */
-    CHECK(has(v, BF_FINDING_REVERSAL, BF_SEVERITY_WARNING, SEG(1), 7, 1));
+    CHECK(has(v, BF_FINDING_DUPLICATE, BF_SEVERITY_WARNING, QT_SEG(1), 4, 2)); /* slots 4, 5 */
+    CHECK(has(v, BF_FINDING_REVERSAL, BF_SEVERITY_WARNING, QT_SEG(1), 7, 1));
     bf_verify_free(v);
     reader_agrees(dir, 0, 0, 0); /* not damage: every record is returned */
 }
@@ -303,7 +289,7 @@ static void crashed(const char *scratch) {
     CHECK(qt_pwrite(qt_segment_path(dir, 1), qt_slot_offset(21), &s, sizeof s) == 0);
     v = verify(dir);
     CHECK(totals(v).damage == 0 && totals(v).info == 1);
-    CHECK(has(v, BF_FINDING_UNPUBLISHED, BF_SEVERITY_INFO, SEG(1), 21, 1));
+    CHECK(has(v, BF_FINDING_UNPUBLISHED, BF_SEVERITY_INFO, QT_SEG(1), 21, 1));
     bf_verify_free(v);
     /* damage in the middle; the next writer keeps the segment whole, sealed as damaged */
     CHECK(qt_damage_slot(qt_segment_path(dir, 1), 9) == 0);
@@ -312,8 +298,8 @@ static void crashed(const char *scratch) {
     v = verify(dir);
     bf_verify_totals t = totals(v);
     CHECK(t.damage == 1 && t.segments == 2);
-    CHECK(has(v, BF_FINDING_CHECKSUM, BF_SEVERITY_DAMAGE, SEG(1), 9, 1));
-    CHECK(has(v, BF_FINDING_DAMAGED_SEAL, BF_SEVERITY_INFO, SEG(1), 9, 1));
+    CHECK(has(v, BF_FINDING_CHECKSUM, BF_SEVERITY_DAMAGE, QT_SEG(1), 9, 1));
+    CHECK(has(v, BF_FINDING_DAMAGED_SEAL, BF_SEVERITY_INFO, QT_SEG(1), 9, 1));
     CHECK(find(v, BF_FINDING_UNPUBLISHED) == NULL && find(v, BF_FINDING_UNKNOWN_TYPE) == NULL);
     bf_verify_free(v);
     reader_agrees(dir, 1, BFR_DAMAGE_CHECKSUM, 1);

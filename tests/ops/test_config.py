@@ -64,7 +64,7 @@ def test_config_supplies_flags_and_the_command_line_wins(tmp_path: Path, bus_roo
                                                    "BINFEED_BUS_ROOT": str(tmp_path / "none")})
     assert r.exit_code == 1
     assert "no queue on the bus" not in r.output
-    assert "no queue at" in r.output or "does not exist" in r.output
+    assert "none/spot: No such file or directory (no queue there yet" in r.output
 
 
 def test_top_level_keys_apply_to_every_command_that_has_them(tmp_path: Path,

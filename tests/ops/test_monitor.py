@@ -176,7 +176,8 @@ def test_lines_mode_counts_exactly_what_a_writer_process_commits(tmp_path: Path)
 def test_waits_for_a_queue_and_once_fails_without_one(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["monitor", str(tmp_path / "none"), "--once"])
     assert r.exit_code == 1
-    assert r.output.startswith("Error: no queue at")
+    assert r.output.startswith("Error: cannot open queue directory")
+    assert "start a writer first" in r.output
     r = CliRunner().invoke(main, ["monitor", str(tmp_path / "none"), "--duration", "0.3",
                                   "--interval", "0.1"])
     assert r.exit_code == 0

@@ -271,7 +271,8 @@ def test_serve_errors(tmp_path: Path, capture_queue: Path) -> None:
     runner = CliRunner()
     r = runner.invoke(main, ["replay", str(tmp_path / "none"), "--serve"])
     assert r.exit_code == 1
-    assert r.output.startswith("Error: no queue at")
+    assert r.output.startswith("Error: cannot open queue directory")
+    assert "start a writer first" in r.output
     r = runner.invoke(main, ["replay", str(capture_queue), "--serve", "--follow"])
     assert r.exit_code == 2
     assert "--serve serves frames" in r.output

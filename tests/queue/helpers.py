@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,16 @@ def spawn_writer(queue: Path, count: int, *, segment_slots: int = 0, rate: float
     # --hold waits for stdin to close: give it a pipe we keep open (not pytest's stdin)
     return subprocess.Popen(cmd, stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def killed_writer_queue(queue: Path, count: int) -> Path:
+    """The queue a writer process leaves when SIGKILLed after appending records 1..count
+    (BTCUSDT, ETHUSDT): its newest segment unsealed, for the next writer to recover."""
+    proc = spawn_writer(queue, count, symbols="BTCUSDT,ETHUSDT", hold=True)
+    wait_line(proc, "DONE")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return queue
 
 
 def wait_line(proc: subprocess.Popen[str], want: str) -> None:

@@ -27,7 +27,7 @@ from binfeed._ffi import ffi, lib
 from binfeed.queue import Damage, QueueReader, QueueWriter, list_segments
 from binfeed.records import BookTicker, RecordType, Recovery, RecoveryEvent
 from tests import captures as c
-from tests.queue.helpers import ROOT, spawn_writer, wait_line
+from tests.queue.helpers import ROOT, killed_writer_queue
 
 CAPTURE = ROOT / "tests" / "data" / "binance" / "spot_btcusdt_20240808.gz"
 HEADER, SLOT = 4096, 128
@@ -343,22 +343,13 @@ def test_edited_headers_get_the_same_verdict_from_c_and_python(
 # ------------------------------------------------------------------------ recovery
 
 
-def killed_writer_queue(tmp_path: Path, n: int = 300) -> Path:
-    q = tmp_path / "live"
-    proc = spawn_writer(q, n, symbols="BTCUSDT,ETHUSDT", hold=True)
-    wait_line(proc, "DONE")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return q
-
-
 def book_ids(q: Path) -> list[int]:
     with QueueReader(q, on_damage=lambda d: None) as reader:
         return [r.update_id for r in reader.records() if isinstance(r, BookTicker)]
 
 
 def test_a_restart_after_a_damaged_slot_keeps_every_good_record(tmp_path: Path) -> None:
-    q = killed_writer_queue(tmp_path)
+    q = killed_writer_queue(tmp_path / "live", 300)
     seg = list_segments(q)[-1][1]
     before = book_ids(q)
     assert before == list(range(1, 301))

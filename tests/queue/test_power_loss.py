@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,19 +19,10 @@ import pytest
 from binfeed.queue import QueueReader, QueueWriter, list_segments
 from binfeed.records import BookTicker, RecoveryEvent
 from tests import captures as c
-from tests.queue.helpers import ROOT, spawn_writer, wait_line
+from tests.queue.helpers import ROOT, killed_writer_queue
 
 HEADER, SLOT, PAGE = 4096, 128, 4096
 RECORDS = 3000  # two SYMBOL records, then records 1..3000 in slots 2..3001
-
-
-def killed_queue(tmp_path: Path) -> Path:
-    q = tmp_path / "q"
-    proc = spawn_writer(q, RECORDS, symbols="BTCUSDT,ETHUSDT", hold=True)
-    wait_line(proc, "DONE")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return q
 
 
 def ids(q: Path) -> list[int]:
@@ -51,7 +41,7 @@ def verify(q: Path) -> dict[str, object]:
 @pytest.mark.parametrize("pages", [1, 3])
 def test_zeroed_tail_pages_are_cut_back_to_the_last_good_record(tmp_path: Path,
                                                                  pages: int) -> None:
-    q = killed_queue(tmp_path)
+    q = killed_writer_queue(tmp_path / "q", RECORDS)
     seg = list_segments(q)[-1][1]
     end = HEADER + (2 + RECORDS) * SLOT  # end of the published slots
     start = (end // PAGE - pages + 1) * PAGE  # the last `pages` pages that hold slots
@@ -72,7 +62,7 @@ def test_zeroed_tail_pages_are_cut_back_to_the_last_good_record(tmp_path: Path,
 
 
 def test_a_file_cut_short_is_recovered_as_a_torn_tail(tmp_path: Path) -> None:
-    q = killed_queue(tmp_path)
+    q = killed_writer_queue(tmp_path / "q", RECORDS)
     seg = list_segments(q)[-1][1]
     keep = HEADER + (2 + 1000) * SLOT + 77  # the size reached the disk at record 1000
     os.truncate(seg, keep)
@@ -85,7 +75,7 @@ def test_a_file_cut_short_is_recovered_as_a_torn_tail(tmp_path: Path) -> None:
 
 
 def test_a_clean_kill_loses_nothing_published(tmp_path: Path) -> None:
-    q = killed_queue(tmp_path)
+    q = killed_writer_queue(tmp_path / "q", RECORDS)
     with QueueWriter(q) as w:
         assert w.recovery == [] and w.stats().recovered_cut == 0
     assert ids(q) == list(range(1, RECORDS + 1))

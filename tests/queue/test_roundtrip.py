@@ -183,10 +183,14 @@ def test_reader_from_end_sees_only_new_records(tmp_path: Path) -> None:
 
 
 def test_missing_queue_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(errors.QueueNotFoundError, match="does not exist"):
+    # the messages are C's (bfr_open): what is missing, and what to do
+    with pytest.raises(errors.QueueNotFoundError, match=r"nope: .*start a writer first"):
         QueueReader(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(errors.QueueNotFoundError, match="no segment yet"):
+    with pytest.raises(errors.QueueNotFoundError, match=r"no segment yet.*once a writer runs"):
         QueueReader(tmp_path / "empty")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(errors.QueueIOError, match="file: Not a directory"):
+        QueueReader(tmp_path / "file")
     with pytest.raises(errors.ReadTimeout):
         QueueReader.wait_for(tmp_path / "never", timeout=0.1)
