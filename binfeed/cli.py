@@ -24,6 +24,7 @@ COMMANDS = {
     "monitor": ("monitor_cmd", "monitor"),
     "prune": ("prune_cmd", "prune"),
     "verify": ("verify_cmd", "verify"),
+    "report": ("report_cmd", "report"),
 }
 
 
