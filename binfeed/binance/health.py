@@ -19,7 +19,10 @@ Decisions only; the supervisor acts on them.
   for ``overlap`` seconds, then closes the old one and feeds the buffer to the parser,
   which drops every frame the old connection already stored (sequence numbers: bookTicker
   ``u``, trade ``t``). Nothing is lost, nothing is doubled, and the record order per stream
-  stays the exchange's order. :class:`Handover` tracks one such replacement.
+  stays the exchange's order, provided the two connections did overlap: an old connection
+  gone silent (or dropped unnoticed) before the replacement carried the streams has its
+  streams marked lost, before the buffer reaches the parser. :class:`Handover` tracks one
+  such replacement.
 
 Sans-I/O: callers pass the time (a monotonic clock, seconds).
 """
@@ -150,8 +153,32 @@ class HandoverStep(enum.Enum):
 class Handover:
     """One planned replacement of a live connection (see the module doc).
 
-    Feed it what happens (:meth:`subscribed`, :meth:`delivered`, :meth:`old_lost`) and ask
-    :meth:`step`.
+    Feed it what happens (:meth:`subscribed`, :meth:`delivered`, :meth:`old_delivered`,
+    :meth:`old_lost`) and ask :meth:`step`; at a cut-over, :meth:`frames_may_be_missing`
+    says whether the streams are to be marked lost first:
+
+    =============================================  =========================================
+    at the cut-over                                then
+    =============================================  =========================================
+    the old connection delivered market data at    lossless: both connections carried the
+    or after the replacement's coverage began      streams at once, the parser drops the
+    (its subscription, or its first frame if       overlap by sequence number
+    that came later)
+    the old connection's last market data came     frames may be missing (the old one went
+    before that, or never (also when it ended,     silent, or was dropped while the
+    whenever the recorder noticed the end)         recorder could not see it, or every
+                                                   stream was quiet): every stream is marked
+                                                   lost before the buffer reaches the
+                                                   parser, so the GAP comes before the
+                                                   replacement's first record (a trade id
+                                                   one above the last still proves
+                                                   continuity)
+    the replacement was never fully subscribed     frames may be missing (the old one ended
+                                                   first)
+    =============================================  =========================================
+
+    Times are receive times (the recorder's monotonic clock): frames read late (a stopped
+    process reads its backlog at once) carry the time they were read.
     """
 
     started_at: float
@@ -160,6 +187,7 @@ class Handover:
     timeout: float = DEFAULT_HANDOVER_TIMEOUT
     subscribed_at: float | None = None
     first_frame_at: float | None = None
+    old_data_at: float | None = None
     old_lost_at: float | None = None
     new_lost: bool = False
 
@@ -172,6 +200,11 @@ class Handover:
         """The new connection received market data (buffered)."""
         if self.first_frame_at is None:
             self.first_frame_at = now
+
+    def old_delivered(self, now: float) -> None:
+        """The old connection received market data (its latest, stored or a duplicate)."""
+        if self.old_data_at is None or now > self.old_data_at:
+            self.old_data_at = now
 
     def old_lost(self, now: float) -> None:
         """The old connection ended by itself."""
@@ -205,7 +238,9 @@ class Handover:
 
     def frames_may_be_missing(self) -> bool:
         """After a cut-over: whether frames may have been missed between the two
-        connections (the old one ended before the new one's subscriptions were confirmed)."""
-        if self.old_lost_at is None:
-            return False
-        return self.subscribed_at is None or self.old_lost_at < self.subscribed_at
+        connections (see the table): the old one's last market data did not come after
+        the replacement began to carry every stream."""
+        if self.subscribed_at is None or self.old_data_at is None:
+            return True
+        began = max(self.subscribed_at, self.first_frame_at or self.subscribed_at)
+        return self.old_data_at < began

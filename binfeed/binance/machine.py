@@ -258,6 +258,7 @@ class ConnectionMachine:
         self.connected_at = 0.0
         self.last_rx = 0.0  # the last received read of frames
         self.first_data_at: float | None = None  # first market data (buffered)
+        self.last_data_at: float | None = None  # the latest read with market data
         self.subscribed_at: float | None = None  # every stream confirmed or refused
         self.proven_at: float | None = None  # subscribed, then stored market data
         self.ended_at: float | None = None
@@ -404,10 +405,14 @@ class ConnectionMachine:
         self._closing.done = True
 
     # -- inputs: modes ----------------------------------------------------------------
-    def go_live(self, now: float) -> int:
+    def go_live(self, now: float, lost: GapReason | None = None) -> int:
         """Feeds the buffered market data to the appender (the parser drops what the old
         connection already stored) and appends directly from now on; returns the number of
-        frames fed."""
+        frames fed. ``lost``: the old connection may have missed frames, so every stream is
+        marked lost first, and each GAP comes before the buffer's first record."""
+        if lost is not None:
+            for stream in self.streams:
+                self.sink.stream_lost(stream, lost)
         buffered, self._buffer = self._buffer, []
         self.mode = Mode.LIVE
         sink = self._sink
@@ -456,16 +461,21 @@ class ConnectionMachine:
         self.last_rx = now
         self.counters.frames += len(frames)
         append = self._append
+        stored = False
         for frame in frames:
             if frame.opcode == _TEXT and frame.fin:
                 # websockets hands out bytearray; bytes() is the cheapest way into the C
                 # call (cffi takes bytes without a conversion).
                 data = bytes(frame.data)
                 kind = append(data, recv_ns)
-                if not 0 < kind <= _STORED_MAX:
+                if 0 < kind <= _STORED_MAX:
+                    stored = True
+                else:
                     self._parsed(kind, data, recv_ns, now)
             else:
                 self._other(frame, recv_ns, now)
+        if stored:
+            self.last_data_at = now
         return self._attention
 
     def _parsed(self, kind: int, frame: bytes, recv_ns: int, now: float) -> None:
@@ -484,10 +494,12 @@ class ConnectionMachine:
                             self.conn_id, name)
             seen[name] += 1
         elif kind == _BUFFERED:
+            self.last_data_at = now
             if self.first_data_at is None:
                 self.first_data_at = now
                 self._event(DataBuffered(now))
         elif kind == _DUPLICATE:
+            self.last_data_at = now
             c.duplicates += 1
         elif kind == _UNSTORED:
             c.unstored += 1
@@ -531,7 +543,9 @@ class ConnectionMachine:
 
     def _deliver(self, message: bytes, recv_ns: int, now: float) -> None:
         kind = self._append(message, recv_ns)
-        if not 0 < kind <= _STORED_MAX:
+        if 0 < kind <= _STORED_MAX:
+            self.last_data_at = now
+        else:
             self._parsed(kind, message, recv_ns, now)
 
     def _close_received(self, payload: bytes) -> None:

@@ -28,7 +28,9 @@ machine's.
 - ``serverShutdown`` or ``max_age`` reached: a replacement connection buffers its frames
   while the old one keeps recording, for ``overlap`` seconds after its first frame; then the
   old one stops and the buffer goes to the parser, which drops by sequence number what was
-  already stored. Nothing lost, nothing doubled.
+  already stored. Nothing lost, nothing doubled. If the old one had no market data since
+  the replacement began (:meth:`health.Handover.frames_may_be_missing`), the streams are
+  marked lost before the buffer reaches the parser (``go_live(now, lost)``).
 
 Every connection event is also a CONNECTION record: connected, subscribed and refused
 from the connection's machine (written at once, ahead of its market data), stalled, server
@@ -413,6 +415,8 @@ class ShardPlan:
             ho.subscribed(new.subscribed_at)
         if new.first_data_at is not None:
             ho.delivered(new.first_data_at)
+        if live.last_data_at is not None:
+            ho.old_delivered(live.last_data_at)
         if live.ended_at is not None:
             ho.old_lost(live.ended_at)
         return ho.step(now)
@@ -421,10 +425,11 @@ class ShardPlan:
         ho, new = self.handover, self.replacement
         assert ho is not None and new is not None
         rec = self.recorder
-        if ho.frames_may_be_missing():
-            rec._mark_lost(old, old.gap_reason)
         old.detach()
-        fed = new.go_live(now)
+        lost = old.gap_reason if ho.frames_may_be_missing() else None
+        if lost is not None:
+            rec.stats.streams_lost += len(new.streams)
+        fed = new.go_live(now, lost)
         rec.stats.rotations += 1
         log.info("connection %d replaced by %d (%d buffered frames fed, overlap dropped by "
                  "sequence number)", old.conn_id, new.conn_id, fed)

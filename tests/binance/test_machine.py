@@ -458,3 +458,24 @@ def test_a_replacement_buffers_market_data_and_feeds_it_on_go_live() -> None:
     assert parser.stored == [("btcusdt@bookTicker", s, ns) for s, ns in
                              [(1, 10), (2, 10), (3, 30), (4, 30), (5, 40), (6, 60)]]
     assert new.counters.duplicates == 3  # 2, 3 and 4 were already stored by the old one
+
+
+def test_the_latest_market_data_is_timed_whatever_became_of_it() -> None:
+    """``last_data_at``: what the handover compares (stored, duplicate or buffered market
+    data; not pings or replies)."""
+    parser = FakeParser()
+    m = machine(parser, in_url=[], to_subscribe=ids("btcusdt"))
+    m.opened(0.0)
+    (sub,) = sent_texts(m.frames_to_send())
+    m.receive_frames([reply(sub["id"]), F(Opcode.PING, b"x")], 1, 0.5)
+    assert m.last_data_at is None
+    m.receive_frames([book(1)], 2, 1.0)
+    assert m.last_data_at == 1.0
+    m.receive_frames([book(1)], 3, 2.0)  # a duplicate is data delivered too
+    assert m.last_data_at == 2.0
+    m.receive_frames([F(Opcode.PING, b"y")], 4, 3.0)
+    assert m.last_data_at == 2.0
+    buffering = machine(parser, live=False)
+    buffering.opened(0.0)
+    buffering.receive_frames([book(2)], 5, 4.0)
+    assert buffering.last_data_at == 4.0 and parser.seqs == [1]

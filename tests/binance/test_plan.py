@@ -16,7 +16,9 @@ from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.streams import StreamKind, stream_ids
 from binfeed.errors import EndpointError, SubscriptionError
-from binfeed.records import ConnectionEvent, GapReason, Stream
+from binfeed.ingest import Ingestor
+from binfeed.queue import QueueReader, QueueWriter
+from binfeed.records import BookTicker, ConnectionEvent, Gap, GapReason, Stream, Trade
 
 from .machine_support import F, FakeParser, book, ids, reply
 
@@ -156,6 +158,7 @@ def test_planned_rotation_overlaps_then_cuts_over_losing_and_doubling_nothing() 
     assert shard.live is new and shard.replacement is None
     assert parser.seqs == [1, 2, 3, 4, 5, 6]
     assert audits(rec) == [(ConnectionEvent.ROTATED, 1)]
+    assert parser.lost == []  # both carried the stream from 10.2 to 11.0
     assert rec.stats.rotations == 1
     old.receive_frames([book(7)], 6, 11.3)  # the old one is dropped from now on
     new.receive_frames([book(7)], 7, 11.3)
@@ -191,15 +194,65 @@ def test_a_replacement_never_ready_is_given_up_and_tried_again_later() -> None:
 
 
 def test_the_old_connection_lost_before_the_replacement_was_subscribed_marks_a_gap() -> None:
-    rec, shard, old, new = rotate(FakeParser(), max_url_length=0)
+    parser = FakeParser()
+    rec, shard, old, new = rotate(parser, max_url_length=0)
     old.connection_lost(Failure(FailureKind.DROPPED, 1006, "reset"), 10.5)
     action = shard.next_action(10.5)
     assert isinstance(action, Wait | Open)  # cut over, then nothing to close
+    assert parser.lost == [(BTC[0], GapReason.DISCONNECTED)]  # through the new one's sink
+    assert rec.stats.streams_lost == 1
     records = rec.records_to_append()
-    assert StreamLost("btcusdt", int(Stream.BOOK_TICKER), int(GapReason.DISCONNECTED)) in records
     assert [r.event for r in records if isinstance(r, Audit)] == [
         ConnectionEvent.ROTATED, ConnectionEvent.DISCONNECTED]
     assert shard.live is new and new.mode is Mode.LIVE
+
+
+def test_an_old_connection_dropped_unnoticed_before_the_overlap_marks_a_gap() -> None:
+    """Its end is noticed only after the replacement was subscribed (the recorder was
+    stopped meanwhile), but its last market data came before the replacement began."""
+    parser = FakeParser()
+    _, shard, old, new = rotate(parser)
+    new.receive_frames([book(6)], 2, 12.0)
+    old.connection_lost(Failure(FailureKind.DROPPED, 1006, "reset"), 12.0)
+    shard.next_action(12.0)
+    assert parser.lost == [(BTC[0], GapReason.DISCONNECTED)]
+    assert parser.seqs == [1, 2, 3, 6] and shard.live is new
+
+
+def test_a_rotation_away_from_a_silent_connection_puts_a_gap_before_the_buffer(
+        tmp_path: Path) -> None:
+    """The old connection stops delivering (its socket stays open) before its rotation;
+    the replacement is taken over 0.5 s after its first frame: what played between went
+    to nobody, and the GAP stands between the old one's last record and the buffer's
+    first, for each stream."""
+    from binfeed.binance.sink import ConnectionSink
+
+    streams = stream_ids(["btcusdt"], [StreamKind.BOOK_TICKER, StreamKind.TRADE])
+    trades = [F(Opcode.TEXT, json.dumps({"stream": "btcusdt@trade", "data": {
+        "e": "trade", "E": 1000 + t, "s": "BTCUSDT", "t": t, "p": "1.0", "q": "1",
+        "T": 1000 + t, "m": False, "M": True}}).encode()) for t in range(1, 9)]
+    with QueueWriter(tmp_path / "q") as writer, Ingestor(writer) as ingestor:
+        config = RecorderConfig(Endpoint.parse("ws://127.0.0.1:9"), streams, max_age=10.0,
+                                overlap=0.5)
+        rec = RecorderPlan(config, lambda: ConnectionSink(ingestor, writer))
+        (shard,) = rec.shards
+        old = open_next(shard, 0.0)
+        old.receive_frames([book(1), book(2), trades[0], trades[1]], 1, 1.0)  # then silence
+        new = open_next(shard, 10.0)
+        new.receive_frames([book(7), trades[5], book(8), trades[6]], 2, 10.1)
+        assert shard.next_action(10.6) == Close(old)
+        assert rec.stats.streams_lost == 2
+        new.receive_frames([book(9), trades[7]], 3, 10.7)
+    with QueueReader(tmp_path / "q") as reader:
+        got = [(type(r).__name__, getattr(r, "update_id", None) or getattr(r, "trade_id", None)
+                or (r.last_seq, r.next_seq)) for r in reader.records()
+               if isinstance(r, BookTicker | Trade | Gap)]
+    assert got == [("BookTicker", 1), ("BookTicker", 2), ("Trade", 1), ("Trade", 2),
+                   ("Gap", (2, 7)), ("BookTicker", 7), ("Gap", (2, 6)), ("Trade", 6),
+                   ("BookTicker", 8), ("Trade", 7), ("BookTicker", 9), ("Trade", 8)]
+    with QueueReader(tmp_path / "q") as reader:
+        reasons = {r.reason for r in reader.records() if isinstance(r, Gap)}
+    assert reasons == {GapReason.DISCONNECTED}
 
 
 def test_refusals_end_a_shard_and_all_of_them_the_recorder() -> None:
@@ -291,8 +344,6 @@ def test_trade_streams_are_marked_with_the_parsers_trade_code() -> None:
 
 def test_rotation_with_the_real_parser_stores_each_frame_once(tmp_path: Path) -> None:
     from binfeed.binance.sink import ConnectionSink
-    from binfeed.ingest import Ingestor
-    from binfeed.queue import QueueReader, QueueWriter
 
     from .recorder_support import capture_frames
 

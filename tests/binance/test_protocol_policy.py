@@ -180,10 +180,43 @@ def test_handover_waits_for_overlap_then_cuts_over() -> None:
     assert h.step(0.5) is HandoverStep.WAIT
     h.subscribed(1.0)
     h.delivered(1.2)
+    h.old_delivered(1.2)
     assert h.step(2.1) is HandoverStep.WAIT
     assert h.next_check(2.1) == pytest.approx(2.2)
+    h.old_delivered(2.15)
     assert h.step(2.2) is HandoverStep.CUT_OVER
     assert not h.frames_may_be_missing()
+
+
+def test_handover_is_lossless_only_if_the_old_connection_delivered_after_the_new_began() -> None:
+    """The table of Handover: the old one's last market data against the later of the
+    replacement's subscription and its first frame."""
+    def missing(subscribed: float | None, first: float | None, old_data: float | None,
+                old_lost: float | None = None) -> bool:
+        h = Handover(started_at=0.0, overlap=1.0)
+        if subscribed is not None:
+            h.subscribed(subscribed)
+        if first is not None:
+            h.delivered(first)
+        if old_data is not None:
+            h.old_delivered(old_data)
+        if old_lost is not None:
+            h.old_lost(old_lost)
+        assert h.step(10.0) is HandoverStep.CUT_OVER
+        return h.frames_may_be_missing()
+
+    assert not missing(1.0, 1.2, 2.1)  # both carried the streams for 0.9 s
+    assert not missing(1.0, 1.2, 1.2)  # read at the same moment
+    assert missing(1.0, 1.2, 0.6)  # silent since before the replacement subscribed
+    assert missing(1.0, 1.2, 1.1)  # after the subscription, but before the first frame
+    assert missing(1.0, 0.9, 0.95)  # a first frame before every stream was subscribed
+    assert missing(1.0, 1.2, None)  # never delivered anything
+    assert missing(1.0, None, 0.5)  # quiet replacement: the old one quiet too
+    assert not missing(1.0, None, 3.0)  # quiet replacement, the old one delivered after
+    assert not missing(1.0, 1.2, 1.9, old_lost=2.0)  # ended after overlapping
+    # ended long after its last data, whenever that end was noticed (a stopped recorder)
+    assert missing(1.0, 1.2, 0.6, old_lost=2.0)
+    assert missing(None, None, 0.6, old_lost=0.7)  # ended before the replacement was ready
 
 
 def test_handover_quiet_streams_cut_over_after_quiet_period() -> None:
@@ -205,10 +238,12 @@ def test_handover_abandoned_when_new_connection_never_ready_or_lost() -> None:
 def test_handover_old_lost_cuts_over_and_says_whether_frames_may_be_missing() -> None:
     h = Handover(started_at=0.0)
     h.subscribed(1.0)
+    h.old_delivered(1.9)
     h.old_lost(2.0)
     assert h.step(2.0) is HandoverStep.CUT_OVER
-    assert not h.frames_may_be_missing()  # the new one was subscribed before
+    assert not h.frames_may_be_missing()  # it delivered after the new one was subscribed
     h2 = Handover(started_at=0.0)
+    h2.old_delivered(0.4)
     h2.old_lost(0.5)
     h2.subscribed(1.0)
     assert h2.step(1.0) is HandoverStep.CUT_OVER
