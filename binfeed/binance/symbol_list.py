@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from binfeed.binance.streams import normalize_symbol
 from binfeed.errors import ConfigError
+from binfeed.symbols import stream_symbol
 
 #: The one status whose symbols send market data.
 TRADING = "TRADING"
@@ -56,8 +57,8 @@ def parse_exchange_info(body: bytes | str, quote: str | None = None) -> Listing:
 
     Args:
         body: the HTTP body.
-        quote: keep only symbols with this quote asset (compared with ASCII letters
-            upper-cased, as Binance spells assets), or all when None.
+        quote: keep only symbols with this quote asset (ASCII letters in either case);
+            None keeps all.
 
     Raises:
         ExchangeInfoError: the body is not an exchangeInfo answer.
@@ -69,7 +70,7 @@ def parse_exchange_info(body: bytes | str, quote: str | None = None) -> Listing:
     entries = doc.get("symbols") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
         raise ExchangeInfoError("exchangeInfo has no 'symbols' list")
-    wanted_quote = _upper_ascii(quote) if quote else None
+    wanted_quote = _asset_key(quote) if quote else None
     symbols: list[str] = []
     seen: set[str] = set()
     not_trading: dict[str, int] = {}
@@ -85,7 +86,7 @@ def parse_exchange_info(body: bytes | str, quote: str | None = None) -> Listing:
             continue
         asset = entry.get("quoteAsset")
         if wanted_quote is not None and (not isinstance(asset, str)
-                                         or _upper_ascii(asset) != wanted_quote):
+                                         or _asset_key(asset) != wanted_quote):
             other_quote += 1
             continue
         try:
@@ -140,8 +141,6 @@ def diff(old: Sequence[str], new: Iterable[str]) -> Change:
     return Change([s for s in new if s not in old_set], [s for s in old if s not in new_set])
 
 
-def _upper_ascii(text: str) -> str:
-    return text.strip().translate(_UPPER)
-
-
-_UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
+def _asset_key(text: str) -> str:
+    """Assets compare as symbols do: ASCII letters in one case, other characters as is."""
+    return stream_symbol(text.strip())
