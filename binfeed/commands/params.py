@@ -7,6 +7,7 @@ same type (:mod:`binfeed.config`).
 - :data:`TIME`: ``--from``/``--to`` (:func:`binfeed.selection.parse_time`).
 - :data:`SPEED`: ``--speed``, see :func:`parse_speed`.
 - :data:`FAULT`: ``replay --serve --fault KIND=VALUE``, see :func:`parse_fault`.
+- :data:`PERIOD`: ``--symbols-refresh 1h``, see :func:`parse_period`.
 - :data:`SYNC`: ``--sync none|seal|interval:S`` (:func:`binfeed.durability.parse_sync`).
 - :data:`RETENTION`: ``--retain 7d,50GiB`` (:func:`binfeed.retention.parse_retention`).
 """
@@ -14,6 +15,7 @@ same type (:mod:`binfeed.config`).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,12 +29,16 @@ from binfeed.binance.faults import (
     Injection,
     PingEvery,
 )
+from binfeed.display import AGE_UNITS
 from binfeed.durability import SyncPolicy, parse_sync
 from binfeed.retention import RetentionPolicy, parse_retention
 from binfeed.selection import parse_time
 
-__all__ = ["FAULT", "FAULT_KINDS", "RETENTION", "SPEED", "SYNC", "TIME", "ParsedType",
-           "parse_fault", "parse_speed", "parse_time"]
+__all__ = ["FAULT", "FAULT_KINDS", "PERIOD", "RETENTION", "SPEED", "SYNC", "TIME", "ParsedType",
+           "parse_fault", "parse_period", "parse_speed", "parse_time"]
+
+_PERIOD_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+_AGE_UNITS = dict(AGE_UNITS)
 
 
 def parse_speed(text: str) -> float | None:
@@ -143,6 +149,21 @@ def parse_fault(text: str) -> FaultOption:
     except (errors.ConfigError, ValueError) as exc:  # ValueError: the fault's own checks
         raise errors.ConfigError(f"invalid fault {text!r}: {exc}") from None
 
+def parse_period(text: str) -> float:
+    """A period: a number with a unit of :data:`binfeed.display.AGE_UNITS` ('90s', '30m',
+    '1h', '1d', '1w'; a bare number is seconds). Returns seconds.
+
+    Raises:
+        ConfigError: anything else, or not more than zero.
+    """
+    m = _PERIOD_RE.fullmatch(text)
+    unit = m.group(2).lower() if m else ""
+    if not m or (unit and unit not in _AGE_UNITS) or float(m.group(1)) <= 0:
+        units = ", ".join(_AGE_UNITS)
+        raise errors.ConfigError(f"invalid period {text!r}: give a number above zero with "
+                                 f"a unit ({units}), like 30m or 1h")
+    return float(m.group(1)) * (_AGE_UNITS[unit] if unit else 1)
+
 
 class ParsedType(click.ParamType):
     """A click type made of a parse function (text -> value, ConfigError when invalid).
@@ -172,6 +193,7 @@ class ParsedType(click.ParamType):
 
 TIME = ParsedType("time", parse_time, lambda value: isinstance(value, int))
 SPEED = ParsedType("speed", parse_speed, lambda value: isinstance(value, float))
+PERIOD = ParsedType("period", parse_period, lambda value: isinstance(value, float | int))
 SYNC = ParsedType("none|seal|interval:S", parse_sync,
                   lambda value: isinstance(value, SyncPolicy))
 RETENTION = ParsedType("retention", parse_retention,
