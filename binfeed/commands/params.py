@@ -149,6 +149,7 @@ def parse_fault(text: str) -> FaultOption:
     except (errors.ConfigError, ValueError) as exc:  # ValueError: the fault's own checks
         raise errors.ConfigError(f"invalid fault {text!r}: {exc}") from None
 
+
 def parse_period(text: str) -> float:
     """A period: a number with a unit of :data:`binfeed.display.AGE_UNITS` ('90s', '30m',
     '1h', '1d', '1w'; a bare number is seconds). Returns seconds.
