@@ -16,7 +16,7 @@ from binfeed.binance.endpoint import DEFAULT_BASE_URL, DEFAULT_STREAMS_PER_CONNE
 from binfeed.binance.health import DEFAULT_MAX_AGE, DEFAULT_STALL_TIMEOUT
 from binfeed.binance.pacing import DEFAULT_CONNECT_BURST, DEFAULT_CONNECT_RATE
 from binfeed.binance.settings import RecorderConfig
-from binfeed.binance.streams import parse_kinds, parse_symbols, stream_ids
+from binfeed.binance.streams import parse_kinds, stream_ids
 from binfeed.binance.supervisor import Recorder, open_recorder
 from binfeed.binance.timeunit import TimeUnit
 from binfeed.binance.tls import client_context
@@ -29,10 +29,10 @@ from binfeed.commands.common import (
     sync_option,
 )
 from binfeed.commands.record_status import RecordingStatus, status_line, summary_lines
+from binfeed.commands.record_symbols import listed_symbols, symbol_choice, symbol_options
 from binfeed.commands.signals import Stop, stop_on_signals
 from binfeed.durability import SyncPolicy
 from binfeed.retention import RetentionPolicy, retention_task
-from binfeed.symbols import SYMBOL_MAX_BYTES
 
 log = logging.getLogger("binfeed.record")
 
@@ -59,9 +59,7 @@ def _check_ca_file(ctx: click.Context, param: click.Parameter,
 
 @click.command("record")
 @queue_location(writer=True, default_name=recorder_default_name)
-@click.option("--symbols", "-s", required=True, metavar="SYM[,SYM...]",
-              help="Symbols to record, comma-separated, any case (btcusdt,ethusdt); UTF-8 "
-              f"names as Binance lists them (币安人生usdt), up to {SYMBOL_MAX_BYTES} bytes each.")
+@symbol_options
 @click.option("--streams", default="bookTicker", show_default=True,
               metavar="STREAM[,STREAM...]", help="Stream types: bookTicker, trade.")
 @click.option("--url", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
@@ -106,7 +104,8 @@ def _check_ca_file(ctx: click.Context, param: click.Parameter,
               help="Live status line on stderr. Default: only when stderr is a terminal.")
 @retain_option()
 @config_option()
-def record(queue: Path, symbols: str, streams: str, url: str, ca_file: Path | None,
+def record(queue: Path, symbols: str | None, symbols_file: Path | None, quote: str | None,
+           rest_url: str, symbols_refresh: float, streams: str, url: str, ca_file: Path | None,
            time_unit: str,
            duration: float | None,
            segment_slots: int, sync: SyncPolicy, streams_per_connection: int,
@@ -144,7 +143,8 @@ def record(queue: Path, symbols: str, streams: str, url: str, ca_file: Path | No
       3  the queue cannot be written (held by another writer, not writable,
          disk full, damaged)
       4  the server refused every subscription: nothing to record
-      5  the endpoint refused us for good (TLS certificate, HTTP 404/451...)
+      5  the endpoint refused us for good (TLS certificate, HTTP 404/451...), or
+         --symbols all could not read exchangeInfo from --rest-url (after retries)
       1  an unexpected internal error (the log has the traceback)
     130  a third SIGINT/SIGTERM within 5 s: stopped at once, the queue left
          unsealed (the next writer recovers it; nothing published is lost)
@@ -153,6 +153,7 @@ def record(queue: Path, symbols: str, streams: str, url: str, ca_file: Path | No
 
     \b
         binfeed record --queue data/q --symbols btcusdt,ethusdt --streams bookTicker,trade
+        binfeed record -q data/all --symbols all --quote USDT --streams-per-connection 1024
         binfeed record -q data/q -s 币安人生usdt --streams trade --time-unit us
         binfeed record -q /tmp/q -s btcusdt --url ws://127.0.0.1:9000 --duration 60
         binfeed record --bus-root /srv/binfeed -s btcusdt --retain 7d,50GiB
@@ -163,10 +164,19 @@ def record(queue: Path, symbols: str, streams: str, url: str, ca_file: Path | No
         endpoint = Endpoint.parse(url)
     except errors.ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="'--url'") from None
+    choice = symbol_choice(symbols, symbols_file, quote, rest_url, symbols_refresh)
     try:
-        wanted = stream_ids(parse_symbols(symbols), parse_kinds(streams))
+        kinds = parse_kinds(streams)
     except errors.ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    names = choice.symbols
+    if names is None:
+        try:
+            names = anyio.run(listed_symbols, choice, client_context(ca_file))
+        except (errors.EndpointError, errors.ConfigError) as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_ENDPOINT)
+    wanted = stream_ids(names, kinds)
     config = RecorderConfig(endpoint, wanted, streams_per_connection=streams_per_connection,
                             stall_timeout=stall_timeout, max_age=max_connection_age,
                             sync_interval=sync.every_s,

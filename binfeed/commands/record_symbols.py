@@ -96,8 +96,12 @@ def symbol_choice(symbols: str | None, symbols_file: Path | None, quote: str | N
         if symbols_file is not None:
             try:
                 text = symbols_file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"cannot read --symbols-file {symbols_file}: {exc}") from None
+            except OSError as exc:
+                raise ConfigError(f"cannot read --symbols-file {symbols_file}: "
+                                  f"{exc.strerror or exc}") from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"--symbols-file {symbols_file} is not UTF-8 text: "
+                                  f"{exc.reason} at byte {exc.start}") from None
             return SymbolChoice(symbol_list.parse_symbols_file(text, str(symbols_file)))
         assert symbols is not None
         return SymbolChoice(parse_symbols(symbols))
