@@ -114,6 +114,7 @@ class ConnectionEvent(enum.IntEnum):
     ROTATED = lib.BF_CONN_ROTATED
     SERVER_SHUTDOWN = lib.BF_CONN_SERVER_SHUTDOWN
     STALLED = lib.BF_CONN_STALLED
+    UNSUBSCRIBED = lib.BF_CONN_UNSUBSCRIBED
 
 
 class RecoveryEvent(enum.IntEnum):

@@ -103,12 +103,14 @@ class RestServer:
 
     ``failures`` lists answers to give first, one per request: ``(status, headers,
     body)``. ``honour_status`` False ignores ``symbolStatus`` (returns every symbol), as
-    some servers do; True filters by it, as Binance does.
+    some servers do; True filters by it, as Binance does. ``next_info``, when given,
+    replaces ``info`` once ``info`` was served (symbols listed and delisted meanwhile).
     """
 
     info: dict[str, object]
     honour_status: bool = False
     failures: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
+    next_info: dict[str, object] | None = None
     requests: list[str] = field(default_factory=list)
     port: int = 0
 
@@ -123,6 +125,8 @@ class RestServer:
         if not path.startswith("/api/v3/exchangeInfo"):
             return 404, {}, b'{"code":-1,"msg":"not found"}'
         info = self.info
+        if self.next_info is not None:
+            self.info, self.next_info = self.next_info, None
         if self.honour_status and "symbolStatus=TRADING" in path:
             info = dict(info, symbols=[s for s in info["symbols"]  # type: ignore[union-attr]
                                        if s["status"] == "TRADING"])

@@ -19,7 +19,8 @@ input                                            then the caller
                                                  with a zero timeout and says what it found
                                                  (:meth:`socket_checked`)
 :meth:`~ConnectionMachine.close`,                the same (the shard's plan calls these)
-:meth:`go_live`, :meth:`detach`
+:meth:`go_live`, :meth:`detach`,
+:meth:`add_streams`, :meth:`remove_streams`
 :meth:`~ConnectionMachine.cancel` (the glue      sends :meth:`frames_to_send`, bounded
 stops before the connection ended)               by the close timeout
 :meth:`~ConnectionMachine.connection_lost`,      nothing: the connection is over
@@ -45,9 +46,13 @@ What the machine owns:
   beyond, its stream marked lost), until the reply: stored then, in order and before any
   later frame, if it was accepted; dropped and counted if refused. Frames of any other
   stream are counted (:class:`FilterTally`, shared by a recorder's connections) and each
-  such stream is logged once; the parser stores none of them.
+  such stream is logged once; the parser stores none of them. Streams are added
+  (:meth:`~ConnectionMachine.add_streams`: pending, SUBSCRIBE, held as above) and removed
+  (:meth:`~ConnectionMachine.remove_streams`: unsubscribed in the set at once, so that no
+  later frame of theirs is stored, then UNSUBSCRIBE) while the connection lives.
 - **Its own records**: CONNECTED at the handshake, SUBSCRIBED and SUBSCRIBE_REFUSED with
-  each reply go to the sink at once, so they precede the market data they concern.
+  each reply, UNSUBSCRIBED when streams leave, go to the sink at once, so they precede (or
+  follow) the market data they concern.
 - **Modes**: ``LIVE`` appends; ``BUFFERING`` (a replacement during a rotation) keeps market
   data in a buffer until :meth:`go_live`; ``DETACHED`` (a replaced connection) drops it.
 - **Sending**: pongs and control messages, through one
@@ -178,13 +183,16 @@ class FilterTally:
     """Frames kept out of the queue for their stream, across a recorder's connections.
 
     Attributes:
-        unsubscribed: frames per stream nobody subscribed to (or refused), by name.
+        unsubscribed: frames per stream nobody subscribed to (or refused, or
+            unsubscribed), by name.
         held_dropped: frames held for a pending SUBSCRIBE and dropped: beyond the hold
             limit, or because the connection ended before the reply.
     """
 
     unsubscribed: dict[str, int] = field(default_factory=dict)
     held_dropped: int = 0
+    #: streams the recorder unsubscribed from (their late frames are expected: no warning)
+    left: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -247,6 +255,7 @@ class ConnectionMachine:
         self._by_index: dict[int, StreamId] = {}
         self._pending: set[int] = set()  # indexes of the streams waiting for a reply
         self._overflowed: set[int] = set()
+        self._leave_at_open: list[StreamId] = []  # removed from the URL's streams while connecting
         self._fragments: list[bytes] | None = None
         self._closing = _Closing()
         self._stall = StallWatch(self.settings.stall_timeout)
@@ -360,7 +369,11 @@ class ConnectionMachine:
         if self.to_subscribe:
             self._set_state(self.to_subscribe, SubscriptionState.PENDING)
             self.channel.subscribe(self.to_subscribe)
-        else:
+        if self._leave_at_open:
+            leave, self._leave_at_open = self._leave_at_open, []
+            self._set_state(leave, SubscriptionState.NONE)
+            self._unsubscribe(leave, now)
+        elif not self.to_subscribe:
             self._all_subscribed(now)
         self._send_due(now)
 
@@ -431,6 +444,63 @@ class ConnectionMachine:
         self._buffer = []
         self._held.clear()  # the replacement holds and stores its own
 
+    # -- inputs: the streams change ---------------------------------------------------
+    def add_streams(self, streams: Sequence[StreamId], now: float) -> list[StreamId]:
+        """Carries ``streams`` too (those it does not carry yet, which it returns): on an
+        open connection they are pending in the set and SUBSCRIBEd now (their frames held
+        until the reply, as the first SUBSCRIBE's); before the handshake they join the
+        SUBSCRIBE sent on open; on a closing or closed one, nothing (the shard's next
+        connection carries them)."""
+        if self.state in (State.CLOSING, State.CLOSED):
+            return []
+        carried = set(self.streams)
+        new = [s for s in dict.fromkeys(streams) if s not in carried]
+        if not new:
+            return []
+        self.to_subscribe += new
+        for stream in new:
+            self.tally.left.discard(stream.name)
+        if self.state is State.OPEN:
+            self._set_state(new, SubscriptionState.PENDING)
+            self.channel.subscribe(new)
+            self._send_due(now)
+        return new
+
+    def remove_streams(self, streams: Sequence[StreamId], now: float) -> list[StreamId]:
+        """Stops carrying ``streams`` (those it carried, which it returns): from now on
+        their frames are counted as unsubscribed, never stored (frames held for them too);
+        on an open connection the UNSUBSCRIBED record is written and UNSUBSCRIBE sent, so
+        the server stops sending them; before the handshake, those named in the URL are
+        unsubscribed on open."""
+        if self.state in (State.CLOSING, State.CLOSED):
+            return []
+        gone = set(streams)
+        left = [s for s in self.streams if s in gone]
+        if not left:
+            return []
+        if self.state is State.CONNECTING:
+            self._leave_at_open += [s for s in self.in_url if s in gone]
+        self.in_url = [s for s in self.in_url if s not in gone]
+        self.to_subscribe = [s for s in self.to_subscribe if s not in gone]
+        self.confirmed -= gone
+        self.refused = [r for r in self.refused if r.stream not in gone]
+        # Frames already in flight are expected, not news: counted without a warning.
+        self.tally.left.update(s.name for s in left)
+        if self.state is State.CONNECTING:
+            return left  # the SUBSCRIBE on open leaves them out; the URL's go at open
+        self._set_state(left, SubscriptionState.NONE)
+        self._unsubscribe(left, now)
+        if self._held:
+            self._release(now)  # what was held for them is counted as unsubscribed now
+        return left
+
+    def _unsubscribe(self, streams: Sequence[StreamId], now: float) -> None:
+        names = [s.name for s in streams]
+        self.sink.audit(Audit(ConnectionEvent.UNSUBSCRIBED, self.conn_id, len(names),
+                              ",".join(names)))
+        self.channel.unsubscribe(streams)
+        self._send_due(now)
+
     def _buffer_frame(self, frame: bytes, recv_ns: int) -> int:
         if frame[:9] == _ENVELOPE:
             self._buffer.append((frame, recv_ns))
@@ -489,9 +559,10 @@ class ConnectionMachine:
             seen = self.tally.unsubscribed
             if name not in seen:
                 seen[name] = 0
-                log.warning("connection %d: frames of %s, a stream not subscribed (or "
-                            "refused), are counted and not stored; logged once per stream",
-                            self.conn_id, name)
+                if name not in self.tally.left:
+                        log.warning("connection %d: frames of %s, a stream not subscribed (or "
+                                "refused), are counted and not stored; logged once per "
+                                "stream", self.conn_id, name)
             seen[name] += 1
         elif kind == _BUFFERED:
             self.last_data_at = now
@@ -568,18 +639,28 @@ class ConnectionMachine:
             return
         for event in self.channel.handle_reply(reply):
             if isinstance(event, control.Subscribed):
-                self.confirmed.update(event.streams)
-                self._set_state(event.streams, SubscriptionState.ACCEPTED)
-                self._audit_subscribed(event.streams)
-                self._release(now)
+                # A stream removed while its SUBSCRIBE was on its way stays unsubscribed.
+                carried = set(self.streams)
+                kept = [s for s in event.streams if s in carried]
+                if kept:
+                    self.confirmed.update(kept)
+                    self._set_state(kept, SubscriptionState.ACCEPTED)
+                    self._audit_subscribed(kept)
+                    self._release(now)
+                event = control.Subscribed(tuple(kept))
             elif isinstance(event, control.Refused):
+                if event.stream not in set(self.streams):
+                    continue  # removed meanwhile: its refusal changes nothing
                 self.refused.append(event)
                 self._set_state([event.stream], SubscriptionState.NONE)
                 self.sink.audit(Audit(ConnectionEvent.SUBSCRIBE_REFUSED, self.conn_id,
                                       event.code or 0, f"{event.stream.name}: {event.msg}"))
                 self._release(now)
             elif isinstance(event, control.Unsubscribed):
-                self._set_state(event.streams, SubscriptionState.NONE)
+                # A stream added again since (relisted) keeps the state its SUBSCRIBE gave.
+                carried = set(self.streams)
+                self._set_state([s for s in event.streams if s not in carried],
+                                SubscriptionState.NONE)
             elif isinstance(event, control.Split):
                 log.info("connection %d: SUBSCRIBE of %d streams refused (%s %s); retrying "
                          "in halves to find the refused ones", self.conn_id,

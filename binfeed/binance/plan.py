@@ -32,11 +32,19 @@ machine's.
   the replacement began (:meth:`health.Handover.frames_may_be_missing`), the streams are
   marked lost before the buffer reaches the parser (``go_live(now, lost)``).
 
-Every connection event is also a CONNECTION record: connected, subscribed and refused
-from the connection's machine (written at once, ahead of its market data), stalled, server
-shutdown, rotated and disconnected from here. Fatal conditions raise from the call that meets
-them: :class:`~binfeed.errors.EndpointError` (the endpoint refuses us in a way retrying
-cannot fix) and :class:`~binfeed.errors.SubscriptionError` (every stream refused).
+- the streams change (``--symbols all`` refreshed, :meth:`RecorderPlan.change_streams`):
+  removed streams leave their shard, and every connection of it that has not ended (the
+  live one, a rotation's replacement, one being opened) unsubscribes them; a shard left
+  without streams closes its connection and is done. Added streams fill the shards up to
+  ``streams_per_connection`` (subscribed on their connections at once, or at the next
+  connect of a shard that is down); the rest make new shards, for the supervisor to run.
+  Every message goes through each connection's one outgoing budget.
+
+Every connection event is also a CONNECTION record: connected, subscribed, refused and
+unsubscribed from the connection's machine (written at once, ahead of its market data),
+stalled, server shutdown, rotated and disconnected from here. Fatal conditions raise from
+the call that meets them: :class:`~binfeed.errors.EndpointError` (the endpoint refuses us
+in a way retrying cannot fix) and :class:`~binfeed.errors.SubscriptionError` (every stream refused).
 """
 
 from __future__ import annotations
@@ -129,6 +137,8 @@ class RecorderPlan:
         self.settings = config.connection_settings()
         self.stats = RecorderStats()
         self.streams = list(dict.fromkeys(config.streams))
+        #: streams recorded once and removed since (their records stay in the queue)
+        self.removed: list[StreamId] = []
         self.attempts = TokenBucket(config.connect_burst, config.connect_rate)
         most = self.attempts.most_in(BINANCE_ATTEMPT_WINDOW)
         if most > BINANCE_ATTEMPT_LIMIT:
@@ -142,6 +152,41 @@ class RecorderPlan:
                        for i, s in enumerate(shard(self.streams, config.streams_per_connection))]
         self._next_conn_id = 0
         self._records: list[Record] = []
+
+    def change_streams(self, added: Sequence[StreamId], removed: Sequence[StreamId],
+                       now: float) -> list[ShardPlan]:
+        """Records ``added`` streams too and ``removed`` ones no more (the symbol list
+        changed): see the module doc.
+
+        Returns:
+            the new shards (also in :attr:`shards`): the supervisor starts running them.
+        """
+        gone = set(removed) & set(self.streams)
+        if gone:
+            self.streams = [s for s in self.streams if s not in gone]
+            self.removed += [s for s in removed if s in gone and s not in self.removed]
+            for sh in self.shards:
+                sh.remove(gone, now)
+        current = set(self.streams)
+        new = [s for s in dict.fromkeys(added) if s not in current]
+        if not new:
+            return []
+        self.streams += new
+        self.removed = [s for s in self.removed if s not in set(new)]
+        per = self.config.streams_per_connection
+        for sh in self.shards:
+            room = per - len(sh.streams)
+            if room > 0 and not sh.done:
+                sh.add(new[:room], now)
+                new = new[room:]
+            if not new:
+                return []
+        first = max((sh.index for sh in self.shards), default=0) + 1
+        shards = [ShardPlan(self, first + i, group) for i, group in enumerate(shard(new, per))]
+        self.shards += shards
+        for sh in shards:
+            log.info("shard %d: new, for %d streams", sh.index, len(sh.streams))
+        return shards
 
     @property
     def connections(self) -> list[ConnectionMachine]:
@@ -223,6 +268,36 @@ class ShardPlan:
         self._shutdown_audited: int | None = None  # conn_id of the last SERVER_SHUTDOWN record
         self._done = False
 
+    @property
+    def done(self) -> bool:
+        """Nothing left to record on this shard (its task ends)."""
+        return self._done
+
+    @property
+    def _machines(self) -> list[ConnectionMachine]:
+        """Its connections that have not ended: live, replacement, being opened."""
+        return [m for m in (self.live, self.replacement, self._opening)
+                if m is not None and not m.ended]
+
+    # -- the streams change -----------------------------------------------------------
+    def add(self, streams: Sequence[StreamId], now: float) -> None:
+        """Carries ``streams`` too (new to the recorder): subscribed on its connections."""
+        self.streams += streams
+        for machine in self._machines:
+            machine.add_streams(streams, now)
+
+    def remove(self, gone: set[StreamId], now: float) -> None:
+        """Stops carrying the streams in ``gone``: unsubscribed on its connections; with
+        none left, :meth:`next_action` closes the shard."""
+        left = [s for s in self.streams if s in gone]
+        if not left:
+            return
+        self.streams = [s for s in self.streams if s not in gone]
+        for machine in self._machines:
+            machine.remove_streams(left, now)
+        log.info("shard %d: %d streams unsubscribed, %d left", self.index, len(left),
+                 len(self.streams))
+
     # -- the loop ---------------------------------------------------------------------
     def next_action(self, now: float) -> Action:
         """What the supervisor should do next for this shard."""
@@ -232,19 +307,16 @@ class ShardPlan:
             if self._done:
                 return Done()
             live = self.live
+            for machine in (live, self.replacement):
+                if machine is not None:
+                    self._events(machine)
+            if not self.streams:
+                return self._wind_down(now)
             if live is None:
                 if self._retry_at is not None and now < self._retry_at:
                     return Wait(self._retry_at)
                 self._retry_at = None
                 return self._open(now, live=True)
-            for machine in (live, self.replacement):
-                if machine is not None:
-                    self._events(machine)
-            if not self.streams:
-                self._done = True
-                live.close(Failure(FailureKind.CLOSED, 1000,
-                                   "every stream of this connection was refused"), now)
-                return Close(live, wait=True)
             action = self._watch(live, now)
             if action is not None:
                 return action
@@ -272,6 +344,26 @@ class ShardPlan:
         if live.shutdown_announced:
             until = min(until, self.next_rotation_try)
         return Wait(until)
+
+    def _wind_down(self, now: float) -> Action:
+        """No stream left (refused or removed): the replacement closes, then the live
+        connection (waited for), then the shard is done."""
+        new, live = self.replacement, self.live
+        if new is not None:
+            self.replacement, self.handover = None, None
+            new.detach()
+            if not new.ended:
+                new.close(Failure(FailureKind.CLOSED, 1000, "no stream left"), now)
+                return Close(new)
+        self._done = True
+        self.down_since = None  # nothing to be down for
+        if live is None or live.ended:
+            return Done()
+        live.close(Failure(FailureKind.CLOSED, 1000, "no stream left to record"), now,
+                   1000, "no stream left")
+        self.recorder._audit(ConnectionEvent.DISCONNECTED, live.conn_id, 1000,
+                             "no stream left to record")
+        return Close(live, wait=True)
 
     # -- connecting -------------------------------------------------------------------
     def _open(self, now: float, live: bool) -> Action:

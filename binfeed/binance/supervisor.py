@@ -3,7 +3,8 @@
 Layout of tasks (anyio structured concurrency; nothing outlives :meth:`Recorder.run`)::
 
     Recorder.run                      task group
-     +-- shard 1 .. n                 runs ShardPlan's actions (binfeed.binance.plan)
+     +-- shard 1 .. n                 runs ShardPlan's actions (binfeed.binance.plan);
+     |                                more start when change_streams() makes new shards
      |    +-- Connection.run          started with `await tg.start(conn.run)`
      |    +-- (replacement).run       during a rotation
      +-- queue maintenance            prefault the next segment, periodic fdatasync (threads)
@@ -24,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,6 +39,7 @@ from binfeed.binance.machine import ConnectionMachine
 from binfeed.binance.plan import RecorderPlan, RecorderStats, ShardPlan
 from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.sink import ConnectionSink, write_record
+from binfeed.binance.streams import StreamId
 from binfeed.binance.tls import client_context
 from binfeed.binance.transport import ConnectFailed
 from binfeed.errors import EndpointError, SubscriptionError
@@ -70,6 +72,9 @@ class Recorder:
         self.ingestor = ingestor
         self.plan = RecorderPlan(config, lambda: ConnectionSink(ingestor, writer))
         self.stats: RecorderStats = self.plan.stats
+        self._tg: anyio.abc.TaskGroup | None = None
+        #: per running shard: wake its loop and kick its connections (the plan changed it)
+        self._pokes: dict[int, Callable[[], None]] = {}
         # One context for every connection (made once: loading CAs takes milliseconds).
         context = client_context(config.ca_file) if config.endpoint.secure else None
         self._options = TransportOptions(open_timeout=config.open_timeout,
@@ -99,7 +104,30 @@ class Recorder:
             tg.start_soon(self._maintain_queue)
             for shard in plan.shards:
                 tg.start_soon(self._run_shard, shard)
-            task_status.started(self)
+            self._tg = tg
+            try:
+                task_status.started(self)
+                await anyio.sleep_forever()
+            finally:
+                self._tg = None
+
+    def change_streams(self, added: Sequence[StreamId], removed: Sequence[StreamId]) -> None:
+        """Records ``added`` streams too and ``removed`` ones no more, from now on
+        (:meth:`RecorderPlan.change_streams`): connections subscribe and unsubscribe within
+        their budget, emptied shards close, new shards start here.
+
+        Raises:
+            RuntimeError: the recorder is not running.
+        """
+        tg = self._tg
+        if tg is None:
+            raise RuntimeError("the recorder is not running: change its streams while "
+                               "Recorder.run is")
+        new = self._ask(lambda: self.plan.change_streams(added, removed, time.monotonic()))
+        for poke in list(self._pokes.values()):
+            poke()
+        for shard in new:
+            tg.start_soon(self._run_shard, shard)
 
     # -- shards -------------------------------------------------------------------------
     def _ask(self, call: Callable[[], T]) -> T:
@@ -117,34 +145,43 @@ class Recorder:
         def notify() -> None:
             wake.set()
 
-        async with anyio.create_task_group() as tg:
-            while True:
-                wake = anyio.Event()
-                action = self._ask(lambda: shard.next_action(time.monotonic()))
-                if isinstance(action, Open):
-                    machine = action.machine
-                    conn = Connection(machine, self.config.endpoint, self._options, notify)
-                    try:
-                        await tg.start(conn.run)
-                    except ConnectFailed as exc:
-                        self._ask(lambda m=machine, f=exc.failure: shard.open_failed(
-                            m, f, time.monotonic()))
-                        continue
-                    connections[machine.conn_id] = conn
-                    self._ask(lambda m=machine: shard.opened(m, time.monotonic()))
-                elif isinstance(action, Close):
-                    conn = connections[action.machine.conn_id]
-                    conn.kick()
-                    if action.wait:
-                        await conn.closed.wait()
-                elif isinstance(action, Wait):
-                    with anyio.move_on_after(max(0.0, action.until - time.monotonic())):
-                        await wake.wait()
-                elif isinstance(action, Done):
-                    break
-                for conn_id in [i for i, c in connections.items() if c.closed.is_set()]:
-                    del connections[conn_id]
-            tg.cancel_scope.cancel()
+        def poke() -> None:
+            for conn in connections.values():
+                conn.kick()
+            wake.set()
+
+        self._pokes[shard.index] = poke
+        try:
+            async with anyio.create_task_group() as tg:
+                while True:
+                    wake = anyio.Event()
+                    action = self._ask(lambda: shard.next_action(time.monotonic()))
+                    if isinstance(action, Open):
+                        machine = action.machine
+                        conn = Connection(machine, self.config.endpoint, self._options, notify)
+                        try:
+                            await tg.start(conn.run)
+                        except ConnectFailed as exc:
+                            self._ask(lambda m=machine, f=exc.failure: shard.open_failed(
+                                m, f, time.monotonic()))
+                            continue
+                        connections[machine.conn_id] = conn
+                        self._ask(lambda m=machine: shard.opened(m, time.monotonic()))
+                    elif isinstance(action, Close):
+                        conn = connections[action.machine.conn_id]
+                        conn.kick()
+                        if action.wait:
+                            await conn.closed.wait()
+                    elif isinstance(action, Wait):
+                        with anyio.move_on_after(max(0.0, action.until - time.monotonic())):
+                            await wake.wait()
+                    elif isinstance(action, Done):
+                        break
+                    for conn_id in [i for i, c in connections.items() if c.closed.is_set()]:
+                        del connections[conn_id]
+                tg.cancel_scope.cancel()
+        finally:
+            del self._pokes[shard.index]
         log.info("shard %d: no stream left to record", shard.index)
 
     # -- queue maintenance --------------------------------------------------------------

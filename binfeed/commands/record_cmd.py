@@ -29,7 +29,12 @@ from binfeed.commands.common import (
     sync_option,
 )
 from binfeed.commands.record_status import RecordingStatus, status_line, summary_lines
-from binfeed.commands.record_symbols import listed_symbols, symbol_choice, symbol_options
+from binfeed.commands.record_symbols import (
+    SymbolRefresh,
+    listed_symbols,
+    symbol_choice,
+    symbol_options,
+)
 from binfeed.commands.signals import Stop, stop_on_signals
 from binfeed.durability import SyncPolicy
 from binfeed.retention import RetentionPolicy, retention_task
@@ -170,12 +175,15 @@ def record(queue: Path, symbols: str | None, symbols_file: Path | None, quote: s
     except errors.ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     names = choice.symbols
+    refresh = None
     if names is None:
+        rest_context = client_context(ca_file)
         try:
-            names = anyio.run(listed_symbols, choice, client_context(ca_file))
+            names = anyio.run(listed_symbols, choice, rest_context)
         except (errors.EndpointError, errors.ConfigError) as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(EXIT_ENDPOINT)
+        refresh = SymbolRefresh(choice, names, kinds, rest_context)
     wanted = stream_ids(names, kinds)
     config = RecorderConfig(endpoint, wanted, streams_per_connection=streams_per_connection,
                             stall_timeout=stall_timeout, max_age=max_connection_age,
@@ -185,15 +193,17 @@ def record(queue: Path, symbols: str | None, symbols_file: Path | None, quote: s
     live = sys.stderr.isatty() if show_status is None else show_status
     code = run_record(queue, config, duration=duration, segment_slots=segment_slots,
                       live_status=live, out=sys.stdout, retain=retain,
-                      sync_on_seal=sync.on_seal)
+                      sync_on_seal=sync.on_seal, refresh=refresh)
     sys.exit(code)
 
 
 def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = None,
                segment_slots: int = 0, live_status: bool = False,
                out: IO[str] | None = None, status_interval: float = 1.0,
-               retain: RetentionPolicy | None = None, sync_on_seal: bool = False) -> int:
-    """Opens the queue, records until the duration ends or SIGINT/SIGTERM, seals.
+               retain: RetentionPolicy | None = None, sync_on_seal: bool = False,
+               refresh: SymbolRefresh | None = None) -> int:
+    """Opens the queue, records until the duration ends or SIGINT/SIGTERM, seals;
+    ``refresh`` (``--symbols all``) changes the streams while it records.
 
     Signals (:mod:`binfeed.commands.signals`): the first stops cleanly, those during the
     stop are ignored, a third within 5 s exits the process at once with status 130.
@@ -205,13 +215,13 @@ def run_record(queue: Path, config: RecorderConfig, *, duration: float | None = 
         return _run_record(queue, config, stop, duration=duration,
                            segment_slots=segment_slots, live_status=live_status, out=out,
                            status_interval=status_interval, retain=retain,
-                           sync_on_seal=sync_on_seal)
+                           sync_on_seal=sync_on_seal, refresh=refresh)
 
 
 def _run_record(queue: Path, config: RecorderConfig, stop: Stop, *, duration: float | None,
                 segment_slots: int, live_status: bool, out: IO[str] | None,
                 status_interval: float, retain: RetentionPolicy | None,
-                sync_on_seal: bool) -> int:
+                sync_on_seal: bool, refresh: SymbolRefresh | None) -> int:
     out = out or sys.stdout
     opened = contextlib.ExitStack()
     try:
@@ -229,7 +239,7 @@ def _run_record(queue: Path, config: RecorderConfig, stop: Stop, *, duration: fl
     code = EXIT_OK
     try:
         anyio.run(_record, recorder, status, stop, duration, live_status, status_interval,
-                  queue, retain)
+                  queue, retain, refresh)
     except BaseException as exc:  # sorted by _exit_code below; nothing is swallowed
         code = _exit_code(exc)
         if code == EXIT_INTERNAL:
@@ -252,7 +262,8 @@ def _run_record(queue: Path, config: RecorderConfig, stop: Stop, *, duration: fl
 
 async def _record(recorder: Recorder, status: RecordingStatus, stop: Stop,
                   duration: float | None, live_status: bool, status_interval: float,
-                  queue: Path, retain: RetentionPolicy | None) -> None:
+                  queue: Path, retain: RetentionPolicy | None,
+                  refresh: SymbolRefresh | None) -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(_stop_when_asked, stop, tg.cancel_scope)
         if retain is not None:
@@ -262,7 +273,10 @@ async def _record(recorder: Recorder, status: RecordingStatus, stop: Stop,
         else:
             tg.start_soon(status.track, status_interval)
         with anyio.move_on_after(duration if duration is not None else float("inf")):
-            await recorder.run()
+            async with anyio.create_task_group() as recording:
+                await recording.start(recorder.run)
+                if refresh is not None:
+                    recording.start_soon(refresh.run, recorder)
         tg.cancel_scope.cancel()
     if live_status:
         sys.stderr.write("\n")

@@ -216,17 +216,19 @@ class RecordingStatus:
         )
 
     def _streams(self, now: float) -> list[StreamStatus]:
-        """Every stream not refused: the parser's records and last receive time, and the
-        protocol core's silence verdict."""
+        """Every stream recorded and not refused: the parser's records and last receive
+        time, and the protocol core's silence verdict."""
         rec = self._recorder
         wall = time.time_ns()
         per: dict[str, tuple[int | None, float | None]] = {}
         for name, records, last_ns in rec.ingestor.stream_stats():
             per[name] = (records, None if not last_ns else max(0.0, (wall - last_ns) / 1e9))
         refused = set(rec.stats.refused)
-        wanted = [(s.name, *per.get(s.name, (None, None))) for s in rec.config.streams
+        wanted = [(s.name, *per.get(s.name, (None, None))) for s in rec.plan.streams
                   if s.name not in refused]
         last_seen = {name: None if age is None else now - age for name, _, age in wanted}
         silent = set(silent_streams(last_seen, self._t0, now, rec.config.silent_after))
+        # Streams unsubscribed since (delisted) keep their line if they recorded anything.
+        wanted += [(s.name, *per[s.name]) for s in rec.plan.removed if s.name in per]
         return [StreamStatus(name, records, age, name in silent)
                 for name, records, age in wanted]

@@ -10,7 +10,7 @@ next one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,13 +20,15 @@ import click
 
 from binfeed.binance import symbol_list
 from binfeed.binance.rest import DEFAULT_REST_URL, fetch_listing
-from binfeed.binance.streams import parse_symbols
+from binfeed.binance.streams import StreamKind, parse_symbols, stream_ids
 from binfeed.binance.symbol_list import ALL, Listing
 from binfeed.commands.params import PERIOD
 from binfeed.errors import ConfigError, EndpointError
 
 if TYPE_CHECKING:
     import ssl
+
+    from binfeed.binance.supervisor import Recorder
 
 log = logging.getLogger("binfeed.record")
 
@@ -161,3 +163,25 @@ async def refresh_symbols(choice: SymbolChoice, current: list[str],
                         len(change.removed), ", ".join(change.removed))
         apply(change)
         current[:] = listing.symbols
+
+
+@dataclass(frozen=True)
+class SymbolRefresh:
+    """``--symbols all``'s refresh of a running recorder: the listing read again every
+    ``choice.refresh_s``, its changes applied to the recorder's streams (each symbol's
+    ``kinds``)."""
+
+    choice: SymbolChoice
+    symbols: list[str]
+    kinds: Sequence[StreamKind]
+    ssl_context: ssl.SSLContext | None = None
+
+    async def run(self, recorder: Recorder) -> None:
+        """Refreshes until cancelled (start it once ``recorder.run`` is running)."""
+        kinds = self.kinds
+
+        def apply(change: symbol_list.Change) -> None:
+            recorder.change_streams(stream_ids(change.added, kinds),
+                                    stream_ids(change.removed, kinds))
+
+        await refresh_symbols(self.choice, list(self.symbols), self.ssl_context, apply)

@@ -345,6 +345,9 @@ typedef struct bf_segment_header {
 #define BF_CONN_ROTATED 5u
 #define BF_CONN_SERVER_SHUTDOWN 6u
 #define BF_CONN_STALLED 7u
+#define BF_CONN_UNSUBSCRIBED 8u  /* streams left the connection (UNSUBSCRIBE sent) */
+/* The highest event a writer accepts; readers take any value (newer writers may add). */
+#define BF_CONN_LAST BF_CONN_UNSUBSCRIBED
 
 #define BF_RECOVERY_TORN_TAIL 1u      /* slots after the last good one were cut (a crash) */
 #define BF_RECOVERY_DAMAGED 2u        /* damaged slots followed by good ones: the segment

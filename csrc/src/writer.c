@@ -493,7 +493,7 @@ static int normalize_slot(bf_writer *w, const bf_slot *in, bf_slot *out) {
     }
     case BF_REC_CONNECTION: {
         const bf_connection_event *c = &in->body.connection;
-        if (c->event < BF_CONN_CONNECTED || c->event > BF_CONN_STALLED)
+        if (c->event < BF_CONN_CONNECTED || c->event > BF_CONN_LAST)
             return failf(w, BF_EINVAL, "connection record has unknown event %u",
                          (unsigned)c->event);
         out->body.connection.event = c->event;

@@ -367,3 +367,131 @@ def test_rotation_with_the_real_parser_stores_each_frame_once(tmp_path: Path) ->
     with QueueReader(tmp_path / "q") as reader:
         stored = [r.update_id for r in reader.records() if hasattr(r, "update_id")]
     assert stored == [int(f.payload.split('"u":')[1].split(",")[0]) for f in frames]
+
+
+# -- the streams change (--symbols all refreshed) -------------------------------------
+
+
+def sent(machine: ConnectionMachine) -> list[tuple[str, list[str]]]:
+    """(method, stream names) of the control messages the machine sends now."""
+    out = []
+    for frame in machine.frames_to_send():
+        if isinstance(frame, SendText):
+            msg = json.loads(frame.text)
+            out.append((msg["method"], msg.get("params", [])))
+    return out
+
+
+def names(streams: list) -> list[str]:
+    return [s.name for s in streams]
+
+
+def test_added_streams_fill_the_shards_then_make_new_ones() -> None:
+    parser = FakeParser()
+    rec = plan(parser, ids("a1", "a2", "a3", "b1", "b2"), streams_per_connection=3)
+    first, second = rec.shards
+    m1, m2 = open_next(first, 0.0), open_next(second, 0.0)
+    sent(m1), sent(m2)
+    new = rec.change_streams(ids("b3", "c1", "c2", "c3", "d1", "a1"), [], 1.0)
+    assert names(first.streams) == ["a1@bookTicker", "a2@bookTicker", "a3@bookTicker"]
+    assert names(second.streams) == ["b1@bookTicker", "b2@bookTicker", "b3@bookTicker"]
+    assert sent(m1) == [] and sent(m2) == [("SUBSCRIBE", ["b3@bookTicker"])]
+    assert [names(s.streams) for s in new] == [
+        ["c1@bookTicker", "c2@bookTicker", "c3@bookTicker"], ["d1@bookTicker"]]
+    assert [s.index for s in new] == [3, 4] and rec.shards[2:] == new
+    assert isinstance(new[0].next_action(1.0), Open)  # the supervisor runs them
+    assert len(rec.streams) == 10  # a1 was there already
+
+
+def test_removed_streams_are_unsubscribed_and_an_emptied_shard_closes() -> None:
+    parser = FakeParser()
+    rec = plan(parser, ids("a1", "a2", "b1"), streams_per_connection=2)
+    first, second = rec.shards
+    m1, m2 = open_next(first, 0.0), open_next(second, 0.0)
+    rec.records_to_append()
+    assert rec.change_streams([], ids("a2", "b1", "zz"), 1.0) == []
+    assert sent(m1) == [("UNSUBSCRIBE", ["a2@bookTicker"])]
+    assert sent(m2) == [("UNSUBSCRIBE", ["b1@bookTicker"])]
+    assert [(a.event, a.conn_id, a.code, a.detail) for a in parser.audits[-2:]] == [
+        (ConnectionEvent.UNSUBSCRIBED, 1, 1, "a2@bookTicker"),
+        (ConnectionEvent.UNSUBSCRIBED, 2, 1, "b1@bookTicker")]
+    assert names(m1.streams) == ["a1@bookTicker"] and names(rec.removed) == [
+        "a2@bookTicker", "b1@bookTicker"]
+    assert isinstance(first.next_action(1.0), Wait)
+    assert second.next_action(1.0) == Close(m2, wait=True)
+    assert m2.failure is not None and "no stream left" in str(m2.failure)
+    assert audits(rec) == [(ConnectionEvent.DISCONNECTED, 2)]
+    m2.connection_lost(None, 1.1)
+    assert second.next_action(1.1) == Done() and second.done
+    # a shard that is done takes no new streams: they go to the one with room, or a new one
+    assert [names(s.streams) for s in rec.change_streams(ids("c1", "c2"), [], 2.0)] == [
+        ["c2@bookTicker"]]
+    assert names(first.streams) == ["a1@bookTicker", "c1@bookTicker"]
+
+
+def test_a_shard_that_is_down_takes_the_change_at_its_next_connect() -> None:
+    rec = plan(FakeParser(), ids("a1", "a2"), max_url_length=0, backoff_base=2.0,
+               backoff_cap=2.0)
+    (shard,) = rec.shards
+    live = open_next(shard, 0.0)
+    live.connection_lost(Failure(FailureKind.DROPPED, 1006), 1.0)
+    assert isinstance(shard.next_action(1.0), Wait)
+    rec.change_streams(ids("a3"), ids("a1"), 1.5)
+    nxt = open_next(shard, 5.0)
+    assert sent(nxt) == [("SUBSCRIBE", ["a2@bookTicker", "a3@bookTicker"])]
+
+
+def test_a_change_while_connecting_is_applied_when_the_connection_opens() -> None:
+    parser = FakeParser()
+    rec = plan(parser, ids("a1", "a2"))
+    (shard,) = rec.shards
+    action = shard.next_action(0.0)
+    assert isinstance(action, Open)
+    machine = action.machine  # the supervisor is connecting it: the URL names a1 and a2
+    rec.change_streams(ids("a3"), ids("a1"), 0.1)
+    machine.opened(0.2)
+    shard.opened(machine, 0.2)
+    assert sent(machine) == [("SUBSCRIBE", ["a3@bookTicker"]),
+                             ("UNSUBSCRIBE", ["a1@bookTicker"])]
+    assert names(machine.streams) == ["a2@bookTicker", "a3@bookTicker"]
+
+
+def test_a_change_during_a_rotation_reaches_both_connections() -> None:
+    parser = FakeParser()
+    rec, shard, old, new = rotate(parser, max_url_length=0)
+    sent(old), sent(new)
+    rec.change_streams(ids("ethusdt"), ids("btcusdt"), 10.2)
+    for machine in (old, new):
+        assert sent(machine) == [("UNSUBSCRIBE", ["btcusdt@bookTicker"]),
+                                 ("SUBSCRIBE", ["ethusdt@bookTicker"])]
+    assert names(shard.streams) == ["ethusdt@bookTicker"]
+    # emptied during the rotation: the replacement closes first, then the live one
+    rec.change_streams([], ids("ethusdt"), 10.3)
+    assert shard.next_action(10.3) == Close(new)
+    assert new.mode is Mode.DETACHED and shard.replacement is None
+    assert shard.next_action(10.3) == Close(old, wait=True)
+
+
+def test_a_large_change_keeps_within_each_connections_budget() -> None:
+    """Binance allows 5 messages a second per connection; the machine's budget is 3 control
+    messages in any 1.1 s (pacing.OutgoingBudget): a change of 200 streams in messages of
+    10 streams (20 SUBSCRIBEs) takes about 7 s on one connection."""
+    rec = plan(FakeParser(), ids("a0"), streams_per_connection=1024, params_per_message=10)
+    (shard,) = rec.shards
+    live = open_next(shard, 0.0)
+    sent(live)
+    symbols = [f"s{i}" for i in range(200)]
+    rec.change_streams(ids(*symbols), [], 1.0)
+    times, subscribed = [], []
+    now = 1.0
+    while now < 20.0:
+        live.tick(now)
+        for method, params in sent(live):
+            assert method == "SUBSCRIBE" and len(params) <= 10
+            times.append(now)
+            subscribed += params
+        now = round(now + 0.05, 2)
+    assert subscribed == names(ids(*symbols))
+    assert len(times) == 20
+    assert all(sum(1 for t in times if s <= t < s + 1.1) <= 3 for s in times)
+    assert times[-1] - times[0] > 6.0

@@ -183,6 +183,47 @@ def test_frames_before_a_refused_subscribe_are_never_stored(
     assert symbols_of(path) == set()
 
 
+def test_streams_added_and_removed_on_an_open_connection(
+        queue: tuple[Path, QueueWriter, Ingestor], caplog: pytest.LogCaptureFixture) -> None:
+    """After UNSUBSCRIBE no frame of the stream is stored (those still in flight are
+    counted, without a warning: they are expected); a stream added is pending, its frames
+    held until the reply, then stored in order."""
+    path, writer, ingestor = queue
+    tally = FilterTally()
+    c = Conn(ingestor, writer, 1, [BTC], [], tally)
+    btc, eth = wire(frames_of("btcusdt@bookTicker", 30)), wire(frames_of("ethusdt@bookTicker", 20))
+    c.feed(btc[:10], 1)
+    assert c.m.add_streams([ETH, BTC], 1.0) == [ETH]
+    (sub,) = [json.loads(f.text) for f in c.m.frames_to_send()]
+    assert (sub["method"], sub["params"]) == ("SUBSCRIBE", ["ethusdt@bookTicker"])
+    c.feed(eth[:5], 2)  # before the reply: held
+    assert c.m.counters.held == 5
+    c.feed([reply(sub["id"]), *eth[5:10]], 3)
+    with caplog.at_level(logging.WARNING, "binfeed.record"):
+        assert c.m.remove_streams([BTC], 4.0) == [BTC]
+        (unsub,) = [json.loads(f.text) for f in c.m.frames_to_send()]
+        assert (unsub["method"], unsub["params"]) == ("UNSUBSCRIBE", ["btcusdt@bookTicker"])
+        c.feed([*btc[10:20], *eth[10:]], 4)  # in flight before the server's reply
+        c.feed([reply(unsub["id"]), *btc[20:]], 5)
+    assert not [r for r in caplog.records if "not subscribed" in r.getMessage()]
+    assert c.m.counters.unsubscribed == 20 and tally.unsubscribed == {"btcusdt@bookTicker": 20}
+    assert c.m.streams == [ETH] and c.m.fully_subscribed
+    writer.sync()
+    items = queue_items(path)
+    seqs = {n: [json.loads(f.data)["data"]["u"] for f in fs] for n, fs in (("BTCUSDT", btc),
+                                                                            ("ETHUSDT", eth))}
+    stored = {sym: [r.update_id for r in items if isinstance(r, BookTicker) and r.symbol == sym]
+              for sym in seqs}
+    assert stored == {"BTCUSDT": seqs["BTCUSDT"][:10], "ETHUSDT": seqs["ETHUSDT"]}
+    kinds = [r.event if isinstance(r, Connection) else r.symbol for r in items
+             if isinstance(r, Connection | BookTicker)]
+    assert kinds == [ConnectionEvent.CONNECTED, ConnectionEvent.SUBSCRIBED, *["BTCUSDT"] * 10,
+                     ConnectionEvent.SUBSCRIBED, *["ETHUSDT"] * 10,
+                     ConnectionEvent.UNSUBSCRIBED, *["ETHUSDT"] * 10]
+    gone = [r for r in items if isinstance(r, Connection)][-1]
+    assert (gone.conn_id, gone.code, gone.detail) == (1, 1, "btcusdt@bookTicker")
+
+
 def test_the_hold_is_bounded_and_what_it_drops_is_marked(
         queue: tuple[Path, QueueWriter, Ingestor], caplog: pytest.LogCaptureFixture) -> None:
     path, writer, ingestor = queue

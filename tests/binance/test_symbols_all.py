@@ -13,9 +13,10 @@ from click.testing import CliRunner, Result
 from binfeed.binance.server import open_server
 from binfeed.binance.sources import list_source
 from binfeed.commands.record_cmd import record
+from binfeed.records import ConnectionEvent
 from tests.exchange_info import RestServer, exchange_info, rest_server, trading_symbols
 
-from .recorder_support import capture_frames
+from .recorder_support import capture_frames, read_queue
 
 pytestmark = pytest.mark.anyio
 
@@ -102,3 +103,43 @@ def test_symbol_option_mistakes_exit_2(tmp_path: Path) -> None:
         result = CliRunner().invoke(record, ["-q", str(tmp_path / "q"), *args])
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output, (args, result.output)
+
+
+@pytest.mark.slow
+async def test_refresh_subscribes_listed_and_unsubscribes_delisted_symbols(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Ten symbols on two connections of five; then one goes to BREAK and two are listed
+    (one of them UTF-8): the first connection takes the first new one in the room the
+    delisted one left, a third connection the other."""
+    full = exchange_info(12)
+    entries = full["symbols"]  # type: ignore[index]
+    before = dict(full, symbols=entries[:10])
+    after = dict(full, symbols=[dict(entries[0], status="BREAK"), *entries[1:]])
+    delisted, listed = trading_symbols(before)[0], trading_symbols(after)[-2:]
+    want = {f"{s}@bookTicker" for s in trading_symbols(after)}
+    queue = tmp_path / "q"
+    with rest_server(RestServer(before, next_info=after)) as rest:
+        async with open_server(list_source([]), speed=None) as server:
+            result = await invoke([
+                "-q", str(queue), "--symbols", "all", "--rest-url", rest.url,
+                "--symbols-refresh", "1s", "--streams-per-connection", "5",
+                "--url", server.url, "--duration", "4.5"])
+            connections = list(server.connections)
+    assert result.exit_code == 0, result.output
+    assert len(rest.requests) >= 3  # at start, then every second
+    subscribed = [set(c.subscriptions) for c in connections]
+    assert set().union(*subscribed) == want
+    assert sum(len(s) for s in subscribed) == len(want)  # each stream on one connection
+    assert len(connections) == 3 and all(len(s) <= 5 for s in subscribed)
+    assert subscribed[0] == {f"{s}@bookTicker" for s in trading_symbols(after)[:4]} | {
+        f"{listed[0]}@bookTicker"}
+    assert subscribed[2] == {f"{listed[1]}@bookTicker"}
+    for conn in connections:
+        assert conn.counted_per_second() <= 5, conn.client_messages
+    refreshes = [r.getMessage() for r in caplog.records if "symbol refresh" in r.getMessage()]
+    assert refreshes == [  # one change, logged once
+        f"symbol refresh: 2 new symbol(s), subscribing: {', '.join(listed)}",
+        f"symbol refresh: 1 symbol(s) no longer TRADING, unsubscribing: {delisted}"]
+    stored = read_queue(queue)
+    (gone,) = stored.events(ConnectionEvent.UNSUBSCRIBED)
+    assert (gone.conn_id, gone.code, gone.detail) == (1, 1, f"{delisted}@bookTicker")

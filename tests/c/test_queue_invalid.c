@@ -146,6 +146,7 @@ int main(int argc, char **argv) {
     REFUSED(bf_append_gap(w, 1, 42, BF_STREAM_TRADE, BF_GAP_DISCONNECTED, 1, 2), BF_ESYMBOL);
     REFUSED(bf_append_connection(w, 1, 0, 1, 0, "x"), BF_EINVAL);
     REFUSED(bf_append_connection(w, 1, 99, 1, 0, "x"), BF_EINVAL);
+    REFUSED(bf_append_connection(w, 1, BF_CONN_LAST + 1, 1, 0, "x"), BF_EINVAL);
 
     bf_slot s;
     memset(&s, 0, sizeof s);

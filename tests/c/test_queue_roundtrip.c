@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
     memset(longdetail, 'x', sizeof longdetail);
     longdetail[199] = '\0';
     CHECK_RC(bf_append_connection(w, 44, BF_CONN_DISCONNECTED, 3, 1006, longdetail), BF_OK);
-    CHECK_RC(bf_append_connection(w, 45, BF_CONN_CONNECTED, 4, 2, NULL), BF_OK);
+    CHECK_RC(bf_append_connection(w, 45, BF_CONN_LAST, 4, 2, NULL), BF_OK); /* the newest */
     /* negative zero, subnormal and huge values survive bit-exact */
     CHECK_RC(bf_append_book_ticker(w, 46, 1, 0, -0.0, 4.9e-324, 1.7976931348623157e308, 0.1, btc),
              BF_OK);
@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
           strlen(s->body.connection.detail) == 87 && s->body.connection.detail[0] == 'x');
     CHECK_RC(bfr_next(&r, &s), 1);
     CHECK(s->type == BF_REC_CONNECTION && s->body.connection.detail[0] == '\0' &&
-          s->body.connection.code == 2);
+          s->body.connection.code == 2 && s->body.connection.event == BF_CONN_UNSUBSCRIBED);
     CHECK_RC(bfr_next(&r, &s), 1);
     CHECK(s->type == BF_REC_BOOK_TICKER && signbit(s->body.book_ticker.bid_price) &&
           s->body.book_ticker.bid_price == 0.0 && s->body.book_ticker.bid_qty == 4.9e-324 &&
