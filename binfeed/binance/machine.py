@@ -74,14 +74,11 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
 from binfeed.binance import control
 from binfeed.binance.control import ControlChannel
-from binfeed.binance.endpoint import DEFAULT_PARAMS_PER_MESSAGE
 from binfeed.binance.events import (
     AllSubscribed,
     Audit,
@@ -95,7 +92,15 @@ from binfeed.binance.events import (
     ShutdownAnnounced,
     Stalled,
 )
-from binfeed.binance.health import DEFAULT_STALL_TIMEOUT, StallStep, StallWatch
+from binfeed.binance.health import StallStep, StallWatch
+from binfeed.binance.held import HeldFrames
+from binfeed.binance.machine_types import (
+    STORED_MAX,
+    ConnectionCounters,
+    ConnectionSettings,
+    FilterTally,
+    Sink,
+)
 from binfeed.binance.outgoing import Outgoing
 from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.streams import StreamId
@@ -106,41 +111,8 @@ from binfeed.subscriptions import SubscriptionState
 
 log = logging.getLogger("binfeed.record")
 
-#: Seconds a closing handshake may take before the transport is closed anyway.
-DEFAULT_CLOSE_TIMEOUT = 2.0
-
-#: Frames held for streams whose SUBSCRIBE waits for its reply, per connection, at most.
-#: Binance answers within milliseconds; this covers seconds of a busy connection's data.
-DEFAULT_HOLD_LIMIT = 65536
-
-
-class Sink(Protocol):
-    """Where one connection's frames and records go, in the order the machine decides
-    them (:class:`binfeed.binance.sink.ConnectionSink`: the C parser with the connection's
-    subscribed set, and the queue)."""
-
-    def ingest(self, frame: bytes, recv_ns: int) -> int:
-        """Parses one frame against the connection's set: a ``FrameKind`` or a parse
-        error (``Ingestor.ingest``'s results, plus UNSUBSCRIBED and PENDING)."""
-
-    def set_state(self, streams: Sequence[StreamId], state: SubscriptionState) -> list[int]:
-        """Sets the streams' state in the set; returns their indexes in it."""
-
-    @property
-    def subscription(self) -> int | None:
-        """The set's index of the last ingested frame's stream, None if not in it."""
-
-    def unsubscribed_stream(self) -> str:
-        """The name of the stream of the last UNSUBSCRIBED frame."""
-
-    def audit(self, record: Audit) -> None:
-        """Writes a CONNECTION record now."""
-
-    def stream_lost(self, stream: StreamId, reason: GapReason) -> None:
-        """The stream may have missed frames (its next record comes after a GAP)."""
-
-# Parser verdicts as plain ints (the hot path compares ints). Kinds 1 and 2 stored a record.
-_STORED_MAX = int(max(FrameKind.BOOK_TICKER, FrameKind.TRADE))
+# Parser verdicts as plain ints (the hot path compares ints).
+_STORED_MAX = STORED_MAX
 _DUPLICATE = int(FrameKind.DUPLICATE)
 _UNSTORED = int(FrameKind.UNSTORED)
 _CONTROL = int(FrameKind.CONTROL)
@@ -165,49 +137,6 @@ class Mode(enum.Enum):
     LIVE = "live"  # frames are appended; watched for stalls and overdue replies
     BUFFERING = "buffering"  # a replacement: market data waits for go_live()
     DETACHED = "detached"  # replaced: frames are dropped
-
-
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """Timeouts and limits of one connection."""
-
-    stall_timeout: float = DEFAULT_STALL_TIMEOUT
-    reply_timeout: float = control.DEFAULT_REPLY_TIMEOUT
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
-    params_per_message: int = DEFAULT_PARAMS_PER_MESSAGE
-    hold_limit: int = DEFAULT_HOLD_LIMIT
-
-
-@dataclass
-class FilterTally:
-    """Frames kept out of the queue for their stream, across a recorder's connections.
-
-    Attributes:
-        unsubscribed: frames per stream nobody subscribed to (or refused, or
-            unsubscribed), by name.
-        held_dropped: frames held for a pending SUBSCRIBE and dropped: beyond the hold
-            limit, or because the connection ended before the reply.
-    """
-
-    unsubscribed: dict[str, int] = field(default_factory=dict)
-    held_dropped: int = 0
-    #: streams the recorder unsubscribed from (their late frames are expected: no warning)
-    left: set[str] = field(default_factory=set)
-
-
-@dataclass
-class ConnectionCounters:
-    """Per-connection counters (rare events; market data is counted by the parser)."""
-
-    frames: int = 0
-    duplicates: int = 0
-    unstored: int = 0
-    unsubscribed: int = 0
-    held: int = 0  # frames held for a pending SUBSCRIBE (each counted once)
-    held_dropped: int = 0
-    malformed: int = 0
-    control_replies: int = 0
-    pings: int = 0  # the pongs sent are Outgoing.pongs
 
 
 @dataclass
@@ -250,11 +179,8 @@ class ConnectionMachine:
         self._sink = sink.ingest
         self._append = self._append_until_proven if live else self._buffer_frame
         self._buffer: list[tuple[bytes, int]] = []
-        # frames of pending streams: (frame, recv_ns, index of its stream in the sink's set)
-        self._held: deque[tuple[bytes, int, int]] = deque()
-        self._by_index: dict[int, StreamId] = {}
-        self._pending: set[int] = set()  # indexes of the streams waiting for a reply
-        self._overflowed: set[int] = set()
+        self.held = HeldFrames(conn_id, sink, self.counters, self.tally,
+                               self.settings.hold_limit)
         self._leave_at_open: list[StreamId] = []  # removed from the URL's streams while connecting
         self._fragments: list[bytes] | None = None
         self._closing = _Closing()
@@ -363,15 +289,15 @@ class ConnectionMachine:
                               f"{len(self.in_url)} streams in URL, {len(self.to_subscribe)} "
                               "by SUBSCRIBE"))
         self.confirmed.update(self.in_url)
-        self._set_state(self.in_url, SubscriptionState.ACCEPTED)
+        self.held.set_state(self.in_url, SubscriptionState.ACCEPTED)
         if self.in_url:
             self._audit_subscribed(self.in_url)
         if self.to_subscribe:
-            self._set_state(self.to_subscribe, SubscriptionState.PENDING)
+            self.held.set_state(self.to_subscribe, SubscriptionState.PENDING)
             self.channel.subscribe(self.to_subscribe)
         if self._leave_at_open:
             leave, self._leave_at_open = self._leave_at_open, []
-            self._set_state(leave, SubscriptionState.NONE)
+            self.held.set_state(leave, SubscriptionState.NONE)
             self._unsubscribe(leave, now)
         elif not self.to_subscribe:
             self._all_subscribed(now)
@@ -388,7 +314,7 @@ class ConnectionMachine:
         None when the glue closed it (because :attr:`transport_done`, or cancelled)."""
         if self.state is State.CLOSED:
             return
-        self._drop_held()
+        self.held.drop()
         received = self._closing.received
         if received is not None:
             self._fail(Failure(FailureKind.CLOSED, *received))
@@ -442,7 +368,7 @@ class ConnectionMachine:
         self.mode = Mode.DETACHED
         self._append = _drop
         self._buffer = []
-        self._held.clear()  # the replacement holds and stores its own
+        self.held.clear()  # the replacement holds and stores its own
 
     # -- inputs: the streams change ---------------------------------------------------
     def add_streams(self, streams: Sequence[StreamId], now: float) -> list[StreamId]:
@@ -461,7 +387,7 @@ class ConnectionMachine:
         for stream in new:
             self.tally.left.discard(stream.name)
         if self.state is State.OPEN:
-            self._set_state(new, SubscriptionState.PENDING)
+            self.held.set_state(new, SubscriptionState.PENDING)
             self.channel.subscribe(new)
             self._send_due(now)
         return new
@@ -488,9 +414,9 @@ class ConnectionMachine:
         self.tally.left.update(s.name for s in left)
         if self.state is State.CONNECTING:
             return left  # the SUBSCRIBE on open leaves them out; the URL's go at open
-        self._set_state(left, SubscriptionState.NONE)
+        self.held.set_state(left, SubscriptionState.NONE)
         self._unsubscribe(left, now)
-        if self._held:
+        if self.held:
             self._release(now)  # what was held for them is counted as unsubscribed now
         return left
 
@@ -552,7 +478,8 @@ class ConnectionMachine:
         """Every parser verdict but a stored record (rare)."""
         c = self.counters
         if kind == _PENDING:
-            self._hold(frame, recv_ns)
+            if self.mode is not Mode.DETACHED:
+                self.held.hold(frame, recv_ns, self.gap_reason)
         elif kind == _UNSUBSCRIBED:
             c.unsubscribed += 1
             name = self.sink.unsubscribed_stream()
@@ -644,7 +571,7 @@ class ConnectionMachine:
                 kept = [s for s in event.streams if s in carried]
                 if kept:
                     self.confirmed.update(kept)
-                    self._set_state(kept, SubscriptionState.ACCEPTED)
+                    self.held.set_state(kept, SubscriptionState.ACCEPTED)
                     self._audit_subscribed(kept)
                     self._release(now)
                 event = control.Subscribed(tuple(kept))
@@ -652,14 +579,14 @@ class ConnectionMachine:
                 if event.stream not in set(self.streams):
                     continue  # removed meanwhile: its refusal changes nothing
                 self.refused.append(event)
-                self._set_state([event.stream], SubscriptionState.NONE)
+                self.held.set_state([event.stream], SubscriptionState.NONE)
                 self.sink.audit(Audit(ConnectionEvent.SUBSCRIBE_REFUSED, self.conn_id,
                                       event.code or 0, f"{event.stream.name}: {event.msg}"))
                 self._release(now)
             elif isinstance(event, control.Unsubscribed):
                 # A stream added again since (relisted) keeps the state its SUBSCRIBE gave.
                 carried = set(self.streams)
-                self._set_state([s for s in event.streams if s not in carried],
+                self.held.set_state([s for s in event.streams if s not in carried],
                                 SubscriptionState.NONE)
             elif isinstance(event, control.Split):
                 log.info("connection %d: SUBSCRIBE of %d streams refused (%s %s); retrying "
@@ -674,63 +601,15 @@ class ConnectionMachine:
         self._send_due(now)
 
     # -- subscriptions ----------------------------------------------------------------
-    def _set_state(self, streams: Sequence[StreamId], state: SubscriptionState) -> None:
-        for stream, index in zip(streams, self.sink.set_state(streams, state), strict=True):
-            self._by_index[index] = stream
-            if state is SubscriptionState.PENDING:
-                self._pending.add(index)
-            else:
-                self._pending.discard(index)
+    def _release(self, now: float) -> None:
+        """Stores, in order, the held frames of streams no longer pending."""
+        for kind, frame, recv_ns in self.held.release():
+            self._parsed(kind, frame, recv_ns, now)
 
     def _audit_subscribed(self, streams: Sequence[StreamId]) -> None:
         names = [s.name for s in streams]
         self.sink.audit(Audit(ConnectionEvent.SUBSCRIBED, self.conn_id, len(names),
                               ",".join(names)))
-
-    def _hold(self, frame: bytes, recv_ns: int) -> None:
-        """Keeps a frame of a pending stream until its reply (bounded: the oldest goes)."""
-        index = self.sink.subscription
-        if index is None or self.mode is Mode.DETACHED:
-            return  # the sink said pending without a stream: nothing to hold it for
-        self.counters.held += 1
-        held = self._held
-        held.append((frame, recv_ns, index))
-        if len(held) > self.settings.hold_limit:
-            _, _, dropped = held.popleft()
-            self.counters.held_dropped += 1
-            self.tally.held_dropped += 1
-            if dropped not in self._overflowed:
-                # Its stored frames will start later than they could have: a stream with
-                # records already gets a GAP before its next one.
-                self._overflowed.add(dropped)
-                stream = self._by_index[dropped]
-                self.sink.stream_lost(stream, self.gap_reason)
-                log.warning("connection %d: more than %d frames held while SUBSCRIBE waits "
-                            "for its reply; dropping the oldest of %s (marked as a gap)",
-                            self.conn_id, self.settings.hold_limit, stream.name)
-
-    def _release(self, now: float) -> None:
-        """Ingests again, in order, the held frames of streams no longer pending."""
-        held, self._held = self._held, deque()
-        pending = self._pending
-        ingest = self._sink
-        for item in held:
-            frame, recv_ns, index = item
-            if index in pending:
-                self._held.append(item)
-                continue
-            kind = ingest(frame, recv_ns)
-            if not 0 < kind <= _STORED_MAX:
-                self._parsed(kind, frame, recv_ns, now)
-
-    def _drop_held(self) -> None:
-        n = len(self._held)
-        if n:
-            self._held.clear()
-            self.counters.held_dropped += n
-            self.tally.held_dropped += n
-            log.warning("connection %d: ended with %d frames held for a SUBSCRIBE never "
-                        "answered; they are dropped", self.conn_id, n)
 
     def _all_subscribed(self, now: float) -> None:
         self.subscribed_at = now

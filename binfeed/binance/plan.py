@@ -69,7 +69,8 @@ from binfeed.binance.events import (
     StreamLost,
     Wait,
 )
-from binfeed.binance.machine import ConnectionMachine, FilterTally, Sink, State
+from binfeed.binance.machine import ConnectionMachine, State
+from binfeed.binance.machine_types import FilterTally, Sink
 from binfeed.binance.pacing import BINANCE_ATTEMPT_LIMIT, BINANCE_ATTEMPT_WINDOW, TokenBucket
 from binfeed.binance.retry import Backoff, Failure, FailureKind, Verdict, classify
 from binfeed.binance.settings import RecorderConfig

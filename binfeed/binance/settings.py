@@ -24,7 +24,7 @@ from binfeed.binance.endpoint import (
     DEFAULT_STREAMS_PER_CONNECTION,
     Endpoint,
 )
-from binfeed.binance.machine import DEFAULT_CLOSE_TIMEOUT, ConnectionSettings
+from binfeed.binance.machine_types import DEFAULT_CLOSE_TIMEOUT, ConnectionSettings
 from binfeed.binance.streams import StreamId
 from binfeed.binance.timeunit import TimeUnit
 

@@ -1,7 +1,7 @@
 """Where the recorder's decisions land: one connection's frames and records, into the queue.
 
 :class:`ConnectionSink` is what a :class:`~binfeed.binance.machine.ConnectionMachine`
-writes through (its :class:`~binfeed.binance.machine.Sink`): the connection's frames go to
+writes through (its :class:`~binfeed.binance.machine_types.Sink`): the connection's frames go to
 the C parser with the connection's own subscribed set (:mod:`binfeed.subscriptions`), and
 the connection's CONNECTION records and lost streams go to the queue the moment the machine
 decides them, so that they sit before or after that connection's market data exactly as

@@ -20,7 +20,8 @@ from binfeed.binance.events import (
     Stalled,
 )
 from binfeed.binance.health import ABSENCE_SLACK
-from binfeed.binance.machine import ConnectionMachine, ConnectionSettings, Mode, State
+from binfeed.binance.machine import ConnectionMachine, Mode, State
+from binfeed.binance.machine_types import ConnectionSettings
 from binfeed.binance.pacing import (
     BINANCE_MESSAGE_LIMIT,
     DEFAULT_CONTROL_LIMIT,

@@ -19,7 +19,8 @@ import pytest
 
 from binfeed.binance.events import Opcode
 from binfeed.binance.faults import Fault
-from binfeed.binance.machine import ConnectionMachine, ConnectionSettings, FilterTally
+from binfeed.binance.machine import ConnectionMachine
+from binfeed.binance.machine_types import ConnectionSettings, FilterTally
 from binfeed.binance.server import open_server
 from binfeed.binance.sink import ConnectionSink
 from binfeed.binance.sources import SourceFrame, list_source
