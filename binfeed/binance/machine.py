@@ -72,7 +72,6 @@ What the machine owns:
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,7 +79,6 @@ from dataclasses import dataclass
 from binfeed.binance import control
 from binfeed.binance.control import ControlChannel
 from binfeed.binance.events import (
-    AllSubscribed,
     Audit,
     DataBuffered,
     Ended,
@@ -90,20 +88,23 @@ from binfeed.binance.events import (
     OutgoingFrame,
     SendClose,
     ShutdownAnnounced,
-    Stalled,
 )
-from binfeed.binance.health import StallStep, StallWatch
+from binfeed.binance.health import StallWatch
 from binfeed.binance.held import HeldFrames
 from binfeed.binance.machine_types import (
     STORED_MAX,
     ConnectionCounters,
     ConnectionSettings,
     FilterTally,
+    Mode,
     Sink,
+    State,
 )
 from binfeed.binance.outgoing import Outgoing
+from binfeed.binance.replies import ControlReplies
 from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.streams import StreamId
+from binfeed.binance.watchdogs import Watchdogs
 from binfeed.errors import ProtocolError
 from binfeed.ingest import FrameKind
 from binfeed.records import ConnectionEvent, GapReason
@@ -126,19 +127,6 @@ _ENVELOPE = b'{"stream"'
 _TEXT = Opcode.TEXT
 
 
-class State(enum.Enum):
-    CONNECTING = "connecting"  # before the handshake completed
-    OPEN = "open"
-    CLOSING = "closing"  # a close frame was sent or received; the transport is to close
-    CLOSED = "closed"  # the transport is closed (or never opened)
-
-
-class Mode(enum.Enum):
-    LIVE = "live"  # frames are appended; watched for stalls and overdue replies
-    BUFFERING = "buffering"  # a replacement: market data waits for go_live()
-    DETACHED = "detached"  # replaced: frames are dropped
-
-
 @dataclass
 class _Closing:
     since: float | None = None  # when our close frame was sent
@@ -146,7 +134,7 @@ class _Closing:
     done: bool = False  # the transport should be closed now
 
 
-class ConnectionMachine:
+class ConnectionMachine(ControlReplies, Watchdogs):
     """One combined-stream connection (see the module doc).
 
     Args:
@@ -557,117 +545,12 @@ class ConnectionMachine:
         self._closing.done = True
         self._attention = True
 
-    # -- control messages -------------------------------------------------------------
-    def _control_reply(self, frame: bytes, now: float) -> None:
-        reply = control.parse_reply(frame)
-        if reply is None:
-            log.warning("connection %d: unrecognised control message: %r", self.conn_id,
-                        frame[:200])
-            return
-        for event in self.channel.handle_reply(reply):
-            if isinstance(event, control.Subscribed):
-                # A stream removed while its SUBSCRIBE was on its way stays unsubscribed.
-                carried = set(self.streams)
-                kept = [s for s in event.streams if s in carried]
-                if kept:
-                    self.confirmed.update(kept)
-                    self.held.set_state(kept, SubscriptionState.ACCEPTED)
-                    self._audit_subscribed(kept)
-                    self._release(now)
-                event = control.Subscribed(tuple(kept))
-            elif isinstance(event, control.Refused):
-                if event.stream not in set(self.streams):
-                    continue  # removed meanwhile: its refusal changes nothing
-                self.refused.append(event)
-                self.held.set_state([event.stream], SubscriptionState.NONE)
-                self.sink.audit(Audit(ConnectionEvent.SUBSCRIBE_REFUSED, self.conn_id,
-                                      event.code or 0, f"{event.stream.name}: {event.msg}"))
-                self._release(now)
-            elif isinstance(event, control.Unsubscribed):
-                # A stream added again since (relisted) keeps the state its SUBSCRIBE gave.
-                carried = set(self.streams)
-                self.held.set_state([s for s in event.streams if s not in carried],
-                                SubscriptionState.NONE)
-            elif isinstance(event, control.Split):
-                log.info("connection %d: SUBSCRIBE of %d streams refused (%s %s); retrying "
-                         "in halves to find the refused ones", self.conn_id,
-                         len(event.streams), event.code, event.msg)
-            elif isinstance(event, control.Unmatched):
-                log.warning("connection %d: reply matches no request: %r", self.conn_id,
-                            event.reply)
-            self._event(event)
-        if self.subscribed_at is None and self.fully_subscribed:
-            self._all_subscribed(now)
-        self._send_due(now)
-
-    # -- subscriptions ----------------------------------------------------------------
-    def _release(self, now: float) -> None:
-        """Stores, in order, the held frames of streams no longer pending."""
-        for kind, frame, recv_ns in self.held.release():
-            self._parsed(kind, frame, recv_ns, now)
-
-    def _audit_subscribed(self, streams: Sequence[StreamId]) -> None:
-        names = [s.name for s in streams]
-        self.sink.audit(Audit(ConnectionEvent.SUBSCRIBED, self.conn_id, len(names),
-                              ",".join(names)))
-
-    def _all_subscribed(self, now: float) -> None:
-        self.subscribed_at = now
-        self._event(AllSubscribed(now))
-
     def _send_due(self, now: float) -> None:
         """Queues what the budget lets go now: the pong first, then control messages."""
         self._attention = True
         if self.state is not State.OPEN:
             return
         self._frames += self.outgoing.due(now)
-
-    # -- inputs: time -----------------------------------------------------------------
-    def tick(self, now: float) -> None:
-        """Time passed: sends what the budget now allows, and ends a live connection that
-        stalled or whose control reply is overdue, or a closing handshake that took too
-        long."""
-        if self.state is State.CLOSING:
-            since = self._closing.since
-            if since is not None and now - since >= self.settings.close_timeout:
-                self._closing.done = True
-            return
-        if self.state is not State.OPEN:
-            return
-        if self.mode is Mode.LIVE:
-            step = self._stall.check(self.last_rx, now)
-            if step is StallStep.PROBE:
-                self._probe = True  # judged by socket_checked(), nothing else before it
-                return
-            if step is StallStep.ABSENT:
-                log.warning("connection %d: its clock woke %.1f s late (the process was "
-                            "stopped, swapped out or its VM paused?); reading what arrived "
-                            "meanwhile before judging the connection", self.conn_id,
-                            self._stall.late)
-                self.channel.restart_timers(now)
-            overdue = self.channel.expired(now)
-            if overdue:
-                log.warning("connection %d: no reply to %s within %.0f s; reconnecting",
-                            self.conn_id, overdue[0].encode(), self.settings.reply_timeout)
-                self._end(Failure(FailureKind.CONTROL, None, "control reply overdue"))
-                return
-        self._send_due(now)
-
-    def socket_checked(self, unread: bool, now: float) -> None:
-        """After :attr:`stall_suspected`: whether the socket, read with a zero timeout,
-        held unread bytes (then the receive side reads them and the connection is kept),
-        or nothing (then the peer was silent for the stall timeout: the connection ends)."""
-        if not self._probe:
-            return
-        self._probe = False
-        if not self._stall.probed(unread, now):
-            self.tick(now)
-            return
-        silent, timeout = now - self.last_rx, self.settings.stall_timeout
-        log.warning("connection %d: no frame for %.1f s (stall timeout %.1f s); replacing it",
-                    self.conn_id, silent, timeout)
-        self._event(Stalled(silent))
-        self._end(Failure(FailureKind.STALLED, None, f"no frame for {silent:.1f} s"))
 
     # -- helpers ----------------------------------------------------------------------
     def _end(self, failure: Failure) -> None:

@@ -1,14 +1,15 @@
-"""What one connection's state machine is given and what it counts: its sink, its
+"""The vocabulary of one connection's state machine: its states and modes, its sink, its
 settings, its counters and the recorder-wide tally of frames kept out of the queue.
 
-:class:`~binfeed.binance.machine.ConnectionMachine` takes a :class:`Sink` and
-:class:`ConnectionSettings`, and keeps :class:`ConnectionCounters` and a
-:class:`FilterTally` (shared by a recorder's connections) up to date; the plan, the
-settings and the reports read them.
+:class:`~binfeed.binance.machine.ConnectionMachine` is in a :class:`State` and a
+:class:`Mode`, takes a :class:`Sink` and :class:`ConnectionSettings`, and keeps
+:class:`ConnectionCounters` and a :class:`FilterTally` (shared by a recorder's connections)
+up to date; the plan, the settings and the reports read them.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -33,6 +34,19 @@ DEFAULT_HOLD_LIMIT = 65536
 #: The parser's verdicts up to this one stored a record (kinds 1 and 2), as a plain int
 #: (the hot path compares ints).
 STORED_MAX = int(max(FrameKind.BOOK_TICKER, FrameKind.TRADE))
+
+
+class State(enum.Enum):
+    CONNECTING = "connecting"  # before the handshake completed
+    OPEN = "open"
+    CLOSING = "closing"  # a close frame was sent or received; the transport is to close
+    CLOSED = "closed"  # the transport is closed (or never opened)
+
+
+class Mode(enum.Enum):
+    LIVE = "live"  # frames are appended; watched for stalls and overdue replies
+    BUFFERING = "buffering"  # a replacement: market data waits for go_live()
+    DETACHED = "detached"  # replaced: frames are dropped
 
 
 class Sink(Protocol):
