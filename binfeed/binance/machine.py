@@ -41,10 +41,11 @@ What the machine owns:
   (:mod:`~binfeed.binance.control`), ``serverShutdown`` noted, malformed frames counted
   and logged. Fragmented messages are joined first.
 - **Subscriptions**: the machine keeps the sink's set in step with the control channel:
-  the URL's streams are accepted at the handshake, the others pending until their reply.
-  Frames of a pending stream are held, at most ``hold_limit`` (the oldest is dropped
-  beyond, its stream marked lost), until the reply: stored then, in order and before any
-  later frame, if it was accepted; dropped and counted if refused. Frames of any other
+  the URL's streams are accepted at the handshake, the others pending until their reply
+  (:mod:`~binfeed.binance.replies`). Frames of a pending stream are held
+  (:mod:`~binfeed.binance.held`), at most ``hold_limit`` (the oldest is dropped beyond,
+  its stream marked lost), until the reply: stored then, in order and before any later
+  frame, if it was accepted; dropped and counted if refused. Frames of any other
   stream are counted (:class:`FilterTally`, shared by a recorder's connections) and each
   such stream is logged once; the parser stores none of them. Streams are added
   (:meth:`~ConnectionMachine.add_streams`: pending, SUBSCRIBE, held as above) and removed
@@ -53,16 +54,17 @@ What the machine owns:
 - **Its own records**: CONNECTED at the handshake, SUBSCRIBED and SUBSCRIBE_REFUSED with
   each reply, UNSUBSCRIBED when streams leave, go to the sink at once, so they precede (or
   follow) the market data they concern.
-- **Modes**: ``LIVE`` appends; ``BUFFERING`` (a replacement during a rotation) keeps market
-  data in a buffer until :meth:`go_live`; ``DETACHED`` (a replaced connection) drops it.
+- **Modes** (:mod:`~binfeed.binance.rotation`): ``LIVE`` appends; ``BUFFERING`` (a
+  replacement during a rotation) keeps market data in a buffer until :meth:`go_live`;
+  ``DETACHED`` (a replaced connection) drops it.
 - **Sending**: pongs and control messages, through one
   :class:`~binfeed.binance.outgoing.Outgoing` (one budget: pongs first, at most 4
   messages per 1.1 s; Binance counts pongs as messages). The transport must not answer
   pings itself; a pong that cannot go yet answers the latest ping.
-- **Watchdogs** of a live connection: no frame for ``stall_timeout``
-  (:class:`health.StallWatch`: the peer's silence, never the recorder's own absence, and
-  never while the socket holds unread bytes) and a control reply overdue end it; a closing
-  handshake not answered within ``close_timeout`` is cut short.
+- **Watchdogs** of a live connection (:mod:`~binfeed.binance.watchdogs`): no frame for
+  ``stall_timeout`` (:class:`health.StallWatch`: the peer's silence, never the recorder's
+  own absence, and never while the socket holds unread bytes) and a control reply overdue
+  end it; a closing handshake not answered within ``close_timeout`` is cut short.
 - **Proof**: :attr:`proven_at` is when the connection, fully subscribed, stored its first
   market data: what ends the shard's failure streak (:class:`retry.Backoff`).
 - **Failures**: the first reason the connection ended wins (:class:`retry.Failure`); a
@@ -103,6 +105,7 @@ from binfeed.binance.machine_types import (
 from binfeed.binance.outgoing import Outgoing
 from binfeed.binance.replies import ControlReplies
 from binfeed.binance.retry import Failure, FailureKind
+from binfeed.binance.rotation import BUFFERED, Rotation
 from binfeed.binance.streams import StreamId
 from binfeed.binance.watchdogs import Watchdogs
 from binfeed.errors import ProtocolError
@@ -120,10 +123,7 @@ _CONTROL = int(FrameKind.CONTROL)
 _SERVER_SHUTDOWN = int(FrameKind.SERVER_SHUTDOWN)
 _UNSUBSCRIBED = int(FrameKind.UNSUBSCRIBED)
 _PENDING = int(FrameKind.PENDING)
-#: What a buffering machine's own append returns for market data it kept (not a C kind).
-_BUFFERED = 0
-#: Combined-stream market data starts so; anything else (replies, events) is handled at once.
-_ENVELOPE = b'{"stream"'
+_BUFFERED = BUFFERED  # a buffering machine's own verdict for market data it kept
 _TEXT = Opcode.TEXT
 
 
@@ -134,8 +134,12 @@ class _Closing:
     done: bool = False  # the transport should be closed now
 
 
-class ConnectionMachine(ControlReplies, Watchdogs):
-    """One combined-stream connection (see the module doc).
+class ConnectionMachine(ControlReplies, Rotation, Watchdogs):
+    """One combined-stream connection (see the module doc). Three of its jobs are parts it
+    inherits, each in its own module: :class:`~binfeed.binance.replies.ControlReplies`,
+    :class:`~binfeed.binance.rotation.Rotation`, :class:`~binfeed.binance.watchdogs.Watchdogs`;
+    the frames held for pending streams are its :attr:`held`
+    (:class:`~binfeed.binance.held.HeldFrames`).
 
     Args:
         conn_id: recorder-local number (CONNECTION records, logs).
@@ -331,33 +335,6 @@ class ConnectionMachine(ControlReplies, Watchdogs):
             self.state = State.CLOSING
         self._closing.done = True
 
-    # -- inputs: modes ----------------------------------------------------------------
-    def go_live(self, now: float, lost: GapReason | None = None) -> int:
-        """Feeds the buffered market data to the appender (the parser drops what the old
-        connection already stored) and appends directly from now on; returns the number of
-        frames fed. ``lost``: the old connection may have missed frames, so every stream is
-        marked lost first, and each GAP comes before the buffer's first record."""
-        if lost is not None:
-            for stream in self.streams:
-                self.sink.stream_lost(stream, lost)
-        buffered, self._buffer = self._buffer, []
-        self.mode = Mode.LIVE
-        sink = self._sink
-        self._append = sink if self.proven_at is not None else self._append_until_proven
-        for frame, recv_ns in buffered:
-            kind = sink(frame, recv_ns)
-            if not 0 < kind <= _STORED_MAX:
-                self._parsed(kind, frame, recv_ns, now)
-        return len(buffered)
-
-    def detach(self) -> None:
-        """Stops appending (a connection being replaced): what it still receives is
-        dropped; the replacement carries the same streams."""
-        self.mode = Mode.DETACHED
-        self._append = _drop
-        self._buffer = []
-        self.held.clear()  # the replacement holds and stores its own
-
     # -- inputs: the streams change ---------------------------------------------------
     def add_streams(self, streams: Sequence[StreamId], now: float) -> list[StreamId]:
         """Carries ``streams`` too (those it does not carry yet, which it returns): on an
@@ -414,23 +391,6 @@ class ConnectionMachine(ControlReplies, Watchdogs):
                               ",".join(names)))
         self.channel.unsubscribe(streams)
         self._send_due(now)
-
-    def _buffer_frame(self, frame: bytes, recv_ns: int) -> int:
-        if frame[:9] == _ENVELOPE:
-            self._buffer.append((frame, recv_ns))
-            if self.proven_at is None and self.subscribed_at is not None:
-                self.proven_at = self.last_rx
-            return _BUFFERED
-        return self._sink(frame, recv_ns)
-
-    def _append_until_proven(self, frame: bytes, recv_ns: int) -> int:
-        """The appender of a live connection until its proof; then the sink itself (from
-        the next read on), so that the hot path pays nothing for it."""
-        kind = self._sink(frame, recv_ns)
-        if 0 < kind <= _STORED_MAX and self.subscribed_at is not None:
-            self.proven_at = self.last_rx
-            self._append = self._sink
-        return kind
 
     # -- inputs: frames (the hot path) ------------------------------------------------
     def receive_frames(self, frames: Sequence[FrameLike], recv_ns: int, now: float) -> bool:
@@ -566,8 +526,3 @@ class ConnectionMachine(ControlReplies, Watchdogs):
     def _event(self, event: Event) -> None:
         self._events.append(event)
         self._attention = True
-
-
-def _drop(frame: bytes, recv_ns: int) -> int:
-    return _DUPLICATE
-

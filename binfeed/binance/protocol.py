@@ -23,6 +23,13 @@ without a network:
                                            rotation handover
 :mod:`~binfeed.binance.machine`            one connection's state machine: frames and
                                            ticks in, frames to send and events out
+:mod:`~binfeed.binance.machine_types`      the machine's states, modes, sink, settings,
+                                           counters
+:mod:`~binfeed.binance.held`               frames held while a SUBSCRIBE waits
+:mod:`~binfeed.binance.replies`            what control replies change (machine part)
+:mod:`~binfeed.binance.rotation`           buffer, go live, detach (machine part)
+:mod:`~binfeed.binance.watchdogs`          stall, overdue reply, close timeout
+                                           (machine part)
 :mod:`~binfeed.binance.plan`               connect, reconnect, rotate, cut over
 :mod:`~binfeed.binance.events`             frames, events, actions, records in between
 :mod:`~binfeed.binance.settings`           RecorderConfig and the defaults it gathers

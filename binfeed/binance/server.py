@@ -6,7 +6,8 @@ replies and errors, 1024 streams per connection, 5 incoming messages per second 
 1008, pings every ``ping_interval`` seconds) and serves frames from a pluggable source
 (:mod:`binfeed.binance.sources`: real captures; :mod:`binfeed.binance.queue_source`: a
 recorded queue). The playback clock is :mod:`binfeed.binance.playback`, fault injection
-:mod:`binfeed.binance.faults`; this module moves their decisions over the sockets.
+:mod:`binfeed.binance.faults`; this module listens and
+:mod:`binfeed.binance.server_connection` moves their decisions over each client's socket.
 
 Clock (``ServerConfig.clock``):
 
