@@ -127,17 +127,22 @@ void bf_py_slots_upgrade_v1(void *slots, uint64_t n, uint32_t slot_size) {
     }
 }
 
-/* bfr_open (wait_ns NULL) or bfr_open_wait into a heap-allocated reader. */
-static bfr_reader *reader_open(const char *dir, unsigned flags, const int64_t *wait_ns, int *rc,
-                               char *msg, size_t msglen) {
+/* A heap-allocated reader for one of the bfr_open* calls; NULL (and *rc, msg) when out of
+ * memory. */
+static bfr_reader *reader_alloc(const char *dir, int *rc, char *msg, size_t msglen) {
     bfr_reader *r = (bfr_reader *)malloc(sizeof *r);
     if (!r) {
         *rc = BF_ENOMEM;
         snprintf(msg, msglen, "out of memory opening a reader on %s", dir);
-        return NULL;
     }
-    *rc = wait_ns ? bfr_open_wait(r, dir, flags, *wait_ns) : bfr_open(r, dir, flags);
-    if (*rc != BF_OK) {
+    return r;
+}
+
+/* The reader r once its open returned rc: r itself, or NULL (freed, msg its reason). */
+static bfr_reader *reader_opened(bfr_reader *r, int status, int *rc, char *msg,
+                                 size_t msglen) {
+    *rc = status;
+    if (status != BF_OK) {
         snprintf(msg, msglen, "%s", r->error);
         free(r);
         return NULL;
@@ -147,12 +152,21 @@ static bfr_reader *reader_open(const char *dir, unsigned flags, const int64_t *w
 
 bfr_reader *bf_py_reader_open(const char *dir, unsigned flags, int *rc, char *msg,
                               size_t msglen) {
-    return reader_open(dir, flags, NULL, rc, msg, msglen);
+    bfr_reader *r = reader_alloc(dir, rc, msg, msglen);
+    return r ? reader_opened(r, bfr_open(r, dir, flags), rc, msg, msglen) : NULL;
 }
 
 bfr_reader *bf_py_reader_open_wait(const char *dir, unsigned flags, int64_t wait_ns, int *rc,
                                    char *msg, size_t msglen) {
-    return reader_open(dir, flags, &wait_ns, rc, msg, msglen);
+    bfr_reader *r = reader_alloc(dir, rc, msg, msglen);
+    return r ? reader_opened(r, bfr_open_wait(r, dir, flags, wait_ns), rc, msg, msglen) : NULL;
+}
+
+bfr_reader *bf_py_reader_open_at(const char *dir, uint64_t seq, uint64_t index, unsigned flags,
+                                 int *rc, char *msg, size_t msglen) {
+    bfr_reader *r = reader_alloc(dir, rc, msg, msglen);
+    return r ? reader_opened(r, bfr_open_at(r, dir, seq, index, flags), rc, msg, msglen)
+             : NULL;
 }
 
 int bf_py_reader_next_batch(bfr_reader *r, uint64_t max, uint64_t *seq, uint64_t *first,

@@ -72,6 +72,9 @@ bfr_reader *bf_py_reader_open(const char *dir, unsigned flags, int *rc, char *ms
  *  the GIL released, in slices, so that Python sees its signals between them). */
 bfr_reader *bf_py_reader_open_wait(const char *dir, unsigned flags, int64_t wait_ns, int *rc,
                                    char *msg, size_t msglen);
+/** The same through bfr_open_at: a reader from slot ``index`` of segment ``seq``. */
+bfr_reader *bf_py_reader_open_at(const char *dir, uint64_t seq, uint64_t index, unsigned flags,
+                                 int *rc, char *msg, size_t msglen);
 /** bfr_next_batch. */
 int bf_py_reader_next_batch(bfr_reader *r, uint64_t max, uint64_t *seq, uint64_t *first,
                             uint64_t *count);

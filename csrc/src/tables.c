@@ -1,26 +1,7 @@
 /* tables.c -- see tables.h. */
 #include "tables.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-bfr_reader *bf_py_reader_open_at(const char *dir, uint64_t seq, uint64_t index, unsigned flags,
-                                 int *rc, char *msg, size_t msglen) {
-    bfr_reader *r = (bfr_reader *)malloc(sizeof *r);
-    if (!r) {
-        *rc = BF_ENOMEM;
-        snprintf(msg, msglen, "out of memory opening a reader on %s", dir);
-        return NULL;
-    }
-    *rc = bfr_open_at(r, dir, seq, index, flags);
-    if (*rc != BF_OK) {
-        snprintf(msg, msglen, "%s", r->error);
-        free(r);
-        return NULL;
-    }
-    return r;
-}
 
 void bf_py_slots_time_span(const void *slots, uint64_t n, uint32_t slot_size, uint64_t types,
                            bfr_time_span *out) {

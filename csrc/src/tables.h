@@ -34,10 +34,6 @@ typedef struct bf_py_gather {
     uint64_t end_ns;
 } bf_py_gather;
 
-/** bfr_open_at, heap-allocated; on failure NULL, *rc the status and msg the reason. */
-bfr_reader *bf_py_reader_open_at(const char *dir, uint64_t seq, uint64_t index, unsigned flags,
-                                 int *rc, char *msg, size_t msglen);
-
 /** bf_slots_time_span and bf_slots_time_lower_bound on n slots of a mapped segment. */
 void bf_py_slots_time_span(const void *slots, uint64_t n, uint32_t slot_size, uint64_t types,
                            bfr_time_span *out);
