@@ -7,23 +7,15 @@
 #define BF_LIBFUZZER 1
 #include "../tests/c/test_fuzz_parser.c"
 
-/* The entry point keeps its queue in /tmp/binfeed-fuzz-XXXXXX: remove it at exit. */
+/* The entry point keeps its queues in /tmp/binfeed-fuzz-XXXXXX: remove them at exit. */
 static void fp_cleanup(void) {
-    if (lf_parser) bf_parser_free(lf_parser);
-    if (lf_writer) bf_writer_close(lf_writer);
-    lf_parser = NULL;
-    lf_writer = NULL;
-    if (!lf_dir[0]) return;
-    DIR *d = opendir(lf_dir);
-    struct dirent *e;
-    char path[600];
-    while (d && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || e->d_name[1] == '.')) continue;
-        snprintf(path, sizeof path, "%s/%s", lf_dir, e->d_name);
-        unlink(path);
+    lf_close();
+    const char *dirs[] = {lf_dir, lf_sub_dir};
+    for (size_t i = 0; i < 2; i++) {
+        if (!dirs[i][0]) continue;
+        lf_empty_dir(dirs[i]);
+        rmdir(dirs[i]);
     }
-    if (d) closedir(d);
-    rmdir(lf_dir);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

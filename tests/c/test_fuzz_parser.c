@@ -11,12 +11,19 @@
  *   3. a frame that is not stored (an error, a duplicate, a control or unstored message)
  *      writes nothing; a stored one writes its record (+ a GAP, + a new SYMBOL);
  *   4. every record read back passes its crc check and holds finite, non-negative prices
- *      and quantities and a defined symbol.
+ *      and quantities and a defined symbol;
+ *   5. a third parser ingests every input through bf_ingest_subscribed with a fixed set of
+ *      accepted, pending and unsubscribed streams: its result must be the plain parser's for
+ *      a stream the set accepts and for every frame that is not market data, PENDING or
+ *      UNSUBSCRIBED (writing nothing) for the others, as an independent reading of the set
+ *      says; at the end its queue must hold exactly the plain queue's records of the
+ *      accepted streams.
  * The harness (tests/c/test_c_programs.py) runs it under -Werror and ASan+UBSan.
  * BINFEED_FUZZ_ITERATIONS (default 1000000) and BINFEED_FUZZ_SECONDS (default 20) bound it;
  * BINFEED_FUZZ_SEED picks the random sequence (default fixed, so runs repeat).
  *
- * Built with -DBF_LIBFUZZER (clang -fsanitize=fuzzer), the same checks 1 and 3 run from
+ * Built with -DBF_LIBFUZZER (clang -fsanitize=fuzzer), the same checks 1, 3 and 5 (per
+ * input) run from
  * LLVMFuzzerTestOneInput on libFuzzer's inputs instead.
  */
 #include <dirent.h>
@@ -42,6 +49,21 @@ static locale_t c_locale;
 
 static long fast_utf8, fast_escaped; /* scanner answers with a non-ASCII / escaped symbol */
 
+/* yyjson's reference decode of a frame (in a static copy: msg->symbol points into it until
+ * the next call). BF_OK or the frame's error. */
+static int decode_reference(const char *data, size_t len, bf_msg *msg, char *err, size_t cap) {
+    static char copy[FUZZ_MAX_INPUT + YYJSON_PADDING_SIZE];
+    static char arena[FUZZ_MAX_INPUT * 16 + 4096];
+    if (len > FUZZ_MAX_INPUT) return BF_ETOOBIG;
+    memcpy(copy, data, len);
+    memset(copy + len, 0, YYJSON_PADDING_SIZE);
+    yyjson_alc alc;
+    yyjson_alc_pool_init(&alc, arena, sizeof arena);
+    yyjson_doc *doc = yyjson_read_opts(copy, len, YYJSON_READ_INSITU, &alc, NULL);
+    if (doc == NULL) return BF_EJSON;
+    return bf_frame_decode_json(yyjson_doc_get_root(doc), c_locale, msg, err, cap);
+}
+
 /* Check 1: the fast scanner agrees with yyjson whenever it answers. */
 static void check_decoders_agree(const char *data, size_t len) {
     bf_msg fast;
@@ -53,18 +75,10 @@ static void check_decoders_agree(const char *data, size_t len) {
             break;
         }
     if (fast.symbol >= scratch.buf && fast.symbol < scratch.buf + BF_FAST_SCRATCH) fast_escaped++;
-    static char copy[FUZZ_MAX_INPUT + YYJSON_PADDING_SIZE];
-    static char arena[FUZZ_MAX_INPUT * 16 + 4096];
     if (len > FUZZ_MAX_INPUT) return;
-    memcpy(copy, data, len);
-    memset(copy + len, 0, YYJSON_PADDING_SIZE);
-    yyjson_alc alc;
-    yyjson_alc_pool_init(&alc, arena, sizeof arena);
-    yyjson_doc *doc = yyjson_read_opts(copy, len, YYJSON_READ_INSITU, &alc, NULL);
     bf_msg ref;
     char err[256];
-    int rc = doc ? bf_frame_decode_json(yyjson_doc_get_root(doc), c_locale, &ref, err, sizeof err)
-                 : BF_EJSON;
+    int rc = decode_reference(data, len, &ref, err, sizeof err);
     int same = rc == BF_OK && fast.kind == ref.kind && fast.stream == ref.stream &&
                fast.seq == ref.seq && fast.timestamp_us == ref.timestamp_us &&
                fast.trade_ts_us == ref.trade_ts_us && fast.event_ts_us == ref.event_ts_us &&
@@ -79,7 +93,8 @@ static void check_decoders_agree(const char *data, size_t len) {
     }
 }
 
-static int known_result(int rc) {
+static int known_result(int rc, int subscribed) {
+    if (subscribed && (rc == BF_FRAME_UNSUBSCRIBED || rc == BF_FRAME_PENDING)) return 1;
     return (rc >= BF_FRAME_BOOK_TICKER && rc <= BF_FRAME_SERVER_SHUTDOWN) || rc == BF_EJSON ||
            rc == BF_EFIELD || rc == BF_ENUMBER || rc == BF_EUNKNOWN || rc == BF_ETOOBIG ||
            rc == BF_ESYMBOL;
@@ -91,16 +106,19 @@ static uint64_t written(const bf_writer *w) {
     return st.records_written;
 }
 
-/* Check 3 for one parser; returns the result. */
-static int ingest_checked(bf_parser *p, bf_writer *w, const char *data, size_t len,
-                          uint64_t recv) {
+/* Check 3 for one parser, through bf_ingest_subscribed when `subs` is not NULL; returns
+ * the result. */
+static int ingest_checked(bf_parser *p, bf_writer *w, bf_subs *subs, const char *data,
+                          size_t len, uint64_t recv, bf_ingest_info *info_out) {
     uint64_t before = written(w);
     bf_writer_stats st;
     bf_writer_get_stats(w, &st);
     uint64_t symbols_before = st.symbols;
     uint64_t segments_before = st.segments_created;
     bf_ingest_info info;
-    int rc = bf_ingest(p, data, len, recv, &info);
+    int rc = subs ? bf_ingest_subscribed(p, subs, data, len, recv, &info)
+                  : bf_ingest(p, data, len, recv, &info);
+    if (info_out) *info_out = info;
     uint64_t delta = written(w) - before;
     bf_writer_get_stats(w, &st);
     uint64_t want = 0;
@@ -108,7 +126,7 @@ static int ingest_checked(bf_parser *p, bf_writer *w, const char *data, size_t l
         want = 1 + info.gaps + (st.symbols - symbols_before);
     /* a roll during the call adds the new segment's SYMBOL records */
     int rolled = st.segments_created != segments_before;
-    if (!known_result(rc) || info.kind != rc || (rolled ? delta < want : delta != want)) {
+    if (!known_result(rc, subs != NULL) || info.kind != rc || (rolled ? delta < want : delta != want)) {
         fprintf(stderr, "ingest -> %d (%s): wrote %llu records, want %llu; frame: %.*s\n", rc,
                 bf_parser_error(p), (unsigned long long)delta, (unsigned long long)want, (int)len,
                 data);
@@ -116,6 +134,99 @@ static int ingest_checked(bf_parser *p, bf_writer *w, const char *data, size_t l
         if (bf_test_failures > 20) abort();
     }
     return rc;
+}
+
+/* ------------------------------------------------------------ check 5: subscriptions */
+
+/* The fixed set of check 5: streams of the seeds' symbols in each state, one named in lower
+ * case (the set matches ASCII letters in any case) and one subscribed then dropped. */
+typedef struct {
+    const char *symbol;
+    uint32_t stream;
+    uint32_t state;
+} sub_entry;
+
+static const sub_entry SUBS[] = {
+    {"btcusdt", BF_STREAM_BOOK_TICKER, BF_SUB_ACCEPTED},
+    {"BTCUSDT", BF_STREAM_TRADE, BF_SUB_ACCEPTED},
+    {"ETHUSDT", BF_STREAM_BOOK_TICKER, BF_SUB_PENDING},
+    {"ETHUSDT", BF_STREAM_TRADE, BF_SUB_NONE},
+    {"NKNUSDT", BF_STREAM_BOOK_TICKER, BF_SUB_ACCEPTED},
+    {"\xe5\xb8\x81\xe5\xae\x89\xe4\xba\xba\xe7\x94\x9fUSDT", BF_STREAM_BOOK_TICKER, BF_SUB_ACCEPTED},
+    {"\xf0\x9f\x98\x80USDT", BF_STREAM_TRADE, BF_SUB_PENDING},
+};
+#define N_SUBS (sizeof SUBS / sizeof SUBS[0])
+
+static bf_subs *subs_make(void) {
+    bf_subs *s;
+    if (bf_subs_new(&s) != BF_OK) abort();
+    for (size_t i = 0; i < N_SUBS; i++) {
+        uint32_t first = SUBS[i].state == BF_SUB_NONE ? BF_SUB_ACCEPTED : SUBS[i].state;
+        int a = bf_subs_set(s, SUBS[i].symbol, strlen(SUBS[i].symbol), SUBS[i].stream, first);
+        int b = bf_subs_set(s, SUBS[i].symbol, strlen(SUBS[i].symbol), SUBS[i].stream,
+                            SUBS[i].state);
+        if (a != (int)i || b != (int)i) abort(); /* indices follow the order of first setting */
+    }
+    return s;
+}
+
+static int ascii_same(const char *a, size_t alen, const char *b, size_t blen) {
+    if (alen != blen) return 0;
+    for (size_t i = 0; i < alen; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'a' && x <= 'z') x = (char)(x - 'a' + 'A');
+        if (y >= 'a' && y <= 'z') y = (char)(y - 'a' + 'A');
+        if (x != y) return 0;
+    }
+    return 1;
+}
+
+/* The set's entry of (symbol, stream), read from SUBS without bf_subs: index + 1, 0 if none. */
+static uint32_t sub_index(const char *symbol, size_t len, uint32_t stream) {
+    for (size_t i = 0; i < N_SUBS; i++)
+        if (SUBS[i].stream == stream &&
+            ascii_same(SUBS[i].symbol, strlen(SUBS[i].symbol), symbol, len))
+            return (uint32_t)i + 1;
+    return 0;
+}
+
+static long subs_results[3]; /* check 5 saw: stored, pending, unsubscribed market data */
+
+/* Check 5 for one input: `plain` is bf_ingest's result on it, `got` and `info` those of
+ * bf_ingest_subscribed. */
+static void check_subscribed(const char *data, size_t len, int plain, int got,
+                             const bf_ingest_info *info) {
+    int want = plain;
+    uint32_t index = 0;
+    if (plain == BF_FRAME_UNSTORED) {
+        want = BF_FRAME_UNSUBSCRIBED;
+    } else if (plain == BF_FRAME_BOOK_TICKER || plain == BF_FRAME_TRADE ||
+               plain == BF_FRAME_DUPLICATE) {
+        bf_msg msg;
+        char err[256];
+        if (decode_reference(data, len, &msg, err, sizeof err) != BF_OK) {
+            want = -1000; /* the plain parser stored what yyjson refuses: report it */
+        } else {
+            index = sub_index(msg.symbol, msg.symbol_len, msg.stream);
+            uint32_t state = index ? SUBS[index - 1].state : BF_SUB_NONE;
+            want = state == BF_SUB_ACCEPTED ? plain
+                   : state == BF_SUB_PENDING ? BF_FRAME_PENDING
+                                             : BF_FRAME_UNSUBSCRIBED;
+            subs_results[state == BF_SUB_ACCEPTED ? 0 : state == BF_SUB_PENDING ? 1 : 2]++;
+        }
+    }
+    int index_ok = plain == BF_FRAME_BOOK_TICKER || plain == BF_FRAME_TRADE ||
+                           plain == BF_FRAME_DUPLICATE
+                       ? info->subscription == index
+                       : 1;
+    if (got != want || !index_ok) {
+        fprintf(stderr,
+                "subscribed parser -> %d (subscription %u), want %d (subscription %u; plain "
+                "parser %d) on: %.*s\n",
+                got, info->subscription, want, index, plain, (int)len, data);
+        bf_test_failures++;
+        if (bf_test_failures > 20) abort();
+    }
 }
 
 #ifndef BF_LIBFUZZER
@@ -164,6 +275,63 @@ static uint64_t check_queue(const char *dir, uint64_t *count) {
     if (rc < 0) {
         fprintf(stderr, "%s: %s\n", dir, r.error);
         bf_test_failures++;
+    }
+    bfr_close(&r);
+    *count = n;
+    return hash;
+}
+
+/* Check 5 over whole queues: a hash of the market records (BOOK_TICKER, TRADE, GAP) by
+ * symbol name rather than id, of every stream or only of those SUBS accepts. */
+static uint64_t market_hash(const char *dir, int accepted_only, uint64_t *count) {
+    bfr_reader r;
+    uint64_t hash = 1469598103934665603ull, n = 0;
+    *count = 0;
+    if (bfr_open(&r, dir, BFR_FROM_START | BFR_VERIFY_CRC) != BF_OK) {
+        fprintf(stderr, "bfr_open %s: %s\n", dir, r.error);
+        bf_test_failures++;
+        return 0;
+    }
+    const bf_slot *s;
+    while (bfr_next(&r, &s) == 1) {
+        uint64_t fields[6] = {s->type, s->seq, 0, 0, 0, 0}, symbol_id;
+        uint32_t stream;
+        if (s->type == BF_REC_BOOK_TICKER) {
+            const bf_book_ticker *b = &s->body.book_ticker;
+            symbol_id = b->symbol_id;
+            stream = BF_STREAM_BOOK_TICKER;
+            fields[2] = b->timestamp;
+            memcpy(&fields[3], &b->bid_price, 8);
+            memcpy(&fields[4], &b->ask_price, 8);
+            memcpy(&fields[5], &b->ask_qty, 8);
+        } else if (s->type == BF_REC_TRADE) {
+            const bf_trade *t = &s->body.trade;
+            symbol_id = t->symbol_id;
+            stream = BF_STREAM_TRADE;
+            memcpy(&fields[2], &t->price, 8);
+            memcpy(&fields[3], &t->qty, 8);
+            fields[4] = t->trade_ts_us ^ (t->event_ts_us << 1);
+            fields[5] = t->flags;
+        } else if (s->type == BF_REC_GAP) {
+            const bf_gap *g = &s->body.gap;
+            symbol_id = g->symbol_id;
+            stream = g->stream;
+            fields[2] = g->reason;
+            fields[3] = g->last_seq;
+            fields[4] = g->next_seq;
+        } else {
+            continue;
+        }
+        const char *name = bfr_symbol(&r, symbol_id);
+        size_t name_len = name ? strlen(name) : 0;
+        if (accepted_only) {
+            uint32_t i = name ? sub_index(name, name_len, stream) : 0;
+            if (i == 0 || SUBS[i - 1].state != BF_SUB_ACCEPTED) continue;
+        }
+        const unsigned char *b = (const unsigned char *)fields;
+        for (size_t i = 0; i < sizeof fields; i++) hash = (hash ^ b[i]) * 1099511628211ull;
+        for (size_t i = 0; i < name_len; i++) hash = (hash ^ (unsigned char)name[i]) * 1099511628211ull;
+        n++;
     }
     bfr_close(&r);
     *count = n;
@@ -411,23 +579,27 @@ int main(int argc, char **argv) {
     size_t *lens;
     size_t n_seeds = load_seeds(&seeds, &lens);
 
-    char dir_fast[1024], dir_slow[1024], err[512];
+    char dir_fast[1024], dir_slow[1024], dir_subs[1024], err[512];
     snprintf(dir_fast, sizeof dir_fast, "%s/fuzz-fast", scratch);
     snprintf(dir_slow, sizeof dir_slow, "%s/fuzz-json", scratch);
+    snprintf(dir_subs, sizeof dir_subs, "%s/fuzz-subscribed", scratch);
     bf_writer_opts opts;
     memset(&opts, 0, sizeof opts);
     opts.segment_slots = 1u << 14; /* several rolls per run */
-    bf_writer *wf, *ws;
+    bf_writer *wf, *ws, *wsub;
     if (bf_writer_open(dir_fast, &opts, &wf, err, sizeof err) != BF_OK ||
-        bf_writer_open(dir_slow, &opts, &ws, err, sizeof err) != BF_OK) {
+        bf_writer_open(dir_slow, &opts, &ws, err, sizeof err) != BF_OK ||
+        bf_writer_open(dir_subs, &opts, &wsub, err, sizeof err) != BF_OK) {
         fprintf(stderr, "writer: %s\n", err);
         return 2;
     }
     bf_parser_opts popts = {.max_frame = 2048}; /* some mutated frames exceed it: BF_ETOOBIG */
-    bf_parser *pf, *ps;
-    if (bf_parser_new(wf, &popts, &pf) != BF_OK || bf_parser_new(ws, &popts, &ps) != BF_OK)
+    bf_parser *pf, *ps, *psub;
+    if (bf_parser_new(wf, &popts, &pf) != BF_OK || bf_parser_new(ws, &popts, &ps) != BF_OK ||
+        bf_parser_new(wsub, &popts, &psub) != BF_OK)
         return 2;
     bf_parser_set_fast_path(ps, 0);
+    bf_subs *subs = subs_make();
 
     static char input[FUZZ_MAX_INPUT];
     double start = seconds_now();
@@ -437,8 +609,11 @@ int main(int argc, char **argv) {
         if (done % 1024 == 0 && seconds_now() - start > budget) break;
         size_t len = mutate((const char *const *)seeds, lens, n_seeds, input);
         check_decoders_agree(input, len);
-        int a = ingest_checked(pf, wf, input, len, (uint64_t)done);
-        int b = ingest_checked(ps, ws, input, len, (uint64_t)done);
+        int a = ingest_checked(pf, wf, NULL, input, len, (uint64_t)done, NULL);
+        int b = ingest_checked(ps, ws, NULL, input, len, (uint64_t)done, NULL);
+        bf_ingest_info sub_info;
+        int c = ingest_checked(psub, wsub, subs, input, len, (uint64_t)done, &sub_info);
+        check_subscribed(input, len, a, c, &sub_info);
         if (a != b) {
             fprintf(stderr, "fast-path parser %d, yyjson parser %d on: %.*s\n", a, b, (int)len,
                     input);
@@ -450,20 +625,31 @@ int main(int argc, char **argv) {
     }
     bf_parser_free(pf);
     bf_parser_free(ps);
+    bf_parser_free(psub);
+    bf_subs_free(subs);
     bf_writer_close(wf);
     bf_writer_close(ws);
-    uint64_t nf, ns;
+    bf_writer_close(wsub);
+    uint64_t nf, ns, nsub, na, nsub_market;
     uint64_t hf = check_queue(dir_fast, &nf), hs = check_queue(dir_slow, &ns);
     CHECK(nf == ns && hf == hs);
+    check_queue(dir_subs, &nsub);
+    uint64_t ha = market_hash(dir_fast, 1, &na), hsub = market_hash(dir_subs, 0, &nsub_market);
+    CHECK(na == nsub_market && ha == hsub);
     printf("fuzz: %ld inputs in %.1f s: book %ld, trade %ld, duplicate %ld, unstored %ld, "
            "control %ld, shutdown %ld, errors %ld; %llu records\n",
            done, seconds_now() - start, kinds[1], kinds[2], kinds[3], kinds[4], kinds[5],
            kinds[6], errors, (unsigned long long)nf);
+    printf("fuzz: subscribed parser: %ld accepted, %ld pending, %ld unsubscribed market data; "
+           "%llu of the plain queue's market records were its accepted streams', %llu stored\n",
+           subs_results[0], subs_results[1], subs_results[2], (unsigned long long)na,
+           (unsigned long long)nsub_market);
     printf("fuzz: the scanner decoded %ld frames with a UTF-8 symbol, %ld with an escaped one\n",
            fast_utf8, fast_escaped);
     /* a fuzzer that never stores or never fails is not exploring */
     CHECK(kinds[1] > 0 && kinds[2] > 0 && kinds[3] > 0 && errors > 0);
     CHECK(fast_utf8 > 0 && fast_escaped > 0);
+    CHECK(subs_results[0] > 0 && subs_results[1] > 0 && subs_results[2] > 0 && na > 0);
     CHECK(done >= 1000);
     for (size_t i = 0; i < n_seeds; i++) free(seeds[i]);
     free(seeds);
@@ -474,45 +660,71 @@ int main(int argc, char **argv) {
 
 #else /* BF_LIBFUZZER: clang -fsanitize=fuzzer */
 
-static bf_writer *lf_writer;
-static bf_parser *lf_parser;
-static char lf_dir[256];
+/* Two queues, each in a directory of its own under /tmp: the plain parser's and the
+ * subscribed parser's (check 5). */
+static bf_writer *lf_writer, *lf_sub_writer;
+static bf_parser *lf_parser, *lf_sub_parser;
+static bf_subs *lf_subs;
+static char lf_dir[64], lf_sub_dir[64];
 static long lf_runs;
 
-static void lf_reset(void) {
+/* Removes the files of `dir` (a queue's segments and lock). */
+static void lf_empty_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || e->d_name[1] == '.')) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if (d) closedir(d);
+}
+
+static void lf_close(void) {
     if (lf_parser) bf_parser_free(lf_parser);
+    if (lf_sub_parser) bf_parser_free(lf_sub_parser);
     if (lf_writer) bf_writer_close(lf_writer);
-    lf_parser = NULL;
-    lf_writer = NULL;
-    if (lf_dir[0]) { /* start over with an empty queue, so that the disk does not fill */
-        DIR *d = opendir(lf_dir);
-        struct dirent *e;
-        char path[512];
-        while (d && (e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || e->d_name[1] == '.')) continue;
-            snprintf(path, sizeof path, "%s/%s", lf_dir, e->d_name);
-            unlink(path);
-        }
-        if (d) closedir(d);
+    if (lf_sub_writer) bf_writer_close(lf_sub_writer);
+    bf_subs_free(lf_subs);
+    lf_parser = lf_sub_parser = NULL;
+    lf_writer = lf_sub_writer = NULL;
+    lf_subs = NULL;
+}
+
+static void lf_open(char *dir, bf_writer **w, bf_parser **p) {
+    if (dir[0]) { /* start over with an empty queue, so that the disk does not fill */
+        lf_empty_dir(dir);
     } else {
-        snprintf(lf_dir, sizeof lf_dir, "/tmp/binfeed-fuzz-XXXXXX");
-        if (mkdtemp(lf_dir) == NULL) abort();
+        snprintf(dir, 64, "/tmp/binfeed-fuzz-XXXXXX");
+        if (mkdtemp(dir) == NULL) abort();
     }
     char err[512];
     bf_writer_opts opts;
     memset(&opts, 0, sizeof opts);
     opts.segment_slots = 1u << 14;
-    if (bf_writer_open(lf_dir, &opts, &lf_writer, err, sizeof err) != BF_OK) abort();
+    if (bf_writer_open(dir, &opts, w, err, sizeof err) != BF_OK) abort();
     bf_parser_opts popts = {.max_frame = FUZZ_MAX_INPUT};
-    if (bf_parser_new(lf_writer, &popts, &lf_parser) != BF_OK) abort();
+    if (bf_parser_new(*w, &popts, p) != BF_OK) abort();
+}
+
+static void lf_reset(void) {
+    lf_close();
+    lf_open(lf_dir, &lf_writer, &lf_parser);
+    lf_open(lf_sub_dir, &lf_sub_writer, &lf_sub_parser);
+    lf_subs = subs_make();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (c_locale == (locale_t)0) c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     if (lf_writer == NULL || ++lf_runs % 100000 == 0) lf_reset();
-    check_decoders_agree((const char *)data, size);
-    ingest_checked(lf_parser, lf_writer, (const char *)data, size, 1);
+    const char *frame = (const char *)data;
+    check_decoders_agree(frame, size);
+    int plain = ingest_checked(lf_parser, lf_writer, NULL, frame, size, 1, NULL);
+    bf_ingest_info info;
+    int got = ingest_checked(lf_sub_parser, lf_sub_writer, lf_subs, frame, size, 1, &info);
+    check_subscribed(frame, size, plain, got, &info);
     if (bf_test_failures) abort();
     return 0;
 }
