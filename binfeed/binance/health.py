@@ -37,6 +37,9 @@ from dataclasses import dataclass, field
 DEFAULT_STALL_TIMEOUT = 30.0
 #: A deadline met this much later than promised means the recorder was not running.
 ABSENCE_SLACK = 0.25
+#: The most the silence after an absence is counted later than the return (StallWatch):
+#: Binance ends a connection that has not answered its ping for a minute anyway.
+ABSENCE_GRACE_MAX = 60.0
 #: One stream without a frame for this long: report it.
 DEFAULT_SILENT_AFTER = 60.0
 #: Replace a connection before Binance's 24 h cut.
@@ -71,9 +74,10 @@ class StallWatch:
     =============================================  =========================================
     later than ``ABSENCE_SLACK`` past the          ``ABSENT``: the process was not running
     deadline :meth:`promise` was given             (SIGSTOP, swap, a paused VM) and could
-                                                   not have read; nothing is judged, the
-                                                   silence is counted from now (a reply's
-                                                   timeout starts again too)
+    (``late`` seconds past it)                     not have read; nothing is judged, the
+                                                   silence is counted from ``late`` seconds
+                                                   after now (at most ``ABSENCE_GRACE_MAX``;
+                                                   a reply's timeout starts again too)
     less than ``timeout`` since the last frame     ``FINE``
     (or since the silence was counted anew)
     ``timeout`` or more                            ``PROBE``: the glue reads the socket with
@@ -83,6 +87,16 @@ class StallWatch:
     the probe finds the socket empty               stall: the peer sent nothing for
                                                    ``timeout`` (everything it sent was read)
     =============================================  =========================================
+
+    Why the silence after an absence starts ``late`` seconds after the return: while the
+    recorder was away its receive buffer filled, the peer's TCP saw a zero window and went
+    over to zero-window probes, whose interval doubles each time (RFC 9293 section 3.8.6.1).
+    Once the recorder has read its buffer, the peer sends again only at its next probe (a
+    window update from the recorder is not always enough: on loopback, for one, the window
+    it offers can be smaller than the peer's 64 KiB segment), and the probe interval has
+    grown to about the time the window was closed, which is no longer than the absence
+    (``late`` plus at most one stall timeout). Observed: a 5 s SIGSTOP, the peer's next
+    probe 3.6 s after the return, while frames waited in its send buffer.
 
     Args:
         timeout: the stall timeout, seconds.
@@ -107,7 +121,8 @@ class StallWatch:
         """What a tick at ``now`` means (see the table)."""
         promised, self._promised = self._promised, None
         if promised is not None and now - promised > ABSENCE_SLACK:
-            self.quiet_from, self.late = now, now - promised
+            self.late = now - promised
+            self.quiet_from = now + min(self.late, ABSENCE_GRACE_MAX)
             return StallStep.ABSENT
         if stalled(max(last_frame_at, self.quiet_from), now, self.timeout):
             return StallStep.PROBE

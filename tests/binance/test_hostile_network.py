@@ -140,7 +140,12 @@ async def test_a_link_dropped_every_1500_frames_keeps_most_of_the_feed(tmp_path:
         assert_exact_subsequence(stored.by_stream[name], want)  # each frame once, exact
     assert_every_hole_is_a_gap(stored, frames)
     lost = len(stored.events(ConnectionEvent.DISCONNECTED))
-    assert lost == len(server.connections) - 1 >= 15
+    dropped = sum(1 for c in server.connections if "abort" in c.faults_applied)
+    # Every drop is in the queue, once. Every connection but the last was dropped; the last
+    # may be too, when it reached 1,500 frames as the feed ended and the next attempt then
+    # waited for the attempt budget until the recorder was stopped.
+    assert lost == dropped >= 15
+    assert dropped >= len(server.connections) - 1
     summary = summary_of(out)
     assert int(summary["reconnects"]) == lost
     down = downtimes_in_queue(queue)  # per drop followed by data (the last may not be)

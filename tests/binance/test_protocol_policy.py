@@ -8,6 +8,7 @@ import random
 import pytest
 
 from binfeed.binance.health import (
+    ABSENCE_GRACE_MAX,
     ABSENCE_SLACK,
     Handover,
     HandoverStep,
@@ -153,20 +154,28 @@ def test_stall_watch_measures_the_peers_silence_not_our_absence() -> None:
     w.promise(4.0, now=3.9)
     assert w.check(1.0, 4.0) is StallStep.PROBE  # on time: ask the socket
     assert w.probed(unread=False, now=4.0)  # empty: stalled
-    # late past the slack: absent, nothing judged, silence counted from the return
+    # late past the slack: absent, nothing judged, silence counted from `late` after the
+    # return (the peer's TCP may wait that long to probe our reopened window)
     w.promise(4.0, now=1.0)
-    assert w.check(1.0, 4.0 + ABSENCE_SLACK + 0.01) is StallStep.ABSENT
-    assert w.late == pytest.approx(ABSENCE_SLACK + 0.01)
-    back = 4.0 + ABSENCE_SLACK + 0.01
-    assert w.deadline(1.0) == pytest.approx(back + 3.0)
-    assert w.check(1.0, back + 2.9) is StallStep.FINE
-    assert w.check(1.0, back + 3.0) is StallStep.PROBE
+    late = ABSENCE_SLACK + 2.0
+    back = 4.0 + late
+    assert w.check(1.0, back) is StallStep.ABSENT
+    assert w.late == pytest.approx(late)
+    assert w.deadline(1.0) == pytest.approx(back + late + 3.0)
+    assert w.check(1.0, back + late + 2.9) is StallStep.FINE
+    assert w.check(1.0, back + late + 3.0) is StallStep.PROBE
+    # frames after the grace count as ever
+    assert w.deadline(back + late + 1.0) == pytest.approx(back + late + 4.0)
     # unread bytes: no stall, silence counted from then
-    assert not w.probed(unread=True, now=back + 3.0)
-    assert w.deadline(1.0) == pytest.approx(back + 6.0)
+    assert not w.probed(unread=True, now=back + late + 3.0)
+    assert w.deadline(1.0) == pytest.approx(back + late + 6.0)
     # a promise made after its deadline passed counts from when it was made
     w.promise(2.0, now=10.0)
     assert w.check(1.0, 10.0 + ABSENCE_SLACK) is StallStep.FINE
+    # a very long absence: the grace stops at ABSENCE_GRACE_MAX
+    w.promise(100.0, now=99.0)
+    assert w.check(1.0, 100.0 + 500.0) is StallStep.ABSENT
+    assert w.deadline(1.0) == pytest.approx(600.0 + ABSENCE_GRACE_MAX + 3.0)
 
 
 def test_rotation_due_before_24h() -> None:
