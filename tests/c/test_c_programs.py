@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -45,44 +46,65 @@ CONFIGS = {
 PROGRAMS = sorted(p.name for p in HERE.glob("test_*.c"))
 
 
-def _run(cmd: list[str], **kw: object) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, cmd))}\n{proc.stdout}\n{proc.stderr}")
+def _compile(cmd: list[str]) -> str | None:
+    """Runs a compiler command; None on success, else what it printed."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode == 0:
+        return None
+    return f"{' '.join(map(str, cmd))}\n{proc.stdout}\n{proc.stderr}"
+
+
+def _compile_all(cmds: list[list[str]]) -> list[str | None]:
+    """The commands' results, run on every core: compiling is most of these tests' time."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(_compile, cmds))
 
 
 @pytest.fixture(scope="session")
-def c_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
-    """Object files of binfeed's sources (-Werror) and the vendored yyjson, per config."""
+def c_programs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               ) -> dict[tuple[str, str], Path | str]:
+    """Each selected test program, per config: its executable, or the compiler's message.
+    Built from object files of binfeed's sources (-Werror) and the vendored yyjson."""
     if shutil.which(CC) is None:
         pytest.skip(f"no C compiler {CC!r}")
-    out: dict[str, list[Path]] = {}
-    for name, flags in CONFIGS.items():
+    keys = sorted({(item.callspec.params["program"], item.callspec.params["config"])
+                   for item in request.session.items
+                   if getattr(item, "originalname", "") == "test_c_program"})
+    objects: dict[str, list[Path]] = {}
+    cmds: list[list[str]] = []
+    for name in sorted({config for _, config in keys}):
+        flags = CONFIGS[name]
         d = tmp_path_factory.mktemp(f"obj-{name}")
-        objs = []
+        objects[name] = []
         for src in sorted((CSRC / "src").glob("*.c")):
             obj = d / (src.stem + ".o")
-            _run([CC, *COMMON, *WARNINGS, *flags, "-c", str(src), "-o", str(obj)])
-            objs.append(obj)
+            cmds.append([CC, *COMMON, *WARNINGS, *flags, "-c", str(src), "-o", str(obj)])
+            objects[name].append(obj)
         yy = CSRC / "vendor" / "yyjson" / "yyjson.c"
-        if yy.exists():
-            obj = d / "yyjson.o"
-            # Vendored code: compiled with the same sanitizers, but not with our -Werror set.
-            _run([CC, *COMMON, *flags, "-c", str(yy), "-o", str(obj)])
-            objs.append(obj)
-        out[name] = objs
-    return out
+        obj = d / "yyjson.o"
+        # Vendored code: compiled with the same sanitizers, but not with our -Werror set.
+        cmds.append([CC, *COMMON, *flags, "-c", str(yy), "-o", str(obj)])
+        objects[name].append(obj)
+    failed = [msg for msg in _compile_all(cmds) if msg is not None]
+    if failed:
+        pytest.fail("binfeed's C sources do not compile:\n" + "\n".join(failed))
+    bin_dir = tmp_path_factory.mktemp("c-programs")
+    exes = {key: bin_dir / f"{Path(key[0]).stem}-{key[1]}" for key in keys}
+    results = _compile_all([
+        [CC, *COMMON, *WARNINGS, *CONFIGS[config], str(HERE / program),
+         *map(str, objects[config]), "-o", str(exes[(program, config)]), "-lm", "-lpthread"]
+        for program, config in keys])
+    return {key: exes[key] if msg is None else msg for key, msg in zip(keys, results, strict=True)}
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_c_program(
-    program: str, config: str, c_objects: dict[str, list[Path]], tmp_path: Path
+    program: str, config: str, c_programs: dict[tuple[str, str], Path | str], tmp_path: Path
 ) -> None:
-    exe = tmp_path / Path(program).stem
-    flags = CONFIGS[config]
-    _run([CC, *COMMON, *WARNINGS, *flags, str(HERE / program), *map(str, c_objects[config]),
-          "-o", str(exe), "-lm", "-lpthread"])
+    exe = c_programs[(program, config)]
+    if isinstance(exe, str):
+        pytest.fail(exe)  # the compiler's message
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     env = dict(os.environ)

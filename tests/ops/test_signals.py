@@ -33,6 +33,13 @@ from .test_serve import write_frames
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    # The processes signalled are binfeed's own; the test's event loop only serves them
+    # frames, so one backend is enough (trio would repeat the same 17 s run).
+    return "asyncio"
+
+
 def group(proc: subprocess.Popen[str] | anyio.abc.Process) -> int:
     return os.getpgid(proc.pid)
 
