@@ -322,7 +322,8 @@ def test_unread_bytes_in_the_socket_are_no_stall() -> None:
 def test_a_late_clock_means_the_recorder_was_away_and_judges_nothing() -> None:
     # SIGSTOP, swap, a paused VM: the clock wakes long after its deadline. The peer may have
     # sent plenty meanwhile (in the kernel's buffer): no stall, no overdue reply, until the
-    # recorder has listened for a whole timeout again.
+    # recorder has listened for a whole timeout again, counted from `late` seconds after the
+    # return (the peer's TCP may wait that long to send again, StallWatch).
     m = machine(FakeParser(), in_url=ids("btcusdt"), to_subscribe=ids("ethusdt"),
                 stall_timeout=3.0, reply_timeout=2.0)
     m.opened(0.0)
@@ -335,9 +336,14 @@ def test_a_late_clock_means_the_recorder_was_away_and_judges_nothing() -> None:
     assert m.next_deadline(now) == pytest.approx(now + 2.0)  # the reply's timeout restarted
     m.receive_frames([reply(1), book(2)], 2, now + 0.01)  # what the kernel kept
     assert m.subscribed_at == pytest.approx(now + 0.01)
-    assert m.next_deadline(now + 0.01) == pytest.approx(now + 3.01)
+    late = 5.0 + ABSENCE_SLACK
+    assert m.next_deadline(now + 0.01) == pytest.approx(now + late + 3.0)
     m.tick(now + 0.5)
     assert m.failure is None
+    m.tick(now + late + 2.9)  # frames that came after the return do not end the grace
+    assert not m.stall_suspected and m.failure is None
+    m.tick(now + late + 3.0)
+    assert m.stall_suspected
 
 
 def test_a_clock_on_time_is_not_taken_for_an_absence() -> None:

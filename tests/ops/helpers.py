@@ -17,10 +17,11 @@ BINFEED = [sys.executable, "-c", "from binfeed.cli import main; main(prog_name=\
 
 def env() -> dict[str, str]:
     """The environment for child processes: the checkout on PYTHONPATH, no bus root or
-    config from the developer's shell."""
+    config from the developer's shell, and no COLUMNS or LINES (pytest-xdist sets 80x24 in
+    its workers, which would override the size of a test's pseudo-terminal)."""
     e = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    e.pop("BINFEED_BUS_ROOT", None)
-    e.pop("BINFEED_CONFIG", None)
+    for name in ("BINFEED_BUS_ROOT", "BINFEED_CONFIG", "COLUMNS", "LINES"):
+        e.pop(name, None)
     return e
 
 
