@@ -227,13 +227,16 @@ async def test_a_stopped_recorder_keeps_every_frame_the_kernel_buffered(tmp_path
     for name, want in expected_by_stream(frames, BTC_BOTH).items():
         assert stored.by_stream[name] == want
     # the process really was stopped while frames kept coming: a 5 s hole in the receive
-    # times, then many frames read at once from the kernel's buffer
+    # times, then what the kernel's receive buffer kept, read at once: more frames within
+    # 20 ms than the feed's pace (60) by far. (How many depends on the buffer: about 770 of
+    # these frames fill the kernel's default 128 KiB; the rest may come seconds later, when
+    # the server's TCP probes the reopened window, see StallWatch.)
     ts = sorted(t for v in stored.recv_ts.values() for t in v)
     jumps = [(b - a, i) for i, (a, b) in enumerate(itertools.pairwise(ts))]
     longest, at = max(jumps)
     assert longest > 4.5e9
     woke = ts[at + 1]
-    assert sum(1 for t in ts if woke <= t < woke + 0.2e9) > 1000
+    assert sum(1 for t in ts if woke <= t < woke + 0.02e9) > 300
     assert "woke" in err and "late" in err  # the log says why nothing was judged
 
 
