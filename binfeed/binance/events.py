@@ -1,9 +1,10 @@
 """What the protocol core and its glue tell each other: frames, events, actions and records.
 
 The vocabulary of :mod:`~binfeed.binance.machine` (frames in as :class:`FrameLike`, frames
-to send, connection events) and of :mod:`~binfeed.binance.plan` (the supervisor's actions,
-the records to append), in plain values, as websockets keeps ``Frame`` and ``Close`` in
-``frames.py`` apart from its protocol. Sans-I/O.
+to send, connection events) and of :mod:`~binfeed.binance.shard_plan` and
+:mod:`~binfeed.binance.plan` (the supervisor's actions, the records to append), in plain
+values, as websockets keeps ``Frame`` and ``Close`` in ``frames.py`` apart from its
+protocol. Sans-I/O.
 """
 
 from __future__ import annotations

@@ -30,7 +30,10 @@ without a network:
 :mod:`~binfeed.binance.rotation`           buffer, go live, detach (machine part)
 :mod:`~binfeed.binance.watchdogs`          stall, overdue reply, close timeout
                                            (machine part)
-:mod:`~binfeed.binance.plan`               connect, reconnect, rotate, cut over
+:mod:`~binfeed.binance.shard_plan`         per shard: connect, reconnect, rotate, cut
+                                           over
+:mod:`~binfeed.binance.plan`               across shards: attempt budget, counters,
+                                           downtime, the streams changing
 :mod:`~binfeed.binance.events`             frames, events, actions, records in between
 :mod:`~binfeed.binance.settings`           RecorderConfig and the defaults it gathers
 :mod:`~binfeed.binance.exchange`           the server's side (routes, replies, limits)

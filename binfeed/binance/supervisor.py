@@ -3,14 +3,15 @@
 Layout of tasks (anyio structured concurrency; nothing outlives :meth:`Recorder.run`)::
 
     Recorder.run                      task group
-     +-- shard 1 .. n                 runs ShardPlan's actions (binfeed.binance.plan);
+     +-- shard 1 .. n                 runs ShardPlan's actions (binfeed.binance.shard_plan);
      |                                more start when change_streams() makes new shards
      |    +-- Connection.run          started with `await tg.start(conn.run)`
      |    +-- (replacement).run       during a rotation
      +-- queue maintenance            prefault the next segment, periodic fdatasync (threads)
 
-Every decision is the protocol core's (:mod:`~binfeed.binance.plan` for connecting,
-reconnecting and rotating, :mod:`~binfeed.binance.machine` per connection); this module
+Every decision is the protocol core's (:mod:`~binfeed.binance.shard_plan` for connecting,
+reconnecting and rotating, :mod:`~binfeed.binance.plan` for what the shards share and the
+streams changing, :mod:`~binfeed.binance.machine` per connection); this module
 connects, sleeps, writes the records the plan decided, and wakes a shard when one of its
 connections has news. :func:`open_recorder` assembles a recorder on a queue: the one way
 ``binfeed record``, ``binfeed demo``, the tests and the benchmarks make one.
@@ -36,8 +37,9 @@ from anyio.abc import TaskStatus
 from binfeed.binance.connection import Connection, TransportOptions
 from binfeed.binance.events import Close, Done, Open, Wait
 from binfeed.binance.machine import ConnectionMachine
-from binfeed.binance.plan import RecorderPlan, RecorderStats, ShardPlan
+from binfeed.binance.plan import RecorderPlan, RecorderStats
 from binfeed.binance.settings import RecorderConfig
+from binfeed.binance.shard_plan import ShardPlan
 from binfeed.binance.sink import ConnectionSink, write_record
 from binfeed.binance.streams import StreamId
 from binfeed.binance.tls import client_context

@@ -11,9 +11,10 @@ import pytest
 from binfeed.binance.endpoint import Endpoint
 from binfeed.binance.events import Audit, Close, Done, Opcode, Open, SendText, StreamLost, Wait
 from binfeed.binance.machine import ConnectionMachine, Mode
-from binfeed.binance.plan import RecorderPlan, ShardPlan
+from binfeed.binance.plan import RecorderPlan
 from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.settings import RecorderConfig
+from binfeed.binance.shard_plan import ShardPlan
 from binfeed.binance.streams import StreamKind, stream_ids
 from binfeed.errors import EndpointError, SubscriptionError
 from binfeed.ingest import Ingestor
