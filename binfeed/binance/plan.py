@@ -161,39 +161,68 @@ class RecorderPlan:
         return Downtime(st.downtime_last, max([st.downtime_max, *current]),
                         st.downtime_total + sum(current), len(current))
 
-    def _recovered(self, seconds: float) -> None:
-        st = self.stats
-        st.recovered += 1
-        st.downtime_last = seconds
-        st.downtime_max = max(st.downtime_max, seconds)
-        st.downtime_total += seconds
-
     def records_to_append(self) -> list[Record]:
         """The records decided since the last call, in order (append them at once, also
         when the call that decided them raised)."""
         records, self._records = self._records, []
         return records
 
-    def _audit(self, event: ConnectionEvent, conn_id: int, code: int, detail: str) -> None:
+    # -- what its shards ask and tell it (ShardPlan) ---------------------------------------
+    def take_attempt(self, now: float) -> float:
+        """Takes a connection attempt from the budget every shard shares: 0.0 when taken,
+        else the seconds until one is there (warned about once each time it runs out)."""
+        wait = self.attempts.delay(now)
+        if wait > 0:
+            if not self._throttled:
+                self._throttled = True
+                log.warning("connection attempt budget used up (a burst of %d, then %g per "
+                            "second: --connect-burst, --connect-rate); the next attempt in "
+                            "%.2f s", self.attempts.burst, self.attempts.rate, wait)
+            return wait
+        self.attempts.take(now)
+        if self.attempts.delay(now) == 0:
+            self._throttled = False  # a token to spare: warn again when it runs out
+        return 0.0
+
+    def new_machine(self, in_url: Sequence[StreamId], to_subscribe: Sequence[StreamId], *,
+                    live: bool) -> ConnectionMachine:
+        """The machine of a connection attempt: the next connection number, a sink of its
+        own, the recorder's settings and its tally of frames kept out of the queue."""
+        machine = ConnectionMachine(self._new_conn_id(), in_url, to_subscribe, self.new_sink(),
+                                    settings=self.settings, live=live, tally=self.stats.filtered)
+        self.stats.connection_attempts += 1
+        return machine
+
+    def audit(self, event: ConnectionEvent, conn_id: int, code: int, detail: str) -> None:
+        """A CONNECTION record to append."""
         self._records.append(Audit(event, conn_id, code, detail))
 
-    def _mark_lost(self, machine: ConnectionMachine, reason: GapReason) -> None:
+    def mark_lost(self, machine: ConnectionMachine, reason: GapReason) -> None:
         """The streams of ``machine`` may have missed frames."""
         for stream in machine.streams:
             self._records.append(
                 StreamLost(stream.symbol, int(stream.kind), int(reason)))
             self.stats.streams_lost += 1
 
-    def _new_conn_id(self) -> int:
-        self._next_conn_id += 1
-        return self._next_conn_id
+    def recovered(self, seconds: float) -> None:
+        """A drop's downtime ended (its shard's next connection subscribed)."""
+        st = self.stats
+        st.recovered += 1
+        st.downtime_last = seconds
+        st.downtime_max = max(st.downtime_max, seconds)
+        st.downtime_total += seconds
 
-    def _confirmed(self, streams: Sequence[StreamId]) -> None:
-        # The machine wrote its SUBSCRIBED record (before the streams' first data).
+    def confirmed(self, streams: Sequence[StreamId]) -> None:
+        """The server confirmed ``streams`` (the machine wrote its SUBSCRIBED record,
+        before the streams' first data)."""
         self.stats.confirmed.update(s.name for s in streams)
 
-    def _refused(self, machine: ConnectionMachine, event: control.Refused) -> None:
-        # The machine wrote its SUBSCRIBE_REFUSED record.
+    def refused(self, machine: ConnectionMachine, event: control.Refused) -> None:
+        """The server refused a stream (the machine wrote its SUBSCRIBE_REFUSED record).
+
+        Raises:
+            SubscriptionError: it has refused every stream.
+        """
         name = event.stream.name
         log.error("connection %d: the server refused %s (code %s: %s); it is not recorded",
                   machine.conn_id, name, event.code, event.msg)
@@ -203,3 +232,7 @@ class RecorderPlan:
             raise SubscriptionError(
                 f"the server refused every stream ({', '.join(self.stats.refused)}): check "
                 "the symbols and stream types")
+
+    def _new_conn_id(self) -> int:
+        self._next_conn_id += 1
+        return self._next_conn_id

@@ -68,7 +68,14 @@ SHUTDOWN_ROTATION_RETRY = 1.0
 
 
 class ShardPlan:
-    """One group of streams on one connection at a time (two during a rotation)."""
+    """One group of streams on one connection at a time (two during a rotation).
+
+    Args:
+        recorder: the recorder's plan: what the shards share (the settings, the attempt
+            budget, connection numbers and sinks, the counters, the records to append).
+        index: the shard's number (logs).
+        streams: the streams it carries.
+    """
 
     def __init__(self, recorder: RecorderPlan, index: int, streams: list[StreamId]) -> None:
         cfg = recorder.config
@@ -181,30 +188,20 @@ class ShardPlan:
             return Done()
         live.close(Failure(FailureKind.CLOSED, 1000, "no stream left to record"), now,
                    1000, "no stream left")
-        self.recorder._audit(ConnectionEvent.DISCONNECTED, live.conn_id, 1000,
+        self.recorder.audit(ConnectionEvent.DISCONNECTED, live.conn_id, 1000,
                              "no stream left to record")
         return Close(live, wait=True)
 
     # -- connecting -------------------------------------------------------------------
     def _open(self, now: float, live: bool) -> Action:
         rec = self.recorder
-        wait = rec.attempts.delay(now)
+        wait = rec.take_attempt(now)
         if wait > 0:
-            if not rec._throttled:
-                rec._throttled = True
-                log.warning("connection attempt budget used up (a burst of %d, then %g per "
-                            "second: --connect-burst, --connect-rate); the next attempt in "
-                            "%.2f s", rec.attempts.burst, rec.attempts.rate, wait)
             return Wait(now + wait)
-        rec.attempts.take(now)
-        if rec.attempts.delay(now) == 0:
-            rec._throttled = False  # a token to spare: warn again when it runs out
         limit = 0 if self.subscribe_only else rec.config.max_url_length
         in_url, rest = split_for_url(rec.config.endpoint, self.streams, limit,
                                      rec.config.time_unit)
-        machine = ConnectionMachine(rec._new_conn_id(), in_url, rest, rec.new_sink(),
-                                    settings=rec.settings, live=live, tally=rec.stats.filtered)
-        rec.stats.connection_attempts += 1
+        machine = rec.new_machine(in_url, rest, live=live)
         self._opening = machine
         return Open(machine)
 
@@ -216,7 +213,7 @@ class ShardPlan:
         log.info("connection %d (shard %d) open: %d streams in the URL, %d to subscribe",
                  machine.conn_id, self.index, len(machine.in_url), len(machine.to_subscribe))
         # Its CONNECTED (and SUBSCRIBED) records were written by the machine when it opened.
-        rec._confirmed(machine.in_url)
+        rec.confirmed(machine.in_url)
         if self.live is None:
             self.live = machine
         else:
@@ -235,7 +232,7 @@ class ShardPlan:
         rec = self.recorder
         rec.stats.failed_attempts += 1
         log.warning("connection %d (shard %d) failed: %s", machine.conn_id, self.index, failure)
-        rec._audit(ConnectionEvent.DISCONNECTED, machine.conn_id, failure.code or 0,
+        rec.audit(ConnectionEvent.DISCONNECTED, machine.conn_id, failure.code or 0,
                    f"connect failed: {failure}")
         live = self.live
         if live is not None:  # a replacement: keep the old connection, try again later
@@ -276,8 +273,8 @@ class ShardPlan:
         failure = live.failure or Failure(FailureKind.DROPPED, 1006)
         rec = self.recorder
         log.warning("connection %d (shard %d) lost: %s", live.conn_id, self.index, failure)
-        rec._audit(ConnectionEvent.DISCONNECTED, live.conn_id, failure.code or 0, str(failure))
-        rec._mark_lost(live, live.gap_reason)
+        rec.audit(ConnectionEvent.DISCONNECTED, live.conn_id, failure.code or 0, str(failure))
+        rec.mark_lost(live, live.gap_reason)
         self.live = None
         self.down_since = live.ended_at if live.ended_at is not None else now
         rec.stats.reconnects += 1
@@ -289,20 +286,20 @@ class ShardPlan:
         for event in machine.events_received():
             if isinstance(event, AllSubscribed):
                 if machine is self.live and self.down_since is not None:
-                    rec._recovered(max(0.0, event.at - self.down_since))
+                    rec.recovered(max(0.0, event.at - self.down_since))
                     self.down_since = None
             elif isinstance(event, control.Subscribed):
-                rec._confirmed(event.streams)
+                rec.confirmed(event.streams)
             elif isinstance(event, control.Refused):
                 if event.stream in self.streams:
                     self.streams.remove(event.stream)
-                rec._refused(machine, event)
+                rec.refused(machine, event)
             elif isinstance(event, control.Failed):
                 log.warning("connection %d: %s refused: %s %s", machine.conn_id,
                             event.request.method, event.code, event.msg)
             elif isinstance(event, Stalled):
                 rec.stats.stalls += 1
-                rec._audit(ConnectionEvent.STALLED, machine.conn_id, int(event.silent * 1000),
+                rec.audit(ConnectionEvent.STALLED, machine.conn_id, int(event.silent * 1000),
                            f"no frame for {event.silent:.1f} s")
 
     # -- rotation ---------------------------------------------------------------------
@@ -313,7 +310,7 @@ class ShardPlan:
         if live.shutdown_announced and self._shutdown_audited != live.conn_id:
             self._shutdown_audited = live.conn_id
             rec.stats.server_shutdowns += 1
-            rec._audit(ConnectionEvent.SERVER_SHUTDOWN, live.conn_id, 0,
+            rec.audit(ConnectionEvent.SERVER_SHUTDOWN, live.conn_id, 0,
                        "server announced shutdown")
         log.info("connection %d: rotating (%s): opening its replacement", live.conn_id, why)
         return self._open(now, live=False)
@@ -345,12 +342,12 @@ class ShardPlan:
         rec.stats.rotations += 1
         log.info("connection %d replaced by %d (%d buffered frames fed, overlap dropped by "
                  "sequence number)", old.conn_id, new.conn_id, fed)
-        rec._audit(ConnectionEvent.ROTATED, old.conn_id, new.conn_id,
+        rec.audit(ConnectionEvent.ROTATED, old.conn_id, new.conn_id,
                    f"replaced by connection {new.conn_id}; {fed} buffered frames")
         self.live, self.replacement, self.handover = new, None, None
         self.next_rotation_try = 0.0
         if old.ended:
-            rec._audit(ConnectionEvent.DISCONNECTED, old.conn_id,
+            rec.audit(ConnectionEvent.DISCONNECTED, old.conn_id,
                        (old.failure.code if old.failure else 0) or 0, str(old.failure))
             return None
         old.close(Failure(FailureKind.CLOSED, 1000, "rotated"), now, 1000, "rotated")
