@@ -9,8 +9,8 @@ Each frame's wire bytes are made once per form (combined or raw, milliseconds or
 microseconds: :class:`Encoded`), for every connection that wants that form.
 
 The server (:mod:`binfeed.binance.server`) runs one playback for all connections (the
-shared clock, like the exchange) or one per connection; its connections are the
-:class:`Subscriber` of this module.
+shared clock, like the exchange) or one per connection; each connection's outbox
+(:class:`~binfeed.binance.server_outbox.Outbox`) is a :class:`Subscriber` of this module.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Encoded:
 
 
 class Subscriber(Protocol):
-    """A connection as the playback sees it."""
+    """A connection (its outbox) as the playback sees it."""
 
     def offer(self, encoded: Encoded) -> bool:
         """Queues a frame; False when full (the playback then waits for :meth:`room`)."""

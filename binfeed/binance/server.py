@@ -7,7 +7,8 @@ replies and errors, 1024 streams per connection, 5 incoming messages per second 
 (:mod:`binfeed.binance.sources`: real captures; :mod:`binfeed.binance.queue_source`: a
 recorded queue). The playback clock is :mod:`binfeed.binance.playback`, fault injection
 :mod:`binfeed.binance.faults`; this module listens and
-:mod:`binfeed.binance.server_connection` moves their decisions over each client's socket.
+:mod:`binfeed.binance.server_connection` moves their decisions over each client's socket
+(the playback's frames through :mod:`binfeed.binance.server_outbox`).
 
 Clock (``ServerConfig.clock``):
 

@@ -1,21 +1,22 @@
-"""One accepted client of the loopback Binance server: its handshake, reader, writer,
-pinger and faults.
+"""One accepted client of the loopback Binance server: its handshake, reader, pinger and
+faults.
 
 :class:`~binfeed.binance.server.BinanceServer` listens and hands each accepted stream to a
 :class:`ServerConnection`, which speaks :mod:`binfeed.binance.exchange`'s protocol over it:
-control messages answered, frames from the playback (:mod:`binfeed.binance.playback`)
-queued in a bounded outbox and written in chunks, pings sent, faults
-(:mod:`binfeed.binance.faults`) applied, what happened kept in its
-:class:`~binfeed.binance.server_report.ConnectionStats`.
+control messages answered, pings sent, faults (:mod:`binfeed.binance.faults`) applied,
+what happened kept in its :class:`~binfeed.binance.server_report.ConnectionStats`. The
+frames from the playback (:mod:`binfeed.binance.playback`) go through its outbox and
+writer (:mod:`binfeed.binance.server_outbox`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import struct
 import time
-from collections import deque
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import anyio
@@ -26,14 +27,9 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from binfeed.binance import exchange
-from binfeed.binance.faults import (
-    Fault,
-    FaultSchedule,
-    InjectionSchedule,
-    apply_fault,
-    malformed_message,
-)
-from binfeed.binance.playback import Encoded, Playback, encode_text_frame
+from binfeed.binance.faults import Fault, FaultSchedule, InjectionSchedule, apply_fault
+from binfeed.binance.playback import Playback
+from binfeed.binance.server_outbox import FrameWriter, Outbox
 from binfeed.binance.server_report import ConnectionStats
 
 if TYPE_CHECKING:
@@ -41,17 +37,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("binfeed.server")
 
-#: Frames queued per connection before the playback waits for that client.
-OUTBOX_FRAMES = 8192
-#: Bytes written to the socket per send call at most.
-SEND_CHUNK = 256 * 1024
 #: How the report names what a client sent.
 _KINDS = {Opcode.TEXT: "text", Opcode.BINARY: "binary", Opcode.PING: "ping",
           Opcode.PONG: "pong", Opcode.CLOSE: "close"}
 
 
 class ServerConnection:
-    """One accepted client: handshake, reader, writer, pinger, faults."""
+    """One accepted client: handshake, reader, pinger, faults; the playback's frames go
+    through its :attr:`outbox` and a :class:`~binfeed.binance.server_outbox.FrameWriter`."""
 
     def __init__(self, server: BinanceServer, stream: anyio.abc.ByteStream) -> None:
         self.server = server
@@ -59,43 +52,16 @@ class ServerConnection:
         self.stream = stream
         self.protocol = ServerProtocol(max_size=self.config.max_message)
         self.lock = anyio.Lock()
-        self.outbox: deque[Encoded] = deque()
-        self._wake = anyio.Event()
-        self._room = anyio.Event()
+        self.outbox = Outbox()
         self.stats: ConnectionStats | None = None
         self.session: exchange.Session | None = None
         self.playback: Playback | None = None
         self.stalled = False
         self.closing = False
         self.faults = FaultSchedule((), 0)
-        self.injections = InjectionSchedule((), 0)
-        self._last: Encoded | None = None  # the last market-data frame sent
-        self._unsubscribed: Encoded | None = None  # the latest frame of a foreign stream
-        self._malformed = 0
         self.budget = exchange.IncomingBudget(self.config.incoming_limit)
         self._tg: anyio.abc.TaskGroup | None = None
         self._unanswered_since: float | None = None  # oldest ping without a pong since
-
-    # -- playback interface -----------------------------------------------------------
-    def offer(self, encoded: Encoded) -> bool:
-        """Queues a frame; False when the outbox is full (the playback waits)."""
-        if self.stalled or self.closing:
-            return True
-        if len(self.outbox) >= OUTBOX_FRAMES:
-            return False
-        self.outbox.append(encoded)
-        if len(self.outbox) == 1:
-            self._wake.set()
-        return True
-
-    async def room(self) -> None:
-        self._room = anyio.Event()
-        if len(self.outbox) < OUTBOX_FRAMES or self.stalled or self.closing:
-            return
-        await self._room.wait()
-
-    def offer_unsubscribed(self, encoded: Encoded) -> None:
-        self._unsubscribed = encoded
 
     # -- lifecycle --------------------------------------------------------------------
     async def run(self) -> None:
@@ -152,35 +118,37 @@ class ServerConnection:
         self.server.connections.append(self.stats)
         self.session = exchange.Session(route, self.server.refuses, self.config.bare_errors)
         self.faults = FaultSchedule(self.config.faults, number)
-        self.injections = InjectionSchedule(self.config.injections, number)
+        injections = InjectionSchedule(self.config.injections, number)
+        writer = FrameWriter(self.outbox, self.stats, self.session, self.faults, injections,
+                             self._sending, self._check_faults)
         self.server.live[number] = self
         self.server.changed()
         log.info("connection %d: %s", number, request.path)
         self.playback = self.server.playback_for(self)
-        if self.injections.wants_unsubscribed:
-            self.playback.want_all(self)
+        if injections.wants_unsubscribed:
+            self.playback.want_all(self.outbox)
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 if self.playback is not self.server.shared:
                     tg.start_soon(self.playback.run)
-                tg.start_soon(self._writer)
+                tg.start_soon(writer.run)
                 if self.config.ping_interval:
                     tg.start_soon(self._pinger)
                 if route.streams:
-                    self.playback.subscribe(self, route.streams)
+                    self.playback.subscribe(self.outbox, route.streams)
                 for fault in self.faults.timed:
                     tg.start_soon(self._timed_fault, fault)
                 if self.config.unsolicited:
-                    self.playback.subscribe(self, self.config.unsolicited)
+                    self.playback.subscribe(self.outbox, self.config.unsolicited)
                 await self._check_faults()
                 await self._reader()
                 tg.cancel_scope.cancel()
         finally:
             self.server.live.pop(number, None)
-            self.playback.leave(self)
+            self.playback.leave(self.outbox)
             self.closing = True
-            self._room.set()
+            self.outbox.stop()
 
     # -- reading ----------------------------------------------------------------------
     async def _reader(self) -> None:
@@ -233,17 +201,17 @@ class ServerConnection:
         if self.stalled:
             return
         if gone:
-            self.playback.unsubscribe(self, gone)
+            self.playback.unsubscribe(self.outbox, gone)
         if self.config.reply_delay and self._tg is not None:
             early = list(self.session.requested)
-            self.playback.subscribe(self, early)
+            self.playback.subscribe(self.outbox, early)
             self._tg.start_soon(self._reply_later, reply, new, early)
             return
         async with self.lock:
             self.protocol.send_text(reply.encode())
             await self._write(self.protocol.data_to_send())
         if new:
-            self.playback.subscribe(self, new)
+            self.playback.subscribe(self.outbox, new)
 
     async def _reply_later(self, reply: str, new: list[str], early: list[str]) -> None:
         """The reply after ``reply_delay``; streams sent early that it did not
@@ -251,15 +219,16 @@ class ServerConnection:
         await anyio.sleep(self.config.reply_delay)
         assert self.playback is not None
         assert self.session is not None
-        self.playback.unsubscribe(self, [n for n in early if n not in self.session.subscriptions
-                                         and n not in self.config.unsolicited])
+        self.playback.unsubscribe(self.outbox, [
+            n for n in early
+            if n not in self.session.subscriptions and n not in self.config.unsolicited])
         if self.stalled or self.closing:
             return
         async with self.lock:
             self.protocol.send_text(reply.encode())
             await self._write(self.protocol.data_to_send())
         if new:
-            self.playback.subscribe(self, new)
+            self.playback.subscribe(self.outbox, new)
 
     # -- writing ----------------------------------------------------------------------
     async def _flush(self) -> None:
@@ -268,6 +237,13 @@ class ServerConnection:
             return
         async with self.lock:
             await self._write(self.protocol.data_to_send())
+
+    @contextlib.asynccontextmanager
+    async def _sending(self) -> AsyncIterator[anyio.abc.ByteStream | None]:
+        """The writer's way to the socket (:data:`~binfeed.binance.server_outbox.Sending`):
+        the lock held, the stream unless the connection stalled or is closing."""
+        async with self.lock:
+            yield None if self.stalled or self.closing else self.stream
 
     async def _write(self, chunks: list[bytes]) -> None:
         """Writes protocol output; call with the lock held. b'' means: close the TCP side."""
@@ -282,49 +258,6 @@ class ServerConnection:
         if eof:
             await self.stream.aclose()
 
-    async def _writer(self) -> None:
-        assert self.stats is not None
-        assert self.session is not None
-        stats = self.stats
-        outbox = self.outbox
-        while True:
-            if not outbox:
-                self._wake = anyio.Event()
-                if not outbox:
-                    await self._wake.wait()
-                continue
-            limit = min(self.faults.frames_until_next(stats.frames_sent),
-                        self.injections.frames_until_next(stats.frames_sent))
-            combined = self.session.combined
-            unit = self.session.route.time_unit
-            batch: list[Encoded] = []
-            parts: list[bytes] = []
-            size = 0
-            while outbox and len(parts) < limit and size < SEND_CHUNK:
-                encoded = outbox.popleft()
-                wire = encoded.wire(combined, unit)
-                batch.append(encoded)
-                parts.append(wire)
-                size += len(wire)
-            if len(outbox) < OUTBOX_FRAMES:
-                self._room.set()
-            if parts:
-                async with self.lock:
-                    # Checked under the lock: nothing may follow a close frame.
-                    if self.stalled or self.closing:
-                        continue
-                    try:
-                        await self.stream.send(b"".join(parts))
-                    except BaseException:
-                        stats.unconfirmed.add(batch)  # the client may have some of them
-                        raise
-                stats.sent.add(batch)
-                stats.frames_sent += len(parts)
-                self._last = batch[-1]
-            # Insertions due after these frames go first: a fault may end the connection.
-            await self._inject()
-            await self._check_faults()
-
     async def _check_faults(self) -> None:
         assert self.stats is not None
         while (fault := self.faults.due(self.stats.frames_sent)) is not None:
@@ -335,36 +268,6 @@ class ServerConnection:
         await anyio.sleep(self.stats.opened_at + (fault.after_seconds or 0.0) - time.monotonic())
         if not self.closing:
             await self.apply(fault)
-
-    async def _inject(self) -> None:
-        """Inserts the malformed and unsubscribed frames due after the frames sent."""
-        assert self.stats is not None
-        assert self.session is not None
-        stats = self.stats
-        for injection in self.injections.due(stats.frames_sent):
-            combined = self.session.combined
-            if injection.kind == "malformed":
-                last = self._last
-                if last is None:
-                    continue
-                kind, message = malformed_message(
-                    self._malformed, last.message(combined, self.session.route.time_unit),
-                    last.name, combined)
-                wire = encode_text_frame(message)
-                self._malformed += 1
-                counts = stats.malformed_sent
-            else:
-                foreign = self._unsubscribed
-                self._unsubscribed = None
-                if foreign is None or foreign.name in self.session.subscriptions:
-                    continue
-                kind, wire = foreign.name, foreign.wire(combined, self.session.route.time_unit)
-                counts = stats.unsubscribed_sent
-            async with self.lock:
-                if self.stalled or self.closing:
-                    return
-                await self.stream.send(wire)
-            counts[kind] = counts.get(kind, 0) + 1
 
     async def _pinger(self) -> None:
         assert self.stats is not None
@@ -456,9 +359,9 @@ class ServerConnection:
         if not self.stalled:
             self.closing = True
         if self.playback is not None:
-            self.playback.leave(self)
+            self.playback.leave(self.outbox)
+        self.outbox.stop()
         self.outbox.clear()
-        self._room.set()
 
     async def _close_later(self, grace: float) -> None:
         await anyio.sleep(grace)
