@@ -90,8 +90,8 @@ from binfeed.binance.events import (
     OutgoingFrame,
     SendClose,
     ShutdownAnnounced,
+    Stalled,
 )
-from binfeed.binance.health import StallWatch
 from binfeed.binance.held import HeldFrames
 from binfeed.binance.machine_types import (
     STORED_MAX,
@@ -134,12 +134,12 @@ class _Closing:
     done: bool = False  # the transport should be closed now
 
 
-class ConnectionMachine(ControlReplies, Rotation, Watchdogs):
-    """One combined-stream connection (see the module doc). Three of its jobs are parts it
+class ConnectionMachine(ControlReplies, Rotation):
+    """One combined-stream connection (see the module doc). Two of its jobs are parts it
     inherits, each in its own module: :class:`~binfeed.binance.replies.ControlReplies`,
-    :class:`~binfeed.binance.rotation.Rotation`, :class:`~binfeed.binance.watchdogs.Watchdogs`;
-    the frames held for pending streams are its :attr:`held`
-    (:class:`~binfeed.binance.held.HeldFrames`).
+    :class:`~binfeed.binance.rotation.Rotation`; its time limits are its
+    :class:`~binfeed.binance.watchdogs.Watchdogs`, the frames held for pending streams its
+    :attr:`held` (:class:`~binfeed.binance.held.HeldFrames`).
 
     Args:
         conn_id: recorder-local number (CONNECTION records, logs).
@@ -176,8 +176,7 @@ class ConnectionMachine(ControlReplies, Rotation, Watchdogs):
         self._leave_at_open: list[StreamId] = []  # removed from the URL's streams while connecting
         self._fragments: list[bytes] | None = None
         self._closing = _Closing()
-        self._stall = StallWatch(self.settings.stall_timeout)
-        self._probe = False  # a stall is suspected: socket_checked() is due
+        self._watchdogs = Watchdogs(conn_id, self.settings, self.channel)
         self._frames: list[OutgoingFrame] = []
         self._events: list[Event] = []
         self._attention = False
@@ -220,7 +219,7 @@ class ConnectionMachine(ControlReplies, Rotation, Watchdogs):
     def stall_suspected(self) -> bool:
         """The stall deadline passed without a frame: read the socket with a zero timeout
         and tell :meth:`socket_checked` whether it held anything, before anything else."""
-        return self._probe
+        return self._watchdogs.suspected
 
     @property
     def has_events(self) -> bool:
@@ -251,32 +250,67 @@ class ConnectionMachine(ControlReplies, Rotation, Watchdogs):
         """The latest time :meth:`tick` must be called (None: only after another input)."""
         if self.state is State.CLOSED or self._closing.done:
             return None
+        watch = self._watchdogs
         if self.state is State.CLOSING:
             since = self._closing.since
-            return None if since is None else since + self.settings.close_timeout
+            return None if since is None else watch.close_deadline(since)
         if self.state is State.CONNECTING:
             return None
         times = []
         if self.mode is Mode.LIVE:
-            times.append(self._stall.deadline(self.last_rx))
-            reply = self.channel.next_deadline()
-            if reply is not None:
-                times.append(reply)
+            times.append(watch.deadline(self.last_rx))
         sending = self.outgoing.deadline(now)
         if sending is not None:
             times.append(sending)
         if not times:
             return None
         deadline = min(times)
-        self._stall.promise(deadline, now)  # a tick much later: the process was away
+        watch.promise(deadline, now)
         return deadline
+
+    # -- inputs: time -----------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        """Time passed: sends what the budget now allows, and ends a live connection that
+        stalled or whose control reply is overdue, or a closing handshake that took too
+        long (the judgements are its :class:`~binfeed.binance.watchdogs.Watchdogs`')."""
+        watch = self._watchdogs
+        if self.state is State.CLOSING:
+            if watch.closing_overdue(self._closing.since, now):
+                self._closing.done = True
+            return
+        if self.state is not State.OPEN:
+            return
+        if self.mode is Mode.LIVE:
+            if watch.check_stall(self.last_rx, now):
+                return  # judged by socket_checked(), nothing else before it
+            failure = watch.reply_overdue(now)
+            if failure is not None:
+                self._end(failure)
+                return
+        self._send_due(now)
+
+    def socket_checked(self, unread: bool, now: float) -> None:
+        """After :attr:`stall_suspected`: whether the socket, read with a zero timeout,
+        held unread bytes (then the receive side reads them and the connection is kept),
+        or nothing (then the peer was silent for the stall timeout: the connection ends)."""
+        watch = self._watchdogs
+        if not watch.suspected:
+            return
+        silent = now - self.last_rx
+        failure = watch.socket_checked(unread, silent, now)
+        if failure is None:
+            self.tick(now)
+            return
+        self._event(Stalled(silent))
+        self._end(failure)
 
     # -- inputs: life cycle -----------------------------------------------------------
     def opened(self, now: float) -> None:
         """The handshake completed: the URL's streams are confirmed, SUBSCRIBEs queued;
         the CONNECTED record (and SUBSCRIBED for the URL's streams) is written."""
         self.state = State.OPEN
-        self.connected_at = self.last_rx = self._stall.quiet_from = now
+        self.connected_at = self.last_rx = now
+        self._watchdogs.opened(now)
         self.sink.audit(Audit(ConnectionEvent.CONNECTED, self.conn_id, len(self.streams),
                               f"{len(self.in_url)} streams in URL, {len(self.to_subscribe)} "
                               "by SUBSCRIBE"))
