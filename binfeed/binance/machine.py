@@ -105,7 +105,7 @@ from binfeed.binance.machine_types import (
 from binfeed.binance.outgoing import Outgoing
 from binfeed.binance.replies import ControlReplies
 from binfeed.binance.retry import Failure, FailureKind
-from binfeed.binance.rotation import BUFFERED, Rotation
+from binfeed.binance.rotation import BUFFERED, Rotation, drop
 from binfeed.binance.streams import StreamId
 from binfeed.binance.watchdogs import Watchdogs
 from binfeed.errors import ProtocolError
@@ -134,11 +134,11 @@ class _Closing:
     done: bool = False  # the transport should be closed now
 
 
-class ConnectionMachine(ControlReplies, Rotation):
-    """One combined-stream connection (see the module doc). Two of its jobs are parts it
-    inherits, each in its own module: :class:`~binfeed.binance.replies.ControlReplies`,
-    :class:`~binfeed.binance.rotation.Rotation`; its time limits are its
-    :class:`~binfeed.binance.watchdogs.Watchdogs`, the frames held for pending streams its
+class ConnectionMachine(ControlReplies):
+    """One combined-stream connection (see the module doc). Its control-reply handling is a
+    part it inherits (:class:`~binfeed.binance.replies.ControlReplies`); its time limits are
+    its :class:`~binfeed.binance.watchdogs.Watchdogs`, a replacement's buffer its
+    :class:`~binfeed.binance.rotation.Rotation`, the frames held for pending streams its
     :attr:`held` (:class:`~binfeed.binance.held.HeldFrames`).
 
     Args:
@@ -169,8 +169,9 @@ class ConnectionMachine(ControlReplies, Rotation):
         self.sink = sink
         self.tally = tally if tally is not None else FilterTally()
         self._sink = sink.ingest
-        self._append = self._append_until_proven if live else self._buffer_frame
-        self._buffer: list[tuple[bytes, int]] = []
+        self._rotation = Rotation(sink)
+        # The hot path calls _append: the sink itself once proven (see _append_until_proven).
+        self._append = self._append_until_proven if live else self._rotation.buffer
         self.held = HeldFrames(conn_id, sink, self.counters, self.tally,
                                self.settings.hold_limit)
         self._leave_at_open: list[StreamId] = []  # removed from the URL's streams while connecting
@@ -426,6 +427,30 @@ class ConnectionMachine(ControlReplies, Rotation):
         self.channel.unsubscribe(streams)
         self._send_due(now)
 
+    # -- inputs: rotation -------------------------------------------------------------
+    def go_live(self, now: float, lost: GapReason | None = None) -> int:
+        """Feeds the buffered market data to the sink (the parser drops what the old
+        connection already stored) and appends directly from now on; returns the number of
+        frames fed. ``lost``: the old connection may have missed frames, so every stream is
+        marked lost first, and each GAP comes before the buffer's first record."""
+        if lost is not None:
+            for stream in self.streams:
+                self.sink.stream_lost(stream, lost)
+        self.mode = Mode.LIVE
+        self._append = self._sink if self.proven_at is not None else self._append_until_proven
+        fed = len(self._rotation)
+        for kind, frame, recv_ns in self._rotation.release():
+            self._parsed(kind, frame, recv_ns, now)
+        return fed
+
+    def detach(self) -> None:
+        """Stops appending (a connection being replaced): what it still receives is
+        dropped; the replacement carries the same streams."""
+        self.mode = Mode.DETACHED
+        self._append = drop
+        self._rotation.clear()
+        self.held.clear()  # the replacement holds and stores its own
+
     # -- inputs: frames (the hot path) ------------------------------------------------
     def receive_frames(self, frames: Sequence[FrameLike], recv_ns: int, now: float) -> bool:
         """Frames of one read, received at ``recv_ns`` (wall clock, ns: the records' receive
@@ -456,6 +481,15 @@ class ConnectionMachine(ControlReplies, Rotation):
             self.last_data_at = now
         return self._attention
 
+    def _append_until_proven(self, frame: bytes, recv_ns: int) -> int:
+        """The appender of a live connection until its proof; then the sink itself (from
+        the next read on), so that the hot path pays nothing for it."""
+        kind = self._sink(frame, recv_ns)
+        if 0 < kind <= _STORED_MAX and self.subscribed_at is not None:
+            self.proven_at = self.last_rx
+            self._append = self._sink
+        return kind
+
     def _parsed(self, kind: int, frame: bytes, recv_ns: int, now: float) -> None:
         """Every parser verdict but a stored record (rare)."""
         c = self.counters
@@ -475,6 +509,8 @@ class ConnectionMachine(ControlReplies, Rotation):
             seen[name] += 1
         elif kind == _BUFFERED:
             self.last_data_at = now
+            if self.proven_at is None and self.subscribed_at is not None:
+                self.proven_at = self.last_rx  # a replacement proves itself as it buffers
             if self.first_data_at is None:
                 self.first_data_at = now
                 self._event(DataBuffered(now))
