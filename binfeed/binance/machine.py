@@ -30,7 +30,7 @@ stops before the connection ended)               by the close timeout
 After any input, :attr:`transport_done` True means: send what is left, then close the
 transport; the machine needs nothing more from it.
 
-What the machine owns:
+What the machine owns, itself or through the parts it owns:
 
 - **Frames**: a text frame goes to the *sink* (:class:`Sink`: the C parser with this
   connection's subscribed set, and the queue; :class:`binfeed.binance.sink.ConnectionSink`):
@@ -40,20 +40,18 @@ What the machine owns:
   unstored frames counted, control replies matched to their requests
   (:mod:`~binfeed.binance.control`), ``serverShutdown`` noted, malformed frames counted
   and logged. Fragmented messages are joined first.
-- **Subscriptions**: the machine keeps the sink's set in step with the control channel:
-  the URL's streams are accepted at the handshake, the others pending until their reply
-  (:mod:`~binfeed.binance.replies`). Frames of a pending stream are held
-  (:mod:`~binfeed.binance.held`), at most ``hold_limit`` (the oldest is dropped beyond,
-  its stream marked lost), until the reply: stored then, in order and before any later
-  frame, if it was accepted; dropped and counted if refused. Frames of any other
-  stream are counted (:class:`FilterTally`, shared by a recorder's connections) and each
-  such stream is logged once; the parser stores none of them. Streams are added
-  (:meth:`~ConnectionMachine.add_streams`: pending, SUBSCRIBE, held as above) and removed
-  (:meth:`~ConnectionMachine.remove_streams`: unsubscribed in the set at once, so that no
-  later frame of theirs is stored, then UNSUBSCRIBE) while the connection lives.
+- **Subscriptions** (:mod:`~binfeed.binance.carried`): the sink's set is kept in step
+  with the control channel, so that only subscribed streams are stored: the URL's
+  streams are accepted at the handshake, the others pending until their reply, their
+  frames held meanwhile (:mod:`~binfeed.binance.held`, at most ``hold_limit``) and stored
+  in order once accepted. Frames of any other stream are counted (:class:`FilterTally`,
+  shared by a recorder's connections) and each such stream is logged once. Streams are
+  added (:meth:`~ConnectionMachine.add_streams`) and removed
+  (:meth:`~ConnectionMachine.remove_streams`: no later frame of theirs is stored) while
+  the connection lives.
 - **Its own records**: CONNECTED at the handshake, SUBSCRIBED and SUBSCRIBE_REFUSED with
-  each reply, UNSUBSCRIBED when streams leave, go to the sink at once, so they precede (or
-  follow) the market data they concern.
+  each reply, UNSUBSCRIBED when streams leave, go to the sink at once, so they precede
+  (or follow) the market data they concern.
 - **Modes** (:mod:`~binfeed.binance.rotation`): ``LIVE`` appends; ``BUFFERING`` (a
   replacement during a rotation) keeps market data in a buffer until :meth:`go_live`;
   ``DETACHED`` (a replaced connection) drops it.
@@ -79,8 +77,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from binfeed.binance import control
+from binfeed.binance.carried import CarriedStreams
 from binfeed.binance.control import ControlChannel
 from binfeed.binance.events import (
+    AllSubscribed,
     Audit,
     DataBuffered,
     Ended,
@@ -103,7 +103,6 @@ from binfeed.binance.machine_types import (
     State,
 )
 from binfeed.binance.outgoing import Outgoing
-from binfeed.binance.replies import ControlReplies
 from binfeed.binance.retry import Failure, FailureKind
 from binfeed.binance.rotation import BUFFERED, Rotation, drop
 from binfeed.binance.streams import StreamId
@@ -111,7 +110,6 @@ from binfeed.binance.watchdogs import Watchdogs
 from binfeed.errors import ProtocolError
 from binfeed.ingest import FrameKind
 from binfeed.records import ConnectionEvent, GapReason
-from binfeed.subscriptions import SubscriptionState
 
 log = logging.getLogger("binfeed.record")
 
@@ -134,12 +132,13 @@ class _Closing:
     done: bool = False  # the transport should be closed now
 
 
-class ConnectionMachine(ControlReplies):
-    """One combined-stream connection (see the module doc). Its control-reply handling is a
-    part it inherits (:class:`~binfeed.binance.replies.ControlReplies`); its time limits are
-    its :class:`~binfeed.binance.watchdogs.Watchdogs`, a replacement's buffer its
-    :class:`~binfeed.binance.rotation.Rotation`, the frames held for pending streams its
-    :attr:`held` (:class:`~binfeed.binance.held.HeldFrames`).
+class ConnectionMachine:
+    """One combined-stream connection (see the module doc). Parts it owns do three of its
+    jobs, each in its own module: its streams and their replies
+    (:class:`~binfeed.binance.carried.CarriedStreams`), its time limits
+    (:class:`~binfeed.binance.watchdogs.Watchdogs`) and a replacement's buffer
+    (:class:`~binfeed.binance.rotation.Rotation`); the frames held for pending streams are
+    its :attr:`held` (:class:`~binfeed.binance.held.HeldFrames`).
 
     Args:
         conn_id: recorder-local number (CONNECTION records, logs).
@@ -157,8 +156,6 @@ class ConnectionMachine(ControlReplies):
                  settings: ConnectionSettings | None = None, live: bool = True,
                  tally: FilterTally | None = None) -> None:
         self.conn_id = conn_id
-        self.in_url = list(in_url)
-        self.to_subscribe = list(to_subscribe)
         self.settings = settings or ConnectionSettings()
         self.channel = ControlChannel(reply_timeout=self.settings.reply_timeout,
                                       params_per_message=self.settings.params_per_message)
@@ -174,7 +171,8 @@ class ConnectionMachine(ControlReplies):
         self._append = self._append_until_proven if live else self._rotation.buffer
         self.held = HeldFrames(conn_id, sink, self.counters, self.tally,
                                self.settings.hold_limit)
-        self._leave_at_open: list[StreamId] = []  # removed from the URL's streams while connecting
+        self._streams = CarriedStreams(conn_id, in_url, to_subscribe, sink, self.channel,
+                                       self.held, self.tally, self._parsed, self._event)
         self._fragments: list[bytes] | None = None
         self._closing = _Closing()
         self._watchdogs = Watchdogs(conn_id, self.settings, self.channel)
@@ -189,22 +187,37 @@ class ConnectionMachine(ControlReplies):
         self.subscribed_at: float | None = None  # every stream confirmed or refused
         self.proven_at: float | None = None  # subscribed, then stored market data
         self.ended_at: float | None = None
-        self.confirmed: set[StreamId] = set()
-        self.refused: list[control.Refused] = []
         self.shutdown_announced = False
         self.failure: Failure | None = None
 
     # -- state ------------------------------------------------------------------------
     @property
+    def in_url(self) -> list[StreamId]:
+        """The streams named in the connect URL."""
+        return self._streams.in_url
+
+    @property
+    def to_subscribe(self) -> list[StreamId]:
+        """The streams SUBSCRIBEd (or to be, once open)."""
+        return self._streams.to_subscribe
+
+    @property
     def streams(self) -> list[StreamId]:
         """Every stream this connection carries (URL and SUBSCRIBE)."""
-        return self.in_url + self.to_subscribe
+        return self._streams.streams
+
+    @property
+    def confirmed(self) -> set[StreamId]:
+        return self._streams.confirmed
+
+    @property
+    def refused(self) -> list[control.Refused]:
+        return self._streams.refused
 
     @property
     def fully_subscribed(self) -> bool:
         """Every stream confirmed or refused, nothing waiting."""
-        return self.channel.waiting == 0 and len(self.confirmed) + len(self.refused) >= len(
-            set(self.streams))
+        return self._streams.fully_subscribed
 
     @property
     def ended(self) -> bool:
@@ -315,18 +328,7 @@ class ConnectionMachine(ControlReplies):
         self.sink.audit(Audit(ConnectionEvent.CONNECTED, self.conn_id, len(self.streams),
                               f"{len(self.in_url)} streams in URL, {len(self.to_subscribe)} "
                               "by SUBSCRIBE"))
-        self.confirmed.update(self.in_url)
-        self.held.set_state(self.in_url, SubscriptionState.ACCEPTED)
-        if self.in_url:
-            self._audit_subscribed(self.in_url)
-        if self.to_subscribe:
-            self.held.set_state(self.to_subscribe, SubscriptionState.PENDING)
-            self.channel.subscribe(self.to_subscribe)
-        if self._leave_at_open:
-            leave, self._leave_at_open = self._leave_at_open, []
-            self.held.set_state(leave, SubscriptionState.NONE)
-            self._unsubscribe(leave, now)
-        elif not self.to_subscribe:
+        if self._streams.opened():
             self._all_subscribed(now)
         self._send_due(now)
 
@@ -379,16 +381,9 @@ class ConnectionMachine(ControlReplies):
         connection carries them)."""
         if self.state in (State.CLOSING, State.CLOSED):
             return []
-        carried = set(self.streams)
-        new = [s for s in dict.fromkeys(streams) if s not in carried]
-        if not new:
-            return []
-        self.to_subscribe += new
-        for stream in new:
-            self.tally.left.discard(stream.name)
-        if self.state is State.OPEN:
-            self.held.set_state(new, SubscriptionState.PENDING)
-            self.channel.subscribe(new)
+        is_open = self.state is State.OPEN
+        new = self._streams.add(streams, subscribe=is_open)
+        if new and is_open:
             self._send_due(now)
         return new
 
@@ -400,32 +395,11 @@ class ConnectionMachine(ControlReplies):
         unsubscribed on open."""
         if self.state in (State.CLOSING, State.CLOSED):
             return []
-        gone = set(streams)
-        left = [s for s in self.streams if s in gone]
-        if not left:
-            return []
-        if self.state is State.CONNECTING:
-            self._leave_at_open += [s for s in self.in_url if s in gone]
-        self.in_url = [s for s in self.in_url if s not in gone]
-        self.to_subscribe = [s for s in self.to_subscribe if s not in gone]
-        self.confirmed -= gone
-        self.refused = [r for r in self.refused if r.stream not in gone]
-        # Frames already in flight are expected, not news: counted without a warning.
-        self.tally.left.update(s.name for s in left)
-        if self.state is State.CONNECTING:
-            return left  # the SUBSCRIBE on open leaves them out; the URL's go at open
-        self.held.set_state(left, SubscriptionState.NONE)
-        self._unsubscribe(left, now)
-        if self.held:
-            self._release(now)  # what was held for them is counted as unsubscribed now
+        connecting = self.state is State.CONNECTING
+        left = self._streams.remove(streams, now, connecting=connecting)
+        if left and not connecting:
+            self._send_due(now)
         return left
-
-    def _unsubscribe(self, streams: Sequence[StreamId], now: float) -> None:
-        names = [s.name for s in streams]
-        self.sink.audit(Audit(ConnectionEvent.UNSUBSCRIBED, self.conn_id, len(names),
-                              ",".join(names)))
-        self.channel.unsubscribe(streams)
-        self._send_due(now)
 
     # -- inputs: rotation -------------------------------------------------------------
     def go_live(self, now: float, lost: GapReason | None = None) -> int:
@@ -521,7 +495,10 @@ class ConnectionMachine(ControlReplies):
             c.unstored += 1
         elif kind == _CONTROL:
             c.control_replies += 1
-            self._control_reply(frame, now)
+            if self._streams.reply(frame, now):
+                if self.subscribed_at is None and self.fully_subscribed:
+                    self._all_subscribed(now)
+                self._send_due(now)
         elif kind == _SERVER_SHUTDOWN:
             if not self.shutdown_announced:
                 log.warning("connection %d: the server announced a shutdown (serverShutdown); "
@@ -592,6 +569,10 @@ class ConnectionMachine(ControlReplies):
     def _fail(self, failure: Failure) -> None:
         if self.failure is None:
             self.failure = failure
+
+    def _all_subscribed(self, now: float) -> None:
+        self.subscribed_at = now
+        self._event(AllSubscribed(now))
 
     def _event(self, event: Event) -> None:
         self._events.append(event)

@@ -26,8 +26,9 @@ without a network:
 :mod:`~binfeed.binance.machine_types`      the machine's states, modes, sink, settings,
                                            counters
 :mod:`~binfeed.binance.held`               frames held while a SUBSCRIBE waits
-:mod:`~binfeed.binance.replies`            what control replies change (machine part)
-:mod:`~binfeed.binance.rotation`           buffer, go live, detach (machine part)
+:mod:`~binfeed.binance.carried`            a connection's streams: replies, added,
+                                           removed (machine part)
+:mod:`~binfeed.binance.rotation`           a replacement's buffer (machine part)
 :mod:`~binfeed.binance.watchdogs`          stall, overdue reply, close timeout
                                            (machine part)
 :mod:`~binfeed.binance.shard_plan`         per shard: connect, reconnect, rotate, cut
