@@ -1,12 +1,14 @@
-"""One accepted client of the loopback Binance server: its handshake, reader, pinger and
-faults.
+"""One accepted client of the loopback Binance server: its WebSocket session, from the
+handshake to the close.
 
 :class:`~binfeed.binance.server.BinanceServer` listens and hands each accepted stream to a
 :class:`ServerConnection`, which speaks :mod:`binfeed.binance.exchange`'s protocol over it:
-control messages answered, pings sent, faults (:mod:`binfeed.binance.faults`) applied,
-what happened kept in its :class:`~binfeed.binance.server_report.ConnectionStats`. The
-frames from the playback (:mod:`binfeed.binance.playback`) go through its outbox and
-writer (:mod:`binfeed.binance.server_outbox`).
+the handshake, the client's messages read (control messages answered, subscriptions passed
+to the playback, the incoming-message limit), pings sent, the closing handshake and the
+faults (:mod:`binfeed.binance.faults`) that end it otherwise, what happened kept in its
+:class:`~binfeed.binance.server_report.ConnectionStats`. The frames from the playback
+(:mod:`binfeed.binance.playback`) go through its outbox and writer
+(:mod:`binfeed.binance.server_outbox`).
 """
 
 from __future__ import annotations
