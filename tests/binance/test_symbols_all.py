@@ -83,7 +83,9 @@ def test_symbols_file(tmp_path: Path) -> None:
         async with open_server(list_source([]), speed=None) as server:
             result = await invoke(["-q", str(tmp_path / "q"), "--symbols-file", str(listing),
                                    "--url", server.url, "--duration", "1"])
-            return result, [set(c.subscriptions) for c in server.connections]
+        # read once the server has ended: a connection's subscriptions are noted when the
+        # server is done with it, which may be after the recorder has returned
+        return result, [set(c.subscriptions) for c in server.connections]
 
     result, subscribed = anyio.run(run)
     assert result.exit_code == 0, result.output
