@@ -209,11 +209,7 @@ class ServerConnection:
             self.playback.subscribe(self.outbox, early)
             self._tg.start_soon(self._reply_later, reply, new, early)
             return
-        async with self.lock:
-            self.protocol.send_text(reply.encode())
-            await self._write(self.protocol.data_to_send())
-        if new:
-            self.playback.subscribe(self.outbox, new)
+        await self._answer(reply, new)
 
     async def _reply_later(self, reply: str, new: list[str], early: list[str]) -> None:
         """The reply after ``reply_delay``; streams sent early that it did not
@@ -226,13 +222,22 @@ class ServerConnection:
             if n not in self.session.subscriptions and n not in self.config.unsolicited])
         if self.stalled or self.closing:
             return
-        async with self.lock:
-            self.protocol.send_text(reply.encode())
-            await self._write(self.protocol.data_to_send())
+        await self._answer(reply, new)
+
+    async def _answer(self, reply: str, new: list[str]) -> None:
+        """Sends a control reply, then starts the streams it subscribed."""
+        assert self.playback is not None
+        await self._send_text(reply)
         if new:
             self.playback.subscribe(self.outbox, new)
 
     # -- writing ----------------------------------------------------------------------
+    async def _send_text(self, text: str) -> None:
+        """Sends one text message (a reply, an event) now."""
+        async with self.lock:
+            self.protocol.send_text(text.encode())
+            await self._write(self.protocol.data_to_send())
+
     async def _flush(self) -> None:
         """Sends what the protocol wants to send (pongs, close frames, handshake)."""
         if not self.protocol.writes:
@@ -349,9 +354,7 @@ class ServerConnection:
     async def announce_shutdown(self, grace: float) -> None:
         combined = self.session is None or self.session.combined
         event = exchange.server_shutdown_event(time.time_ns() // 1_000_000, combined)
-        async with self.lock:
-            self.protocol.send_text(event.encode())
-            await self._write(self.protocol.data_to_send())
+        await self._send_text(event)
         if self._tg is not None:
             self._tg.start_soon(self._close_later, grace)
 
