@@ -190,7 +190,7 @@ static uint32_t sub_index(const char *symbol, size_t len, uint32_t stream) {
     return 0;
 }
 
-static long subs_results[3]; /* check 5 saw: stored, pending, unsubscribed market data */
+static long subs_results[3]; /* market data check 5 saw, by the set's BF_SUB_* state */
 
 /* Check 5 for one input: `plain` is bf_ingest's result on it, `got` and `info` those of
  * bf_ingest_subscribed. */
@@ -198,10 +198,11 @@ static void check_subscribed(const char *data, size_t len, int plain, int got,
                              const bf_ingest_info *info) {
     int want = plain;
     uint32_t index = 0;
+    int market = plain == BF_FRAME_BOOK_TICKER || plain == BF_FRAME_TRADE ||
+                 plain == BF_FRAME_DUPLICATE;
     if (plain == BF_FRAME_UNSTORED) {
         want = BF_FRAME_UNSUBSCRIBED;
-    } else if (plain == BF_FRAME_BOOK_TICKER || plain == BF_FRAME_TRADE ||
-               plain == BF_FRAME_DUPLICATE) {
+    } else if (market) {
         bf_msg msg;
         char err[256];
         if (decode_reference(data, len, &msg, err, sizeof err) != BF_OK) {
@@ -212,14 +213,10 @@ static void check_subscribed(const char *data, size_t len, int plain, int got,
             want = state == BF_SUB_ACCEPTED ? plain
                    : state == BF_SUB_PENDING ? BF_FRAME_PENDING
                                              : BF_FRAME_UNSUBSCRIBED;
-            subs_results[state == BF_SUB_ACCEPTED ? 0 : state == BF_SUB_PENDING ? 1 : 2]++;
+            subs_results[state]++;
         }
     }
-    int index_ok = plain == BF_FRAME_BOOK_TICKER || plain == BF_FRAME_TRADE ||
-                           plain == BF_FRAME_DUPLICATE
-                       ? info->subscription == index
-                       : 1;
-    if (got != want || !index_ok) {
+    if (got != want || (market && info->subscription != index)) {
         fprintf(stderr,
                 "subscribed parser -> %d (subscription %u), want %d (subscription %u; plain "
                 "parser %d) on: %.*s\n",
@@ -231,16 +228,20 @@ static void check_subscribed(const char *data, size_t len, int plain, int got,
 
 #ifndef BF_LIBFUZZER
 
+/* Opens a queue from the start, checksums verified; a failure is counted and reported. */
+static int open_queue(bfr_reader *r, const char *dir) {
+    if (bfr_open(r, dir, BFR_FROM_START | BFR_VERIFY_CRC) == BF_OK) return 1;
+    fprintf(stderr, "bfr_open %s: %s\n", dir, r->error);
+    bf_test_failures++;
+    return 0;
+}
+
 /* Check 4 over a whole queue; fills a running hash of its records for comparison. */
 static uint64_t check_queue(const char *dir, uint64_t *count) {
     bfr_reader r;
     uint64_t hash = 1469598103934665603ull, n = 0;
-    if (bfr_open(&r, dir, BFR_FROM_START | BFR_VERIFY_CRC) != BF_OK) {
-        fprintf(stderr, "bfr_open %s: %s\n", dir, r.error);
-        bf_test_failures++;
-        *count = 0;
-        return 0;
-    }
+    *count = 0;
+    if (!open_queue(&r, dir)) return 0;
     const bf_slot *s;
     int rc;
     while ((rc = bfr_next(&r, &s)) == 1) {
@@ -287,11 +288,7 @@ static uint64_t market_hash(const char *dir, int accepted_only, uint64_t *count)
     bfr_reader r;
     uint64_t hash = 1469598103934665603ull, n = 0;
     *count = 0;
-    if (bfr_open(&r, dir, BFR_FROM_START | BFR_VERIFY_CRC) != BF_OK) {
-        fprintf(stderr, "bfr_open %s: %s\n", dir, r.error);
-        bf_test_failures++;
-        return 0;
-    }
+    if (!open_queue(&r, dir)) return 0;
     const bf_slot *s;
     while (bfr_next(&r, &s) == 1) {
         uint64_t fields[6] = {s->type, s->seq, 0, 0, 0, 0}, symbol_id;
@@ -642,14 +639,16 @@ int main(int argc, char **argv) {
            kinds[6], errors, (unsigned long long)nf);
     printf("fuzz: subscribed parser: %ld accepted, %ld pending, %ld unsubscribed market data; "
            "%llu of the plain queue's market records were its accepted streams', %llu stored\n",
-           subs_results[0], subs_results[1], subs_results[2], (unsigned long long)na,
+           subs_results[BF_SUB_ACCEPTED], subs_results[BF_SUB_PENDING],
+           subs_results[BF_SUB_NONE], (unsigned long long)na,
            (unsigned long long)nsub_market);
     printf("fuzz: the scanner decoded %ld frames with a UTF-8 symbol, %ld with an escaped one\n",
            fast_utf8, fast_escaped);
     /* a fuzzer that never stores or never fails is not exploring */
     CHECK(kinds[1] > 0 && kinds[2] > 0 && kinds[3] > 0 && errors > 0);
     CHECK(fast_utf8 > 0 && fast_escaped > 0);
-    CHECK(subs_results[0] > 0 && subs_results[1] > 0 && subs_results[2] > 0 && na > 0);
+    CHECK(subs_results[BF_SUB_ACCEPTED] > 0 && subs_results[BF_SUB_PENDING] > 0 &&
+          subs_results[BF_SUB_NONE] > 0 && na > 0);
     CHECK(done >= 1000);
     for (size_t i = 0; i < n_seeds; i++) free(seeds[i]);
     free(seeds);
