@@ -10,11 +10,12 @@ from pathlib import Path
 import anyio
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from binfeed.binance.faults import MALFORMED_KINDS, Fault, Injection
 from binfeed.binance.server import BinanceServer, open_server
 from binfeed.binance.sources import SourceFrame, bundled_sample, list_source, load_capture
+
+from .test_server import recv_until_closed
 
 pytestmark = pytest.mark.anyio
 BOTH = "btcusdt@bookTicker/btcusdt@trade"
@@ -28,16 +29,6 @@ def frames() -> list[SourceFrame]:
 
 def message(frame: SourceFrame) -> str:
     return f'{{"stream":"{frame.name}","data":{frame.payload}}}'
-
-
-async def until_closed(ws, seconds: float = 10.0) -> tuple[list[str], ConnectionClosed]:
-    out = []
-    with anyio.fail_after(seconds):
-        while True:
-            try:
-                out.append(await ws.recv())
-            except ConnectionClosed as exc:
-                return out, exc
 
 
 def expanded(runs: list[dict], frames: list[SourceFrame]) -> list[int]:
@@ -62,7 +53,7 @@ async def test_the_report_names_exactly_the_frames_each_connection_got(
         received = []
         for _ in range(3):
             async with connect(f"{server.url}/stream?streams={BOTH}", compression=None) as ws:
-                got, closed = await until_closed(ws)
+                got, closed = await recv_until_closed(ws, 10.0)
                 assert closed.rcvd is None  # no close frame: a drop
                 received.append([index[m] for m in got])
             await anyio.sleep(0.1)
@@ -162,7 +153,7 @@ async def test_server_shutdown_seconds_after_the_opening(frames: list[SourceFram
     async with open_server(list_source(frames), speed=span / 10, faults=[fault]) as server:
         async with connect(server.url + path, compression=None) as ws:
             opened = time.monotonic()
-            got, closed = await until_closed(ws)
+            got, closed = await recv_until_closed(ws, 10.0)
             ended = time.monotonic() - opened
         events = [json.loads(m) for m in got if "serverShutdown" in m]
         stats = server.connections[0]
@@ -183,7 +174,7 @@ async def test_a_ping_flood_and_the_client_messages_with_their_times(
             connect(f"{server.url}/stream?streams={BOTH}", compression=None,
                     ping_interval=None) as ws:
         await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":1}')
-        _, closed = await until_closed(ws)
+        _, closed = await recv_until_closed(ws, 10.0)
         stats = server.connections[0]
     assert closed.rcvd is not None and closed.rcvd.code == 1008
     assert stats.closed_by_rate_limit
