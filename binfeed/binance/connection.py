@@ -61,7 +61,7 @@ class Connection:
 
     Args:
         machine: the connection's state machine (made by the shard's plan).
-        endpoint: where to connect (the URL names ``machine.in_url``).
+        endpoint: where to connect (the URL names ``machine.carried.in_url``).
         options: how to connect.
         on_change: called (synchronously) when the machine has news for the supervisor.
     """
@@ -89,11 +89,12 @@ class Connection:
             ConnectFailed: before ``task_status.started()``: the attempt failed.
         """
         machine = self.machine
+        in_url = machine.carried.in_url
         try:
             transport = await open_websocket(
-                self.endpoint, self.endpoint.combined_url(machine.in_url, self.options.time_unit),
+                self.endpoint, self.endpoint.combined_url(in_url, self.options.time_unit),
                 open_timeout=self.options.open_timeout, max_frame=self.options.max_frame,
-                ssl_context=self.options.ssl_context, streams_in_url=bool(machine.in_url))
+                ssl_context=self.options.ssl_context, streams_in_url=bool(in_url))
         except ConnectFailed as exc:
             machine.connect_failed(exc.failure, time.monotonic())
             self.closed.set()

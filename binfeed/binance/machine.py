@@ -30,54 +30,44 @@ stops before the connection ended)               by the close timeout
 After any input, :attr:`transport_done` True means: send what is left, then close the
 transport; the machine needs nothing more from it.
 
-What the machine owns, itself or through the parts it owns:
+What the machine owns, itself or through a part in its own module:
 
 - **Frames**: a text frame goes to the *sink* (:class:`Sink`: the C parser with this
-  connection's subscribed set, and the queue; :class:`binfeed.binance.sink.ConnectionSink`):
-  the one thing the machine calls rather than returns, because appending is synchronous,
-  never waits (a memory map) and its verdict (the parser's result) is needed at once.
-  Records are the queue's; the machine handles every other verdict: duplicates and
-  unstored frames counted, control replies matched to their requests
-  (:mod:`~binfeed.binance.control`), ``serverShutdown`` noted, malformed frames counted
-  and logged. Fragmented messages are joined first.
-- **Subscriptions** (:mod:`~binfeed.binance.carried`): the sink's set is kept in step
-  with the control channel, so that only subscribed streams are stored: the URL's
-  streams are accepted at the handshake, the others pending until their reply, their
-  frames held meanwhile (:mod:`~binfeed.binance.held`, at most ``hold_limit``) and stored
-  in order once accepted. Frames of any other stream are counted (:class:`FilterTally`,
-  shared by a recorder's connections) and each such stream is logged once. Streams are
-  added (:meth:`~ConnectionMachine.add_streams`) and removed
-  (:meth:`~ConnectionMachine.remove_streams`: no later frame of theirs is stored) while
-  the connection lives.
-- **Its own records**: CONNECTED at the handshake, SUBSCRIBED and SUBSCRIBE_REFUSED with
-  each reply, UNSUBSCRIBED when streams leave, go to the sink at once, so they precede
-  (or follow) the market data they concern.
+  connection's subscribed set, and the queue; :class:`binfeed.binance.sink.ConnectionSink`),
+  the one thing the machine calls rather than returns: appending never waits (a memory
+  map) and its verdict is needed at once. The machine handles every verdict but a stored
+  record: duplicates and unstored frames counted, control replies matched to their
+  requests (:mod:`~binfeed.binance.control`), ``serverShutdown`` noted, malformed frames
+  counted and logged. Fragments are joined first (:mod:`~binfeed.binance.fragments`).
+- **Subscriptions** (:mod:`~binfeed.binance.carried`, :mod:`~binfeed.binance.held`):
+  only subscribed streams are stored; the frames of a stream whose SUBSCRIBE waits for
+  its reply are held (at most ``hold_limit``), any other stream's counted
+  (:class:`FilterTally`) and logged once. Its CONNECTED, SUBSCRIBED, SUBSCRIBE_REFUSED
+  and UNSUBSCRIBED records go to the sink at once, so they precede (or follow) the market
+  data they concern.
 - **Modes** (:mod:`~binfeed.binance.rotation`): ``LIVE`` appends; ``BUFFERING`` (a
-  replacement during a rotation) keeps market data in a buffer until :meth:`go_live`;
-  ``DETACHED`` (a replaced connection) drops it.
-- **Sending**: pongs and control messages, through one
-  :class:`~binfeed.binance.outgoing.Outgoing` (one budget: pongs first, at most 4
-  messages per 1.1 s; Binance counts pongs as messages). The transport must not answer
-  pings itself; a pong that cannot go yet answers the latest ping.
-- **Watchdogs** of a live connection (:mod:`~binfeed.binance.watchdogs`): no frame for
-  ``stall_timeout`` (:class:`health.StallWatch`: the peer's silence, never the recorder's
-  own absence, and never while the socket holds unread bytes) and a control reply overdue
-  end it; a closing handshake not answered within ``close_timeout`` is cut short.
+  replacement during a rotation) keeps market data until :meth:`go_live`; ``DETACHED``
+  (a replaced connection) drops it.
+- **Sending** (:mod:`~binfeed.binance.outgoing`): pongs and control messages share one
+  budget, pongs first, at most 4 messages per 1.1 s (Binance counts pongs). The transport
+  must not answer pings itself; a pong that cannot go yet answers the latest ping.
+- **Watchdogs** (:mod:`~binfeed.binance.watchdogs`): a live connection ends after
+  ``stall_timeout`` of the peer's silence (never the recorder's own absence, never while
+  the socket holds unread bytes) or an overdue control reply; a closing handshake
+  (:mod:`~binfeed.binance.closing`) after ``close_timeout``.
 - **Proof**: :attr:`proven_at` is when the connection, fully subscribed, stored its first
   market data: what ends the shard's failure streak (:class:`retry.Backoff`).
 - **Failures**: the first reason the connection ended wins (:class:`retry.Failure`); a
-  close frame from the server is that reason. The transport answers close frames itself
-  (RFC 6455 section 5.5.1; websockets does), the machine never echoes one.
+  close frame from the server is that reason.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from binfeed.binance import control
 from binfeed.binance.carried import CarriedStreams
+from binfeed.binance.closing import Closing
 from binfeed.binance.control import ControlChannel
 from binfeed.binance.events import (
     AllSubscribed,
@@ -92,6 +82,7 @@ from binfeed.binance.events import (
     ShutdownAnnounced,
     Stalled,
 )
+from binfeed.binance.fragments import Fragments
 from binfeed.binance.held import HeldFrames
 from binfeed.binance.machine_types import (
     STORED_MAX,
@@ -114,31 +105,17 @@ from binfeed.records import ConnectionEvent, GapReason
 log = logging.getLogger("binfeed.record")
 
 # Parser verdicts as plain ints (the hot path compares ints).
-_STORED_MAX = STORED_MAX
 _DUPLICATE = int(FrameKind.DUPLICATE)
 _UNSTORED = int(FrameKind.UNSTORED)
 _CONTROL = int(FrameKind.CONTROL)
 _SERVER_SHUTDOWN = int(FrameKind.SERVER_SHUTDOWN)
 _UNSUBSCRIBED = int(FrameKind.UNSUBSCRIBED)
 _PENDING = int(FrameKind.PENDING)
-_BUFFERED = BUFFERED  # a buffering machine's own verdict for market data it kept
 _TEXT = Opcode.TEXT
 
 
-@dataclass
-class _Closing:
-    since: float | None = None  # when our close frame was sent
-    received: tuple[int, str] | None = None  # the server's close frame (code, reason)
-    done: bool = False  # the transport should be closed now
-
-
 class ConnectionMachine:
-    """One combined-stream connection (see the module doc). Parts it owns do three of its
-    jobs, each in its own module: its streams and their replies
-    (:class:`~binfeed.binance.carried.CarriedStreams`), its time limits
-    (:class:`~binfeed.binance.watchdogs.Watchdogs`) and a replacement's buffer
-    (:class:`~binfeed.binance.rotation.Rotation`); the frames held for pending streams are
-    its :attr:`held` (:class:`~binfeed.binance.held.HeldFrames`).
+    """One combined-stream connection, and the parts that do its jobs (see the module doc).
 
     Args:
         conn_id: recorder-local number (CONNECTION records, logs).
@@ -171,10 +148,10 @@ class ConnectionMachine:
         self._append = self._append_until_proven if live else self._rotation.buffer
         self.held = HeldFrames(conn_id, sink, self.counters, self.tally,
                                self.settings.hold_limit)
-        self._streams = CarriedStreams(conn_id, in_url, to_subscribe, sink, self.channel,
+        self.carried = CarriedStreams(conn_id, in_url, to_subscribe, sink, self.channel,
                                        self.held, self.tally, self._parsed, self._event)
-        self._fragments: list[bytes] | None = None
-        self._closing = _Closing()
+        self._fragments = Fragments()
+        self._closing = Closing(self.settings.close_timeout)
         self._watchdogs = Watchdogs(conn_id, self.settings, self.channel)
         self._frames: list[OutgoingFrame] = []
         self._events: list[Event] = []
@@ -191,34 +168,6 @@ class ConnectionMachine:
         self.failure: Failure | None = None
 
     # -- state ------------------------------------------------------------------------
-    @property
-    def in_url(self) -> list[StreamId]:
-        """The streams named in the connect URL."""
-        return self._streams.in_url
-
-    @property
-    def to_subscribe(self) -> list[StreamId]:
-        """The streams SUBSCRIBEd (or to be, once open)."""
-        return self._streams.to_subscribe
-
-    @property
-    def streams(self) -> list[StreamId]:
-        """Every stream this connection carries (URL and SUBSCRIBE)."""
-        return self._streams.streams
-
-    @property
-    def confirmed(self) -> set[StreamId]:
-        return self._streams.confirmed
-
-    @property
-    def refused(self) -> list[control.Refused]:
-        return self._streams.refused
-
-    @property
-    def fully_subscribed(self) -> bool:
-        """Every stream confirmed or refused, nothing waiting."""
-        return self._streams.fully_subscribed
-
     @property
     def ended(self) -> bool:
         return self.state is State.CLOSED
@@ -264,12 +213,11 @@ class ConnectionMachine:
         """The latest time :meth:`tick` must be called (None: only after another input)."""
         if self.state is State.CLOSED or self._closing.done:
             return None
-        watch = self._watchdogs
         if self.state is State.CLOSING:
-            since = self._closing.since
-            return None if since is None else watch.close_deadline(since)
+            return self._closing.deadline()
         if self.state is State.CONNECTING:
             return None
+        watch = self._watchdogs
         times = []
         if self.mode is Mode.LIVE:
             times.append(watch.deadline(self.last_rx))
@@ -286,15 +234,15 @@ class ConnectionMachine:
     def tick(self, now: float) -> None:
         """Time passed: sends what the budget now allows, and ends a live connection that
         stalled or whose control reply is overdue, or a closing handshake that took too
-        long (the judgements are its :class:`~binfeed.binance.watchdogs.Watchdogs`')."""
-        watch = self._watchdogs
+        long (the judgements are its :class:`~binfeed.binance.watchdogs.Watchdogs`' and
+        its :class:`~binfeed.binance.closing.Closing`'s)."""
         if self.state is State.CLOSING:
-            if watch.closing_overdue(self._closing.since, now):
-                self._closing.done = True
+            self._closing.overdue(now)
             return
         if self.state is not State.OPEN:
             return
         if self.mode is Mode.LIVE:
+            watch = self._watchdogs
             if watch.check_stall(self.last_rx, now):
                 return  # judged by socket_checked(), nothing else before it
             failure = watch.reply_overdue(now)
@@ -325,10 +273,11 @@ class ConnectionMachine:
         self.state = State.OPEN
         self.connected_at = self.last_rx = now
         self._watchdogs.opened(now)
-        self.sink.audit(Audit(ConnectionEvent.CONNECTED, self.conn_id, len(self.streams),
-                              f"{len(self.in_url)} streams in URL, {len(self.to_subscribe)} "
-                              "by SUBSCRIBE"))
-        if self._streams.opened():
+        carried = self.carried
+        self.sink.audit(Audit(ConnectionEvent.CONNECTED, self.conn_id, len(carried.streams),
+                              f"{len(carried.in_url)} streams in URL, "
+                              f"{len(carried.to_subscribe)} by SUBSCRIBE"))
+        if self.carried.opened():
             self._all_subscribed(now)
         self._send_due(now)
 
@@ -344,9 +293,8 @@ class ConnectionMachine:
         if self.state is State.CLOSED:
             return
         self.held.drop()
-        received = self._closing.received
-        if received is not None:
-            self._fail(Failure(FailureKind.CLOSED, *received))
+        if self._closing.received is not None:
+            self._fail(self._closing.received)
         self._fail(failure or Failure(FailureKind.DROPPED, 1006, "connection ended"))
         self.state = State.CLOSED
         self.ended_at = now
@@ -360,7 +308,7 @@ class ConnectionMachine:
         if self.state is State.OPEN:
             self._frames.append(SendClose(code, reason))
             self.state = State.CLOSING
-            self._closing.since = now
+            self._closing.started(now)
         elif self.state is State.CONNECTING:
             self._closing.done = True
 
@@ -382,7 +330,7 @@ class ConnectionMachine:
         if self.state in (State.CLOSING, State.CLOSED):
             return []
         is_open = self.state is State.OPEN
-        new = self._streams.add(streams, subscribe=is_open)
+        new = self.carried.add(streams, subscribe=is_open)
         if new and is_open:
             self._send_due(now)
         return new
@@ -396,7 +344,7 @@ class ConnectionMachine:
         if self.state in (State.CLOSING, State.CLOSED):
             return []
         connecting = self.state is State.CONNECTING
-        left = self._streams.remove(streams, now, connecting=connecting)
+        left = self.carried.remove(streams, now, connecting=connecting)
         if left and not connecting:
             self._send_due(now)
         return left
@@ -408,7 +356,7 @@ class ConnectionMachine:
         frames fed. ``lost``: the old connection may have missed frames, so every stream is
         marked lost first, and each GAP comes before the buffer's first record."""
         if lost is not None:
-            for stream in self.streams:
+            for stream in self.carried.streams:
                 self.sink.stream_lost(stream, lost)
         self.mode = Mode.LIVE
         self._append = self._sink if self.proven_at is not None else self._append_until_proven
@@ -445,7 +393,7 @@ class ConnectionMachine:
                 # call (cffi takes bytes without a conversion).
                 data = bytes(frame.data)
                 kind = append(data, recv_ns)
-                if 0 < kind <= _STORED_MAX:
+                if 0 < kind <= STORED_MAX:
                     stored = True
                 else:
                     self._parsed(kind, data, recv_ns, now)
@@ -459,7 +407,7 @@ class ConnectionMachine:
         """The appender of a live connection until its proof; then the sink itself (from
         the next read on), so that the hot path pays nothing for it."""
         kind = self._sink(frame, recv_ns)
-        if 0 < kind <= _STORED_MAX and self.subscribed_at is not None:
+        if 0 < kind <= STORED_MAX and self.subscribed_at is not None:
             self.proven_at = self.last_rx
             self._append = self._sink
         return kind
@@ -472,16 +420,8 @@ class ConnectionMachine:
                 self.held.hold(frame, recv_ns, self.gap_reason)
         elif kind == _UNSUBSCRIBED:
             c.unsubscribed += 1
-            name = self.sink.unsubscribed_stream()
-            seen = self.tally.unsubscribed
-            if name not in seen:
-                seen[name] = 0
-                if name not in self.tally.left:
-                        log.warning("connection %d: frames of %s, a stream not subscribed (or "
-                                "refused), are counted and not stored; logged once per "
-                                "stream", self.conn_id, name)
-            seen[name] += 1
-        elif kind == _BUFFERED:
+            self.tally.count_unsubscribed(self.sink.unsubscribed_stream(), self.conn_id)
+        elif kind == BUFFERED:
             self.last_data_at = now
             if self.proven_at is None and self.subscribed_at is not None:
                 self.proven_at = self.last_rx  # a replacement proves itself as it buffers
@@ -495,8 +435,8 @@ class ConnectionMachine:
             c.unstored += 1
         elif kind == _CONTROL:
             c.control_replies += 1
-            if self._streams.reply(frame, now):
-                if self.subscribed_at is None and self.fully_subscribed:
+            if self.carried.reply(frame, now):
+                if self.subscribed_at is None and self.carried.fully_subscribed:
                     self._all_subscribed(now)
                 self._send_due(now)
         elif kind == _SERVER_SHUTDOWN:
@@ -506,11 +446,7 @@ class ConnectionMachine:
                 self.shutdown_announced = True
                 self._event(ShutdownAnnounced(now))
         elif kind < 0:
-            c.malformed += 1
-            if c.malformed <= 10 or c.malformed % 1000 == 0:
-                preview = frame[:120].decode("utf-8", "replace")
-                log.warning("connection %d: malformed frame #%d skipped (status %d): %s",
-                            self.conn_id, c.malformed, kind, preview)
+            c.count_malformed(kind, frame, self.conn_id)
         else:
             raise ProtocolError(f"the parser returned an unknown frame kind {kind}")
 
@@ -522,35 +458,23 @@ class ConnectionMachine:
             self.outgoing.ping(bytes(frame.data))
             self._send_due(now)
         elif op == Opcode.CLOSE:
-            self._close_received(bytes(frame.data))
-        elif op in (Opcode.TEXT, Opcode.BINARY) and not frame.fin:
-            self._fragments = [bytes(frame.data)]
-        elif op == Opcode.CONT and self._fragments is not None:
-            self._fragments.append(bytes(frame.data))
-            if frame.fin:
-                message = b"".join(self._fragments)
-                self._fragments = None
-                self._deliver(message, recv_ns, now)
-        elif op == Opcode.BINARY:
+            self._fail(self._closing.receive(bytes(frame.data)))
+            if self.state is State.OPEN:
+                self.state = State.CLOSING
+            self._attention = True
+        elif op == Opcode.BINARY and frame.fin:
             self._deliver(bytes(frame.data), recv_ns, now)
+        else:
+            message = self._fragments.join(frame)
+            if message is not None:
+                self._deliver(message, recv_ns, now)
 
     def _deliver(self, message: bytes, recv_ns: int, now: float) -> None:
         kind = self._append(message, recv_ns)
-        if 0 < kind <= _STORED_MAX:
+        if 0 < kind <= STORED_MAX:
             self.last_data_at = now
         else:
             self._parsed(kind, message, recv_ns, now)
-
-    def _close_received(self, payload: bytes) -> None:
-        # RFC 6455 section 5.5.1: a 2-byte code, then a UTF-8 reason; none means 1005.
-        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-        reason = payload[2:].decode("utf-8", "replace")
-        self._closing.received = (code, reason)
-        self._fail(Failure(FailureKind.CLOSED, code, reason))
-        if self.state is State.OPEN:
-            self.state = State.CLOSING
-        self._closing.done = True
-        self._attention = True
 
     def _send_due(self, now: float) -> None:
         """Queues what the budget lets go now: the pong first, then control messages."""

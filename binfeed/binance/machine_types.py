@@ -1,5 +1,6 @@
 """The vocabulary of one connection's state machine: its states and modes, its sink, its
-settings, its counters and the recorder-wide tally of frames kept out of the queue.
+settings, its counters and the recorder-wide tally of frames kept out of the queue (each
+counter logs what it counts, as often as is useful).
 
 :class:`~binfeed.binance.machine.ConnectionMachine` is in a :class:`State` and a
 :class:`Mode`, takes a :class:`Sink` and :class:`ConnectionSettings`, and keeps
@@ -10,6 +11,7 @@ up to date; the plan, the settings and the reports read them.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -22,6 +24,8 @@ from binfeed.binance.streams import StreamId
 from binfeed.ingest import FrameKind
 from binfeed.records import GapReason
 from binfeed.subscriptions import SubscriptionState
+
+log = logging.getLogger("binfeed.record")
 
 #: Seconds a closing handshake may take before the transport is closed anyway.
 DEFAULT_CLOSE_TIMEOUT = 2.0
@@ -102,6 +106,18 @@ class FilterTally:
     #: streams the recorder unsubscribed from (their late frames are expected: no warning)
     left: set[str] = field(default_factory=set)
 
+    def count_unsubscribed(self, name: str, conn_id: int) -> None:
+        """A frame of stream ``name``, not subscribed, reached connection ``conn_id``: it
+        is counted, and the stream logged the first time (unless the recorder left it)."""
+        seen = self.unsubscribed
+        if name not in seen:
+            seen[name] = 0
+            if name not in self.left:
+                log.warning("connection %d: frames of %s, a stream not subscribed (or "
+                            "refused), are counted and not stored; logged once per stream",
+                            conn_id, name)
+        seen[name] += 1
+
 
 @dataclass
 class ConnectionCounters:
@@ -116,3 +132,11 @@ class ConnectionCounters:
     malformed: int = 0
     control_replies: int = 0
     pings: int = 0  # the pongs sent are Outgoing.pongs
+
+    def count_malformed(self, status: int, frame: bytes, conn_id: int) -> None:
+        """The parser refused ``frame`` with ``status`` (negative): counted, and logged
+        with its start, the first ten and then every thousandth."""
+        self.malformed += 1
+        if self.malformed <= 10 or self.malformed % 1000 == 0:
+            log.warning("connection %d: malformed frame #%d skipped (status %d): %s", conn_id,
+                        self.malformed, status, frame[:120].decode("utf-8", "replace"))

@@ -199,7 +199,7 @@ class RecorderPlan:
 
     def mark_lost(self, machine: ConnectionMachine, reason: GapReason) -> None:
         """The streams of ``machine`` may have missed frames."""
-        for stream in machine.streams:
+        for stream in machine.carried.streams:
             self._records.append(
                 StreamLost(stream.symbol, int(stream.kind), int(reason)))
             self.stats.streams_lost += 1

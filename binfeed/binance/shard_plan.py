@@ -210,10 +210,11 @@ class ShardPlan:
         self._take_opening(machine)
         rec = self.recorder
         rec.stats.connections += 1
+        carried = machine.carried
         log.info("connection %d (shard %d) open: %d streams in the URL, %d to subscribe",
-                 machine.conn_id, self.index, len(machine.in_url), len(machine.to_subscribe))
+                 machine.conn_id, self.index, len(carried.in_url), len(carried.to_subscribe))
         # Its CONNECTED (and SUBSCRIBED) records were written by the machine when it opened.
-        rec.confirmed(machine.in_url)
+        rec.confirmed(carried.in_url)
         if self.live is None:
             self.live = machine
         else:
@@ -337,7 +338,7 @@ class ShardPlan:
         old.detach()
         lost = old.gap_reason if ho.frames_may_be_missing() else None
         if lost is not None:
-            rec.stats.streams_lost += len(new.streams)
+            rec.stats.streams_lost += len(new.carried.streams)
         fed = new.go_live(now, lost)
         rec.stats.rotations += 1
         log.info("connection %d replaced by %d (%d buffered frames fed, overlap dropped by "

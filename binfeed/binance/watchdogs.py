@@ -1,5 +1,5 @@
-"""When one connection's time is up: a stall (judged on an empty socket), an overdue
-control reply, a closing handshake that takes too long.
+"""When one connection's time is up: a stall (judged on an empty socket) or an overdue
+control reply (the closing handshake's own limit is :mod:`~binfeed.binance.closing`'s).
 
 :class:`Watchdogs` is owned by :class:`~binfeed.binance.machine.ConnectionMachine`, whose
 time inputs (:meth:`~binfeed.binance.machine.ConnectionMachine.tick` and, after a
@@ -24,7 +24,7 @@ log = logging.getLogger("binfeed.record")
 
 class Watchdogs:
     """One connection's time limits: its stall timer, whether a stall is suspected, the
-    deadlines of its control replies and of its closing handshake.
+    deadlines of its control replies.
 
     Args:
         conn_id: the connection's number (logs).
@@ -60,14 +60,6 @@ class Watchdogs:
         """The glue's clock sleeps until ``deadline`` (asked at ``now``): a tick much later
         means the process was away."""
         self._stall.promise(deadline, now)
-
-    def close_deadline(self, since: float) -> float:
-        """When a closing handshake begun at ``since`` has taken too long."""
-        return since + self.settings.close_timeout
-
-    def closing_overdue(self, since: float | None, now: float) -> bool:
-        """Whether a closing handshake begun at ``since`` (None: not begun) took too long."""
-        return since is not None and now - since >= self.settings.close_timeout
 
     def check_stall(self, last_rx: float, now: float) -> bool:
         """A live connection's tick at ``now``: True when a stall is now suspected (then

@@ -107,7 +107,7 @@ def test_subscriptions_are_sent_on_open_and_confirmed_by_replies() -> None:
     assert sent_texts(m.frames_to_send()) == [
         {"method": "SUBSCRIBE", "params": ["ethusdt@bookTicker"], "id": 1},
         {"method": "SUBSCRIBE", "params": ["xrpusdt@bookTicker"], "id": 2}]
-    assert m.confirmed == set(ids("btcusdt"))
+    assert m.carried.confirmed == set(ids("btcusdt"))
     assert m.receive_frames([reply(1)], 1, 0.2)
     assert m.receive_frames([reply(2)], 1, 0.3)
     assert m.events_received() == [Subscribed(tuple(ids("ethusdt"))),

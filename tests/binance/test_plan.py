@@ -50,7 +50,7 @@ def test_connects_and_records_the_connection() -> None:
     rec = plan(parser, max_age=100.0)
     (shard,) = rec.shards
     live = open_next(shard, 0.0)
-    assert live.in_url == BTC
+    assert live.carried.in_url == BTC
     # written by the machine as it opened, before any frame
     assert parser.events() == [(ConnectionEvent.CONNECTED, 1), (ConnectionEvent.SUBSCRIBED, 1)]
     assert audits(rec) == []
@@ -92,10 +92,10 @@ def test_http_400_for_streams_in_the_url_retries_with_subscribe_only() -> None:
     rec = plan(FakeParser())
     (shard,) = rec.shards
     action = shard.next_action(0.0)
-    assert isinstance(action, Open) and action.machine.in_url == BTC
+    assert isinstance(action, Open) and action.machine.carried.in_url == BTC
     shard.open_failed(action.machine, Failure(FailureKind.HTTP, 400, streams_in_url=True), 0.0)
     retry = open_next(shard, 0.0)  # at once
-    assert retry.in_url == [] and retry.to_subscribe == BTC
+    assert retry.carried.in_url == [] and retry.carried.to_subscribe == BTC
 
 
 def test_a_stall_is_recorded_then_the_connection_is_replaced() -> None:
@@ -416,7 +416,7 @@ def test_removed_streams_are_unsubscribed_and_an_emptied_shard_closes() -> None:
     assert [(a.event, a.conn_id, a.code, a.detail) for a in parser.audits[-2:]] == [
         (ConnectionEvent.UNSUBSCRIBED, 1, 1, "a2@bookTicker"),
         (ConnectionEvent.UNSUBSCRIBED, 2, 1, "b1@bookTicker")]
-    assert names(m1.streams) == ["a1@bookTicker"] and names(rec.removed) == [
+    assert names(m1.carried.streams) == ["a1@bookTicker"] and names(rec.removed) == [
         "a2@bookTicker", "b1@bookTicker"]
     assert isinstance(first.next_action(1.0), Wait)
     assert second.next_action(1.0) == Close(m2, wait=True)
@@ -454,7 +454,7 @@ def test_a_change_while_connecting_is_applied_when_the_connection_opens() -> Non
     shard.opened(machine, 0.2)
     assert sent(machine) == [("SUBSCRIBE", ["a3@bookTicker"]),
                              ("UNSUBSCRIBE", ["a1@bookTicker"])]
-    assert names(machine.streams) == ["a2@bookTicker", "a3@bookTicker"]
+    assert names(machine.carried.streams) == ["a2@bookTicker", "a3@bookTicker"]
 
 
 def test_a_change_during_a_rotation_reaches_both_connections() -> None:

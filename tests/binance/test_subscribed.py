@@ -208,7 +208,7 @@ def test_streams_added_and_removed_on_an_open_connection(
         c.feed([reply(unsub["id"]), *btc[20:]], 5)
     assert not [r for r in caplog.records if "not subscribed" in r.getMessage()]
     assert c.m.counters.unsubscribed == 20 and tally.unsubscribed == {"btcusdt@bookTicker": 20}
-    assert c.m.streams == [ETH] and c.m.fully_subscribed
+    assert c.m.carried.streams == [ETH] and c.m.carried.fully_subscribed
     writer.sync()
     items = queue_items(path)
     seqs = {n: [json.loads(f.data)["data"]["u"] for f in fs] for n, fs in (("BTCUSDT", btc),
