@@ -15,8 +15,9 @@ import click
 from binfeed import errors
 from binfeed.commands.common import config_option, queue_location, translate_errors
 from binfeed.commands.damage import DamageLog
+from binfeed.commands.monitor_view import render_line, render_screen
 from binfeed.commands.signals import Stop, stop_on_signals
-from binfeed.monitor import MonitorState, Report, render_line, render_screen
+from binfeed.monitor import MonitorState, Report
 from binfeed.queue import QueueReader, Segment, list_segments, writer_status
 from binfeed.records import RecordType
 

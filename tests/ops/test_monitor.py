@@ -20,8 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 from binfeed.cli import main
+from binfeed.commands.monitor_view import render_screen
 from binfeed.display import duration, width
-from binfeed.monitor import MonitorState, render_screen
+from binfeed.monitor import MonitorState
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.records import ConnectionEvent, GapReason, Stream
 from tests.ops.helpers import BINFEED, env, spawn_binfeed, spawn_live_writer, stop, wait_line
