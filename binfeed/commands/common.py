@@ -30,6 +30,7 @@ from binfeed import bus
 from binfeed._ffi import lib
 from binfeed.commands.params import RETENTION, SYNC, TIME
 from binfeed.errors import BinfeedError, ConfigError, InvalidRecordError
+from binfeed.queue import QueueReader
 from binfeed.selection import Selection, no_match_message
 from binfeed.symbols import symbol_key
 
@@ -112,6 +113,13 @@ def window_options() -> Callable[[F], F]:
             help="Only records received at or after T (ISO 8601, UTC unless it says "
             "otherwise, or ns since the epoch).")(fn)
     return decorate
+
+
+def queue_symbols(queue_dir: Path) -> list[str]:
+    """The symbol names the queue at ``queue_dir`` defines (its newest segment lists them
+    all)."""
+    with QueueReader(queue_dir, from_end=True) as probe:
+        return list(probe.symbols.values())
 
 
 def check_symbols(selection: Selection, queue_dir: Path, names: Iterable[str], *,

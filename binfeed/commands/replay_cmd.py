@@ -1,4 +1,5 @@
-"""``binfeed replay``: a queue's records as JSON lines, CSV or numpy tables."""
+"""``binfeed replay``: a queue's records as JSON lines, CSV or numpy tables, or served
+again (``--serve``, :mod:`binfeed.commands.replay_serve`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import logging
 import sys
 import textwrap
 from pathlib import Path
-from typing import IO, TypeVar
-from urllib.parse import quote
+from typing import IO
 
 import click
 import numpy as np
@@ -21,6 +21,7 @@ from binfeed.commands.common import (
     check_symbols,
     config_option,
     queue_location,
+    queue_symbols,
     symbols_option,
     translate_errors,
     utf8_stdout,
@@ -28,6 +29,7 @@ from binfeed.commands.common import (
 )
 from binfeed.commands.damage import DamageLog
 from binfeed.commands.params import FAULT, FAULT_KINDS, SPEED
+from binfeed.commands.replay_serve import serve_queue
 from binfeed.commands.signals import Stop, stop_on_signals
 from binfeed.export import (
     CSV_HEADER,
@@ -41,15 +43,12 @@ from binfeed.export import (
 )
 from binfeed.queue import QueueReader
 from binfeed.selection import Selection
-from binfeed.symbols import stream_name
 
 FORMATS = ("jsonl", "csv", "npz")
 #: --serve's port when none is given (Binance's own: wss://stream.binance.com:9443).
 SERVE_PORT = 9443
 #: --clock: the option's words and the server's names for them.
 CLOCKS = {"connection": "per_connection", "shared": "shared"}
-#: --stats: the file is rewritten at most this often while serving (and at exit).
-STATS_EVERY = 0.5
 log = logging.getLogger("binfeed.replay")
 
 
@@ -180,7 +179,7 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
                                    "and --all")
         config = ServerConfig(host=host, port=port, speed=speed,
                               clock=CLOCKS[clock]).with_faults(faults)  # type: ignore[arg-type]
-        _serve(queue_dir, config, selection, [f.label for f in faults], stats_file)
+        serve_queue(queue_dir, config, selection, [f.label for f in faults], stats_file)
         return
     if faults or stats_file is not None or clock != "connection":
         raise click.UsageError("--fault, --stats and --clock are options of --serve")
@@ -192,7 +191,7 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
     damage = DamageLog(queue_dir)
     if not follow:
         if selection.symbols:
-            check_symbols(selection, queue_dir, _queue_symbols(queue_dir))
+            check_symbols(selection, queue_dir, queue_symbols(queue_dir))
         with QueueReader(queue_dir, on_damage=damage) as reader:
             if fmt == "npz":
                 assert output is not None
@@ -211,7 +210,7 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
                 continue
             with reader:
                 if selection.symbols:
-                    check_symbols(selection, queue_dir, _queue_symbols(queue_dir),
+                    check_symbols(selection, queue_dir, queue_symbols(queue_dir),
                                   follow=True)
                 _write_to(output, reader, fmt, selection, include_all, stop)
             break
@@ -232,12 +231,6 @@ def _fault_table() -> str:
 
 
 replay.help = inspect.cleandoc(replay.help or "").replace("{fault_table}", _fault_table())
-
-
-def _queue_symbols(queue_dir: Path) -> list[str]:
-    """The names the queue defines (its newest segment lists them all)."""
-    with QueueReader(queue_dir, from_end=True) as probe:
-        return list(probe.symbols.values())
 
 
 def _write_to(output: Path | None, reader: QueueReader, fmt: str, selection: Selection,
@@ -316,101 +309,3 @@ def _silence_stdout() -> None:
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-
-
-def _serve(queue_dir: Path, config: ServerConfig, selection: Selection,
-           faults: list[str], stats_file: Path | None) -> None:
-    """Runs the loopback server over the queue until SIGINT/SIGTERM."""
-    import anyio
-
-    from binfeed.binance.queue_source import queue_source
-    from binfeed.binance.server import BinanceServer
-
-    known = sorted(set(_queue_symbols(queue_dir)))
-    if selection.symbols:
-        check_symbols(selection, queue_dir, known)
-    source = queue_source(queue_dir, selection)
-    host, port = config.host, config.port
-    header = {"queue": str(queue_dir), "faults": faults}
-
-    def report(server: BinanceServer) -> None:
-        assert stats_file is not None
-        try:
-            server.write_report(stats_file, header)
-        except OSError as exc:
-            raise errors.BinfeedError(f"cannot write --stats {stats_file}: "
-                                      f"{exc.strerror or exc}; choose a writable path") from exc
-
-    async def keep_report(server: BinanceServer) -> None:
-        written = (-1, False)
-        while True:
-            state = (server.version, server.finished.is_set())
-            if state != written:
-                report(server)
-                written = state
-            await anyio.sleep(STATS_EVERY)
-
-    async def main(stop: Stop) -> None:
-        server = BinanceServer(source, config)
-        written = False
-        try:
-            async with anyio.create_task_group() as tg:
-                await tg.start(server.serve)
-                if stats_file is not None:
-                    report(server)  # a path that cannot be written fails before serving
-                    written = True
-                    tg.start_soon(keep_report, server)
-                click.echo(_banner(queue_dir, server.url, config, known, faults))
-                sys.stdout.flush()
-                await stop.wait()
-                tg.cancel_scope.cancel()
-        finally:
-            if written:
-                report(server)  # complete: every connection closed
-
-    try:
-        with stop_on_signals("replay --serve", "closing the connections") as stop:
-            anyio.run(main, stop)
-    except OSError as exc:
-        raise errors.BinfeedError(
-            f"cannot serve on {host}:{port}: {exc.strerror or exc}; choose another --port "
-            "(0 picks a free one) or --host") from exc
-    except BaseExceptionGroup as group:
-        ours = _first_of(group, errors.BinfeedError)
-        if ours is not None:
-            raise ours from group
-        oserr = _first_of(group, OSError)
-        if oserr is None:
-            raise
-        raise errors.BinfeedError(
-            f"cannot serve on {host}:{port}: {oserr.strerror or oserr}; choose another --port "
-            "(0 picks a free one) or --host") from group
-
-
-def _banner(queue_dir: Path, url: str, config: ServerConfig, known: list[str],
-            faults: list[str]) -> str:
-    speed = config.speed
-    pace = "as fast as each client reads" if speed is None else (
-        "at the recorded pace" if speed == 1 else f"{speed:g}x the recorded pace")
-    clock = ("each connection replays from the start" if config.clock == "per_connection"
-             else "one replay shared by every connection")
-    example = quote(stream_name(known[0] if known else "btcusdt", "bookTicker"), safe="@")
-    injected = f" Faults: {', '.join(faults)}." if faults else ""
-    return (f"serving {queue_dir} on {url} {pace}; {clock}. Symbols: "
-            f"{', '.join(known) or '-'}.{injected} Try {url}/ws/{example} or "
-            f"{url}/stream?streams={example}. Ctrl-C stops.")
-
-
-_E = TypeVar("_E", bound=BaseException)
-
-
-def _first_of(group: BaseExceptionGroup, kind: type[_E]) -> _E | None:
-    """The first exception of ``kind`` in ``group`` and its nested groups."""
-    for exc in group.exceptions:
-        if isinstance(exc, kind):
-            return exc
-        if isinstance(exc, BaseExceptionGroup):
-            found = _first_of(exc, kind)
-            if found is not None:
-                return found
-    return None
