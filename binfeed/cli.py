@@ -11,7 +11,7 @@ import importlib
 import click
 
 from binfeed import __version__
-from binfeed.commands.common import readable_console, setup_logging
+from binfeed.commands.console import readable_console, setup_logging
 
 #: command name -> (module under binfeed.commands, attribute holding the click command).
 COMMANDS = {

@@ -1,4 +1,5 @@
-"""Shared pieces of the CLI commands: option decorators and error translation.
+"""The CLI commands' shared options: where the queue is, its configuration file, and the
+flags several commands take (their console and errors: :mod:`binfeed.commands.console`).
 
 - :func:`queue_location`: where a command's queue is, as ``DIR`` / ``--queue DIR`` or as
   ``--bus-root ROOT [--name NAME]`` (:mod:`binfeed.bus`); the command receives one path.
@@ -9,19 +10,14 @@
 - :func:`sync_option`: ``--sync none|seal|interval:S`` (:mod:`binfeed.durability`).
 - :func:`window_options`: ``--from T --to T``, receive-time windows (:mod:`binfeed.selection`).
 - :func:`check_symbols`: what a reader says when ``--symbols`` names symbols the queue lacks.
-- :func:`translate_errors`: binfeed's exceptions become ``Error: ...``, exit 1.
 """
 
 from __future__ import annotations
 
-import codecs
 import functools
-import io
-import logging
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -29,17 +25,12 @@ from click.core import ParameterSource
 from binfeed import bus
 from binfeed._ffi import lib
 from binfeed.commands.params import RETENTION, SYNC, TIME
-from binfeed.errors import BinfeedError, ConfigError, InvalidRecordError
+from binfeed.errors import ConfigError, InvalidRecordError
 from binfeed.queue import QueueReader
 from binfeed.selection import Selection, no_match_message
 from binfeed.symbols import symbol_key
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Exit codes shared by every command (also listed in each command's --help).
-EXIT_OK = 0
-EXIT_FAILURE = 1  # an expected failure: the message says what to do
-EXIT_USAGE = 2  # bad arguments (click's own code)
 
 #: Environment variable that supplies ``--config`` when the flag is not given.
 CONFIG_ENV = "BINFEED_CONFIG"
@@ -150,46 +141,6 @@ def split_symbols(value: str | None) -> list[str]:
     if not value:
         return []
     return [symbol_key(s.strip()) for s in value.split(",") if s.strip()]
-
-
-def utf8_stdout() -> IO[str]:
-    """Standard output, writing UTF-8 whatever the locale says: JSON lines and CSV are UTF-8
-    by contract, also for symbols such as 币安人生USDT."""
-    out = sys.stdout
-    if isinstance(out, io.TextIOWrapper) and not _is_utf8(out):
-        out.reconfigure(encoding="utf-8")
-    return out
-
-
-def readable_console() -> None:
-    """Text for people on a console whose locale cannot show every character (a UTF-8 symbol
-    on a Latin-1 terminal) is written with backslash escapes instead of failing."""
-    for out in (sys.stdout, sys.stderr):
-        if isinstance(out, io.TextIOWrapper) and not _is_utf8(out):
-            out.reconfigure(errors="backslashreplace")
-
-
-def _is_utf8(out: IO[str]) -> bool:
-    return codecs.lookup(out.encoding or "ascii").name == "utf-8"
-
-
-def translate_errors(fn: F) -> F:
-    """Turns binfeed's expected failures into ``Error: ...`` with exit 1, no traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except BinfeedError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-def setup_logging(verbose: int) -> None:
-    """Logs to stderr: warnings by default, -v info, -vv debug."""
-    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 # --------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from binfeed.binance.settings import RecorderConfig
 from binfeed.binance.sources import bundled_sample, capture_source
 from binfeed.binance.streams import parse_kinds, parse_symbols, stream_ids
 from binfeed.binance.supervisor import open_recorder
-from binfeed.commands.common import translate_errors
+from binfeed.commands.console import translate_errors
 from binfeed.commands.info_cmd import print_summary
 from binfeed.commands.record_status import RecordingStatus, status_line, summary_lines
 from binfeed.commands.signals import Stop, stop_on_signals

@@ -13,9 +13,9 @@ from binfeed.commands.common import (
     config_option,
     queue_location,
     symbols_option,
-    translate_errors,
     window_options,
 )
+from binfeed.commands.console import translate_errors
 from binfeed.commands.damage import DamageLog
 from binfeed.exporter import DEFAULT_TYPES, FORMATS, PARTITIONS, export_queue
 from binfeed.queue import QueueReader

@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from binfeed.bus import BusQueue, list_queues
-from binfeed.commands.common import config_option, queue_location, translate_errors
+from binfeed.commands.common import config_option, queue_location
+from binfeed.commands.console import translate_errors
 from binfeed.display import duration, ljust, size, utc_time
 from binfeed.summary import QueueSummary, summarize
 

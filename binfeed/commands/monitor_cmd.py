@@ -13,7 +13,8 @@ from typing import IO
 import click
 
 from binfeed import errors
-from binfeed.commands.common import config_option, queue_location, translate_errors
+from binfeed.commands.common import config_option, queue_location
+from binfeed.commands.console import translate_errors
 from binfeed.commands.damage import DamageLog
 from binfeed.commands.monitor_view import render_line, render_screen
 from binfeed.commands.signals import Stop, stop_on_signals

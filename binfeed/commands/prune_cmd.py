@@ -8,12 +8,8 @@ from pathlib import Path
 import click
 
 from binfeed import retention
-from binfeed.commands.common import (
-    config_option,
-    queue_location,
-    retain_option,
-    translate_errors,
-)
+from binfeed.commands.common import config_option, queue_location, retain_option
+from binfeed.commands.console import translate_errors
 from binfeed.display import size
 from binfeed.retention import RetentionPolicy
 

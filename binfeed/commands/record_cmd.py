@@ -28,6 +28,7 @@ from binfeed.commands.common import (
     segment_slots_option,
     sync_option,
 )
+from binfeed.commands.console import EXIT_OK, EXIT_USAGE
 from binfeed.commands.record_status import RecordingStatus, status_line, summary_lines
 from binfeed.commands.record_symbols import (
     SymbolRefresh,
@@ -41,9 +42,8 @@ from binfeed.retention import RetentionPolicy, retention_task
 
 log = logging.getLogger("binfeed.record")
 
-EXIT_OK = 0
+# The record command's own exit codes, beside console's EXIT_OK and EXIT_USAGE.
 EXIT_INTERNAL = 1
-EXIT_USAGE = 2
 EXIT_QUEUE = 3
 EXIT_REFUSED = 4
 EXIT_ENDPOINT = 5

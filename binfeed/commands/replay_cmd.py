@@ -23,10 +23,9 @@ from binfeed.commands.common import (
     queue_location,
     queue_symbols,
     symbols_option,
-    translate_errors,
-    utf8_stdout,
     window_options,
 )
+from binfeed.commands.console import translate_errors, utf8_stdout
 from binfeed.commands.damage import DamageLog
 from binfeed.commands.params import FAULT, FAULT_KINDS, SPEED
 from binfeed.commands.replay_serve import serve_queue

@@ -9,13 +9,8 @@ import click
 
 import binfeed
 from binfeed import arrow
-from binfeed.commands.common import (
-    config_option,
-    queue_location,
-    symbols_option,
-    translate_errors,
-    window_options,
-)
+from binfeed.commands.common import config_option, queue_location, symbols_option, window_options
+from binfeed.commands.console import translate_errors
 from binfeed.commands.damage import DamageLog
 from binfeed.queue import Damage
 from binfeed.report import ReportData, build

@@ -11,12 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from binfeed import bus, errors
-from binfeed.commands.common import (
-    config_option,
-    queue_location,
-    recorder_default_name,
-    translate_errors,
-)
+from binfeed.commands.common import config_option, queue_location, recorder_default_name
+from binfeed.commands.console import translate_errors
 from binfeed.commands.info_cmd import info
 from binfeed.commands.replay_cmd import replay
 from binfeed.queue import QueueWriter
