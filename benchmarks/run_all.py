@@ -51,7 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
     ap.add_argument("--only", default="", help="comma-separated subset: queue_c, parse_c, "
-                    "queue, live, ingest, tables, durability, recorder, reconnect")
+                    "queue, live, ingest, tables, durability, machine, recorder, reconnect")
     args = ap.parse_args()
     only = {s for s in args.only.split(",") if s}
     print(f"# binfeed benchmarks, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
@@ -85,6 +85,9 @@ def main() -> None:
         if not only or "durability" in only:
             run("Durability: the cost of each --sync level",
                 [py, str(HERE / "bench_durability.py"), *(["--repeat", "1"] if args.quick else [])])
+        if not only or "machine" in only:
+            run("Connection machine: receive_frames per frame vs a bare loop, no network",
+                [py, str(HERE / "bench_machine.py"), *(["--reads", "50000"] if args.quick else [])])
         if (not only or "recorder" in only) and (HERE / "bench_recorder.py").exists():
             run("Recorder over loopback vs a bare websockets client",
                 [py, str(HERE / "bench_recorder.py"), *(["--quick"] if args.quick else [])])
