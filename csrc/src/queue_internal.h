@@ -1,13 +1,16 @@
 /*
  * queue_internal.h -- declarations shared by the writer's source files (not public API).
  *
- * lock.c     the writer.lock file: OFD write lock and holder information
- * segment.c  segment files: create (reserve, map, prefault), open, seal, list
- * symbols.c  the symbol table: name -> id (open addressing) and id -> name
- * slot_crc.c the writer's fast slot checksum (three interleaved CRC32C streams)
- * recovery.c recovery of the queue a previous writer left, when a writer opens it
- * writer.c   the bf_writer_* API: open, appends, publishing, rolls, close
- * status.c   status messages and the small helpers below
+ * lock.c             the writer.lock file: OFD write lock and holder information
+ * segment.c          segment files: create (reserve, map, prefault), open, seal, list
+ * symbols.c          the symbol table: name -> id (open addressing) and id -> name
+ * slot_crc.c         the writer's fast slot checksum (three interleaved CRC32C streams)
+ * recovery.c         recovery of the queue a previous writer left, when a writer opens it
+ * writer.c           the bf_writer handle: open, symbols, appends, publishing, close
+ * writer_segments.c  the writer's segments: start, roll, seal, prepare_next, sync
+ * status.c           status messages and the small helpers below
+ *
+ * The bf_writer struct is private to writer.c and writer_segments.c (writer_state.h).
  */
 #ifndef BF_QUEUE_INTERNAL_H
 #define BF_QUEUE_INTERNAL_H

@@ -1,8 +1,8 @@
-/* writer.c -- the bf_writer_* API: appending, publishing and rolling segments; open (lock,
- * recovery by recovery.c, new segment), prepare_next / sync (may run on another thread),
- * close (seal, truncate, unlock). */
-#include "queue_internal.h"
+/* writer.c -- the bf_writer handle and the records written through it: open (lock, recovery
+ * by recovery.c, first segment), symbols, appends (the hot path), errors, stats, close.
+ * Starting, rolling and sealing segments is writer_segments.c's. */
 #include "writer_internal.h"
+#include "writer_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define NS_PER_DAY 86400000000000ull
 /* Appends are bound by memory: each new cache line is first read for ownership. Asking for
  * the lines 32 slots (4 KiB) ahead overlaps those misses: 44 -> 64 M book tickers/s on the
  * development machine (benchmarks/c/bench_queue.c). A prefetch never faults, also past the
@@ -25,41 +24,6 @@
         __builtin_prefetch((const char *)(s) + PREFETCH_AHEAD, 1, 3);                      \
         __builtin_prefetch((const char *)(s) + PREFETCH_AHEAD + 64, 1, 3);                 \
     } while (0)
-
-struct bf_writer {
-    /* hot: read by every append, written only by the appending thread */
-    unsigned char *slots;      /* slot 0 of the current segment */
-    bf_segment_header *hdr;    /* header of the current segment */
-    uint64_t index;            /* next slot; equals the published write_index between calls */
-    uint64_t capacity;         /* slots in the current segment */
-    uint64_t roll_at_ns;       /* recv time that forces a day roll; UINT64_MAX if none */
-    bf_symtab syms;
-    uint64_t records_written;
-    bf_slot_crc crc;
-
-    /* cold */
-    bf_writer_opts opts;
-    char *dir;
-    int dirfd;
-    int lock_fd;
-    uint64_t first_index;      /* queue-wide index of slot 0 of the current segment */
-    uint64_t segments_created;
-    bf_recovery rec;           /* what recovery found at open; holds the queue_id */
-
-    /* Shared with bf_writer_prepare_next / bf_writer_sync on other threads. The appending
-     * thread changes `cur` and `seq` only while holding mu (at a roll). */
-    pthread_mutex_t mu;
-    pthread_cond_t spare_done;
-    bf_segment cur;            /* the segment being written */
-    uint64_t seq;              /* its seq */
-    bf_segment spare;          /* a prepared next segment (temporary file), fd < 0 if none */
-    bf_segment retired;        /* a sealed segment whose truncation and unmapping a roll left
-                                  to the next prepare_next call; fd < 0 if none */
-    uint64_t retired_used;
-    int preparing;             /* a prepare_next call is creating `spare`, or a roll is
-                                  switching segments: no other may start one */
-    char err[BF_ERR_MAX];
-};
 
 /* ------------------------------------------------------------------ errors */
 
@@ -80,6 +44,11 @@ static int failf(bf_writer *w, int rc, const char *fmt, ...) {
     return fail(w, rc, msg);
 }
 
+/* writer_segments.c's entry. The appends keep calling the static fail: the compiler inlines
+ * it into their error paths, which it may not do with a function the shared library exports
+ * (another definition could take its place at load time). */
+int bf__writer_fail(bf_writer *w, int rc, const char *msg) { return fail(w, rc, msg); }
+
 const char *bf_writer_error(const bf_writer *w) { return w ? w->err : "writer is NULL"; }
 
 /* ------------------------------------------------------------------ helpers */
@@ -88,180 +57,21 @@ static inline int finite4(double a, double b, double c, double d) {
     return isfinite(a) && isfinite(b) && isfinite(c) && isfinite(d);
 }
 
-static uint64_t day_end(uint64_t ns) { return (ns / NS_PER_DAY + 1) * NS_PER_DAY; }
-
-static void set_current(bf_writer *w, uint64_t index) {
-    w->hdr = w->cur.hdr;
-    w->slots = w->cur.map + w->cur.hdr->header_size;
-    w->capacity = w->cur.capacity;
-    w->index = index;
-    w->first_index = w->cur.hdr->first_index;
-    w->roll_at_ns = (w->opts.flags & BF_WRITER_UTC_DAY_ROLL) ? day_end(w->cur.hdr->created_ns)
-                                                             : UINT64_MAX;
-}
-
 static inline bf_slot *slot_at(const bf_writer *w, uint64_t i) {
     return (bf_slot *)(w->slots + i * BF_SLOT_SIZE);
 }
 
-static inline void publish(bf_writer *w) { bf_store_release_u64(&w->hdr->write_index, w->index); }
-
-static void fill_symbol_slot(bf_slot *s, uint64_t id, const bf_sym *d, uint64_t recv_ts_ns) {
-    memset(s, 0, sizeof *s);
-    s->type = BF_REC_SYMBOL;
-    s->recv_ts_ns = recv_ts_ns;
-    s->body.symbol.symbol_id = id;
-    s->body.symbol.name_len = d->name_len;
-    memcpy(s->body.symbol.name, d->name, d->name_len);
-}
-
-/* ------------------------------------------------------------------ segments */
-
-/* Lets prepare_next run again (after start_segment, once w->seq is updated or on failure). */
-static void end_segment_switch(bf_writer *w) {
-    pthread_mutex_lock(&w->mu);
-    w->preparing = 0;
-    pthread_cond_broadcast(&w->spare_done);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* Takes the prepared spare if it is big enough (waiting for a prepare_next in progress),
- * else creates a new temporary segment; fills its header and SYMBOL records and renames
- * it to its final name. On success *out is the new, published, current-to-be segment, and
- * prepare_next stays blocked until the caller makes it current and calls
- * end_segment_switch (on failure start_segment calls it). */
-static int start_segment(bf_writer *w, uint64_t seq, uint64_t created_ns, uint64_t first_index,
-                         bf_segment *out, uint64_t *used, int *from_spare, char *err,
-                         size_t errlen) {
-    /* The SYMBOL records open every segment: keep at least half of it for data. */
-    uint64_t cap = w->opts.segment_slots;
-    if (cap < 2 * w->syms.defined) cap = 2 * w->syms.defined;
-    bf_segment s = BF_SEGMENT_NONE;
-    pthread_mutex_lock(&w->mu);
-    while (w->preparing) pthread_cond_wait(&w->spare_done, &w->mu);
-    /* Keep prepare_next out until the caller has made this segment current (and w->seq
-     * names it): it would otherwise prepare a file under the same temporary name. */
-    w->preparing = 1;
-    if (w->spare.fd >= 0) {
-        if (w->spare.capacity >= cap) {
-            s = w->spare;
-        } else {
-            bf__segment_discard(w->dirfd, &w->spare);
-        }
-        bf_segment none = BF_SEGMENT_NONE;
-        w->spare = none;
-    }
-    pthread_mutex_unlock(&w->mu);
-    *from_spare = s.fd >= 0;
-    if (s.fd < 0) {
-        int rc = bf__segment_create_tmp(w->dirfd, w->dir, seq, cap,
-                                        (w->opts.flags & BF_WRITER_PREFAULT) != 0, &s, err, errlen);
-        if (rc != BF_OK) {
-            end_segment_switch(w);
-            return rc;
-        }
-    }
-    uint32_t flags = (w->opts.flags & BF_WRITER_UTC_DAY_ROLL) ? BF_SEG_F_UTC_DAY_ROLL : 0;
-    bf__segment_init_header(&s, seq, created_ns, first_index, flags, w->rec.queue_id);
-    uint64_t n = 0;
-    for (uint64_t id = 1; id <= w->syms.count; id++) {
-        const bf_sym *d = &w->syms.defs[id - 1];
-        if (!d->name_len) continue;
-        bf_slot *slot = bf__segment_slot(&s, n++);
-        fill_symbol_slot(slot, id, d, created_ns);
-        slot->crc32c = bf__slot_crc(&w->crc, slot);
-    }
-    bf_store_release_u64(&s.hdr->write_index, n);
-    int rc = bf__segment_publish(w->dirfd, w->dir, &s, seq, err, errlen);
-    if (rc != BF_OK) {
-        bf__segment_discard(w->dirfd, &s);
-        end_segment_switch(w);
-        return rc;
-    }
-    w->segments_created++;
-    *out = s;
-    *used = n;
-    return BF_OK;
-}
-
-static int make_sealed_durable(bf_writer *w, const bf_segment *s, char *err, size_t errlen);
-
-/* Creates segment seq+1, then seals and truncates the current one (the order readers
- * rely on: see "Roll" in binfeed_reader.h). day_recv_ns: the receive time of the record
- * that starts a new UTC day, 0 for other rolls. */
-static int roll(bf_writer *w, uint64_t day_recv_ns) {
-    char err[BF_ERR_MAX] = "";
-    uint64_t now = bf__realtime_ns();
-    /* A day roll must land in the record's day even if this clock lags the receive time. */
-    uint64_t created = day_recv_ns > now ? day_recv_ns : now;
-    publish(w);
-    bf_segment next, old;
-    uint64_t used;
-    int from_spare = 0;
-    int rc = start_segment(w, w->seq + 1, created, w->first_index + w->index, &next, &used,
-                           &from_spare, err, sizeof err);
-    if (rc != BF_OK) return fail(w, rc, err);
-    pthread_mutex_lock(&w->mu);
-    bf__segment_mark_sealed(&w->cur, now);
-    old = w->cur;
-    uint64_t old_used = w->index;
-    /* Truncating and unmapping 128 MiB takes milliseconds: when a thread keeps segments
-     * prepared, it does that too, so the appending thread never waits on it. */
-    int deferred = from_spare && w->retired.fd < 0;
-    if (deferred) {
-        w->retired = old;
-        w->retired_used = old_used;
-    }
-    w->cur = next;
-    w->seq++;
-    w->preparing = 0;
-    pthread_cond_broadcast(&w->spare_done);
-    pthread_mutex_unlock(&w->mu);
-    set_current(w, used);
-    if (!deferred) {
-        rc = bf__segment_truncate(&old, old_used, w->dir, err, sizeof err);
-        if (rc == BF_OK) rc = make_sealed_durable(w, &old, err, sizeof err);
-        bf__segment_close(&old);
-        if (rc != BF_OK) fail(w, BF_OK, err); /* the data is written: report, go on */
-    }
-    return BF_OK;
-}
-
-/* With BF_WRITER_SYNC_SEAL: a sealed segment's pages and the directory entry reach the disk. */
-static int make_sealed_durable(bf_writer *w, const bf_segment *s, char *err, size_t errlen) {
-    if (!(w->opts.flags & BF_WRITER_SYNC_SEAL)) return BF_OK;
-    if (fdatasync(s->fd) != 0 || fsync(w->dirfd) != 0) {
-        bf__fmt(err, errlen, "cannot sync sealed segment %llu of %s: %s",
-                (unsigned long long)s->hdr->segment_seq, w->dir, strerror(errno));
-        return BF_EIO;
-    }
-    return BF_OK;
-}
-
-/* Truncates and unmaps a segment a roll left behind (called off the appending thread by
- * prepare_next, or at close). */
-static int finish_retired(bf_writer *w) {
-    pthread_mutex_lock(&w->mu);
-    bf_segment r = w->retired;
-    uint64_t used = w->retired_used;
-    bf_segment none = BF_SEGMENT_NONE;
-    w->retired = none;
-    pthread_mutex_unlock(&w->mu);
-    if (r.fd < 0) return BF_OK;
-    char err[BF_ERR_MAX] = "";
-    int rc = bf__segment_truncate(&r, used, w->dir, err, sizeof err);
-    if (rc == BF_OK) rc = make_sealed_durable(w, &r, err, sizeof err);
-    bf__segment_close(&r);
-    return rc == BF_OK ? BF_OK : fail(w, rc, err);
-}
+/* ------------------------------------------------------------------ room */
 
 /* Makes room for a record received at recv_ts_ns (0: unknown): rolls when the segment is
- * full or, with BF_WRITER_UTC_DAY_ROLL, when the record falls on a later UTC day. */
+ * full or, with BF_WRITER_UTC_DAY_ROLL, when the record falls on a later UTC day. The check
+ * lives here, with the appends, so that it inlines into them; only the roll is a call into
+ * writer_segments.c. */
 static int make_room(bf_writer *w, uint64_t recv_ts_ns) {
     int new_day = (w->opts.flags & BF_WRITER_UTC_DAY_ROLL) && recv_ts_ns != 0 &&
                   recv_ts_ns >= w->roll_at_ns;
     if (w->index < w->capacity && !new_day) return BF_OK;
-    return roll(w, new_day ? recv_ts_ns : 0);
+    return bf__writer_roll_segment(w, new_day ? recv_ts_ns : 0);
 }
 
 /* ------------------------------------------------------------------ recovery records */
@@ -305,11 +115,7 @@ static int make_dirs(const char *dir, char *err, size_t errlen) {
 }
 
 static void destroy(bf_writer *w) {
-    finish_retired(w);
-    pthread_mutex_lock(&w->mu);
-    if (w->spare.fd >= 0) bf__segment_discard(w->dirfd, &w->spare);
-    pthread_mutex_unlock(&w->mu);
-    bf__segment_close(&w->cur);
+    bf__writer_release_segments(w);
     bf__lock_release(w->lock_fd);
     if (w->dirfd >= 0) close(w->dirfd);
     bf__symtab_free(&w->syms);
@@ -367,18 +173,10 @@ int bf_writer_open(const char *dir, const bf_writer_opts *opts, bf_writer **out,
     }
     if (rc == BF_OK) rc = bf__lock_acquire(w->dirfd, dir, &w->lock_fd, err, sizeof err);
     if (rc == BF_OK) rc = bf__recover(w->dirfd, dir, &w->syms, &w->rec, err, sizeof err);
+    if (rc == BF_OK) rc = bf__writer_start_first(w, err, sizeof err);
     if (rc == BF_OK) {
-        uint64_t now = bf__realtime_ns(), used = 0, seq = w->rec.newest_at_open + 1;
-        int from_spare;
-        rc = start_segment(w, seq, now, w->rec.next_first, &w->cur, &used, &from_spare, err,
-                           sizeof err);
-        if (rc == BF_OK) {
-            w->seq = seq;
-            set_current(w, used);
-            end_segment_switch(w);
-            rc = write_recovery_records(w);
-            if (rc != BF_OK) bf__fmt(err, sizeof err, "%s", w->err);
-        }
+        rc = write_recovery_records(w);
+        if (rc != BF_OK) bf__fmt(err, sizeof err, "%s", w->err);
     }
     if (rc != BF_OK) {
         bf__fmt(errbuf, errlen, "%s", err);
@@ -394,11 +192,7 @@ int bf_writer_close(bf_writer *w) {
     if (!w) return BF_OK;
     char err[BF_ERR_MAX] = "";
     int rc = BF_OK;
-    if (w->cur.hdr) {
-        publish(w);
-        rc = bf__segment_seal(&w->cur, w->index, bf__realtime_ns(), w->dir, err, sizeof err);
-        if (rc == BF_OK) rc = make_sealed_durable(w, &w->cur, err, sizeof err);
-    }
+    if (w->cur.hdr) rc = bf__writer_seal_current(w, err, sizeof err);
     destroy(w);
     return rc;
 }
@@ -424,10 +218,10 @@ int bf_writer_symbol(bf_writer *w, const char *name, size_t len, uint64_t *id) {
     rc = bf__symtab_set(&w->syms, new_id, norm, len);
     if (rc != BF_OK) return failf(w, rc, "cannot define symbol %.*s: out of memory", (int)len, norm);
     bf_slot *s = slot_at(w, w->index);
-    fill_symbol_slot(s, new_id, &w->syms.defs[new_id - 1], bf__realtime_ns());
+    bf__fill_symbol_slot(s, new_id, &w->syms.defs[new_id - 1], bf__realtime_ns());
     s->crc32c = bf__slot_crc(&w->crc, s);
     w->index++;
-    publish(w);
+    bf__writer_publish(w);
     w->records_written++;
     *id = new_id;
     return BF_OK;
@@ -527,7 +321,7 @@ static int append_normalized(bf_writer *w, const bf_slot *norm) {
     int rc = make_room(w, norm->recv_ts_ns);
     if (rc != BF_OK) return rc;
     put_slot(w, norm);
-    publish(w);
+    bf__writer_publish(w);
     return BF_OK;
 }
 
@@ -559,7 +353,7 @@ int bf_writer_append_many(bf_writer *w, const bf_slot *slots, size_t n) {
         }
         put_slot(w, &norm);
     }
-    publish(w);
+    bf__writer_publish(w);
     return BF_OK;
 }
 
@@ -585,7 +379,7 @@ int bf_append_book_ticker(bf_writer *w, uint64_t recv_ts_ns, uint64_t update_id,
                         ask_qty, symbol_id);
     s->crc32c = crc;
     w->index++;
-    publish(w);
+    bf__writer_publish(w);
     w->records_written++;
     return BF_OK;
 }
@@ -625,55 +419,7 @@ int bf_append_connection(bf_writer *w, uint64_t recv_ts_ns, uint32_t event, uint
     return bf_writer_append(w, &s);
 }
 
-/* ------------------------------------------------------------------ rolls, sync, stats */
-
-int bf_writer_prepare_next(bf_writer *w) {
-    if (!w) return BF_EINVAL;
-    int retired_rc = finish_retired(w);
-    pthread_mutex_lock(&w->mu);
-    if (w->spare.fd >= 0 || w->preparing) {
-        pthread_mutex_unlock(&w->mu);
-        return retired_rc;
-    }
-    w->preparing = 1;
-    uint64_t seq = w->seq + 1;
-    pthread_mutex_unlock(&w->mu);
-
-    char err[BF_ERR_MAX] = "";
-    bf_segment s = BF_SEGMENT_NONE;
-    int rc = bf__segment_create_tmp(w->dirfd, w->dir, seq, w->opts.segment_slots,
-                                    (w->opts.flags & BF_WRITER_PREFAULT) != 0, &s, err, sizeof err);
-    pthread_mutex_lock(&w->mu);
-    if (rc == BF_OK) w->spare = s;
-    w->preparing = 0;
-    pthread_cond_broadcast(&w->spare_done);
-    if (rc != BF_OK) snprintf(w->err, sizeof w->err, "%s", err);
-    pthread_mutex_unlock(&w->mu);
-    return rc != BF_OK ? rc : retired_rc;
-}
-
-int bf_writer_sync(bf_writer *w) {
-    if (!w) return BF_EINVAL;
-    /* fdatasync of our own descriptor of the current file (on Linux it writes back the
-     * shared mapping's dirty pages, as msync would), outside the lock: a roll meanwhile
-     * never waits for the disk. */
-    pthread_mutex_lock(&w->mu);
-    int fd = w->cur.fd >= 0 ? dup(w->cur.fd) : -1;
-    uint64_t seq = w->seq;
-    pthread_mutex_unlock(&w->mu);
-    if (fd < 0) return failf(w, BF_EIO, "cannot sync %s: %s", w->dir, strerror(errno));
-    int rc = BF_OK;
-    if (fdatasync(fd) != 0 || fsync(w->dirfd) != 0)
-        rc = failf(w, BF_EIO, "cannot sync segment %llu of %s: %s", (unsigned long long)seq,
-                   w->dir, strerror(errno));
-    close(fd);
-    return rc;
-}
-
-int bf_writer_roll(bf_writer *w) {
-    if (!w) return BF_EINVAL;
-    return roll(w, 0);
-}
+/* ------------------------------------------------------------------ stats */
 
 int bf_writer_get_stats(const bf_writer *w, bf_writer_stats *out) {
     if (!w || !out) return BF_EINVAL;
