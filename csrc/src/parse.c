@@ -16,53 +16,27 @@
  *      record go out in one publish, so a reader never sees the gap without the record.
  * Steps 1-5 write nothing, so every frame error leaves the queue untouched. The first write
  * is a new symbol's SYMBOL record (bf_writer_symbol), once the frame is known good.
+ * The handle (new, free, errors, stream_lost, the queries) is parser.c's; the struct both
+ * files use is in parser_state.h.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
-#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "binfeed.h"
 #include "parse_frame.h"
-#include "parse_internal.h"
-#include "parse_resume.h"
 #include "parse_streams.h"
 #include "parse_subs.h"
+#include "parser_state.h"
 #include "utf8.h"
-#include "writer_internal.h"
 #include "yyjson.h"
 
-#define PARSER_ERROR_SIZE 256u
-#define STREAM_NAME_SIZE 128u /* bf_parser_unsubscribed_stream, NUL included */
-#define INITIAL_BUFFER (16u * 1024u)
-#define MAX_MAX_FRAME (1u << 30) /* max_frame above 1 GiB is refused (BF_EINVAL) */
-
-struct bf_parser {
-    bf_writer *writer;
-    size_t max_frame;
-    int keep_older; /* BF_PARSER_KEEP_OLDER: no duplicate drop */
-    char *buf; /* private copy of the frame + YYJSON_PADDING_SIZE zero bytes */
-    size_t buf_cap;
-    void *arena; /* yyjson pool allocator memory */
-    size_t arena_cap;
-    locale_t c_locale; /* for the decimal slow path (strtod_l) */
-    bf_streams streams;
-    uint64_t symbols_loaded; /* writer symbol ids 1..symbols_loaded are in `streams` */
-    bf_stream_entry *last_entry; /* entry of the last symbol seen (NULL after an insert) */
-    char last_raw[BF_SYMBOL_MAX]; /* that symbol's bytes as the frame had them */
-    size_t last_len;
-    bf_parser_counters counters;
-    int writer_failed; /* the last failure came from the writer (fatal), not the frame */
-    int fast_path;     /* try parse_fast.c before yyjson (1 unless a test turns it off) */
-    bf_fast_scratch fast_scratch; /* its decoded strings (the message's symbol may be here) */
-    char error[PARSER_ERROR_SIZE];
-    char unsubscribed[STREAM_NAME_SIZE]; /* the stream of the last BF_FRAME_UNSUBSCRIBED */
-};
-
+/* Sets the message of bf_parser_error and returns code. parser.c has a copy of its own: one
+ * shared between the files would be exported, and the per-frame path would call it through
+ * the shared library's PLT. */
 static int fail(bf_parser *p, int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -76,100 +50,6 @@ static int writer_fail(bf_parser *p, int code, const char *what) {
     return fail(p, code, "%s: %s", what, bf_writer_error(p->writer));
 }
 
-/* Grows a buffer to at least `need` bytes (doubling), keeping nothing of its contents. */
-static int reserve(void **buf, size_t *cap, size_t need) {
-    if (*cap >= need) return BF_OK;
-    size_t cap2 = *cap ? *cap : INITIAL_BUFFER;
-    while (cap2 < need) cap2 = cap2 > SIZE_MAX / 2 ? need : cap2 * 2;
-    void *fresh = malloc(cap2);
-    if (fresh == NULL) return BF_ENOMEM;
-    free(*buf);
-    *buf = fresh;
-    *cap = cap2;
-    return BF_OK;
-}
-
-/* Loads the writer's symbols not yet known to the parser (ids symbols_loaded+1 .. n). */
-static int load_writer_symbols(bf_parser *p) {
-    uint64_t count = bf__writer_symbol_count(p->writer);
-    for (uint64_t id = p->symbols_loaded + 1; id <= count; id++) {
-        const char *name = bf_writer_symbol_name(p->writer, id);
-        bf_symkey key;
-        bf_stream_entry *entry;
-        p->symbols_loaded = id;
-        p->last_entry = NULL; /* inserts may move entries */
-        if (name == NULL || bf_symkey_make(name, strlen(name), &key) != BF_OK) continue;
-        int rc = bf_streams_insert(&p->streams, &key, id, &entry);
-        if (rc != BF_OK) return fail(p, rc, "out of memory loading the queue's symbols");
-    }
-    return BF_OK;
-}
-
-/* After a writer restart, every stream whose last record is found in the queue's newest
- * segments (parse_resume.h) gets that seq (so that frames stored before the restart are
- * recognised as duplicates) and a pending WRITER_RESTART gap (frames may have been missed
- * while no recorder ran). */
-static int seed_after_restart(bf_parser *p) {
-    uint64_t newest = bf__writer_newest_at_open(p->writer);
-    if (newest == 0) return BF_OK;
-    bf_resume found;
-    int rc = bf_resume_scan(bf__writer_dir(p->writer), newest, &found, p->error,
-                            sizeof p->error);
-    if (rc != BF_OK) return rc;
-    for (size_t i = 0; i < p->streams.capacity; i++) {
-        bf_stream_entry *e = &p->streams.slots[i];
-        if (e->symbol_id == 0) continue;
-        for (uint32_t stream = 1; stream <= BF_STREAM_COUNT; stream++) {
-            uint64_t seq;
-            if (bf_resume_last_seq(&found, e->symbol_id, stream, &seq) != BF_OK) continue;
-            bf_stream_state *st = &e->streams[stream - 1];
-            st->last = seq;
-            st->has_last = 1;
-            st->pending_reason = BF_GAP_WRITER_RESTART;
-        }
-    }
-    bf_resume_free(&found);
-    return BF_OK;
-}
-
-int bf_parser_new(bf_writer *w, const bf_parser_opts *opts, bf_parser **out) {
-    if (w == NULL || out == NULL) return BF_EINVAL;
-    size_t max_frame = opts && opts->max_frame ? opts->max_frame : BF_DEFAULT_MAX_FRAME;
-    if (max_frame > MAX_MAX_FRAME) return BF_EINVAL;
-    if (opts != NULL && (opts->flags & ~BF_PARSER_KEEP_OLDER) != 0) return BF_EINVAL;
-    bf_parser *p = calloc(1, sizeof *p);
-    if (p == NULL) return BF_ENOMEM;
-    p->writer = w;
-    p->max_frame = max_frame;
-    p->keep_older = opts != NULL && (opts->flags & BF_PARSER_KEEP_OLDER) != 0;
-    p->fast_path = 1;
-    p->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    int rc = p->c_locale == (locale_t)0 ? BF_ENOMEM : BF_OK;
-    if (rc == BF_OK) rc = reserve((void **)&p->buf, &p->buf_cap, INITIAL_BUFFER);
-    if (rc == BF_OK) rc = reserve(&p->arena, &p->arena_cap, INITIAL_BUFFER * 4);
-    if (rc == BF_OK) rc = load_writer_symbols(p);
-    if (rc == BF_OK) rc = seed_after_restart(p);
-    if (rc != BF_OK) {
-        bf_parser_free(p);
-        return rc;
-    }
-    *out = p;
-    return BF_OK;
-}
-
-void bf_parser_free(bf_parser *p) {
-    if (p == NULL) return;
-    if (p->c_locale != (locale_t)0) freelocale(p->c_locale);
-    bf_streams_free(&p->streams);
-    free(p->buf);
-    free(p->arena);
-    free(p);
-}
-
-const char *bf_parser_error(const bf_parser *p) {
-    return p == NULL ? "no parser (NULL)" : p->error;
-}
-
 /* Steps 2-4: JSON -> validated message. Writes nothing. */
 static int decode(bf_parser *p, const char *frame, size_t len, bf_msg *msg) {
     if (len > p->max_frame)
@@ -178,9 +58,9 @@ static int decode(bf_parser *p, const char *frame, size_t len, bf_msg *msg) {
     if (len == 0) return fail(p, BF_EJSON, "empty frame: not JSON");
     if (p->fast_path && bf_frame_decode_fast(frame, len, p->c_locale, msg, &p->fast_scratch))
         return BF_OK;
-    if (reserve((void **)&p->buf, &p->buf_cap, len + YYJSON_PADDING_SIZE) != BF_OK ||
-        reserve(&p->arena, &p->arena_cap,
-                yyjson_read_max_memory_usage(len, YYJSON_READ_INSITU)) != BF_OK)
+    if (bf__parser_reserve((void **)&p->buf, &p->buf_cap, len + YYJSON_PADDING_SIZE) != BF_OK ||
+        bf__parser_reserve(&p->arena, &p->arena_cap,
+                           yyjson_read_max_memory_usage(len, YYJSON_READ_INSITU)) != BF_OK)
         return fail(p, BF_ENOMEM, "out of memory for a frame of %zu bytes", len);
     memcpy(p->buf, frame, len);
     memset(p->buf + len, 0, YYJSON_PADDING_SIZE);
@@ -400,10 +280,6 @@ int bf_ingest_subscribed(bf_parser *p, bf_subs *s, const char *frame, size_t len
     return ingest_one(p, s, frame, len, recv_ts_ns, info);
 }
 
-const char *bf_parser_unsubscribed_stream(const bf_parser *p) {
-    return p == NULL ? "" : p->unsubscribed;
-}
-
 int bf_ingest_batch(bf_parser *p, const char *buf, const size_t *offsets,
                     const uint64_t *recv_ts_ns, size_t n, int32_t *results) {
     if (p == NULL || results == NULL || (n > 0 && (buf == NULL || offsets == NULL)))
@@ -426,69 +302,3 @@ int bf_ingest_batch(bf_parser *p, const char *buf, const size_t *offsets,
     return BF_OK;
 }
 
-int bf_parser_stream_lost(bf_parser *p, const char *symbol, size_t len, uint32_t stream,
-                          uint32_t reason) {
-    if (p == NULL) return BF_EINVAL;
-    if (stream == 0 || stream > BF_STREAM_COUNT)
-        return fail(p, BF_EINVAL, "stream_lost: unknown stream %u", stream);
-    if (reason < BF_GAP_SEQUENCE_JUMP || reason > BF_GAP_SERVER_SHUTDOWN)
-        return fail(p, BF_EINVAL, "stream_lost: unknown gap reason %u", reason);
-    bf_symkey key;
-    if (bf_symkey_make(symbol, len, &key) != BF_OK)
-        return fail(p, BF_ESYMBOL, "stream_lost: invalid symbol name");
-    bf_stream_entry *entry = bf_streams_find(&p->streams, &key);
-    if (entry == NULL) { /* maybe defined through the writer directly since */
-        int rc = load_writer_symbols(p);
-        if (rc != BF_OK) return rc;
-        entry = bf_streams_find(&p->streams, &key);
-    }
-    if (entry == NULL) return 0; /* unknown symbol: nothing of it was stored, nothing lost */
-    bf_stream_state *st = &entry->streams[stream - 1];
-    if (st->pending_reason == 0) st->pending_reason = (uint8_t)reason; /* the first cause wins */
-    return 1;
-}
-
-int bf_parser_last_seq(const bf_parser *p, uint64_t symbol_id, uint32_t stream, uint64_t *out) {
-    if (p == NULL || out == NULL) return BF_EINVAL;
-    if (stream == 0 || stream > BF_STREAM_COUNT) return BF_EINVAL;
-    const bf_stream_entry *entry = bf_streams_find_id(&p->streams, symbol_id);
-    *out = entry && entry->streams[stream - 1].has_last ? entry->streams[stream - 1].last : 0;
-    return BF_OK;
-}
-
-int bf_parser_stream_stats(const bf_parser *p, bf_stream_stat *out, size_t cap, size_t *total) {
-    if (p == NULL || total == NULL || (out == NULL && cap > 0)) return BF_EINVAL;
-    size_t n = 0;
-    for (size_t i = 0; i < p->streams.capacity; i++) {
-        const bf_stream_entry *e = &p->streams.slots[i];
-        if (e->symbol_id == 0) continue;
-        for (uint32_t s = 0; s < BF_STREAM_COUNT; s++) {
-            const bf_stream_state *st = &e->streams[s];
-            if (!st->has_last && st->duplicates == 0) continue;
-            if (n < cap) {
-                bf_stream_stat *o = &out[n];
-                o->symbol_id = e->symbol_id;
-                o->stream = s + 1;
-                o->reserved = 0;
-                o->stored = st->stored;
-                o->duplicates = st->duplicates;
-                o->last_seq = st->has_last ? st->last : 0;
-                o->last_recv_ns = st->last_recv_ns;
-                o->gaps = st->gaps;
-            }
-            n++;
-        }
-    }
-    *total = n;
-    return BF_OK;
-}
-
-int bf_parser_get_counters(const bf_parser *p, bf_parser_counters *out) {
-    if (p == NULL || out == NULL) return BF_EINVAL;
-    *out = p->counters;
-    return BF_OK;
-}
-
-void bf_parser_set_fast_path(bf_parser *p, int enabled) {
-    if (p != NULL) p->fast_path = enabled ? 1 : 0;
-}
