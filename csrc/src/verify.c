@@ -1,11 +1,11 @@
-/* verify.c -- bf_verify_queue: an offline check of a whole queue with the one judge of
- * binfeed_reader.h (segment headers, slots, continuity), listing every finding. */
-#include "queue_internal.h"
+/* verify.c -- bf_verify_queue's walk over a whole queue: every segment file, its header and
+ * slots judged by the one judge of binfeed_reader.h, continuity across segments, streams and
+ * symbols, unpublished slots. The list of findings it reports is verify_findings.c's. */
+#include "verify_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -23,13 +23,6 @@ typedef struct stream_state {
     int touched;                 /* listed in touched[] for the end of the segment */
 } stream_state;
 
-struct bf_verify {
-    bf_finding *items;
-    size_t count, cap;
-    bf_verify_totals totals;
-    int failed;                  /* out of memory while adding */
-};
-
 typedef struct ctx {
     bf_verify *v;
     const char *dir;
@@ -44,37 +37,6 @@ typedef struct ctx {
     uint64_t undefined_first, undefined_count; /* symbol used before definition, this segment */
     uint64_t undefined_id;
 } ctx;
-
-static void add(ctx *c, const char *segment, int64_t slot, uint32_t kind, uint32_t severity,
-                uint64_t count, const char *fmt, ...) BF_PRINTF(7, 8);
-static void add(ctx *c, const char *segment, int64_t slot, uint32_t kind, uint32_t severity,
-                uint64_t count, const char *fmt, ...) {
-    bf_verify *v = c->v;
-    if (v->count == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        bf_finding *items = realloc(v->items, cap * sizeof *items);
-        if (!items) {
-            v->failed = 1;
-            return;
-        }
-        v->items = items;
-        v->cap = cap;
-    }
-    bf_finding *f = &v->items[v->count++];
-    memset(f, 0, sizeof *f);
-    snprintf(f->segment, sizeof f->segment, "%s", segment);
-    f->slot = slot;
-    f->kind = kind;
-    f->severity = severity;
-    f->count = count;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->detail, sizeof f->detail, fmt, ap);
-    va_end(ap);
-    if (severity == BF_SEVERITY_DAMAGE) v->totals.damage++;
-    else if (severity == BF_SEVERITY_WARNING) v->totals.warnings++;
-    else v->totals.info++;
-}
 
 static int grow_ids(ctx *c, uint64_t id) {
     if (id < c->ids_cap) return BF_OK;
@@ -166,12 +128,14 @@ static void end_segment(ctx *c) {
         uint32_t kind = (uint32_t)(c->touched[i] % BF_STREAM_COUNT) + 1;
         const char *stream = kind == BF_STREAM_BOOK_TICKER ? "bookTicker" : "trade";
         if (s->dup)
-            add(c, c->name, s->dup_slot, BF_FINDING_DUPLICATE, BF_SEVERITY_WARNING, s->dup,
+            bf__verify_add(c->v, c->name, s->dup_slot, BF_FINDING_DUPLICATE,
+                BF_SEVERITY_WARNING, s->dup,
                 "%llu duplicate %s record(s) of symbol id %llu (the same sequence again; an "
                 "import without --dedup stores them on purpose)", (unsigned long long)s->dup,
                 stream, (unsigned long long)id);
         if (s->rev)
-            add(c, c->name, s->rev_slot, BF_FINDING_REVERSAL, BF_SEVERITY_WARNING, s->rev,
+            bf__verify_add(c->v, c->name, s->rev_slot, BF_FINDING_REVERSAL,
+                BF_SEVERITY_WARNING, s->rev,
                 "%llu %s record(s) of symbol id %llu go back in sequence",
                 (unsigned long long)s->rev, stream, (unsigned long long)id);
         s->dup = s->rev = 0;
@@ -179,8 +143,8 @@ static void end_segment(ctx *c) {
     }
     c->ntouched = 0;
     if (c->undefined_count)
-        add(c, c->name, (int64_t)c->undefined_first, BF_FINDING_SYMBOL, BF_SEVERITY_DAMAGE,
-            c->undefined_count,
+        bf__verify_add(c->v, c->name, (int64_t)c->undefined_first, BF_FINDING_SYMBOL,
+            BF_SEVERITY_DAMAGE, c->undefined_count,
             "%llu record(s) use symbol id %llu (and maybe others) before its SYMBOL record in "
             "this segment", (unsigned long long)c->undefined_count,
             (unsigned long long)c->undefined_id);
@@ -213,11 +177,12 @@ static void check_slots(ctx *c, const unsigned char *slots, uint64_t n, uint32_t
         }
         if (run) {
             if (run == 1)
-                add(c, c->name, (int64_t)run_start, BF_FINDING_CHECKSUM, BF_SEVERITY_DAMAGE, 1,
-                    "fails its checksum (a damaged record)");
+                bf__verify_add(c->v, c->name, (int64_t)run_start, BF_FINDING_CHECKSUM,
+                    BF_SEVERITY_DAMAGE, 1, "fails its checksum (a damaged record)");
             else
-                add(c, c->name, (int64_t)run_start, BF_FINDING_CHECKSUM, BF_SEVERITY_DAMAGE,
-                    run, "%llu records from here to slot %llu fail their checksum (damaged)",
+                bf__verify_add(c->v, c->name, (int64_t)run_start, BF_FINDING_CHECKSUM,
+                    BF_SEVERITY_DAMAGE, run,
+                    "%llu records from here to slot %llu fail their checksum (damaged)",
                     (unsigned long long)run, (unsigned long long)(run_start + run - 1));
             run = 0;
         }
@@ -226,7 +191,8 @@ static void check_slots(ctx *c, const unsigned char *slots, uint64_t n, uint32_t
             uint32_t t = s->type;
             if (t < 256 && !(c->unknown_types_seen[t / 32] & (1u << (t % 32)))) {
                 c->unknown_types_seen[t / 32] |= 1u << (t % 32);
-                add(c, c->name, (int64_t)i, BF_FINDING_UNKNOWN_TYPE, BF_SEVERITY_WARNING, 1,
+                bf__verify_add(c->v, c->name, (int64_t)i, BF_FINDING_UNKNOWN_TYPE,
+                    BF_SEVERITY_WARNING, 1,
                     "record type %u is unknown to this binfeed (written by a newer one?): "
                     "readers skip such records", (unsigned)t);
             }
@@ -238,7 +204,8 @@ static void check_slots(ctx *c, const unsigned char *slots, uint64_t n, uint32_t
             const bf_symbol_def *d = &s->body.symbol;
             if (d->symbol_id == 0 || d->symbol_id > BF_SYMBOL_ID_MAX || d->name_len == 0 ||
                 d->name_len > BF_SYMBOL_MAX) {
-                add(c, c->name, (int64_t)i, BF_FINDING_RECORD, BF_SEVERITY_DAMAGE, 1,
+                bf__verify_add(c->v, c->name, (int64_t)i, BF_FINDING_RECORD,
+                    BF_SEVERITY_DAMAGE, 1,
                     "invalid SYMBOL record (id %llu, name length %u)",
                     (unsigned long long)d->symbol_id, (unsigned)d->name_len);
                 break;
@@ -265,9 +232,9 @@ static void check_slots(ctx *c, const unsigned char *slots, uint64_t n, uint32_t
             break;
         case BF_REC_RECOVERY: {
             const bf_recovery_event *r = &s->body.recovery;
-            add(c, c->name, (int64_t)i, BF_FINDING_RECOVERY, BF_SEVERITY_INFO, r->count,
-                "a writer's recovery: %.*s", (int)strnlen(r->detail, sizeof r->detail),
-                r->detail);
+            bf__verify_add(c->v, c->name, (int64_t)i, BF_FINDING_RECOVERY, BF_SEVERITY_INFO,
+                r->count, "a writer's recovery: %.*s",
+                (int)strnlen(r->detail, sizeof r->detail), r->detail);
             break;
         }
         default:
@@ -314,7 +281,8 @@ static void check_segment(ctx *c, uint64_t seq, prev_segment *prev) {
         const char *why = fd >= 0 && S_ISDIR(st.st_mode) ? "a directory, not a file"
                           : fd >= 0 && errno == 0      ? "not a regular file"
                                                        : strerror(errno);
-        add(c, c->name, -1, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, 1, "cannot be read: %s", why);
+        bf__verify_add(c->v, c->name, -1, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, 1,
+            "cannot be read: %s", why);
         if (fd >= 0) close(fd);
         return;
     }
@@ -322,23 +290,24 @@ static void check_segment(ctx *c, uint64_t seq, prev_segment *prev) {
     char msg[2048];
     if (size < BF_HEADER_SIZE) {
         bf_segment_check(NULL, size, seq, c->name, msg, sizeof msg);
-        add(c, c->name, -1, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, 1, "%s", msg);
+        bf__verify_add(c->v, c->name, -1, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, 1, "%s", msg);
         close(fd);
         return;
     }
     size_t map_size = (size_t)size;
     void *m = mmap(NULL, map_size, PROT_READ, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) {
-        add(c, c->name, -1, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, 1, "cannot be mapped: %s",
-            strerror(errno));
+        bf__verify_add(c->v, c->name, -1, BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, 1,
+            "cannot be mapped: %s", strerror(errno));
         close(fd);
         return;
     }
     const bf_segment_header *h = (const bf_segment_header *)m;
     int rc = bf_segment_check(h, size, seq, c->name, msg, sizeof msg);
     if (rc != BF_OK) {
-        add(c, c->name, -1, rc == BF_EVERSION ? BF_FINDING_VERSION : BF_FINDING_HEADER,
-            BF_SEVERITY_DAMAGE, 1, "%s", msg);
+        bf__verify_add(c->v, c->name, -1,
+            rc == BF_EVERSION ? BF_FINDING_VERSION : BF_FINDING_HEADER, BF_SEVERITY_DAMAGE, 1,
+            "%s", msg);
         munmap(m, map_size);
         close(fd);
         return;
@@ -350,7 +319,8 @@ static void check_segment(ctx *c, uint64_t seq, prev_segment *prev) {
     if (had_prev &&
         bf_segment_continuity_check(prev->seq, prev->first_index, prev->n, h, &missing, msg,
                                     sizeof msg) != BF_OK)
-        add(c, c->name, -1, BF_FINDING_INDEX, BF_SEVERITY_DAMAGE, missing, "%s", msg);
+        bf__verify_add(c->v, c->name, -1, BF_FINDING_INDEX, BF_SEVERITY_DAMAGE, missing, "%s",
+            msg);
     (void)madvise(m, (size_t)size, MADV_SEQUENTIAL);
     check_slots(c, (const unsigned char *)m + h->header_size, n, h->slot_size);
     if (sealed) {
@@ -362,20 +332,22 @@ static void check_segment(ctx *c, uint64_t seq, prev_segment *prev) {
             after_last = after;
         if (fstat(fd, &st) == 0) size = (uint64_t)st.st_size;
         if (bf_segment_end_check(h, size, after_last, msg, sizeof msg) != BF_OK)
-            add(c, c->name, -1, BF_FINDING_WRITE_INDEX, BF_SEVERITY_DAMAGE, 0, "%s", msg);
+            bf__verify_add(c->v, c->name, -1, BF_FINDING_WRITE_INDEX, BF_SEVERITY_DAMAGE, 0,
+                "%s", msg);
         else if (size != (uint64_t)h->header_size + n * h->slot_size)
-            add(c, c->name, -1, BF_FINDING_UNTRUNCATED, BF_SEVERITY_INFO, 0,
+            bf__verify_add(c->v, c->name, -1, BF_FINDING_UNTRUNCATED, BF_SEVERITY_INFO, 0,
                 "sealed but not yet truncated to its %llu records (a roll's truncation the "
                 "writer did not finish; the next writer does it)", (unsigned long long)n);
         if (h->version >= 2 && (h->seal_flags & BF_SEAL_F_DAMAGED))
-            add(c, c->name, (int64_t)h->damage_first, BF_FINDING_DAMAGED_SEAL, BF_SEVERITY_INFO,
-                h->damage_count,
+            bf__verify_add(c->v, c->name, (int64_t)h->damage_first, BF_FINDING_DAMAGED_SEAL,
+                BF_SEVERITY_INFO, h->damage_count,
                 "sealed as damaged by a recovering writer (%llu damaged slot(s) from here); "
                 "its good records were kept", (unsigned long long)h->damage_count);
     } else {
         uint64_t extra = unpublished_slots(fd, h, n, size);
         if (extra)
-            add(c, c->name, (int64_t)n, BF_FINDING_UNPUBLISHED, BF_SEVERITY_INFO, extra,
+            bf__verify_add(c->v, c->name, (int64_t)n, BF_FINDING_UNPUBLISHED,
+                BF_SEVERITY_INFO, extra,
                 "%llu complete record(s) past write_index were never published (a writer "
                 "killed before publishing them, or one still writing: the next writer drops "
                 "them)", (unsigned long long)extra);
@@ -421,7 +393,7 @@ int bf_verify_queue(const char *dir, uint32_t flags, bf_verify **out, char *errb
             char first[BF_SEGMENT_NAME_MAX];
             bf_segment_name(first, sizeof first, seqs[i - 1] + 1);
             uint64_t missing = seqs[i] - seqs[i - 1] - 1;
-            add(&c, first, -1, BF_FINDING_HOLE, BF_SEVERITY_DAMAGE, missing,
+            bf__verify_add(v, first, -1, BF_FINDING_HOLE, BF_SEVERITY_DAMAGE, missing,
                 "missing: %llu segment file(s) from here to %020llu%s are not in the queue "
                 "(deleted?); readers skip to %020llu%s", (unsigned long long)missing,
                 (unsigned long long)(seqs[i] - 1), BF_SEGMENT_SUFFIX,
@@ -440,50 +412,4 @@ int bf_verify_queue(const char *dir, uint32_t flags, bf_verify **out, char *errb
     }
     *out = v;
     return BF_OK;
-}
-
-size_t bf_verify_count(const bf_verify *v) { return v ? v->count : 0; }
-
-const bf_finding *bf_verify_finding(const bf_verify *v, size_t i) {
-    return v && i < v->count ? &v->items[i] : NULL;
-}
-
-void bf_verify_get_totals(const bf_verify *v, bf_verify_totals *out) {
-    if (v && out) *out = v->totals;
-}
-
-const char *bf_finding_kind_name(uint32_t kind) {
-    switch (kind) {
-    case BF_FINDING_HOLE: return "hole";
-    case BF_FINDING_HEADER: return "header";
-    case BF_FINDING_VERSION: return "version";
-    case BF_FINDING_INDEX: return "index";
-    case BF_FINDING_WRITE_INDEX: return "write_index";
-    case BF_FINDING_CHECKSUM: return "checksum";
-    case BF_FINDING_RECORD: return "record";
-    case BF_FINDING_SYMBOL: return "symbol";
-    case BF_FINDING_UNKNOWN_TYPE: return "unknown_type";
-    case BF_FINDING_DUPLICATE: return "duplicate";
-    case BF_FINDING_REVERSAL: return "reversal";
-    case BF_FINDING_UNPUBLISHED: return "unpublished";
-    case BF_FINDING_UNTRUNCATED: return "untruncated";
-    case BF_FINDING_DAMAGED_SEAL: return "damaged_seal";
-    case BF_FINDING_RECOVERY: return "recovery";
-    default: return "unknown";
-    }
-}
-
-const char *bf_severity_name(uint32_t severity) {
-    switch (severity) {
-    case BF_SEVERITY_DAMAGE: return "damage";
-    case BF_SEVERITY_WARNING: return "warning";
-    case BF_SEVERITY_INFO: return "info";
-    default: return "unknown";
-    }
-}
-
-void bf_verify_free(bf_verify *v) {
-    if (!v) return;
-    free(v->items);
-    free(v);
 }
