@@ -11,8 +11,10 @@ hands them out: ``bytearray`` payloads). Two sinks:
   every frame is new), so the figure is the whole per-frame cost behind the socket.
 
 The baseline calls the same sink per frame in a plain loop (``bytes(frame.data)`` and the
-call). ``--tree DIR`` imports binfeed from another checkout (built in place), to compare
-two trees with one script.
+call). Each timed run gets a new machine (and, with the parser, a new prefaulted queue in
+a temporary directory, so that page faults stay out of the figure); bare and machine runs
+alternate. ``--tree DIR`` imports binfeed from another checkout (built in place), to
+compare two trees with one script.
 
 Usage: python benchmarks/bench_machine.py [--reads 200000] [--repeat 7] [--tree DIR] [--json]
 """
@@ -34,12 +36,12 @@ PER_READ = 8
 
 
 class Frame:
-    """A received text frame as websockets hands it out."""
+    """A received frame as websockets hands it out (``opcode``, ``bytearray`` data, ``fin``)."""
 
     __slots__ = ("data", "fin", "opcode")
 
-    def __init__(self, data: bytes) -> None:
-        self.opcode, self.data, self.fin = 1, bytearray(data), True
+    def __init__(self, opcode: int, data: bytes) -> None:
+        self.opcode, self.data, self.fin = opcode, bytearray(data), True
 
 
 class NullSink:
@@ -63,67 +65,67 @@ class NullSink:
         pass
 
 
-def reads(n: int, first_id: int) -> list[list[Frame]]:
-    """n reads of PER_READ frames, update ids rising from ``first_id``."""
-    return [[Frame(FRAME % (first_id + i * PER_READ + j)) for j in range(PER_READ)]
+def reads(n: int) -> list[list[Frame]]:
+    """n reads of PER_READ text frames, update ids rising from 2 (1 is the proof's)."""
+    from binfeed.binance.events import Opcode
+
+    return [[Frame(Opcode.TEXT, FRAME % (2 + i * PER_READ + j)) for j in range(PER_READ)]
             for i in range(n)]
 
 
-def measure(sink_name: str, n_reads: int, repeat: int) -> dict[str, float]:
+def timed_run(sink_name: str, through_machine: bool, batch: list[list[Frame]],
+              directory: Path) -> float:
+    """Seconds to hand ``batch`` to a new proven machine (or, not ``through_machine``, to
+    its sink in a bare loop). The parser sink writes a new queue in ``directory``, its
+    segment prefaulted and large enough, so that neither page faults nor a roll fall
+    into the timing."""
     from binfeed.binance.machine import ConnectionMachine
+    from binfeed.binance.sink import ConnectionSink
     from binfeed.binance.streams import StreamKind, stream_ids
+    from binfeed.ingest import Ingestor
+    from binfeed.queue import QueueWriter
 
+    closers: list[Ingestor | QueueWriter] = []
+    sink: NullSink | ConnectionSink = NullSink()
+    if sink_name == "parser":
+        slots = 1 << max(16, (len(batch) * PER_READ + 1024).bit_length())
+        writer = QueueWriter(directory / "q", segment_slots=slots, prefault=True)
+        ingestor = Ingestor(writer)
+        sink = ConnectionSink(ingestor, writer)
+        closers = [ingestor, writer]
     streams = stream_ids(["btcusdt"], [StreamKind.BOOK_TICKER])
-    with tempfile.TemporaryDirectory(prefix="bench-machine-") as tmp:
-        if sink_name == "null":
-            sink = NullSink()
-            ingest = sink.ingest
-            closers: list[object] = []
-        else:
-            from binfeed.binance.sink import ConnectionSink
-            from binfeed.ingest import Ingestor
-            from binfeed.queue import QueueWriter
+    machine = ConnectionMachine(1, streams, [], sink)  # type: ignore[arg-type]
+    machine.opened(0.0)
+    from binfeed.binance.events import Opcode
 
-            writer = QueueWriter(Path(tmp) / "q", segment_slots=1 << 22)
-            ingestor = Ingestor(writer)
-            sink = ConnectionSink(ingestor, writer)  # type: ignore[assignment]
-            ingest = sink.ingest
-            closers = [ingestor, writer]
-        machine = ConnectionMachine(1, streams, [], sink)  # type: ignore[arg-type]
-        machine.opened(0.0)
-        machine.receive_frames(reads(1, 1)[0], 1, 0.1)  # the proof: the sink is the appender
-        assert machine.proven_at is not None
-        next_id = 1 + PER_READ
+    machine.receive_frames([Frame(Opcode.TEXT, FRAME % 1)], 1, 0.1)  # the proof
+    assert machine.proven_at is not None  # from here on the sink is the appender
+    ingest = sink.ingest
+    t = time.perf_counter()
+    if through_machine:
+        rf = machine.receive_frames
+        for i, read in enumerate(batch):
+            rf(read, i, 0.2)
+    else:
+        for i, read in enumerate(batch):
+            for frame in read:
+                ingest(bytes(frame.data), i)
+    spent = time.perf_counter() - t
+    for c in closers:
+        c.close()
+    return spent
 
-        def through_machine() -> None:
-            nonlocal next_id
-            batch = reads(n_reads, next_id)
-            next_id += n_reads * PER_READ
-            t = time.perf_counter()
-            rf = machine.receive_frames
-            for i, read in enumerate(batch):
-                rf(read, i, 0.2)
-            spent.append(time.perf_counter() - t)
 
-        def bare() -> None:
-            nonlocal next_id
-            batch = reads(n_reads, next_id)
-            next_id += n_reads * PER_READ
-            t = time.perf_counter()
-            for i, read in enumerate(batch):
-                for frame in read:
-                    ingest(bytes(frame.data), i)
-            spent.append(time.perf_counter() - t)
-
-        figures = {}
-        for name, run in (("bare", bare), ("machine", through_machine)):
-            spent: list[float] = []
-            for _ in range(repeat):
-                run()
-            figures[name] = statistics.median(spent) / (n_reads * PER_READ) * 1e9
-        for c in closers:
-            c.close()  # type: ignore[attr-defined]
-    return figures
+def measure(sink_name: str, n_reads: int, repeat: int) -> dict[str, float]:
+    """Median ns per frame of the bare loop and of the machine, their runs alternated."""
+    batch = reads(n_reads)
+    spent: dict[str, list[float]] = {"bare": [], "machine": []}
+    for r in range(repeat):
+        order = ("bare", "machine") if r % 2 == 0 else ("machine", "bare")
+        for name in order:
+            with tempfile.TemporaryDirectory(prefix="bench-machine-") as tmp:
+                spent[name].append(timed_run(sink_name, name == "machine", batch, Path(tmp)))
+    return {k: statistics.median(v) / (n_reads * PER_READ) * 1e9 for k, v in spent.items()}
 
 
 def main() -> None:
@@ -133,8 +135,15 @@ def main() -> None:
     ap.add_argument("--tree", type=Path, default=ROOT, help="the binfeed checkout to measure")
     ap.add_argument("--json", action="store_true", help="print JSON only")
     args = ap.parse_args()
-    sys.path.insert(0, str(args.tree.resolve()))
-    out: dict[str, object] = {"tree": str(args.tree), "reads": args.reads,
+    tree = args.tree.resolve()
+    sys.path.insert(0, str(tree))
+    import binfeed
+
+    imported = Path(binfeed.__file__).resolve()
+    if not imported.is_relative_to(tree):
+        sys.exit(f"bench_machine: binfeed was imported from {imported}, not from --tree {tree}"
+                 " (is its extension built there?)")
+    out: dict[str, object] = {"tree": str(tree), "reads": args.reads,
                               "frames_per_read": PER_READ}
     for sink in ("null", "parser"):
         fig = measure(sink, args.reads, args.repeat)

@@ -4,9 +4,10 @@ the server may take to answer it, or the server's close frame and the reason it 
 :class:`Closing` is owned by :class:`~binfeed.binance.machine.ConnectionMachine`: its
 :meth:`~binfeed.binance.machine.ConnectionMachine.close` starts the handshake, a close
 frame it receives is handed here, and :attr:`Closing.done` is its
-:attr:`~binfeed.binance.machine.ConnectionMachine.transport_done`. The transport answers
-the server's close frame itself (RFC 6455 section 5.5.1; websockets does), so the machine
-never echoes one.
+:attr:`~binfeed.binance.machine.ConnectionMachine.transport_done` (also set, by
+:meth:`Closing.end_now`, when the machine ends a connection without a handshake). The
+transport answers the server's close frame itself (RFC 6455 section 5.5.1; websockets
+does), so the machine never echoes one.
 """
 
 from __future__ import annotations
@@ -37,14 +38,22 @@ class Closing:
         return None if self.since is None else self.since + self.timeout
 
     def overdue(self, now: float) -> bool:
-        """Whether the server took too long to answer (then :attr:`done` is set)."""
-        if self.since is not None and now - self.since >= self.timeout:
-            self.done = True
-        return self.done
+        """Whether the server took too long to answer our close frame (then :attr:`done`
+        is set)."""
+        if self.since is None or now - self.since < self.timeout:
+            return False
+        self.done = True
+        return True
+
+    def end_now(self) -> None:
+        """The transport is to be closed now, without a handshake or without waiting for
+        its end (a stall, a cancelled recorder, a connection still opening)."""
+        self.done = True
 
     def receive(self, payload: bytes) -> Failure:
         """The server's close frame: the failure it ends the connection with."""
-        # RFC 6455 section 5.5.1: a 2-byte code, then a UTF-8 reason; none means 1005.
+        # RFC 6455 section 5.5.1: a 2-byte code, then a UTF-8 reason; section 7.1.5: a
+        # close frame without a code is read as 1005.
         code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
         self.received = Failure(FailureKind.CLOSED, code, payload[2:].decode("utf-8", "replace"))
         self.done = True

@@ -148,8 +148,9 @@ class ConnectionMachine:
         self._append = self._append_until_proven if live else self._rotation.buffer
         self.held = HeldFrames(conn_id, sink, self.counters, self.tally,
                                self.settings.hold_limit)
+        # For reading (the plan, the status): changes go through add_streams, remove_streams.
         self.carried = CarriedStreams(conn_id, in_url, to_subscribe, sink, self.channel,
-                                       self.held, self.tally, self._parsed, self._event)
+                                      self.held, self.tally, self._parsed, self._event)
         self._fragments = Fragments()
         self._closing = Closing(self.settings.close_timeout)
         self._watchdogs = Watchdogs(conn_id, self.settings, self.channel)
@@ -277,7 +278,7 @@ class ConnectionMachine:
         self.sink.audit(Audit(ConnectionEvent.CONNECTED, self.conn_id, len(carried.streams),
                               f"{len(carried.in_url)} streams in URL, "
                               f"{len(carried.to_subscribe)} by SUBSCRIBE"))
-        if self.carried.opened():
+        if carried.opened():
             self._all_subscribed(now)
         self._send_due(now)
 
@@ -293,8 +294,6 @@ class ConnectionMachine:
         if self.state is State.CLOSED:
             return
         self.held.drop()
-        if self._closing.received is not None:
-            self._fail(self._closing.received)
         self._fail(failure or Failure(FailureKind.DROPPED, 1006, "connection ended"))
         self.state = State.CLOSED
         self.ended_at = now
@@ -310,7 +309,7 @@ class ConnectionMachine:
             self.state = State.CLOSING
             self._closing.started(now)
         elif self.state is State.CONNECTING:
-            self._closing.done = True
+            self._closing.end_now()
 
     def cancel(self) -> None:
         """The glue stops while the connection may still be open (the recorder is
@@ -318,7 +317,7 @@ class ConnectionMachine:
         if self.state is State.OPEN and self.failure is None:
             self._frames.append(SendClose(1000, ""))
             self.state = State.CLOSING
-        self._closing.done = True
+        self._closing.end_now()
 
     # -- inputs: the streams change ---------------------------------------------------
     def add_streams(self, streams: Sequence[StreamId], now: float) -> list[StreamId]:
@@ -420,7 +419,7 @@ class ConnectionMachine:
                 self.held.hold(frame, recv_ns, self.gap_reason)
         elif kind == _UNSUBSCRIBED:
             c.unsubscribed += 1
-            self.tally.count_unsubscribed(self.sink.unsubscribed_stream(), self.conn_id)
+            self.tally.count_unsubscribed(self.conn_id, self.sink.unsubscribed_stream())
         elif kind == BUFFERED:
             self.last_data_at = now
             if self.proven_at is None and self.subscribed_at is not None:
@@ -446,7 +445,7 @@ class ConnectionMachine:
                 self.shutdown_announced = True
                 self._event(ShutdownAnnounced(now))
         elif kind < 0:
-            c.count_malformed(kind, frame, self.conn_id)
+            c.count_malformed(self.conn_id, kind, frame)
         else:
             raise ProtocolError(f"the parser returned an unknown frame kind {kind}")
 
@@ -488,7 +487,7 @@ class ConnectionMachine:
         """Ends the connection without a closing handshake."""
         self._fail(failure)
         self.state = State.CLOSING
-        self._closing.done = True
+        self._closing.end_now()
 
     def _fail(self, failure: Failure) -> None:
         if self.failure is None:

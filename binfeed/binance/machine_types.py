@@ -1,6 +1,6 @@
 """The vocabulary of one connection's state machine: its states and modes, its sink, its
-settings, its counters and the recorder-wide tally of frames kept out of the queue (each
-counter logs what it counts, as often as is useful).
+settings, its counters and the recorder-wide tally of frames kept out of the queue (the
+tally and the malformed count log what they count, as often as is useful).
 
 :class:`~binfeed.binance.machine.ConnectionMachine` is in a :class:`State` and a
 :class:`Mode`, takes a :class:`Sink` and :class:`ConnectionSettings`, and keeps
@@ -106,7 +106,7 @@ class FilterTally:
     #: streams the recorder unsubscribed from (their late frames are expected: no warning)
     left: set[str] = field(default_factory=set)
 
-    def count_unsubscribed(self, name: str, conn_id: int) -> None:
+    def count_unsubscribed(self, conn_id: int, name: str) -> None:
         """A frame of stream ``name``, not subscribed, reached connection ``conn_id``: it
         is counted, and the stream logged the first time (unless the recorder left it)."""
         seen = self.unsubscribed
@@ -133,7 +133,7 @@ class ConnectionCounters:
     control_replies: int = 0
     pings: int = 0  # the pongs sent are Outgoing.pongs
 
-    def count_malformed(self, status: int, frame: bytes, conn_id: int) -> None:
+    def count_malformed(self, conn_id: int, status: int, frame: bytes) -> None:
         """The parser refused ``frame`` with ``status`` (negative): counted, and logged
         with its start, the first ten and then every thousandth."""
         self.malformed += 1

@@ -1,5 +1,6 @@
-"""The CLI commands' shared options: where the queue is, its configuration file, and the
-flags several commands take (their console and errors: :mod:`binfeed.commands.console`).
+"""The CLI commands' shared options (where the queue is, its configuration file, the flags
+several commands take) and the symbol checks of readers; their console and errors are
+:mod:`binfeed.commands.console`'s.
 
 - :func:`queue_location`: where a command's queue is, as ``DIR`` / ``--queue DIR`` or as
   ``--bus-root ROOT [--name NAME]`` (:mod:`binfeed.bus`); the command receives one path.
@@ -9,6 +10,7 @@ flags several commands take (their console and errors: :mod:`binfeed.commands.co
 - :func:`segment_slots_option`: ``--segment-slots N`` of the commands that write a queue.
 - :func:`sync_option`: ``--sync none|seal|interval:S`` (:mod:`binfeed.durability`).
 - :func:`window_options`: ``--from T --to T``, receive-time windows (:mod:`binfeed.selection`).
+- :func:`queue_symbols`: the symbol names a queue defines.
 - :func:`check_symbols`: what a reader says when ``--symbols`` names symbols the queue lacks.
 """
 

@@ -18,9 +18,9 @@ from binfeed.errors import BinfeedError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Exit codes shared by every command (also listed in each command's --help).
+#: Exit codes shared by every command (also listed in each command's --help); an expected
+#: failure, ``Error: ...`` (:func:`translate_errors`), exits 1, click's code for it.
 EXIT_OK = 0
-EXIT_FAILURE = 1  # an expected failure: the message says what to do
 EXIT_USAGE = 2  # bad arguments (click's own code)
 
 

@@ -28,7 +28,6 @@ from binfeed.commands.common import (
 from binfeed.commands.console import translate_errors, utf8_stdout
 from binfeed.commands.damage import DamageLog
 from binfeed.commands.params import FAULT, FAULT_KINDS, SPEED
-from binfeed.commands.replay_serve import serve_queue
 from binfeed.commands.signals import Stop, stop_on_signals
 from binfeed.export import (
     CSV_HEADER,
@@ -178,6 +177,9 @@ def replay(queue_dir: Path, fmt: str, symbols: list[str], output: Path | None,
                                    "and --all")
         config = ServerConfig(host=host, port=port, speed=speed,
                               clock=CLOCKS[clock]).with_faults(faults)  # type: ignore[arg-type]
+        # Imported here: the server's own modules load only when a queue is served.
+        from binfeed.commands.replay_serve import serve_queue
+
         serve_queue(queue_dir, config, selection, [f.label for f in faults], stats_file)
         return
     if faults or stats_file is not None or clock != "connection":

@@ -26,7 +26,7 @@ STATS_EVERY = 0.5
 
 
 def serve_queue(queue_dir: Path, config: ServerConfig, selection: Selection,
-           faults: list[str], stats_file: Path | None) -> None:
+                faults: list[str], stats_file: Path | None) -> None:
     """Runs the loopback server over the queue at ``queue_dir`` until SIGINT or SIGTERM;
     ``faults`` are the --fault labels (the banner, the --stats header)."""
     known = sorted(set(queue_symbols(queue_dir)))

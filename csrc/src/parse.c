@@ -301,4 +301,3 @@ int bf_ingest_batch(bf_parser *p, const char *buf, const size_t *offsets,
     }
     return BF_OK;
 }
-

@@ -1,4 +1,4 @@
-"""The machine's small parts that follow RFC 6455 alone: fragments joined into a message,
+"""The machine's two parts that follow RFC 6455 alone: fragments joined into a message,
 and the closing handshake (our close frame's timeout, the server's close frame)."""
 
 from __future__ import annotations
@@ -46,3 +46,9 @@ def test_the_servers_close_frame_is_the_failure_with_its_code_and_reason() -> No
     # RFC 6455 section 7.1.5: a close frame without a code is read as 1005.
     assert Closing(1.0).receive(b"") == Failure(FailureKind.CLOSED, 1005, "")
     assert Closing(1.0).receive(b"\x03\xe8\xff") == Failure(FailureKind.CLOSED, 1000, "\ufffd")
+
+
+def test_ending_now_closes_the_transport_without_a_handshake() -> None:
+    closing = Closing(timeout=2.0)
+    closing.end_now()
+    assert closing.done and closing.deadline() is None and not closing.overdue(100.0)
