@@ -22,8 +22,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "binfeed.h"
@@ -34,34 +32,24 @@
 #include "utf8.h"
 #include "yyjson.h"
 
-/* Sets the message of bf_parser_error and returns code. parser.c has a copy of its own: one
- * shared between the files would be exported, and the per-frame path would call it through
- * the shared library's PLT. */
-static int fail(bf_parser *p, int code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->error, sizeof p->error, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 static int writer_fail(bf_parser *p, int code, const char *what) {
     p->writer_failed = 1;
-    return fail(p, code, "%s: %s", what, bf_writer_error(p->writer));
+    return bf__parser_fail(p, code, "%s: %s", what, bf_writer_error(p->writer));
 }
 
 /* Steps 2-4: JSON -> validated message. Writes nothing. */
 static int decode(bf_parser *p, const char *frame, size_t len, bf_msg *msg) {
     if (len > p->max_frame)
-        return fail(p, BF_ETOOBIG, "frame of %zu bytes is larger than max_frame (%zu bytes)", len,
-                    p->max_frame);
-    if (len == 0) return fail(p, BF_EJSON, "empty frame: not JSON");
+        return bf__parser_fail(p, BF_ETOOBIG,
+                               "frame of %zu bytes is larger than max_frame (%zu bytes)", len,
+                               p->max_frame);
+    if (len == 0) return bf__parser_fail(p, BF_EJSON, "empty frame: not JSON");
     if (p->fast_path && bf_frame_decode_fast(frame, len, p->c_locale, msg, &p->fast_scratch))
         return BF_OK;
     if (bf__parser_reserve((void **)&p->buf, &p->buf_cap, len + YYJSON_PADDING_SIZE) != BF_OK ||
         bf__parser_reserve(&p->arena, &p->arena_cap,
                            yyjson_read_max_memory_usage(len, YYJSON_READ_INSITU)) != BF_OK)
-        return fail(p, BF_ENOMEM, "out of memory for a frame of %zu bytes", len);
+        return bf__parser_fail(p, BF_ENOMEM, "out of memory for a frame of %zu bytes", len);
     memcpy(p->buf, frame, len);
     memset(p->buf + len, 0, YYJSON_PADDING_SIZE);
     yyjson_alc alc;
@@ -70,9 +58,9 @@ static int decode(bf_parser *p, const char *frame, size_t len, bf_msg *msg) {
     yyjson_doc *doc = yyjson_read_opts(p->buf, len, YYJSON_READ_INSITU, &alc, &jerr);
     if (doc == NULL) {
         if (jerr.code == YYJSON_READ_ERROR_MEMORY_ALLOCATION)
-            return fail(p, BF_ENOMEM, "out of memory parsing a frame of %zu bytes", len);
-        return fail(p, BF_EJSON, "invalid JSON at byte %zu of %zu: %s", jerr.pos, len,
-                    jerr.msg ? jerr.msg : "?");
+            return bf__parser_fail(p, BF_ENOMEM, "out of memory parsing a frame of %zu bytes", len);
+        return bf__parser_fail(p, BF_EJSON, "invalid JSON at byte %zu of %zu: %s", jerr.pos, len,
+                               jerr.msg ? jerr.msg : "?");
     }
     /* The document lives in the arena, re-initialised for the next frame: no free needed. */
     return bf_frame_decode_json(yyjson_doc_get_root(doc), p->c_locale, msg, p->error,
@@ -84,10 +72,12 @@ static int decode(bf_parser *p, const char *frame, size_t len, bf_msg *msg) {
 __attribute__((noinline, cold)) static int bad_symbol(bf_parser *p, const bf_msg *msg) {
     char shown[BF_SYMBOL_MAX + 1];
     size_t n = bf_utf8_printable(shown, sizeof shown, msg->symbol, msg->symbol_len);
-    return fail(p, BF_ESYMBOL,
-                "symbol \"s\" must be 1 to %u bytes of UTF-8 (ASCII letters, digits, '_', "
-                "'-', '.' and non-ASCII letters), got \"%s\"%s (%zu bytes)",
-                BF_SYMBOL_MAX, shown, msg->symbol_len > n ? "..." : "", msg->symbol_len);
+    return bf__parser_fail(p, BF_ESYMBOL,
+                           "symbol \"s\" must be 1 to %u bytes of UTF-8 (ASCII letters, "
+                           "digits, '_', '-', '.' and non-ASCII letters), got \"%s\"%s "
+                           "(%zu bytes)",
+                           BF_SYMBOL_MAX, shown, msg->symbol_len > n ? "..." : "",
+                           msg->symbol_len);
 }
 
 static int resolve_symbol(bf_parser *p, const bf_msg *msg, bf_stream_entry **out) {
@@ -103,12 +93,13 @@ static int resolve_symbol(bf_parser *p, const bf_msg *msg, bf_stream_entry **out
     if (entry == NULL) {
         uint64_t id = 0;
         int rc = bf_writer_symbol(p->writer, key.u.name, key.len, &id);
-        if (rc == BF_ESYMBOL) return fail(p, rc, "symbol refused: %s", bf_writer_error(p->writer));
+        if (rc == BF_ESYMBOL)
+            return bf__parser_fail(p, rc, "symbol refused: %s", bf_writer_error(p->writer));
         if (rc != BF_OK) return writer_fail(p, rc, "defining a symbol");
         rc = bf_streams_insert(&p->streams, &key, id, &entry); /* may move entries */
         if (rc != BF_OK) {
             p->last_entry = NULL;
-            return fail(p, rc, "out of memory adding symbol %s", key.u.name);
+            return bf__parser_fail(p, rc, "out of memory adding symbol %s", key.u.name);
         }
     }
     memcpy(p->last_raw, msg->symbol, msg->symbol_len);
@@ -232,7 +223,8 @@ static int ingest_one(bf_parser *p, bf_subs *subs, const char *frame, size_t len
                       uint64_t recv, bf_ingest_info *info) {
     bf_msg msg;
     p->writer_failed = 0;
-    int rc = frame == NULL ? fail(p, BF_EINVAL, "frame is NULL") : decode(p, frame, len, &msg);
+    int rc = frame == NULL ? bf__parser_fail(p, BF_EINVAL, "frame is NULL")
+                           : decode(p, frame, len, &msg);
     if (rc == BF_OK && subs != NULL && msg.kind != BF_FRAME_CONTROL &&
         msg.kind != BF_FRAME_SERVER_SHUTDOWN) {
         rc = check_subscribed(p, subs, &msg, info);
@@ -287,7 +279,7 @@ int bf_ingest_batch(bf_parser *p, const char *buf, const size_t *offsets,
     for (size_t i = 0; i < n; i++) {
         if (offsets[i + 1] < offsets[i]) {
             for (size_t j = i; j < n; j++) results[j] = BF_EINVAL;
-            return fail(p, BF_EINVAL, "batch offsets decrease at frame %zu", i);
+            return bf__parser_fail(p, BF_EINVAL, "batch offsets decrease at frame %zu", i);
         }
         bf_ingest_info info;
         memset(&info, 0, sizeof info);

@@ -22,8 +22,7 @@
 
 #define MAX_MAX_FRAME (1u << 30) /* max_frame above 1 GiB is refused (BF_EINVAL) */
 
-/* parse.c's fail, for the handle's errors (parse.c keeps its own copy, see there). */
-static int fail(bf_parser *p, int code, const char *fmt, ...) {
+int bf__parser_fail(bf_parser *p, int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(p->error, sizeof p->error, fmt, ap);
@@ -42,7 +41,7 @@ static int load_writer_symbols(bf_parser *p) {
         p->last_entry = NULL; /* inserts may move entries */
         if (name == NULL || bf_symkey_make(name, strlen(name), &key) != BF_OK) continue;
         int rc = bf_streams_insert(&p->streams, &key, id, &entry);
-        if (rc != BF_OK) return fail(p, rc, "out of memory loading the queue's symbols");
+        if (rc != BF_OK) return bf__parser_fail(p, rc, "out of memory loading the queue's symbols");
     }
     return BF_OK;
 }
@@ -116,12 +115,12 @@ int bf_parser_stream_lost(bf_parser *p, const char *symbol, size_t len, uint32_t
                           uint32_t reason) {
     if (p == NULL) return BF_EINVAL;
     if (stream == 0 || stream > BF_STREAM_COUNT)
-        return fail(p, BF_EINVAL, "stream_lost: unknown stream %u", stream);
+        return bf__parser_fail(p, BF_EINVAL, "stream_lost: unknown stream %u", stream);
     if (reason < BF_GAP_SEQUENCE_JUMP || reason > BF_GAP_SERVER_SHUTDOWN)
-        return fail(p, BF_EINVAL, "stream_lost: unknown gap reason %u", reason);
+        return bf__parser_fail(p, BF_EINVAL, "stream_lost: unknown gap reason %u", reason);
     bf_symkey key;
     if (bf_symkey_make(symbol, len, &key) != BF_OK)
-        return fail(p, BF_ESYMBOL, "stream_lost: invalid symbol name");
+        return bf__parser_fail(p, BF_ESYMBOL, "stream_lost: invalid symbol name");
     bf_stream_entry *entry = bf_streams_find(&p->streams, &key);
     if (entry == NULL) { /* maybe defined through the writer directly since */
         int rc = load_writer_symbols(p);

@@ -7,7 +7,8 @@
  *           stream_lost and the queries
  *
  * Everything a frame runs stays in parse.c, in one translation unit, so that the compiler
- * inlines the whole pipeline into one function; parser.c only sets up and reads the state.
+ * inlines the whole pipeline into one function; parser.c sets up and reads the state, and
+ * sets the error message of both (bf__parser_fail, called only when a frame fails).
  */
 #ifndef BF_PARSER_STATE_H
 #define BF_PARSER_STATE_H
@@ -46,6 +47,14 @@ struct bf_parser {
     char error[PARSER_ERROR_SIZE];
     char unsubscribed[STREAM_NAME_SIZE]; /* the stream of the last BF_FRAME_UNSUBSCRIBED */
 };
+
+/* Sets the message of bf_parser_error and returns code: every error of the handle and of
+ * the per-frame path (a cold call; the extension is built with hidden visibility, so it is
+ * a direct one). Defined in parser.c. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int bf__parser_fail(bf_parser *p, int code, const char *fmt, ...);
 
 /* Grows a buffer to at least `need` bytes (doubling), keeping nothing of its contents:
  * bf_parser_new sizes the frame buffer and the arena with it, a larger frame grows them. */
