@@ -32,7 +32,8 @@ from binfeed._ffi import lib, string
 from binfeed.capture import CaptureBatch, CaptureError, pack_blocks, read_blocks
 from binfeed.durability import SyncPolicy
 from binfeed.errors import BinfeedError, QueueError
-from binfeed.ingest import FrameKind, Ingestor
+from binfeed.ingest import Ingestor
+from binfeed.ingest_results import FrameKind
 from binfeed.queue import QueueWriter
 from binfeed.records import Stream
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from binfeed import errors
 from binfeed._ffi import ffi, lib, raise_status
-from binfeed.ingest import PARSE_ERRORS
+from binfeed.ingest_results import PARSE_ERRORS
 
 if TYPE_CHECKING:
     from binfeed.ingest import Ingestor
@@ -102,7 +102,7 @@ class Subscriptions:
 
         def ingest(frame: bytes, recv_ts_ns: int) -> int:
             """Parses one frame of this connection and appends it if its stream is
-            accepted; returns a :class:`~binfeed.ingest.FrameKind` value or a parse error
+            accepted; returns a :class:`~binfeed.ingest_results.FrameKind` value or a parse error
             (see :meth:`binfeed.ingest.Ingestor.ingest`).
 
             Raises:

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from binfeed._ffi import lib
 from binfeed.capture import read_frames
-from binfeed.ingest import FrameKind, Ingestor
+from binfeed.ingest import Ingestor
+from binfeed.ingest_results import FrameKind
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.records import BOOK_TICKER_DTYPE, RecordType
 

@@ -19,7 +19,8 @@ import pytest
 from binfeed import errors
 from binfeed._ffi import lib
 from binfeed.capture import read_batches, read_frames
-from binfeed.ingest import PARSE_ERRORS, FrameKind, Ingestor, StreamCounts
+from binfeed.ingest import Ingestor
+from binfeed.ingest_results import PARSE_ERRORS, FrameKind, StreamCounts
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.records import BookTicker, Gap, GapReason, Stream, Trade
 from tests import captures as c

@@ -99,7 +99,7 @@ from binfeed.binance.rotation import BUFFERED, Rotation, drop
 from binfeed.binance.streams import StreamId
 from binfeed.binance.watchdogs import Watchdogs
 from binfeed.errors import ProtocolError
-from binfeed.ingest import FrameKind
+from binfeed.ingest_results import FrameKind
 from binfeed.records import ConnectionEvent, GapReason
 
 log = logging.getLogger("binfeed.record")

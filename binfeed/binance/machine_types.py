@@ -21,7 +21,7 @@ from binfeed.binance.endpoint import DEFAULT_PARAMS_PER_MESSAGE
 from binfeed.binance.events import Audit
 from binfeed.binance.health import DEFAULT_STALL_TIMEOUT
 from binfeed.binance.streams import StreamId
-from binfeed.ingest import FrameKind
+from binfeed.ingest_results import FrameKind
 from binfeed.records import GapReason
 from binfeed.subscriptions import SubscriptionState
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from binfeed.binance.machine_types import STORED_MAX, Sink
-from binfeed.ingest import FrameKind
+from binfeed.ingest_results import FrameKind
 
 #: What a buffering machine's own append returns for market data it kept (not a C kind).
 BUFFERED = 0

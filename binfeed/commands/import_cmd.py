@@ -17,7 +17,7 @@ from binfeed.commands.common import (
 )
 from binfeed.durability import SyncPolicy
 from binfeed.importer import ImportReport, import_captures
-from binfeed.ingest import FrameKind
+from binfeed.ingest_results import FrameKind
 
 #: --strict and at least one line was malformed.
 EXIT_MALFORMED = 3

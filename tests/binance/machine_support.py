@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from binfeed.binance.events import Audit, Opcode
 from binfeed.binance.streams import StreamId, StreamKind, stream_ids
-from binfeed.ingest import FrameKind
+from binfeed.ingest_results import FrameKind
 from binfeed.records import ConnectionEvent, GapReason
 from binfeed.subscriptions import SubscriptionState
 

@@ -26,7 +26,8 @@ from binfeed.binance.server_config import ServerConfig
 from binfeed.binance.server_report import SentLog, max_in_window
 from binfeed.commands.params import FAULT_KINDS, parse_fault
 from binfeed.errors import ConfigError
-from binfeed.ingest import PARSE_ERRORS, Ingestor
+from binfeed.ingest import Ingestor
+from binfeed.ingest_results import PARSE_ERRORS
 from binfeed.queue import QueueWriter
 
 pytestmark = pytest.mark.anyio

@@ -15,7 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from binfeed.ingest import FrameKind, Ingestor
+from binfeed.ingest import Ingestor
+from binfeed.ingest_results import FrameKind
 from binfeed.queue import QueueReader, QueueWriter
 from binfeed.records import Gap, Stream, Trade
 
