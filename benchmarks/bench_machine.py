@@ -80,6 +80,7 @@ def timed_run(sink_name: str, through_machine: bool, batch: list[list[Frame]],
     its sink in a bare loop). The parser sink writes a new queue in ``directory``, its
     segment prefaulted and large enough, so that neither page faults nor a roll fall
     into the timing."""
+    from binfeed.binance.events import Opcode
     from binfeed.binance.machine import ConnectionMachine
     from binfeed.binance.sink import ConnectionSink
     from binfeed.binance.streams import StreamKind, stream_ids
@@ -97,8 +98,6 @@ def timed_run(sink_name: str, through_machine: bool, batch: list[list[Frame]],
     streams = stream_ids(["btcusdt"], [StreamKind.BOOK_TICKER])
     machine = ConnectionMachine(1, streams, [], sink)  # type: ignore[arg-type]
     machine.opened(0.0)
-    from binfeed.binance.events import Opcode
-
     machine.receive_frames([Frame(Opcode.TEXT, FRAME % 1)], 1, 0.1)  # the proof
     assert machine.proven_at is not None  # from here on the sink is the appender
     ingest = sink.ingest

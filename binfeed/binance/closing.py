@@ -26,7 +26,6 @@ class Closing:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.since: float | None = None  # when our close frame was queued
-        self.received: Failure | None = None  # the server's close frame, as a failure
         self.done = False  # the transport is to be closed now
 
     def started(self, now: float) -> None:
@@ -55,6 +54,5 @@ class Closing:
         # RFC 6455 section 5.5.1: a 2-byte code, then a UTF-8 reason; section 7.1.5: a
         # close frame without a code is read as 1005.
         code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-        self.received = Failure(FailureKind.CLOSED, code, payload[2:].decode("utf-8", "replace"))
         self.done = True
-        return self.received
+        return Failure(FailureKind.CLOSED, code, payload[2:].decode("utf-8", "replace"))
