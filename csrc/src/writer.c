@@ -44,9 +44,9 @@ static int failf(bf_writer *w, int rc, const char *fmt, ...) {
     return fail(w, rc, msg);
 }
 
-/* writer_segments.c's entry. The appends keep calling the static fail: the compiler inlines
- * it into their error paths, which it may not do with a function the shared library exports
- * (another definition could take its place at load time). */
+/* writer_segments.c's entry. The appends keep calling the static fail, which the compiler
+ * inlines into their error paths as it did before the writer was split in two files; a
+ * function of external linkage it weighs differently (it keeps an out-of-line copy). */
 int bf__writer_fail(bf_writer *w, int rc, const char *msg) { return fail(w, rc, msg); }
 
 const char *bf_writer_error(const bf_writer *w) { return w ? w->err : "writer is NULL"; }
